@@ -1,0 +1,5 @@
+"""``python -m cpmap`` runs the CLI."""
+
+from cpmap.cli import main
+
+main()

@@ -1,0 +1,128 @@
+"""What every command shares: workspace and format options, output, progress bars."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cpmap.errors import InputError
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", envvar="CPMAP_WORKSPACE",
+                 help="Workspace directory (default: nearest .cpmap/ upwards)."),
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the result to this file.")
+]
+
+
+class Fmt(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class FindingsFmt(StrEnum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+    markdown = "markdown"
+    html = "html"
+
+
+FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")]
+FindingsFormatOpt = Annotated[FindingsFmt, typer.Option("--format", "-f", help="Output format.")]
+
+
+def stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def stdout_console() -> Any:
+    from rich.console import Console
+
+    return Console(soft_wrap=False)
+
+
+def write_text(text: str, output: Path | None) -> None:
+    """Write a result to ``output`` (atomically) or to stdout."""
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    from cpmap.core.workspace import atomic_write
+
+    try:
+        atomic_write(output, text.encode())
+    except OSError as e:
+        raise InputError(f"{output}: cannot write: {e.strerror}") from e
+    stderr_console().print(f"wrote {output}")
+
+
+def emit_json(value: Any, output: Path | None = None) -> None:
+    from cpmap.formats.jsonfmt import dumps
+
+    write_text(dumps(value), output)
+
+
+def emit(
+    value: Any,
+    fmt: str,
+    output: Path | None,
+    table: Callable[[Any], None],
+) -> None:
+    """JSON to stdout/--output, or a table rendered by ``table`` on stdout."""
+    if fmt == "json":
+        emit_json(value, output)
+    else:
+        table(value)
+
+
+def emit_findings(findings: Sequence[Any], fmt: str, output: Path | None,
+                  table: Callable[[], None], json_value: Any, title: str = "Findings") -> None:
+    """Findings in any of table, json, sarif, markdown, html."""
+    if fmt == "json":
+        emit_json(json_value, output)
+    elif fmt == "sarif":
+        from cpmap.formats.sarif import to_sarif
+
+        emit_json(to_sarif(findings), output)
+    elif fmt == "markdown":
+        from cpmap.formats import markdown
+
+        write_text(markdown.findings(findings, title), output)
+    elif fmt == "html":
+        from cpmap.formats.html import findings_page
+
+        write_text(findings_page(findings, title), output)
+    else:
+        table()
+
+
+@contextmanager
+def progress(description: str, total: int | None, enabled: bool = True) -> Iterator[
+        Callable[[int], None]]:
+    """A byte/step progress bar on stderr when it is a terminal; a no-op advance otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    cols = [BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+    with Progress(f"[bold]{description}", *cols, console=stderr_console(),
+                  transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)

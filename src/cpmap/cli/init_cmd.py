@@ -1,0 +1,26 @@
+"""``cpmap init``: create a workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cpmap.cli.common import stderr_console
+
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Project directory.")] = Path("."),
+    name: Annotated[str | None, typer.Option(help="Workspace name (default: directory name).")]
+    = None,
+) -> None:
+    """Create .cpmap/ with cpmap.toml, an Ed25519 signing key (0600) and the store."""
+    from cpmap.core.workspace import init as do_init
+
+    ws = do_init(directory, name)
+    out = stderr_console()
+    out.print(f"initialized cpmap workspace [bold]{ws.name}[/] in {ws.dir}")
+    out.print(f"  signing key  {ws.private_key_path} (0600), key id {ws.signing_key.keyid[:16]}")
+    out.print(f"  public key   {ws.public_key_path}  (give this to auditors)")
+    out.print(f"  store        {ws.store.url.split('://')[0]}")

@@ -1,0 +1,76 @@
+"""Workspace configuration: ``cpmap.toml`` with ``CPMAP_*`` environment overrides.
+
+Every ``[section] key`` can be overridden by ``CPMAP_SECTION_KEY`` so that CI and containers can
+configure cpmap without editing files. Values from the environment are parsed as TOML scalars
+when they parse (numbers, booleans, arrays), else taken as strings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cpmap.errors import WorkspaceError
+
+DEFAULT_TOML = """\
+# cpmap workspace configuration.
+# Every setting can also be given as an environment variable CPMAP_<SECTION>_<KEY>,
+# e.g. CPMAP_STORE_URL or CPMAP_SOURCES_TRUSTED='["file://*"]'.
+
+[workspace]
+name = "{name}"
+
+[store]
+# SQLAlchemy URL of the store. Empty: the embedded SQLite file .cpmap/store.db.
+# CPMAP_DATABASE_URL also sets it, e.g. postgresql+psycopg://127.0.0.1:5432/test
+url = ""
+
+[sources]
+# Dataset sources that `cpmap data register` accepts without --allow-untrusted
+# (fnmatch patterns over the source URI).
+trusted = ["builtin:*", "file://*", "s3://{name}-*/*", "https://huggingface.co/datasets/*"]
+"""
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def load(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read ``cpmap.toml`` and apply environment overrides."""
+    try:
+        with path.open("rb") as fh:
+            data: dict[str, Any] = tomllib.load(fh)
+    except FileNotFoundError as e:
+        raise WorkspaceError(f"{path}: configuration file missing") from e
+    except tomllib.TOMLDecodeError as e:
+        raise WorkspaceError(f"{path}: invalid TOML: {e}") from e
+    return apply_env(data, os.environ if env is None else env)
+
+
+def apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Override ``[section] key`` from ``CPMAP_SECTION_KEY`` for every section present."""
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            continue
+        prefix = f"CPMAP_{section.upper()}_"
+        for name, raw in env.items():
+            if name.startswith(prefix) and raw != "":
+                values[name[len(prefix) :].lower()] = _parse_env_value(raw)
+    if env.get("CPMAP_DATABASE_URL"):
+        data.setdefault("store", {})["url"] = env["CPMAP_DATABASE_URL"]
+    return data
+
+
+def get(config: Mapping[str, Any], section: str, key: str, default: Any = None) -> Any:
+    """Return ``config[section][key]`` or ``default``."""
+    values = config.get(section)
+    if isinstance(values, dict):
+        return values.get(key, default)
+    return default

@@ -1,0 +1,283 @@
+"""The ledger: an append-only transparency log of signed evidence (RFC 6962 Merkle tree).
+
+Each append, in one store transaction that excludes every other writer: the envelope becomes
+leaf ``size``, the persisted frontier gives the new root in O(log n), and a checkpoint for the
+new size is signed (C2SP signed note) and stored. A process killed at any point either committed
+all of that or none of it. After commit the checkpoint is also written to ``.cpmap/checkpoint``,
+a witness outside the database that catches truncation of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from cpmap.core import dsse
+from cpmap.core.checkpoint import Checkpoint, open_note
+from cpmap.core.evidence import canonical_json
+from cpmap.core.merkle import Frontier, MerkleTree, leaf_hash
+from cpmap.core.store import ledger_checkpoints, ledger_entries, ledger_state, ledger_subjects
+from cpmap.core.verify import Row, VerifyReport, export_lines, verify_rows
+from cpmap.core.workspace import atomic_write
+from cpmap.errors import InputError, LedgerError
+
+if TYPE_CHECKING:
+    from cpmap.core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger entry and the signed checkpoint that first covered it."""
+
+    index: int
+    leaf_hash: bytes
+    envelope: dsse.Envelope
+    created_at: str
+    checkpoint: str = ""
+
+    @property
+    def statement(self) -> dict[str, Any]:
+        return self.envelope.statement()
+
+    @property
+    def predicate(self) -> dict[str, Any]:
+        value = self.statement.get("predicate", {})
+        return value if isinstance(value, dict) else {}
+
+    def summary(self) -> dict[str, Any]:
+        st = self.statement
+        pred = self.predicate
+        return {
+            "index": self.index,
+            "created_at": self.created_at,
+            "control": pred.get("control", ""),
+            "kind": _short_kind(str(st.get("predicateType", ""))),
+            "verdict": pred.get("verdict", ""),
+            "subjects": [
+                {"name": s.get("name"), "sha256": s.get("digest", {}).get("sha256")}
+                for s in st.get("subject", [])
+            ],
+            "leaf_hash": self.leaf_hash.hex(),
+        }
+
+
+def _short_kind(predicate_type: str) -> str:
+    return predicate_type.removeprefix("https://cpmap.dev/evidence/").removesuffix("/v1")
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    root: bytes
+    path: list[bytes]
+    checkpoint: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "tree_size": self.tree_size,
+                "leaf_hash": self.leaf_hash.hex(), "root": self.root.hex(),
+                "proof": [p.hex() for p in self.path], "checkpoint": self.checkpoint}
+
+
+class Ledger:
+    """The workspace's transparency log."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+        self.store = workspace.store
+
+    @property
+    def origin(self) -> str:
+        return self.ws.key_name
+
+    # -- writing -------------------------------------------------------------------------
+
+    def append(self, envelope: dsse.Envelope) -> Entry:
+        """Append a signed envelope; return once it is durably committed."""
+        data = envelope.to_json()
+        leaf = leaf_hash(data)
+        statement = envelope.statement()
+        predicate = statement.get("predicate") or {}
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
+        with self.store.write() as conn:
+            frontier = _load_frontier(conn)
+            index = frontier.size
+            frontier.append(leaf)
+            note = Checkpoint(self.origin, frontier.size, frontier.root()).sign(
+                self.ws.signing_key, self.origin
+            )
+            conn.execute(insert(ledger_entries).values(
+                idx=index, leaf_hash=leaf, envelope=data,
+                control=str(predicate.get("control", ""))[:8],
+                kind=str(statement.get("predicateType", ""))[:200],
+                verdict=str(predicate.get("verdict", ""))[:16], created_at=now,
+            ))
+            subjects = [
+                {"idx": index, "position": i, "name": str(s.get("name", "")),
+                 "digest": str(s.get("digest", {}).get("sha256", ""))}
+                for i, s in enumerate(statement.get("subject", []))
+            ]
+            if subjects:
+                conn.execute(insert(ledger_subjects), subjects)
+            conn.execute(insert(ledger_checkpoints).values(size=frontier.size, note=note))
+            _save_frontier(conn, frontier)
+        self._witness(note, frontier.size)
+        return Entry(index, leaf, envelope, now, note)
+
+    def _witness(self, note: str, size: int) -> None:
+        """Advance the checkpoint file outside the store (never move it backwards)."""
+        path = self.ws.checkpoint_path
+        current = read_witness_size(path)
+        if current is None or size > current:
+            atomic_write(path, note.encode())
+
+    # -- reading -------------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self.store.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(ledger_entries)).scalar_one())
+
+    def latest_checkpoint(self) -> str | None:
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(ledger_checkpoints.c.note).order_by(ledger_checkpoints.c.size.desc()).limit(1)
+            ).first()
+        return None if row is None else str(row[0])
+
+    def get(self, index: int) -> Entry:
+        with self.store.read() as conn:
+            row = conn.execute(select(ledger_entries).where(ledger_entries.c.idx == index)).first()
+            if row is None:
+                raise InputError(f"ledger index {index}: no such entry")
+            note = conn.execute(select(ledger_checkpoints.c.note).where(
+                ledger_checkpoints.c.size == index + 1)).scalar()
+        return _row_entry(row, str(note or ""))
+
+    def entries(self, *, control: str | None = None, digest: str | None = None,
+                kind: str | None = None, start: int = 0) -> list[Entry]:
+        """Entries in index order, optionally only one control's, one kind's or one subject's."""
+        q = select(ledger_entries).where(ledger_entries.c.idx >= start)
+        if control:
+            q = q.where(ledger_entries.c.control == control)
+        if kind:
+            q = q.where(ledger_entries.c.kind == f"https://cpmap.dev/evidence/{kind}/v1")
+        if digest:
+            q = q.where(ledger_entries.c.idx.in_(
+                select(ledger_subjects.c.idx).where(ledger_subjects.c.digest == digest)))
+        with self.store.read() as conn:
+            rows = conn.execute(q.order_by(ledger_entries.c.idx)).all()
+        return [_row_entry(r) for r in rows]
+
+    def iter_rows(self, batch: int = 5000) -> Iterator[tuple[int, bytes, bytes]]:
+        """(index, stored leaf hash, envelope bytes) in index order, streamed in batches."""
+        last = -1
+        while True:
+            with self.store.read() as conn:
+                rows = conn.execute(
+                    select(ledger_entries.c.idx, ledger_entries.c.leaf_hash,
+                           ledger_entries.c.envelope)
+                    .where(ledger_entries.c.idx > last).order_by(ledger_entries.c.idx).limit(batch)
+                ).all()
+            if not rows:
+                return
+            for r in rows:
+                yield int(r[0]), bytes(r[1]), bytes(r[2])
+            last = int(rows[-1][0])
+
+    def checkpoints(self) -> dict[int, str]:
+        with self.store.read() as conn:
+            rows = conn.execute(select(ledger_checkpoints.c.size, ledger_checkpoints.c.note)).all()
+        return {int(r[0]): str(r[1]) for r in rows}
+
+    def leaf_hashes(self) -> list[bytes]:
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(ledger_entries.c.leaf_hash).order_by(ledger_entries.c.idx)).all()
+        return [bytes(r[0]) for r in rows]
+
+    # -- proofs ----------------------------------------------------------------------------
+
+    def inclusion_proof(self, index: int) -> InclusionProof:
+        note = self.latest_checkpoint()
+        if note is None:
+            raise InputError("ledger is empty: no entry to prove")
+        cp = open_note(note, self.ws.public_key, self.origin, "latest checkpoint")
+        leaves = self.leaf_hashes()[: cp.size]
+        if not 0 <= index < cp.size:
+            raise InputError(f"ledger index {index}: out of range 0..{cp.size - 1}")
+        tree = MerkleTree(leaves)
+        return InclusionProof(index, cp.size, leaves[index], cp.root,
+                              tree.inclusion_proof(index), note)
+
+    def consistency_proof(self, old_size: int) -> tuple[Checkpoint, Checkpoint, list[bytes]]:
+        notes = self.checkpoints()
+        if not notes:
+            raise InputError("ledger is empty: no checkpoint to prove")
+        new = open_note(notes[max(notes)], self.ws.public_key, self.origin, "latest checkpoint")
+        if old_size not in notes:
+            raise InputError(f"no checkpoint at tree size {old_size}")
+        old = open_note(notes[old_size], self.ws.public_key, self.origin, f"checkpoint {old_size}")
+        tree = MerkleTree(self.leaf_hashes()[: new.size])
+        return old, new, tree.consistency_proof(old.size, new.size)
+
+
+def _row_entry(row: Any, note: str = "") -> Entry:
+    envelope = dsse.parse_envelope(bytes(row.envelope), f"ledger index {row.idx}")
+    return Entry(int(row.idx), bytes(row.leaf_hash), envelope, str(row.created_at), note)
+
+
+def _load_frontier(conn: Connection) -> Frontier:
+    row = conn.execute(select(ledger_state).where(ledger_state.c.id == 1)).first()
+    if row is None:
+        conn.execute(insert(ledger_state).values(id=1, size=0, frontier=b""))
+        return Frontier()
+    blob = bytes(row.frontier)
+    try:
+        return Frontier(int(row.size), [blob[i : i + 32] for i in range(0, len(blob), 32)])
+    except ValueError as e:
+        raise LedgerError("ledger state is corrupt: frontier does not match size") from e
+
+
+def _save_frontier(conn: Connection, frontier: Frontier) -> None:
+    conn.execute(update(ledger_state).where(ledger_state.c.id == 1).values(
+        size=frontier.size, frontier=b"".join(frontier.hashes)))
+
+
+def read_witness_size(path: Any) -> int | None:
+    """Tree size in the checkpoint witness file, unverified (verification reads it properly)."""
+    try:
+        lines = path.read_text().split("\n")
+        return int(lines[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def envelope_bytes(obj: dict[str, Any]) -> bytes:
+    """Canonical bytes of an envelope given as a JSON object (export lines)."""
+    return canonical_json(obj)
+
+
+def verify_ledger(ledger: Ledger) -> VerifyReport:
+    """Verify the workspace ledger: envelopes, leaf hashes, every checkpoint and the witness."""
+    path = ledger.ws.checkpoint_path
+    witness = path.read_text() if path.exists() else None
+    rows = (Row(i, data, leaf) for i, leaf, data in ledger.iter_rows())
+    return verify_rows(rows, ledger.checkpoints(), ledger.ws.public_key, ledger.origin, witness)
+
+
+def export_ledger(ledger: Ledger, out: Path) -> int:
+    """Write the ledger as JSON Lines that :func:`verify_export` checks with the public key."""
+    notes = ledger.checkpoints()
+    size = max(notes) if notes else 0
+    header = {"origin": ledger.origin, "public_key": ledger.ws.public_key.pem().decode(),
+              "size": size, "checkpoint": notes.get(size)}
+    rows = ((i, data, notes.get(i + 1, "")) for i, _leaf, data in ledger.iter_rows())
+    body = "\n".join(export_lines(header, rows)) + "\n"
+    atomic_write(out, body.encode())
+    return size

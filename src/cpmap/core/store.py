@@ -1,0 +1,168 @@
+"""The store: SQLAlchemy Core over SQLite (default) or PostgreSQL.
+
+Writes go through :meth:`Store.write`, which serializes writers across processes: SQLite takes
+the database write lock up front (``BEGIN IMMEDIATE``, WAL, full sync) and PostgreSQL a
+transaction-scoped advisory lock. That is what makes ledger appends atomic and totally ordered
+with several processes appending at once. Reads use a separate engine with deferred
+transactions so that a long verification never blocks writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from cpmap.errors import StoreError
+
+metadata = MetaData()
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("control", String(8), nullable=False, index=True),
+    Column("kind", String(200), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+ledger_subjects = Table(
+    "ledger_subjects",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("name", Text, nullable=False),
+    Column("digest", String(64), nullable=False, index=True),
+)
+
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("note", Text, nullable=False),
+)
+
+ledger_state = Table(
+    "ledger_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("frontier", LargeBinary, nullable=False),
+)
+
+kv = Table(
+    "kv",
+    metadata,
+    Column("namespace", String(64), primary_key=True),
+    Column("key", String(400), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+_ADVISORY_LOCK = 0x63706D6170  # "cpmap"
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """Connections to the workspace database; create with :meth:`open`."""
+
+    def __init__(self, url: str, writer: Engine, reader: Engine) -> None:
+        self.url = url
+        self._writer = writer
+        self._reader = reader
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        try:
+            if url.startswith("sqlite"):
+                store = cls(url, _sqlite_engine(url, True), _sqlite_engine(url, False))
+            else:
+                engine = create_engine(url, pool_pre_ping=True)
+                store = cls(url, engine, engine)
+            metadata.create_all(store._writer)
+        except SQLAlchemyError as e:
+            raise StoreError(f"{redact_url(url)}: cannot open store: {e.__class__.__name__}: "
+                             f"{str(e).splitlines()[0]}") from e
+        return store
+
+    @classmethod
+    def sqlite(cls, path: Path) -> Store:
+        return cls.open(f"sqlite:///{path}")
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, exclusive against every other writer of this store."""
+        try:
+            with self._writer.begin() as conn:
+                if not self.is_sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
+                yield conn
+        except SQLAlchemyError as e:
+            raise StoreError(f"{redact_url(self.url)}: write failed: {str(e).splitlines()[0]}") from e
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction (a consistent snapshot on both backends)."""
+        try:
+            with self._reader.begin() as conn:
+                if not self.is_sqlite:
+                    conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+                yield conn
+        except SQLAlchemyError as e:
+            raise StoreError(f"{redact_url(self.url)}: read failed: {str(e).splitlines()[0]}") from e
+
+    def dispose(self) -> None:
+        self._writer.dispose()
+        self._reader.dispose()
+
+
+def redact_url(url: str) -> str:
+    """Hide a password in a database URL before it is printed."""
+    head, sep, tail = url.partition("://")
+    if not sep or "@" not in tail:
+        return url
+    creds, _, rest = tail.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{head}://{user}:***@{rest}" if ":" in creds else url

@@ -1,0 +1,27 @@
+"""Markdown tables for findings and records (PR comments, CI summaries)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cpmap.core.findings import Finding
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    if not rows:
+        return "_none_\n"
+    cols = list(columns or rows[0].keys())
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def findings(items: Sequence[Finding], title: str = "Findings") -> str:
+    rows = [{"severity": f.severity.value, "rule": f.rule_id, "location": str(f.location),
+             "message": f.message, "remediation": f.remediation} for f in items]
+    return f"## {title}\n\n" + table(rows)

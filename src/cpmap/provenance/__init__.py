@@ -1,0 +1,1 @@
+"""CP1 data provenance & integrity: fingerprints, signed manifests, trust, datasets, lineage."""
