@@ -81,6 +81,19 @@ kv = Table(
 
 _ADVISORY_LOCK = 0x63706D6170  # "cpmap"
 
+# Modules that define further tables on ``metadata``; imported before ``create_all`` so that
+# every store has every table. A package with tables adds one line here.
+TABLE_MODULES: list[str] = [
+    "cpmap.provenance.tables",
+]
+
+
+def _load_table_modules() -> None:
+    import importlib
+
+    for name in TABLE_MODULES:
+        importlib.import_module(name)
+
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 60})
@@ -121,6 +134,7 @@ class Store:
             else:
                 engine = create_engine(url, pool_pre_ping=True)
                 store = cls(url, engine, engine)
+            _load_table_modules()
             metadata.create_all(store._writer)
         except SQLAlchemyError as e:
             raise StoreError(f"{redact_url(url)}: cannot open store: {e.__class__.__name__}: "
