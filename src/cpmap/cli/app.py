@@ -12,6 +12,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("ledger", "cpmap.cli.ledger", "Inspect, prove, export and verify the evidence ledger."),
     ("data", "cpmap.cli.data", "CP1: fingerprint, sign, verify, register datasets; lineage."),
     ("trust", "cpmap.cli.trust", "Keys trusted to sign supplier attestations."),
+    ("scan", "cpmap.cli.scan", "CP3: scan dependencies, secrets, model files and images."),
 ]
 
 # (command name, module, function name): top-level commands.
