@@ -85,6 +85,7 @@ _ADVISORY_LOCK = 0x63706D6170  # "cpmap"
 # every store has every table. A package with tables adds one line here.
 TABLE_MODULES: list[str] = [
     "cpmap.provenance.tables",
+    "cpmap.privacy.tables",
 ]
 
 

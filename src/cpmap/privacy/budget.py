@@ -1,0 +1,310 @@
+"""Differential-privacy budget accounting, per dataset.
+
+Every differentially private release made from a dataset (a DP query, a DP synthetic copy, a
+DP-SGD training run) spends part of that dataset's privacy budget. Budgets add up under basic
+sequential composition: the epsilons of all releases from one dataset are summed, and so are
+the deltas. A release that would take the total past the budget is refused *before* anything is
+released.
+
+Configuration (``.cpmap/cpmap.toml``)::
+
+    [privacy]
+    default_budget = 10.0        # epsilon per dataset when the dataset has no entry below
+    default_delta_budget = 1e-5  # delta per dataset
+
+    [privacy.budgets]
+    "customers" = 3.0                           # epsilon only
+    "digits" = { epsilon = 8.0, delta = 1e-5 }  # epsilon and delta
+
+``CPMAP_PRIVACY_DEFAULT_BUDGET`` overrides ``default_budget`` (when ``[privacy]`` is present).
+A budget is keyed by the dataset *name*: every version of a dataset shares one budget, because
+a new version of the same records does not renew the individuals' privacy.
+
+API::
+
+    from cpmap.privacy.budget import spend, remaining, status, BudgetExceeded
+
+    s = spend(ws, "digits", epsilon=2.5, purpose="dp-sgd model mnist-small", delta=1e-5)
+    s.entry        # ledger index of the signed CP2 evidence for this spend
+    s.remaining    # epsilon left for "digits" after it
+    remaining(ws, "digits")  # -> float
+
+``spend`` is atomic: inside one ``ws.store.write()`` transaction (exclusive against every other
+writer, across processes) it reads the dataset's total, checks the budget, appends the signed
+``privacy-spend`` evidence to the ledger and records the spend row. Two processes racing for
+the last bit of budget cannot both get it. Call ``spend`` *before* computing the release, and
+do not release if it raises :class:`BudgetExceeded` (exit code 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Connection, insert, select
+
+from cpmap.errors import Error, InputError, WorkspaceError
+
+if TYPE_CHECKING:
+    from cpmap.core.store import Store
+    from cpmap.core.workspace import Workspace
+
+DEFAULT_EPSILON_BUDGET = 10.0
+DEFAULT_DELTA_BUDGET = 1e-5
+EVIDENCE_KIND = "privacy-spend"
+_REL_TOL = 1e-9  # float sums of epsilons: 0.1 * 10 must fit a budget of 1.0
+
+
+class BudgetExceeded(Error):
+    """A release would take a dataset past its privacy budget; nothing was released or spent."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The configured budget of one dataset."""
+
+    dataset: str
+    epsilon: float
+    delta: float
+
+
+@dataclass(frozen=True)
+class Spend:
+    """One recorded spend and the dataset's totals right after it."""
+
+    dataset: str
+    epsilon: float
+    delta: float
+    purpose: str
+    entry: int
+    created_at: str
+    spent_epsilon: float
+    spent_delta: float
+    budget: Budget
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.budget.epsilon - self.spent_epsilon)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "epsilon": self.epsilon, "delta": self.delta,
+                "purpose": self.purpose, "entry": self.entry, "created_at": self.created_at,
+                "spent_epsilon": self.spent_epsilon, "spent_delta": self.spent_delta,
+                "budget_epsilon": self.budget.epsilon, "budget_delta": self.budget.delta,
+                "remaining_epsilon": self.remaining}
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """How much of a dataset's budget is spent, and by which releases."""
+
+    budget: Budget
+    spent_epsilon: float
+    spent_delta: float
+    releases: int
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.budget.epsilon - self.spent_epsilon)
+
+    @property
+    def remaining_delta(self) -> float:
+        return max(0.0, self.budget.delta - self.spent_delta)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.budget.dataset, "budget_epsilon": self.budget.epsilon,
+                "budget_delta": self.budget.delta, "spent_epsilon": self.spent_epsilon,
+                "spent_delta": self.spent_delta, "remaining_epsilon": self.remaining,
+                "remaining_delta": self.remaining_delta, "releases": self.releases}
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or value < 0:
+        raise WorkspaceError(f"cpmap.toml {where}: must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def budget_for(ws: Workspace, dataset: str) -> Budget:
+    """The budget configured for ``dataset`` (its own entry, else the defaults)."""
+    name = _dataset_name(dataset)
+    eps = _number(ws.setting("privacy", "default_budget", DEFAULT_EPSILON_BUDGET),
+                  "[privacy] default_budget")
+    delta = _number(ws.setting("privacy", "default_delta_budget", DEFAULT_DELTA_BUDGET),
+                    "[privacy] default_delta_budget")
+    table = ws.setting("privacy", "budgets", {}) or {}
+    if not isinstance(table, dict):
+        raise WorkspaceError("cpmap.toml [privacy.budgets]: must be a table of dataset = epsilon")
+    own = table.get(name)
+    where = f"[privacy.budgets] {name!r}"
+    if isinstance(own, dict):
+        eps = _number(own.get("epsilon", eps), f"{where}.epsilon")
+        delta = _number(own.get("delta", delta), f"{where}.delta")
+    elif own is not None:
+        eps = _number(own, where)
+    return Budget(name, eps, delta)
+
+
+def _dataset_name(dataset: str) -> str:
+    name = dataset.strip()
+    if not name or len(name) > 200:
+        raise InputError(f"dataset name {dataset!r}: must be 1..200 characters")
+    return name
+
+
+def _check_amount(value: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"{what} {value!r}: must be a finite number")
+    if value < 0 or (what == "epsilon" and value == 0):
+        raise InputError(f"{what} {value!r}: must be {'> 0' if what == 'epsilon' else '>= 0'}")
+    return float(value)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def _totals(conn: Connection, dataset: str) -> tuple[float, float, int]:
+    from cpmap.privacy.tables import privacy_spends as t
+
+    rows = conn.execute(select(t.c.epsilon, t.c.delta).where(t.c.dataset == dataset)).all()
+    return (math.fsum(float(r[0]) for r in rows), math.fsum(float(r[1]) for r in rows),
+            len(rows))
+
+
+def status(ws: Workspace, dataset: str) -> BudgetStatus:
+    """The budget of ``dataset`` and what has been spent from it so far."""
+    budget = budget_for(ws, dataset)
+    with ws.store.read() as conn:
+        eps, delta, n = _totals(conn, budget.dataset)
+    return BudgetStatus(budget, eps, delta, n)
+
+
+def remaining(ws: Workspace, dataset: str) -> float:
+    """Epsilon still available for ``dataset`` (0.0 when exhausted)."""
+    return status(ws, dataset).remaining
+
+
+def history(ws: Workspace, dataset: str | None = None) -> list[dict[str, Any]]:
+    """Every recorded spend (of one dataset, or all), oldest first."""
+    from cpmap.privacy.tables import privacy_spends as t
+
+    q = select(t).order_by(t.c.entry)
+    if dataset is not None:
+        q = q.where(t.c.dataset == _dataset_name(dataset))
+    with ws.store.read() as conn:
+        return [dict(r._mapping) for r in conn.execute(q).all()]
+
+
+def datasets_with_spends(ws: Workspace) -> list[str]:
+    from cpmap.privacy.tables import privacy_spends as t
+
+    with ws.store.read() as conn:
+        return [str(r[0]) for r in conn.execute(
+            select(t.c.dataset).group_by(t.c.dataset).order_by(t.c.dataset)).all()]
+
+
+# -- spending ---------------------------------------------------------------------------------
+
+
+def _fits(spent: float, amount: float, limit: float) -> bool:
+    return spent + amount <= limit * (1 + _REL_TOL) + 1e-15
+
+
+def subject_digest(conn: Connection, dataset: str) -> str:
+    """Digest that names ``dataset`` in evidence: its latest registered CP1 version, if any."""
+    from cpmap.provenance.tables import datasets
+
+    row = conn.execute(select(datasets.c.digest).where(datasets.c.name == dataset)
+                       .order_by(datasets.c.version.desc()).limit(1)).first()
+    if row is not None:
+        return str(row[0])
+    return hashlib.sha256(f"cpmap-dataset:{dataset}".encode()).hexdigest()
+
+
+class _JoinedStore:
+    """A store whose ``write()`` hands out an already open transaction.
+
+    The ledger normally opens its own exclusive write transaction; for a spend the ledger
+    append must join ours, so that the budget check, the evidence and the spend row commit (or
+    roll back) together.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        yield self._conn
+
+
+def spend(ws: Workspace, dataset: str, epsilon: float, purpose: str, delta: float = 0.0, *,
+          digest: str | None = None, details: Mapping[str, Any] | None = None) -> Spend:
+    """Check and record a spend of ``epsilon`` (and ``delta``) from ``dataset``'s budget.
+
+    Atomic (one store write transaction): reads the total so far, raises
+    :class:`BudgetExceeded` if this spend would exceed the epsilon or delta budget (nothing is
+    written then), else appends signed CP2 ``privacy-spend`` evidence to the ledger and records
+    the spend. ``digest`` names the dataset version in the evidence (default: the latest CP1
+    registered version of ``dataset``); ``details`` is added to the evidence (mechanism,
+    query, accountant...).
+    """
+    from cpmap.core.evidence import Evidence, Subject, Verdict, seal
+    from cpmap.core.ledger import Ledger
+    from cpmap.privacy.tables import privacy_spends
+
+    budget = budget_for(ws, dataset)
+    eps = _check_amount(epsilon, "epsilon")
+    dlt = _check_amount(delta, "delta")
+    if not purpose.strip():
+        raise InputError("purpose: say what the release is for (it is recorded in the ledger)")
+    with ws.store.write() as conn:
+        spent_eps, spent_delta, _n = _totals(conn, budget.dataset)
+        _refuse_if_over(budget, spent_eps, spent_delta, eps, dlt)
+        name_digest = digest or subject_digest(conn, budget.dataset)
+        total_eps, total_delta = spent_eps + eps, spent_delta + dlt
+        evidence = Evidence(
+            control="CP2", kind=EVIDENCE_KIND,
+            subjects=[Subject(budget.dataset, name_digest)], verdict=Verdict.PASS,
+            metrics={"epsilon": eps, "delta": dlt, "spent_epsilon": total_eps,
+                     "spent_delta": total_delta, "budget_epsilon": budget.epsilon,
+                     "budget_delta": budget.delta,
+                     "remaining_epsilon": max(0.0, budget.epsilon - total_eps)},
+            details={"purpose": purpose, "dataset": budget.dataset, **dict(details or {}),
+                     "highlights": [f"DP release from {budget.dataset}: epsilon {eps:g} "
+                                    f"({total_eps:g} of {budget.epsilon:g} spent) for {purpose}"]},
+        )
+        ledger = Ledger(ws)
+        ledger.store = cast("Store", _JoinedStore(conn))
+        entry = ledger.append(seal(evidence, ws))
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        conn.execute(insert(privacy_spends).values(
+            entry=entry.index, dataset=budget.dataset, epsilon=eps, delta=dlt,
+            purpose=purpose[:2000], subject=name_digest, created_at=now))
+    return Spend(budget.dataset, eps, dlt, purpose, entry.index, now, total_eps, total_delta,
+                 budget)
+
+
+def _refuse_if_over(budget: Budget, spent_eps: float, spent_delta: float, eps: float,
+                    delta: float) -> None:
+    if not _fits(spent_eps, eps, budget.epsilon):
+        left = max(0.0, budget.epsilon - spent_eps)
+        raise BudgetExceeded(
+            f"{budget.dataset}: privacy budget exceeded: epsilon {eps:g} requested, "
+            f"{left:g} of {budget.epsilon:g} left", hint=f"raise [privacy.budgets] "
+            f"{budget.dataset!r} in cpmap.toml only if the data owner agrees")
+    if not _fits(spent_delta, delta, budget.delta):
+        left = max(0.0, budget.delta - spent_delta)
+        raise BudgetExceeded(
+            f"{budget.dataset}: privacy budget exceeded: delta {delta:g} requested, "
+            f"{left:g} of {budget.delta:g} left", hint="[privacy] default_delta_budget or "
+            f"[privacy.budgets] {budget.dataset!r} = {{ epsilon = ..., delta = ... }}")
