@@ -40,18 +40,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
 
 from cpmap.errors import Error, InputError, WorkspaceError
 
 if TYPE_CHECKING:
-    from cpmap.core.store import Store
     from cpmap.core.workspace import Workspace
 
 DEFAULT_EPSILON_BUDGET = 10.0
@@ -231,22 +229,6 @@ def subject_digest(conn: Connection, dataset: str) -> str:
     return hashlib.sha256(f"cpmap-dataset:{dataset}".encode()).hexdigest()
 
 
-class _JoinedStore:
-    """A store whose ``write()`` hands out an already open transaction.
-
-    The ledger normally opens its own exclusive write transaction; for a spend the ledger
-    append must join ours, so that the budget check, the evidence and the spend row commit (or
-    roll back) together.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
-        yield self._conn
-
-
 def spend(ws: Workspace, dataset: str, epsilon: float, purpose: str, delta: float = 0.0, *,
           digest: str | None = None, details: Mapping[str, Any] | None = None) -> Spend:
     """Check and record a spend of ``epsilon`` (and ``delta``) from ``dataset``'s budget.
@@ -284,12 +266,12 @@ def spend(ws: Workspace, dataset: str, epsilon: float, purpose: str, delta: floa
                                     f"({total_eps:g} of {budget.epsilon:g} spent) for {purpose}"]},
         )
         ledger = Ledger(ws)
-        ledger.store = cast("Store", _JoinedStore(conn))
-        entry = ledger.append(seal(evidence, ws))
+        entry = ledger.append_in(conn, seal(evidence, ws))
         now = datetime.now(UTC).isoformat(timespec="seconds")
         conn.execute(insert(privacy_spends).values(
             entry=entry.index, dataset=budget.dataset, epsilon=eps, delta=dlt,
             purpose=purpose[:2000], subject=name_digest, created_at=now))
+    ledger.witness(entry)
     return Spend(budget.dataset, eps, dlt, purpose, entry.index, now, total_eps, total_delta,
                  budget)
 
