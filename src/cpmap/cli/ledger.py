@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cpmap.cli.common import FormatOpt, Fmt, WorkspaceOpt, emit, emit_json, stderr_console
+from cpmap.cli.common import Fmt, FormatOpt, WorkspaceOpt, emit, emit_json, stderr_console
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -21,6 +21,8 @@ from cpmap.core.findings import Finding
 from cpmap.errors import InputError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from cpmap.core.ledger import Entry
     from cpmap.core.workspace import Workspace
 
@@ -107,10 +109,17 @@ def seal(evidence: Evidence, workspace: Workspace) -> dsse.Envelope:
     return dsse.sign(canonical_json(evidence.statement()), workspace.signing_key)
 
 
-def record(evidence: Evidence, workspace: Workspace | None = None) -> Entry:
-    """Sign ``evidence`` and append it to the workspace ledger; return the ledger entry."""
+def record(evidence: Evidence, workspace: Workspace | None = None,
+           conn: Connection | None = None) -> Entry:
+    """Sign ``evidence`` and append it to the workspace ledger; return the ledger entry.
+
+    With ``conn`` (a connection from ``ws.store.write()``) the entry commits together with the
+    caller's own rows; the caller then calls ``Ledger(ws).witness(entry)`` after the commit.
+    """
     from cpmap.core.ledger import Ledger
     from cpmap.core.workspace import open_workspace
 
     ws = workspace if workspace is not None else open_workspace()
+    if conn is not None:
+        return Ledger(ws).append_in(conn, seal(evidence, ws))
     return Ledger(ws).append(seal(evidence, ws))

@@ -100,35 +100,48 @@ class Ledger:
 
     def append(self, envelope: dsse.Envelope) -> Entry:
         """Append a signed envelope; return once it is durably committed."""
+        with self.store.write() as conn:
+            entry = self.append_in(conn, envelope)
+        self.witness(entry)
+        return entry
+
+    def append_in(self, conn: Connection, envelope: dsse.Envelope) -> Entry:
+        """Append inside the caller's write transaction (from ``store.write()``).
+
+        Lets a control commit its own rows and the evidence about them atomically. The caller
+        calls :meth:`witness` with the entry after the transaction commits.
+        """
         data = envelope.to_json()
         leaf = leaf_hash(data)
         statement = envelope.statement()
         predicate = statement.get("predicate") or {}
         now = datetime.now(UTC).isoformat(timespec="microseconds")
-        with self.store.write() as conn:
-            frontier = _load_frontier(conn)
-            index = frontier.size
-            frontier.append(leaf)
-            note = Checkpoint(self.origin, frontier.size, frontier.root()).sign(
-                self.ws.signing_key, self.origin
-            )
-            conn.execute(insert(ledger_entries).values(
-                idx=index, leaf_hash=leaf, envelope=data,
-                control=str(predicate.get("control", ""))[:8],
-                kind=str(statement.get("predicateType", ""))[:200],
-                verdict=str(predicate.get("verdict", ""))[:16], created_at=now,
-            ))
-            subjects = [
-                {"idx": index, "position": i, "name": str(s.get("name", "")),
-                 "digest": str(s.get("digest", {}).get("sha256", ""))}
-                for i, s in enumerate(statement.get("subject", []))
-            ]
-            if subjects:
-                conn.execute(insert(ledger_subjects), subjects)
-            conn.execute(insert(ledger_checkpoints).values(size=frontier.size, note=note))
-            _save_frontier(conn, frontier)
-        self._witness(note, frontier.size)
+        frontier = _load_frontier(conn)
+        index = frontier.size
+        frontier.append(leaf)
+        note = Checkpoint(self.origin, frontier.size, frontier.root()).sign(
+            self.ws.signing_key, self.origin
+        )
+        conn.execute(insert(ledger_entries).values(
+            idx=index, leaf_hash=leaf, envelope=data,
+            control=str(predicate.get("control", ""))[:8],
+            kind=str(statement.get("predicateType", ""))[:200],
+            verdict=str(predicate.get("verdict", ""))[:16], created_at=now,
+        ))
+        subjects = [
+            {"idx": index, "position": i, "name": str(s.get("name", "")),
+             "digest": str(s.get("digest", {}).get("sha256", ""))}
+            for i, s in enumerate(statement.get("subject", []))
+        ]
+        if subjects:
+            conn.execute(insert(ledger_subjects), subjects)
+        conn.execute(insert(ledger_checkpoints).values(size=frontier.size, note=note))
+        _save_frontier(conn, frontier)
         return Entry(index, leaf, envelope, now, note)
+
+    def witness(self, entry: Entry) -> None:
+        """Advance the checkpoint witness file to the checkpoint that covers ``entry``."""
+        self._witness(entry.checkpoint, entry.index + 1)
 
     def _witness(self, note: str, size: int) -> None:
         """Advance the checkpoint file outside the store (never move it backwards)."""

@@ -1,0 +1,48 @@
+"""``cpmap demo``: the whole lifecycle on built-in data, then the Control Points Map report."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cpmap.cli.common import stderr_console
+
+
+def demo(
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Run in this "
+                                                   "directory (created if needed) instead of a "
+                                                   "temporary one.")] = None,
+    report: Annotated[Path, typer.Option("--report", "-o", help="Where to write the report.")]
+    = Path("cpmap-report"),
+    only: Annotated[str | None, typer.Option(help="Comma-separated controls to run, e.g. "
+                                             "CP1,CP2 (default: all).")] = None,
+) -> None:
+    """Run every implemented control on built-in data and write the report."""
+    from cpmap.core.workspace import DIRNAME, init, open_workspace
+    from cpmap.formats.report import write_report
+    from cpmap.lifecycle import DemoContext, run
+
+    out = stderr_console()
+    root = workspace or Path(tempfile.mkdtemp(prefix="cpmap-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    ws = open_workspace(root) if (root / DIRNAME).exists() else init(root, "demo")
+    out.print(f"[bold]cpmap demo[/] in {root}")
+    ctx = DemoContext(ws, root / "project", lambda s: out.print(f"    {s}"))
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results = run(ctx, {c.strip().upper() for c in only.split(",")} if only else None,
+                  on_stage=lambda cp, title: out.print(f"[bold cyan]{cp}[/] {title}"))
+    for r in results:
+        for line in r.lines:
+            out.print(f"    {line}")
+        out.print(f"    [{'green' if r.ok else 'red'}]{'done' if r.ok else 'FAILED'}[/] "
+                  f"in {r.seconds:.1f}s")
+    path = write_report(ws, report)
+    out.print(f"report: {path.resolve()}  ({time.perf_counter() - started:.0f}s in all)")
+    out.print(f"workspace: {root} (try: cpmap ledger verify -w {root})")
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)

@@ -1,0 +1,104 @@
+"""Signed data manifests: an in-toto statement of every file's digest, in a DSSE envelope.
+
+``sign`` produces what a supplier ships with a dataset; ``verify`` recomputes the fingerprint and
+reports modified, missing and added files, and accepts the signature only from a trusted key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cpmap.core import dsse
+from cpmap.core.evidence import STATEMENT_TYPE, canonical_json
+from cpmap.core.keys import PublicKey, SigningKey
+from cpmap.errors import InputError
+from cpmap.provenance.fingerprint import Diff, Fingerprint, diff, fingerprint
+from cpmap.provenance.table import TableDigest, is_table, table_digest
+
+MANIFEST_TYPE = "https://cpmap.dev/evidence/data-manifest/v1"
+
+
+def statement(fp: Fingerprint, table: TableDigest | None = None) -> dict[str, Any]:
+    """The in-toto statement of a fingerprint: one subject per file, root digest in the predicate."""
+    predicate: dict[str, Any] = {
+        "control": "CP1", "kind": fp.kind, "root": fp.root.name,
+        "digest": {"sha256": fp.digest}, "files": len(fp.files), "bytes": fp.size,
+    }
+    if table is not None:
+        predicate["table"] = {"sha256": table.digest, "rows": table.rows,
+                              "columns": list(table.columns)}
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": f.path, "digest": {"sha256": f.sha256}} for f in fp.files],
+        "predicateType": MANIFEST_TYPE,
+        "predicate": predicate,
+    }
+
+
+def fingerprint_statement(path: Path, **kwargs: Any) -> tuple[Fingerprint, dict[str, Any]]:
+    fp = fingerprint(path, **kwargs)
+    table = table_digest(path) if is_table(path) else None
+    return fp, statement(fp, table)
+
+
+def sign(path: Path, key: SigningKey) -> dsse.Envelope:
+    _, st = fingerprint_statement(path)
+    return dsse.sign(canonical_json(st), key)
+
+
+def read_attestation(path: Path) -> dsse.Envelope:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read attestation: {e.strerror}") from e
+    env = dsse.parse_envelope(data, str(path))
+    st = env.statement()
+    if st.get("predicateType") != MANIFEST_TYPE or not isinstance(st.get("subject"), list):
+        raise InputError(f"{path}: not a cpmap data manifest attestation")
+    return env
+
+
+@dataclass(frozen=True)
+class Verification:
+    signer: PublicKey | None
+    diff: Diff
+    expected_digest: str
+    actual_digest: str
+
+    @property
+    def ok(self) -> bool:
+        return self.signer is not None and self.diff.clean
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "signed_by": self.signer.name if self.signer else None,
+                "signer_keyid": self.signer.keyid if self.signer else None,
+                "expected_digest": self.expected_digest, "actual_digest": self.actual_digest,
+                "modified": list(self.diff.modified), "missing": list(self.diff.missing),
+                "added": list(self.diff.added)}
+
+
+def verify(path: Path, envelope: dsse.Envelope, keys: list[PublicKey]) -> Verification:
+    """Check ``path`` against a signed manifest, trusting only ``keys``."""
+    st = envelope.statement()
+    expected = {str(s["name"]): str(s["digest"]["sha256"]) for s in st["subject"]}
+    fp = fingerprint(path)
+    pred = st.get("predicate", {})
+    if fp.kind == "file" and pred.get("kind") == "file" and len(expected) == 1:
+        # A single file may be renamed; its content is what is attested.
+        name = next(iter(expected))
+        actual = {name: fp.digest}
+    else:
+        actual = {f.path: f.sha256 for f in fp.files}
+    return Verification(envelope.verified_by(keys), diff(expected, actual),
+                        str(pred.get("digest", {}).get("sha256", "")), fp.digest)
+
+
+def dump(envelope: dsse.Envelope) -> str:
+    return json.dumps(envelope.to_dict(), indent=2) + "\n"
+
+
+def dump_statement(st: dict[str, Any]) -> str:
+    return canonical_json(st).decode()

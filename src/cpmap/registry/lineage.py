@@ -1,0 +1,122 @@
+"""Lineage captured at registration: datasets (CP1), code commit, SBOM, training record.
+
+Everything here is best effort about the *environment* (no git, no training record) but strict
+about what the user names: a dataset reference that does not resolve is bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess  # noqa: S404 - runs git by absolute path, fixed arguments
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from cpmap.errors import InputError
+from cpmap.registry.manifest import DatasetRef
+
+if TYPE_CHECKING:
+    from cpmap.core.workspace import Workspace
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def resolve_dataset(ws: Workspace, ref: str) -> DatasetRef:
+    """``NAME``, ``NAME@VERSION`` (CP1 registered datasets) or a bare sha256 digest."""
+    ref = ref.strip()
+    digest = ref.removeprefix("sha256:")
+    if _HEX64.fullmatch(digest):
+        return DatasetRef(f"sha256:{digest[:12]}", None, digest)
+    from cpmap.provenance.tables import datasets
+
+    name, _, ver = ref.partition("@")
+    q = select(datasets.c.name, datasets.c.version, datasets.c.digest).where(
+        datasets.c.name == name)
+    if ver:
+        if not ver.isdigit():
+            raise InputError(f"dataset {ref!r}: version must be a number")
+        q = q.where(datasets.c.version == int(ver))
+    with ws.store.read() as conn:
+        row = conn.execute(q.order_by(datasets.c.version.desc()).limit(1)).first()
+    if row is None:
+        raise InputError(f"dataset {ref!r}: not registered in this workspace",
+                         hint="cpmap data register, or give the dataset's sha256 digest")
+    return DatasetRef(str(row.name), int(row.version), str(row.digest))
+
+
+def dataset_parents(ws: Workspace, digests: Sequence[str], limit: int = 200) -> dict[str, list[str]]:
+    """CP1 lineage edges upwards from ``digests``: child digest -> parent digests."""
+    from cpmap.provenance.tables import lineage
+
+    edges: dict[str, list[str]] = {}
+    frontier = list(dict.fromkeys(digests))
+    seen = set(frontier)
+    with ws.store.read() as conn:
+        while frontier and len(seen) < limit:
+            rows = conn.execute(select(lineage.c.child, lineage.c.parent).where(
+                lineage.c.child.in_(frontier))).all()
+            frontier = []
+            for child, parent in rows:
+                edges.setdefault(str(child), []).append(str(parent))
+                if parent not in seen:
+                    seen.add(str(parent))
+                    frontier.append(str(parent))
+    return edges
+
+
+def dataset_names(ws: Workspace, digests: Sequence[str]) -> dict[str, str]:
+    """Registered ``name@version`` for each digest that CP1 knows."""
+    from cpmap.provenance.tables import datasets
+
+    if not digests:
+        return {}
+    with ws.store.read() as conn:
+        rows = conn.execute(select(datasets.c.name, datasets.c.version, datasets.c.digest).where(
+            datasets.c.digest.in_(list(digests)))).all()
+    return {str(r.digest): f"{r.name}@{r.version}" for r in rows}
+
+
+def git_info(directory: Path) -> dict[str, Any] | None:
+    """The commit checked out at ``directory`` and whether tracked files differ from it."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        head = subprocess.run([git, "-C", str(directory), "rev-parse", "HEAD"],  # noqa: S603
+                              capture_output=True, text=True, timeout=10, check=False)
+        if head.returncode != 0:
+            return None
+        status = subprocess.run(  # noqa: S603
+            [git, "-C", str(directory), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def store_sbom(ws: Workspace, path: Path) -> str:
+    """Keep the environment SBOM (CP3) with the workspace objects; return its digest."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read SBOM: {e.strerror}") from e
+    digest = hashlib.sha256(data).hexdigest()
+    ws.put_object(data, digest)
+    return digest
+
+
+def training_record(ws: Workspace, digest: str) -> dict[str, Any] | None:
+    """The model layer's (CP4) training record for a model digest, when it keeps one."""
+    try:
+        from cpmap.models import registry as model_store  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    finder = getattr(model_store, "training_record_for_digest", None)
+    if finder is None:
+        return None
+    record = finder(ws, digest)
+    return dict(record) if isinstance(record, dict) else None

@@ -1,0 +1,244 @@
+"""Registering, loading, listing and verifying model versions.
+
+Versions are numbered per model name from 1 and are immutable: the row and the CP6 ledger entry
+that records it are written in one store transaction, registering the same content again returns
+the existing version, and different content under an existing version number is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select
+
+from cpmap.core.evidence import Evidence, Subject, Verdict, record
+from cpmap.core.ledger import Ledger
+from cpmap.errors import InputError
+from cpmap.registry import lineage as lin
+from cpmap.registry.artifact import Artifact, check_objects, store_artifact
+from cpmap.registry.manifest import Lineage, ModelVersion, open_manifest, sign_manifest, statement
+from cpmap.registry.tables import model_aliases, model_versions
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from cpmap.core.workspace import Workspace
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,99}")
+
+
+@dataclass(frozen=True)
+class Registered:
+    version: ModelVersion
+    created: bool
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise InputError(f"model name {name!r}: use letters, digits, '.', '_' and '-' "
+                         "(at most 200, starting with a letter or digit)")
+    return name
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """``NAME@VERSION`` / ``NAME@ALIAS`` / ``NAME`` (latest) -> (name, selector)."""
+    name, _, sel = ref.partition("@")
+    return check_name(name), sel or "latest"
+
+
+def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = (),
+             training: Mapping[str, Any] | None = None, parent: str | None = None,
+             card: Mapping[str, Any] | None = None, sbom: Path | None = None,
+             version: int | None = None, git_dir: Path | None = None) -> Registered:
+    """Store ``path`` as a version of ``name`` with its lineage; idempotent per content."""
+    check_name(name)
+    if version is not None and version < 1:
+        raise InputError(f"version {version}: versions are numbered from 1")
+    refs = tuple(dict.fromkeys(lin.resolve_dataset(ws, d) for d in datasets))
+    parent_info = None
+    if parent:
+        p = get(ws, parent)
+        parent_info = {"name": p.name, "version": p.version, "digest": p.digest}
+    artifact = store_artifact(ws, path)
+    sbom_digest = lin.store_sbom(ws, sbom) if sbom is not None else None
+    train = dict(training) if training else lin.training_record(ws, artifact.digest)
+    if train and not refs:
+        refs = _datasets_from_training(ws, train)
+    about = tuple(e.index for e in Ledger(ws).entries(digest=artifact.digest))
+    git = lin.git_info(git_dir or ws.root)
+    with ws.store.write() as conn:
+        existing = _existing(conn, name, artifact.digest, version)
+        if existing is not None:
+            return Registered(_load_row(ws, existing), False)
+        number = version or _next_version(conn, name)
+        if parent_info is None and number > 1:
+            parent_info = _previous(conn, ws, name, number)
+        lineage = Lineage(refs, train, git, sbom_digest, parent_info, about)
+        st = statement(name, number, artifact, lineage, card or {})
+        envelope = sign_manifest(st, ws.signing_key)
+        now = str(st["predicate"]["created_at"])
+        entry = record(_evidence(name, number, artifact, lineage, card or {}), ws, conn=conn)
+        conn.execute(insert(model_versions).values(
+            name=name, version=number, digest=artifact.digest, manifest=envelope.to_json().decode(),
+            created_at=now, entry=entry.index))
+    Ledger(ws).witness(entry)
+    return Registered(get(ws, f"{name}@{number}"), True)
+
+
+def _datasets_from_training(ws: Workspace, train: Mapping[str, Any]) -> tuple[Any, ...]:
+    found = []
+    for d in train.get("datasets") or []:
+        digest = d.get("digest") if isinstance(d, dict) else d
+        if isinstance(digest, str):
+            ref = lin.resolve_dataset(ws, digest)
+            name = d.get("name") if isinstance(d, dict) else None
+            found.append(ref if not name else type(ref)(str(name), ref.version, ref.digest))
+    return tuple(dict.fromkeys(found))
+
+
+def _existing(conn: Connection, name: str, digest: str, version: int | None) -> Any:
+    if version is not None:
+        row = conn.execute(select(model_versions).where(
+            model_versions.c.name == name, model_versions.c.version == version)).first()
+        if row is not None and row.digest != digest:
+            raise InputError(f"{name}@{version}: already registered with different content "
+                             f"(sha256:{row.digest[:12]}); versions are immutable",
+                             hint="register without --version to create a new version")
+        if row is not None:
+            return row
+    return conn.execute(select(model_versions).where(
+        model_versions.c.name == name, model_versions.c.digest == digest)
+        .order_by(model_versions.c.version).limit(1)).first()
+
+
+def _next_version(conn: Connection, name: str) -> int:
+    top = conn.execute(select(func.max(model_versions.c.version)).where(
+        model_versions.c.name == name)).scalar()
+    return int(top or 0) + 1
+
+
+def _previous(conn: Connection, ws: Workspace, name: str, number: int) -> dict[str, Any] | None:
+    row = conn.execute(select(model_versions).where(
+        model_versions.c.name == name, model_versions.c.version < number)
+        .order_by(model_versions.c.version.desc()).limit(1)).first()
+    if row is None:
+        return None
+    return {"name": name, "version": int(row.version), "digest": str(row.digest)}
+
+
+def _evidence(name: str, number: int, artifact: Artifact, lineage: Lineage,
+              card: Mapping[str, Any]) -> Evidence:
+    subjects = [Subject(f"model:{name}@{number}", artifact.digest)]
+    subjects += [Subject(f"dataset:{d.name}", d.digest) for d in lineage.datasets]
+    highlights = [f"registered {name}@{number} sha256:{artifact.digest[:12]} "
+                  f"({artifact.size} bytes, {', '.join(artifact.formats)})"]
+    if lineage.git:
+        highlights.append(f"code commit {str(lineage.git.get('commit', ''))[:12]}"
+                          + (" (dirty)" if lineage.git.get("dirty") else ""))
+    return Evidence(
+        control="CP6", kind="model-registration", subjects=subjects, verdict=Verdict.PASS,
+        metrics={"version": number, "bytes": artifact.size, "files": len(artifact.files),
+                 "datasets": len(lineage.datasets)},
+        details={"name": name, "version": number, "digest": artifact.digest,
+                 "lineage": lineage.to_dict(), "card_fields": sorted(card),
+                 "highlights": highlights},
+    )
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+def _load_row(ws: Workspace, row: Any) -> ModelVersion:
+    return open_manifest(str(row.manifest), ws.public_key, name=str(row.name),
+                         version=int(row.version), digest=str(row.digest), entry=int(row.entry))
+
+
+def resolve_version(ws: Workspace, name: str, selector: str) -> int:
+    """The version number a selector names: a number, ``latest`` or an alias."""
+    with ws.store.read() as conn:
+        if selector.isdigit():
+            return int(selector)
+        if selector == "latest":
+            top = conn.execute(select(func.max(model_versions.c.version)).where(
+                model_versions.c.name == name)).scalar()
+            if top is None:
+                raise InputError(f"model {name!r}: no versions registered",
+                                 hint="cpmap registry list")
+            return int(top)
+        row = conn.execute(select(model_aliases.c.version).where(
+            model_aliases.c.name == name, model_aliases.c.alias == selector)).first()
+    if row is None:
+        raise InputError(f"{name}@{selector}: no such version or alias",
+                         hint=f"cpmap registry show {name}")
+    return int(row[0])
+
+
+def get(ws: Workspace, ref: str) -> ModelVersion:
+    """Load and verify ``NAME[@VERSION|@ALIAS]``."""
+    name, sel = parse_ref(ref)
+    number = resolve_version(ws, name, sel)
+    with ws.store.read() as conn:
+        row = conn.execute(select(model_versions).where(
+            model_versions.c.name == name, model_versions.c.version == number)).first()
+    if row is None:
+        raise InputError(f"{name}@{number}: no such model version", hint="cpmap registry list")
+    return _load_row(ws, row)
+
+
+def list_versions(ws: Workspace, name: str | None = None) -> list[ModelVersion]:
+    """Every version (of one model), each verified as it is loaded."""
+    q = select(model_versions)
+    if name:
+        q = q.where(model_versions.c.name == check_name(name))
+    with ws.store.read() as conn:
+        rows = conn.execute(q.order_by(model_versions.c.name, model_versions.c.version)).all()
+    return [_load_row(ws, r) for r in rows]
+
+
+def aliases(ws: Workspace, name: str) -> dict[str, int]:
+    with ws.store.read() as conn:
+        rows = conn.execute(select(model_aliases.c.alias, model_aliases.c.version).where(
+            model_aliases.c.name == name).order_by(model_aliases.c.alias)).all()
+    return {str(a): int(v) for a, v in rows}
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ref: str
+    digest: str
+    ok: bool
+    problems: tuple[str, ...]
+    artifact_checked: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.ref, "digest": self.digest, "ok": self.ok,
+                "problems": list(self.problems), "artifact_checked": self.artifact_checked}
+
+
+def verify(ws: Workspace, mv: ModelVersion, artifact: Path | None = None) -> VerifyResult:
+    """Beyond the manifest signature (checked on load): stored bytes, ledger entry, a copy."""
+    problems = list(check_objects(ws, mv.artifact))
+    try:
+        entry = Ledger(ws).get(mv.entry)
+        digests = {s["sha256"] for s in entry.summary()["subjects"]}
+        if mv.digest not in digests or entry.envelope.verified_by([ws.public_key]) is None:
+            problems.append(f"ledger entry #{mv.entry} does not record this version")
+    except InputError:
+        problems.append(f"ledger entry #{mv.entry} is missing")
+    if artifact is not None:
+        from cpmap.registry.artifact import artifact_digest
+
+        given = artifact_digest(artifact)
+        if given != mv.digest:
+            problems.append(f"{artifact}: sha256:{given[:12]} is not this version "
+                            f"(sha256:{mv.digest[:12]})")
+    return VerifyResult(mv.ref, mv.digest, not problems, tuple(problems), artifact is not None)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
