@@ -32,11 +32,18 @@ _EXPORTS = {
 __all__ = [*sorted(_EXPORTS), "__version__"]
 
 if TYPE_CHECKING:
-    from cpmap.core.evidence import Evidence, Subject, Verdict, record
-    from cpmap.core.findings import Finding, Location, Severity
-    from cpmap.core.workspace import Workspace, init, open_workspace
-    from cpmap.provenance.datasets import open_dataset
-    from cpmap.provenance.lineage import transform
+    from cpmap.core.evidence import Evidence as Evidence
+    from cpmap.core.evidence import Subject as Subject
+    from cpmap.core.evidence import Verdict as Verdict
+    from cpmap.core.evidence import record as record
+    from cpmap.core.findings import Finding as Finding
+    from cpmap.core.findings import Location as Location
+    from cpmap.core.findings import Severity as Severity
+    from cpmap.core.workspace import Workspace as Workspace
+    from cpmap.core.workspace import init as init
+    from cpmap.core.workspace import open_workspace as open_workspace
+    from cpmap.provenance.datasets import open_dataset as open_dataset
+    from cpmap.provenance.lineage import transform as transform
 
 
 def __getattr__(name: str) -> Any:

@@ -138,7 +138,8 @@ def _record_verification(ws: Any, path: Path, result: Any) -> None:
 def _verify_table(v: dict[str, Any]) -> None:
     out = stderr_console()
     signer = v["signed_by"]
-    out.print(f"signature: {'[green]trusted key ' + signer + '[/]' if signer else '[red]not from a trusted key[/]'}")
+    trusted = f"[green]trusted key {signer}[/]" if signer else "[red]not from a trusted key[/]"
+    out.print(f"signature: {trusted}")
     for kind in ("modified", "missing", "added"):
         for name in v[kind]:
             out.print(f"[red]{kind:9}[/] {name}")

@@ -144,7 +144,9 @@ class MerkleTree:
         return proof[::-1]
 
 
-def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> bool:
     """RFC 9162 section 2.1.3.2."""
     if not 0 <= index < size:
         return False

@@ -139,7 +139,7 @@ class Store:
             metadata.create_all(store._writer)
         except SQLAlchemyError as e:
             raise StoreError(f"{redact_url(url)}: cannot open store: {e.__class__.__name__}: "
-                             f"{str(e).splitlines()[0]}") from e
+                             f"{_first_line(e)}") from e
         return store
 
     @classmethod
@@ -155,7 +155,7 @@ class Store:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
                 yield conn
         except SQLAlchemyError as e:
-            raise StoreError(f"{redact_url(self.url)}: write failed: {str(e).splitlines()[0]}") from e
+            raise StoreError(f"{redact_url(self.url)}: write failed: {_first_line(e)}") from e
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -166,11 +166,16 @@ class Store:
                     conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
                 yield conn
         except SQLAlchemyError as e:
-            raise StoreError(f"{redact_url(self.url)}: read failed: {str(e).splitlines()[0]}") from e
+            raise StoreError(f"{redact_url(self.url)}: read failed: {_first_line(e)}") from e
 
     def dispose(self) -> None:
         self._writer.dispose()
         self._reader.dispose()
+
+
+def _first_line(e: Exception) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else e.__class__.__name__
 
 
 def redact_url(url: str) -> str:

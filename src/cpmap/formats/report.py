@@ -115,8 +115,8 @@ def build_map(ws: Workspace, digests: set[str] | None = None) -> MapModel:
     try:
         report = verify_ledger(ledger)
         ok, message = True, f"{report.size} entries, every signature and checkpoint verified"
-    except Error as e:
-        ok, message = False, e.message
+    except Error as exc:
+        ok, message = False, exc.message
     entries = ledger.entries()
     if digests is not None:
         entries = [e for e in entries

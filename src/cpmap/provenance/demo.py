@@ -26,8 +26,11 @@ def _supplier_key(workdir: Path) -> tuple[SigningKey, Path]:
 def tamper_drill(ctx: DemoContext, source: Path, attestation: Path) -> list[str]:
     """Copy a signed dataset, flip one byte, and record that verification catches it."""
     copy = ctx.workdir / "tampered" / source.name
-    shutil.copytree(source, copy) if source.is_dir() else (
-        copy.parent.mkdir(parents=True, exist_ok=True), shutil.copy2(source, copy))
+    if source.is_dir():
+        shutil.copytree(source, copy)
+    else:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, copy)
     victim = copy if copy.is_file() else sorted(p for p in copy.rglob("*") if p.is_file())[0]
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0x01

@@ -22,7 +22,7 @@ MANIFEST_TYPE = "https://cpmap.dev/evidence/data-manifest/v1"
 
 
 def statement(fp: Fingerprint, table: TableDigest | None = None) -> dict[str, Any]:
-    """The in-toto statement of a fingerprint: one subject per file, root digest in the predicate."""
+    """The in-toto statement of a fingerprint: a subject per file, the root in the predicate."""
     predicate: dict[str, Any] = {
         "control": "CP1", "kind": fp.kind, "root": fp.root.name,
         "digest": {"sha256": fp.digest}, "files": len(fp.files), "bytes": fp.size,
