@@ -13,6 +13,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("data", "cpmap.cli.data", "CP1: fingerprint, sign, verify, register datasets; lineage."),
     ("trust", "cpmap.cli.trust", "Keys trusted to sign supplier attestations."),
     ("scan", "cpmap.cli.scan", "CP3: scan dependencies, secrets, model files and images."),
+    ("models", "cpmap.cli.models", "Stored models: list, show, add safely, trust a pickle."),
 ]
 
 # (command name, module, function name): top-level commands.

@@ -86,6 +86,7 @@ _ADVISORY_LOCK = 0x63706D6170  # "cpmap"
 TABLE_MODULES: list[str] = [
     "cpmap.provenance.tables",
     "cpmap.privacy.tables",
+    "cpmap.models.tables",
 ]
 
 

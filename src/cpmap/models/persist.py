@@ -47,9 +47,10 @@ class UntrustedTypes(TrustError):
 def model_bytes(model: Model) -> tuple[bytes, str, dict[str, Any]]:
     """Serialize ``model`` safely: (bytes, format, extra record fields)."""
     if isinstance(model, TorchModel):
+        model.spec.check(f"model {model.spec.arch}")
         return _torch_bytes(model), "safetensors", {"arch": model.spec.arch,
                                                     "spec": json.loads(model.spec.to_json())}
-    if isinstance(model, SklearnModel) and model.kind == "sklearn":
+    if isinstance(model, SklearnModel):
         import skops.io as sio
 
         data = sio.dumps(model.estimator)
@@ -205,7 +206,7 @@ def _load_trusted_pickle(data: bytes, fmt: str, suffix: str, where: str,
 
         obj = torch.load(io.BytesIO(data), weights_only=False)  # nosec: reviewed
     elif suffix == ".joblib":
-        import joblib
+        import joblib  # type: ignore[import-untyped]
 
         obj = joblib.load(io.BytesIO(data))  # nosec: reviewed
     else:

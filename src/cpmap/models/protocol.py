@@ -49,7 +49,8 @@ class GradientModel(Model, Protocol):
 
 def predict(model: Model, x: np.ndarray) -> np.ndarray:
     """Predicted class per row."""
-    return np.asarray(model.predict_proba(x)).argmax(axis=1)
+    out: np.ndarray = np.asarray(model.predict_proba(x)).argmax(axis=1)
+    return out
 
 
 def accuracy(model: Model, x: np.ndarray, y: np.ndarray) -> float:

@@ -78,12 +78,14 @@ def trust(ws: Workspace, digest: str, note: str) -> int:
 
 def scan_reasons(path: Path) -> list[str]:
     """Why the CP3 model-file scanner objects to ``path`` (empty if it is not installed)."""
+    import importlib
+
     try:
-        from cpmap.supplychain.modelfiles import scan_path  # type: ignore[import-not-found]
+        scanner: Any = importlib.import_module("cpmap.supplychain.modelfiles")
     except ImportError:
         return []
     try:
-        result: Any = scan_path(path)
+        result: Any = scanner.scan_path(path)
     except Exception:  # noqa: BLE001 - the scanner is advisory here; the refusal stands anyway
         return []
     findings = getattr(result, "findings", result)

@@ -1,0 +1,97 @@
+"""``cpmap models``: list and show stored models, add model files safely, trust a pickle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cpmap.cli.common import Fmt, FormatOpt, WorkspaceOpt, emit, stderr_console
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("list")
+def list_cmd(workspace: WorkspaceOpt = None, fmt: FormatOpt = Fmt.table) -> None:
+    """List the model versions stored in the workspace."""
+    from cpmap.core.workspace import open_workspace
+    from cpmap.models.store import list_models
+
+    rows = [m.to_dict() for m in list_models(open_workspace(workspace))]
+    for r in rows:
+        r.pop("record")
+
+    def table(v: list[dict[str, Any]]) -> None:
+        from cpmap.formats.table import render
+
+        render([{"model": r["ref"], "format": r["format"], "arch": r["arch"],
+                 "digest": r["digest"][:16], "created": r["created_at"][:19]} for r in v],
+               title=f"{len(v)} model version(s)")
+
+    emit(rows, fmt.value, None, table)
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@N or sha256:<hex>.")],
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Show a model version and its training record (data digests, config, metrics)."""
+    from cpmap.core.workspace import open_workspace
+    from cpmap.models.store import get_model
+
+    mv = get_model(open_workspace(workspace), ref)
+
+    def table(v: dict[str, Any]) -> None:
+        rec = v["record"]
+        lines = [f"model      {v['ref']}  ({v['format']}, {v['arch']})",
+                 f"digest     sha256:{v['digest']}", f"created    {v['created_at']}",
+                 f"evidence   ledger entry {v['entry']}"]
+        lines += [f"dataset    {d.get('ref')}  sha256:{d.get('digest')}"
+                  for d in rec.get("datasets", [])]
+        lines += [f"{key:<10} {rec[key]}" for key in ("seed", "config", "metrics") if key in rec]
+        if rec.get("untrusted_types"):
+            lines.append(f"skops types needing review: {', '.join(rec['untrusted_types'])}")
+        lines.append(f"libraries  {rec.get('libraries', {})}")
+        typer.echo("\n".join(lines))
+
+    emit(mv.to_dict(), fmt.value, None, table)
+
+
+@app.command()
+def add(
+    path: Annotated[Path, typer.Argument(help="A .safetensors (with spec), .skops or .onnx "
+                                              "file, or a trusted pickle.")],
+    name: Annotated[str, typer.Option("--name", help="Model name in the workspace.")],
+    workspace: WorkspaceOpt = None,
+    trust_type: Annotated[list[str] | None, typer.Option(
+        "--trust-type", help="A skops type you reviewed and trust (repeatable).")] = None,
+) -> None:
+    """Load a model file safely and store it as the next version of NAME."""
+    from cpmap.core.workspace import open_workspace
+    from cpmap.models import load
+    from cpmap.models.store import save_model
+
+    ws = open_workspace(workspace)
+    types = list(trust_type or [])
+    model = load(path, ws, trusted_types=types)
+    mv = save_model(ws, name, model, {"source": str(path), "trainer": "external",
+                                      "types_reviewed": bool(types), "trusted_types": types})
+    stderr_console().print(f"stored {mv.ref} sha256:{mv.digest[:16]} ({mv.format})")
+
+
+@app.command("trust")
+def trust_cmd(
+    digest: Annotated[str, typer.Argument(help="SHA-256 of a pickle-based model file.")],
+    note: Annotated[str, typer.Option("--note", help="Who reviewed it and why it is safe.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Trust one pickle-based model file by digest, after review (recorded in the ledger)."""
+    from cpmap.core.workspace import open_workspace
+    from cpmap.models.trust import trust
+
+    index = trust(open_workspace(workspace), digest, note)
+    stderr_console().print(f"trusted sha256:{digest.removeprefix('sha256:')[:16]}… "
+                           f"(ledger entry {index})")

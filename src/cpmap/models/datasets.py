@@ -1,0 +1,152 @@
+"""Datasets by reference, turned into float32 feature rows and integer labels.
+
+References: ``builtin:digits``, ``builtin:customers``, a registered CP1 dataset (``name``,
+``name@N``, ``sha256:<hex>``) or a path (``.npz``, CSV/Parquet with a label column, an image
+folder with one subfolder per class). With a workspace every dataset is registered (idempotent
+by digest) and opened through CP1, which re-checks its bytes and records the access, so a model
+links to the exact data it saw by digest.
+
+Tabular features are min-max scaled to [0, 1] (small categoricals one-hot, identifier-like text
+columns dropped), so that attack budgets (eps) mean the same share of every feature's range.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cpmap.errors import InputError
+from cpmap.models.tabular import IMAGE_SUFFIXES, read_images, read_npz, read_table
+
+if TYPE_CHECKING:
+    from cpmap.core.workspace import Workspace
+
+BUILTINS = {"builtin:digits": ("digits", "digits.npz", None),
+            "builtin:customers": ("customers", "customers.csv", "default")}
+# The customer table's model inputs: its numbers and gender; identifiers, contact details and
+# the zip/city quasi-identifiers stay out.
+CUSTOMER_FEATURES = ("age", "gender", "income", "loan_amount", "credit_score")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Feature rows ``x`` (float32 [n, d]) and labels ``y`` (int64 in 0..k-1) with provenance."""
+
+    ref: str
+    digest: str
+    x: np.ndarray
+    y: np.ndarray
+    classes: tuple[str, ...]
+    feature_names: tuple[str, ...] = ()
+    bounds: tuple[float, float] = (0.0, 1.0)
+    image_shape: tuple[int, int, int] | None = None
+    preprocess: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.x.shape[1])
+
+    def meta(self) -> dict[str, Any]:
+        """What a model trained on this data must remember to be used and attacked later."""
+        return {"classes": list(self.classes), "feature_names": list(self.feature_names),
+                "bounds": list(self.bounds),
+                "image_shape": list(self.image_shape) if self.image_shape else None,
+                "preprocess": self.preprocess, "dataset": self.ref, "dataset_digest": self.digest}
+
+    def split(self, test_size: float = 0.25, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """A seeded, stratified train/test split."""
+        rng = np.random.default_rng(seed)
+        test_idx: list[np.ndarray] = []
+        for c in range(self.n_classes):
+            idx = np.flatnonzero(self.y == c)
+            rng.shuffle(idx)
+            test_idx.append(idx[: int(round(len(idx) * test_size))])
+        test = np.sort(np.concatenate(test_idx)) if test_idx else np.array([], np.int64)
+        mask = np.ones(len(self.y), bool)
+        mask[test] = False
+        return self.subset(np.flatnonzero(mask)), self.subset(test)
+
+    def subset(self, idx: np.ndarray) -> Dataset:
+        return replace(self, x=self.x[idx], y=self.y[idx])
+
+
+def _name_for(path: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.") or "dataset"
+
+
+def resolve(ref: str, ws: Workspace | None, *, purpose: str = "",
+            principal: str | None = None) -> tuple[Path, str, str, str | None]:
+    """(path, ref, digest, default label) of a dataset reference; registered when possible."""
+    if ref in BUILTINS:
+        name, filename, label = BUILTINS[ref]
+        base = ws.dir / "data" / "builtin" if ws is not None else None
+        if base is None:
+            import tempfile
+
+            base = Path(tempfile.mkdtemp(prefix="cpmap-builtin-"))
+        path = base / filename
+        if not path.exists():
+            from cpmap import builtin
+
+            builtin.write_digits(path) if name == "digits" else builtin.write_customers(path)
+        return (*_register(ws, name, path, ref, purpose, principal), label)
+    path = Path(ref)
+    if path.exists():
+        return (*_register(ws, _name_for(path), path, None, purpose, principal), None)
+    if ws is None:
+        raise InputError(f"{ref}: no such file, and no workspace to look the dataset up in")
+    from cpmap.provenance.datasets import open_dataset
+
+    dv = open_dataset(ref, ws, principal=principal, purpose=purpose or "model training")
+    return Path(dv.path), dv.ref, dv.digest, None
+
+
+def _register(ws: Workspace | None, name: str, path: Path, source: str | None, purpose: str,
+              principal: str | None) -> tuple[Path, str, str]:
+    if ws is None:
+        from cpmap.provenance.fingerprint import fingerprint
+
+        return path, str(path), fingerprint(path).digest
+    from cpmap.provenance.datasets import open_dataset, register_dataset
+
+    dv = register_dataset(ws, name, path, source=source)
+    dv = open_dataset(dv.ref, ws, principal=principal, purpose=purpose or "model training")
+    return Path(dv.path), dv.ref, dv.digest
+
+
+def load_dataset(ref: str, ws: Workspace | None = None, *, label: str | None = None,
+                 purpose: str = "", principal: str | None = None) -> Dataset:
+    """Resolve, verify and read a dataset reference into feature rows and labels."""
+    path, name, digest, default_label = resolve(ref, ws, purpose=purpose, principal=principal)
+    return read_path(path, name, digest, label or default_label)
+
+
+def read_path(path: Path, ref: str, digest: str, label: str | None) -> Dataset:
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        x, y, classes, shape = read_images(path)
+        return Dataset(ref, digest, x, y, classes, (), (0.0, 1.0), shape,
+                       {"type": "image", "image_shape": list(shape)})
+    if suffix == ".npz":
+        x, y, classes = read_npz(path, label)
+        square = (1, 8, 8) if x.shape[1] == 64 and ref.startswith("digits") else None
+        lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
+        return Dataset(ref, digest, x, y, classes, (), (lo, hi), square, {"type": "array"})
+    if suffix in (".csv", ".parquet", ".pq"):
+        if not label:
+            raise InputError(f"{path}: tables need --label COLUMN naming the class column")
+        features = CUSTOMER_FEATURES if ref.split("@")[0] == "customers" else None
+        x, y, classes, names, pre = read_table(path, label, features)
+        return Dataset(ref, digest, x, y, classes, names, (0.0, 1.0), None, pre)
+    if suffix in IMAGE_SUFFIXES:
+        raise InputError(f"{path}: give the folder of class subfolders, not one image")
+    raise InputError(f"{path}: unsupported dataset format (use .npz, .csv, .parquet or an "
+                     "image folder)")

@@ -1,0 +1,160 @@
+"""The workspace model store: content-addressed artifacts plus a training record per version.
+
+A model version is ``name@N``; its artifact (safetensors or skops bytes) lives in the
+workspace objects under its SHA-256, and its record (dataset digests, config, seed, metrics,
+library versions) in the ``models`` table. Saving records CP4 ``model-training`` evidence
+whose subject is the model digest, in the same transaction as the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select
+
+from cpmap.errors import InputError
+from cpmap.models.persist import load_bytes, model_bytes
+from cpmap.models.protocol import Model
+
+if TYPE_CHECKING:
+    from cpmap.core.evidence import Evidence
+    from cpmap.core.workspace import Workspace
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    digest: str
+    format: str
+    arch: str
+    record: Mapping[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+    entry: int = -1
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "ref": self.ref,
+                "digest": self.digest, "format": self.format, "arch": self.arch,
+                "created_at": self.created_at, "entry": self.entry,
+                "record": dict(self.record)}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of what shaped the model: recorded so a retrain can be reproduced."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("cpmap", "numpy", "torch", "scikit-learn", "safetensors", "skops", "opacus"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any],
+               evidence: Evidence | None = None) -> ModelVersion:
+    """Store ``model`` as the next version of ``name`` with its training record.
+
+    ``evidence`` (CP4, usually ``model-training``) gets the model digest as first subject and
+    commits with the row; without it a plain ``model-registration`` INFO entry is recorded.
+    """
+    from cpmap.core.evidence import Evidence, Subject, Verdict
+    from cpmap.core.evidence import record as record_evidence
+    from cpmap.core.ledger import Ledger
+    from cpmap.models.tables import models
+
+    if not _NAME.match(name):
+        raise InputError(f"model name {name!r}: use letters, digits, '.', '_' and '-'")
+    data, fmt, extra = model_bytes(model)
+    digest = hashlib.sha256(data).hexdigest()
+    ws.put_object(data, digest)
+    full = {**dict(record), **extra, "libraries": library_versions(), "meta": _meta(model)}
+    base = evidence or Evidence("CP4", "model-registration", [Subject(name, digest)],
+                                Verdict.INFO)
+    others = [s for s in base.subjects if s.digest != digest]
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    with ws.store.write() as conn:
+        version = int(conn.execute(select(func.coalesce(func.max(models.c.version), 0))
+                                   .where(models.c.name == name)).scalar_one()) + 1
+        ev = Evidence(base.control, base.kind, [Subject(f"{name}@{version}", digest), *others],
+                      base.verdict, base.metrics, base.findings,
+                      {**dict(base.details), "model": name, "version": version, "format": fmt})
+        entry = record_evidence(ev, ws, conn)
+        conn.execute(insert(models).values(
+            name=name, version=version, digest=digest, format=fmt, arch=str(extra["arch"]),
+            record=json.dumps(full, sort_keys=True, default=str), created_at=now,
+            entry=entry.index))
+    Ledger(ws).witness(entry)
+    return ModelVersion(name, version, digest, fmt, str(extra["arch"]), full, now, entry.index)
+
+
+def _meta(model: Model) -> dict[str, Any]:
+    return dict(getattr(model, "meta", {}) or {})
+
+
+def _row(r: Any) -> ModelVersion:
+    try:
+        rec = json.loads(r.record)
+    except ValueError:
+        rec = {}
+    return ModelVersion(r.name, int(r.version), r.digest, r.format, r.arch, rec, r.created_at,
+                        int(r.entry))
+
+
+def get_model(ws: Workspace, ref: str) -> ModelVersion:
+    """``name`` (latest), ``name@N`` or ``sha256:<hex>``."""
+    from cpmap.models.tables import models
+
+    q = select(models)
+    if ref.startswith("sha256:"):
+        q = q.where(models.c.digest == ref[7:].lower())
+    else:
+        name, _, version = ref.partition("@")
+        q = q.where(models.c.name == name)
+        if version:
+            if not version.isdigit():
+                raise InputError(f"model {ref!r}: version must be a number")
+            q = q.where(models.c.version == int(version))
+    with ws.store.read() as conn:
+        r = conn.execute(q.order_by(models.c.version.desc()).limit(1)).first()
+    if r is None:
+        raise InputError(f"model {ref!r}: not in the workspace", hint="cpmap models list")
+    return _row(r)
+
+
+def list_models(ws: Workspace) -> list[ModelVersion]:
+    from cpmap.models.tables import models
+
+    with ws.store.read() as conn:
+        rows = conn.execute(select(models).order_by(models.c.name, models.c.version)).all()
+    return [_row(r) for r in rows]
+
+
+def load_version(ws: Workspace, mv: ModelVersion, trusted_types: Iterable[str] = ()) -> Model:
+    """Load a stored version, checking its bytes against the recorded digest."""
+    from cpmap.core.artifacts import load_object
+
+    data = load_object(ws, mv.digest)
+    if data is None:
+        from cpmap.errors import VerificationFailed
+
+        raise VerificationFailed(f"model {mv.ref}: artifact sha256:{mv.digest[:16]} is missing "
+                                 "or altered in the workspace objects")
+    trusted = set(trusted_types) | set(mv.record.get("untrusted_types", []) if
+                                       mv.record.get("types_reviewed") else [])
+    return load_bytes(data, f"model {mv.ref}", ws=ws, trusted_types=trusted,
+                      meta=dict(mv.record.get("meta") or {}))
