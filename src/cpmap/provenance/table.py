@@ -49,7 +49,8 @@ def _batches(path: Path) -> Iterator[Any]:
                 path,
                 read_options=pacsv.ReadOptions(block_size=16 << 20),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter),
-                convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+                convert_options=pacsv.ConvertOptions(
+                    strings_can_be_null=True, null_values=[""]),
             )
             yield from reader
     except (pa.ArrowException, OSError) as e:
