@@ -13,7 +13,9 @@ import typer
 app = typer.Typer(no_args_is_help=True)
 
 # (subcommand, module, function)
-SUBCOMMANDS: list[tuple[str, str, str]] = []
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("deps", "cpmap.cli.scan_deps", "deps"),
+]
 
 for _name, _module, _func in SUBCOMMANDS:
     app.command(_name)(getattr(importlib.import_module(_module), _func))

@@ -1,0 +1,238 @@
+"""What to audit: pinned packages from requirements files, pyproject.toml, pylock.toml or an env.
+
+Only exact pins (``==1.2.3`` without wildcard, ``===``) and installed or locked versions are
+audited. Everything else (ranges, editables, URLs, local paths) is reported as skipped with the
+reason: guessing which version would be installed gives answers nobody can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.markers import UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from cpmap.errors import InputError
+
+MAX_INCLUDE_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A package at one exact version, and where that came from (``file:line``)."""
+
+    name: str
+    version: str
+    origin: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    reason: str
+    origin: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The pins and skips of one or more sources, deduplicated by normalized name+version."""
+
+    pins: tuple[Pin, ...]
+    skipped: tuple[Skipped, ...]
+
+    @staticmethod
+    def combine(parts: Iterable[Inputs]) -> Inputs:
+        pins: dict[tuple[str, str], Pin] = {}
+        skipped: dict[tuple[str, str], Skipped] = {}
+        for part in parts:
+            for p in part.pins:
+                pins.setdefault((canonicalize_name(p.name), p.version), p)
+            for s in part.skipped:
+                skipped.setdefault((canonicalize_name(s.name), s.reason), s)
+        return Inputs(tuple(pins.values()), tuple(skipped.values()))
+
+
+def pinned_version(req: Requirement) -> str | None:
+    """The exact version a requirement pins, or None when it allows several."""
+    specs = list(req.specifier)
+    if len(specs) != 1 or specs[0].operator not in ("==", "===") or "*" in specs[0].version:
+        return None
+    return specs[0].version
+
+
+def _classify(req: Requirement, origin: str) -> Pin | Skipped:
+    if req.url:
+        return Skipped(req.name, f"direct reference {req.url}: no version to audit", origin)
+    if req.marker is not None:
+        try:
+            applies = req.marker.evaluate({"extra": ""})
+        except UndefinedEnvironmentName:
+            applies = True
+        if not applies:
+            return Skipped(req.name, f"marker '{req.marker}' excludes this environment", origin)
+    version = pinned_version(req)
+    if version is None:
+        spec = str(req.specifier) or "any version"
+        return Skipped(req.name, f"not pinned ({spec}): pin it with == or scan an environment "
+                                 "or lock file", origin)
+    return Pin(req.name, version, origin)
+
+
+def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
+    """Lines with continuations joined and comments removed, numbered by their first line."""
+    buffer, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw if raw.lstrip().startswith("#") else raw.split(" #", 1)[0]
+        if not buffer:
+            start = number
+        if line.rstrip().endswith("\\"):
+            buffer += line.rstrip()[:-1] + " "
+            continue
+        buffer += line
+        stripped = buffer.strip()
+        buffer = ""
+        if stripped and not stripped.startswith("#"):
+            yield start, stripped
+
+
+def _strip_options(line: str) -> str:
+    """Drop per-requirement options such as ``--hash=sha256:...``."""
+    return " ".join(t for t in line.split() if not t.startswith("--")).strip()
+
+
+def parse_requirements(path: Path, _depth: int = 0, _seen: frozenset[Path] = frozenset()
+                       ) -> Inputs:
+    """Pins from a pip requirements file, following ``-r`` includes (``-c`` is not audited)."""
+    real = path.resolve()
+    if real in _seen or _depth > MAX_INCLUDE_DEPTH:
+        raise InputError(f"{path}: requirement includes form a cycle or nest too deep")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read requirements file: {e}") from e
+    parts: list[Inputs] = []
+    pins: list[Pin] = []
+    skipped: list[Skipped] = []
+    for number, line in _logical_lines(text):
+        origin = f"{path}:{number}"
+        head, _, rest = line.partition(" ")
+        if head in ("-r", "--requirement") or line.startswith(("-r", "--requirement=")):
+            target = rest.strip() if rest else line.split("=", 1)[-1].removeprefix("-r")
+            parts.append(parse_requirements(path.parent / target.strip(), _depth + 1,
+                                            _seen | {real}))
+        elif head in ("-e", "--editable"):
+            skipped.append(Skipped(rest.strip(), "editable install: no version to audit", origin))
+        elif line.startswith("-"):
+            continue  # index options, constraints files, --hash on its own line
+        else:
+            try:
+                req = Requirement(_strip_options(line))
+            except InvalidRequirement as e:
+                skipped.append(Skipped(line, f"not a requirement line: {e}", origin))
+                continue
+            item = _classify(req, origin)
+            (pins if isinstance(item, Pin) else skipped).append(item)  # type: ignore[arg-type]
+    return Inputs.combine([Inputs(tuple(pins), tuple(skipped)), *parts])
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: invalid TOML: {e}") from e
+
+
+def parse_pyproject(path: Path) -> Inputs:
+    """Pins from ``[project] dependencies`` and every optional-dependencies group."""
+    project = _load_toml(path).get("project")
+    if not isinstance(project, dict):
+        raise InputError(f"{path}: no [project] table")
+    lines: list[str] = list(project.get("dependencies") or [])
+    for group in (project.get("optional-dependencies") or {}).values():
+        lines += list(group)
+    pins: list[Pin] = []
+    skipped: list[Skipped] = []
+    for text in lines:
+        try:
+            item = _classify(Requirement(str(text)), str(path))
+        except InvalidRequirement as e:
+            raise InputError(f"{path}: invalid dependency {text!r}: {e}") from e
+        (pins if isinstance(item, Pin) else skipped).append(item)  # type: ignore[arg-type]
+    return Inputs(tuple(pins), tuple(skipped))
+
+
+def parse_pylock(path: Path) -> Inputs:
+    """Pins from a PEP 751 lock file (``[[packages]]`` with ``name`` and ``version``)."""
+    data = _load_toml(path)
+    packages = data.get("packages")
+    if not isinstance(packages, list) or not str(data.get("lock-version", "")).startswith("1"):
+        raise InputError(f"{path}: not a PEP 751 lock file (lock-version 1.x, [[packages]])")
+    pins: list[Pin] = []
+    skipped: list[Skipped] = []
+    for n, pkg in enumerate(packages):
+        if not isinstance(pkg, dict) or not isinstance(pkg.get("name"), str):
+            raise InputError(f"{path}: packages[{n}] has no name")
+        if isinstance(pkg.get("version"), str):
+            pins.append(Pin(pkg["name"], pkg["version"], f"{path}:packages[{n}]"))
+        else:
+            kind = next((k for k in ("vcs", "directory", "archive") if k in pkg), "no version")
+            skipped.append(Skipped(pkg["name"], f"locked from {kind}: no version to audit",
+                                   str(path)))
+    return Inputs(tuple(pins), tuple(skipped))
+
+
+_ENV_SCRIPT = """
+import json, importlib.metadata as md
+out, seen = [], set()
+for d in md.distributions():
+    m = d.metadata
+    name = m["Name"]
+    if not name or name.lower() in seen:
+        continue
+    seen.add(name.lower())
+    lic = [c for c in (m.get_all("Classifier") or []) if c.startswith("License ::")]
+    out.append({"name": name, "version": m["Version"] or "",
+                "license_expression": m.get("License-Expression") or "",
+                "license": (m.get("License") or "").strip().splitlines()[0:1],
+                "classifiers": lic, "summary": m.get("Summary") or "",
+                "direct_url": d.read_text("direct_url.json") or ""})
+print(json.dumps(out))
+"""
+
+
+def environment(python: str | None = None) -> list[dict[str, Any]]:
+    """Installed distributions of an interpreter (default: this one), read in a subprocess."""
+    exe = python or sys.executable
+    try:
+        done = subprocess.run([exe, "-I", "-c", _ENV_SCRIPT], capture_output=True,  # noqa: S603
+                              text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise InputError(f"{exe}: cannot run this Python: {e}") from e
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise InputError(f"{exe}: listing installed packages failed: {last}")
+    try:
+        value = json.loads(done.stdout)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{exe}: unexpected output while listing packages") from e
+    return sorted(value, key=lambda d: canonicalize_name(d["name"]))
+
+
+def from_environment(dists: Sequence[Mapping[str, Any]], python: str) -> Inputs:
+    pins = [Pin(d["name"], d["version"], f"env:{python}") for d in dists if d["version"]]
+    return Inputs(tuple(pins), ())
