@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> None:
 
     args = sys.argv[1:] if argv is None else argv
     try:
+        from cpmap.cli.fast import try_fast
+
+        if try_fast(args):
+            return
         from cpmap.cli.app import build
 
         build(args[0] if args else None)(args=args, prog_name="cpmap", standalone_mode=True)

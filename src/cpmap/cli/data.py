@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +14,6 @@ from cpmap.cli.common import (
     WorkspaceOpt,
     emit,
     emit_json,
-    progress,
     stderr_console,
     write_text,
 )
@@ -23,7 +21,6 @@ from cpmap.cli.common import (
 app = typer.Typer(no_args_is_help=True)
 
 PathArg = Annotated[Path, typer.Argument(help="A file, a directory tree, or a CSV/Parquet table.")]
-LARGE = 256 << 20  # show a progress bar above this many bytes
 
 
 @app.command("fingerprint")
@@ -35,24 +32,10 @@ def fingerprint_cmd(
     workers: Annotated[int | None, typer.Option(help="Hashing threads (default: cores + 1).")]
     = None,
 ) -> None:
-    """Streamed SHA-256 of every file, a root digest, and a table content digest for CSV/Parquet."""
-    from cpmap.provenance.fingerprint import fingerprint, listing
+    """Streamed SHA-256 of every file, a root digest, and a table digest for CSV/Parquet."""
+    from cpmap.cli.fingerprint import run_fingerprint
 
-    total = [0]
-
-    def on_total(n: int) -> None:
-        total[0] = n
-
-    with progress("hashing", None, enabled=True) as advance:
-        fp = fingerprint(path, workers=workers, progress=advance, on_total=on_total)
-    if fmt == Fmt.table:
-        write_text(listing(fp.files).decode() + f"root  {fp.digest}\n", output)
-        return
-    from cpmap.provenance.manifest import statement
-    from cpmap.provenance.table import is_table, table_digest
-
-    table = table_digest(path) if is_table(path) else None
-    write_text(json.dumps(statement(fp, table), indent=2), output)
+    run_fingerprint(path, fmt.value, output, workers)
 
 
 @app.command()
