@@ -12,8 +12,11 @@ GROUPS: list[tuple[str, str, str]] = [
     ("ledger", "cpmap.cli.ledger", "Inspect, prove, export and verify the evidence ledger."),
     ("data", "cpmap.cli.data", "CP1: fingerprint, sign, verify, register datasets; lineage."),
     ("trust", "cpmap.cli.trust", "Keys trusted to sign supplier attestations."),
+    ("privacy", "cpmap.cli.privacy", "CP2: PII scan/redact, k-anonymity, DP queries, synthetic data."),
     ("scan", "cpmap.cli.scan", "CP3: scan dependencies, secrets, model files and images."),
     ("models", "cpmap.cli.models", "Stored models: list, show, add safely, trust a pickle."),
+    ("registry", "cpmap.cli.registry", "CP6: model versions, cards, aliases, promotion, "
+     "rollback."),
 ]
 
 # (command name, module, function name): top-level commands.
@@ -21,6 +24,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("init", "cpmap.cli.init_cmd", "init"),
     ("demo", "cpmap.cli.demo", "demo"),
     ("report", "cpmap.cli.report", "report"),
+    ("gate", "cpmap.cli.gate", "gate"),
 ]
 
 

@@ -32,6 +32,65 @@ url = ""
 # Dataset sources that `cpmap data register` accepts without --allow-untrusted
 # (fnmatch patterns over the source URI).
 trusted = ["builtin:*", "file://*", "s3://{name}-*/*", "https://huggingface.co/datasets/*"]
+
+[gate]
+# The release gate (`cpmap gate NAME@VERSION`, `cpmap registry promote`): one requirement per
+# control point, evaluated on signed evidence about this exact model digest and its training
+# data. A required control without evidence fails with "no evidence". A control that is not
+# required is still evaluated when evidence exists. Override any key with an environment
+# variable, e.g. CPMAP_GATE_CP4_MIN_ROBUST_ACCURACY=0.6.
+
+[gate.CP1]
+# Training data (and its recorded ancestors) registered, from trusted sources, intact, and
+# signed: a verified supplier attestation or signature evidence on it or an ancestor.
+required = true
+signed = true
+allow_untrusted_sources = false
+
+[gate.CP2]
+# Set required = true when training data can hold personal data (the demo digits cannot).
+required = false
+max_pii_findings = 0
+min_k = 5
+
+[gate.CP3]
+# No finding at or above fail_severity (dependencies), no secrets, model files safe.
+required = true
+fail_severity = "critical"
+max_secrets = 0
+model_files = "safe"
+
+[gate.CP4]
+# Robust accuracy under `attack` at `eps` (and clean accuracy) from a robustness evaluation.
+required = true
+attack = "pgd"
+eps = 0.1
+min_robust_accuracy = 0.5
+min_clean_accuracy = 0.8
+
+[gate.CP5]
+# Membership-inference TPR at 0.1% FPR at most this, and no open finding at or above
+# fail_severity from red-team campaigns.
+required = true
+"max_membership_tpr_at_0.1pct_fpr" = 0.05
+fail_severity = "high"
+
+[gate.CP6]
+# A model card with these fields filled in (`cpmap registry card`).
+required = true
+card_fields = ["intended_use", "limitations"]
+
+[gate.CP7]
+required = false
+
+[gate.CP8]
+required = false
+
+[gate.CP9]
+required = false
+
+[gate.CP10]
+required = false
 """
 
 

@@ -87,6 +87,7 @@ TABLE_MODULES: list[str] = [
     "cpmap.provenance.tables",
     "cpmap.privacy.tables",
     "cpmap.models.tables",
+    "cpmap.registry.tables",
 ]
 
 

@@ -48,7 +48,8 @@ def resolve_dataset(ws: Workspace, ref: str) -> DatasetRef:
     return DatasetRef(str(row.name), int(row.version), str(row.digest))
 
 
-def dataset_parents(ws: Workspace, digests: Sequence[str], limit: int = 200) -> dict[str, list[str]]:
+def dataset_parents(ws: Workspace, digests: Sequence[str], limit: int = 200
+                    ) -> dict[str, list[str]]:
     """CP1 lineage edges upwards from ``digests``: child digest -> parent digests."""
     from cpmap.provenance.tables import lineage
 

@@ -92,8 +92,13 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
 
 
 def _datasets_from_training(ws: Workspace, train: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Training data named by the model layer's record (``datasets`` or ``meta``)."""
     found = []
-    for d in train.get("datasets") or []:
+    meta = train.get("meta") if isinstance(train.get("meta"), dict) else {}
+    named = list(train.get("datasets") or [])
+    if isinstance(meta, dict) and isinstance(meta.get("dataset_digest"), str):
+        named.append({"name": meta.get("dataset"), "digest": meta["dataset_digest"]})
+    for d in named:
         digest = d.get("digest") if isinstance(d, dict) else d
         if isinstance(digest, str):
             ref = lin.resolve_dataset(ws, digest)
@@ -142,7 +147,7 @@ def _evidence(name: str, number: int, artifact: Artifact, lineage: Lineage,
         highlights.append(f"code commit {str(lineage.git.get('commit', ''))[:12]}"
                           + (" (dirty)" if lineage.git.get("dirty") else ""))
     return Evidence(
-        control="CP6", kind="model-registration", subjects=subjects, verdict=Verdict.PASS,
+        control="CP6", kind="registry-version", subjects=subjects, verdict=Verdict.PASS,
         metrics={"version": number, "bytes": artifact.size, "files": len(artifact.files),
                  "datasets": len(lineage.datasets)},
         details={"name": name, "version": number, "digest": artifact.digest,

@@ -1,0 +1,47 @@
+"""``cpmap gate NAME@VERSION``: evaluate the release gate for one model version."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from cpmap.cli.common import OutputOpt, WorkspaceOpt, emit_json, stderr_console, write_text
+
+
+class GateFmt(StrEnum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+    junit = "junit"
+
+
+def gate(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION, NAME@ALIAS or NAME (latest).")],
+    workspace: WorkspaceOpt = None,
+    fmt: Annotated[GateFmt, typer.Option("--format", "-f", help="Output format.")]
+    = GateFmt.table,
+    output: OutputOpt = None,
+) -> None:
+    """Check a model version against the [gate] policy. Exit 0 pass, 1 fail."""
+    from cpmap.core.workspace import open_workspace
+    from cpmap.gate import output as out
+    from cpmap.gate.evaluate import gate as run_gate
+
+    result = run_gate(open_workspace(workspace), ref)
+    if fmt == GateFmt.json:
+        emit_json(result.to_dict(), output)
+    elif fmt == GateFmt.sarif:
+        from cpmap.formats.sarif import to_sarif
+
+        emit_json(to_sarif(out.findings(result), tool="cpmap-gate"), output)
+    elif fmt == GateFmt.junit:
+        write_text(out.junit(result), output)
+    else:
+        out.table(result)
+    msg = "[green]gate passed[/]" if result.passed else (
+        "[red]gate failed[/]: " + ", ".join(f"{c.control} {c.status}" for c in result.failing()))
+    stderr_console().print(f"{result.model}@{result.version}: {msg}")
+    if not result.passed:
+        raise typer.Exit(1)

@@ -1,0 +1,278 @@
+"""``cpmap registry``: register, inspect and verify model versions; aliases, promotion,
+rollback and model cards (CP6)."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cpmap.cli.common import (
+    Fmt,
+    FormatOpt,
+    OutputOpt,
+    WorkspaceOpt,
+    emit,
+    emit_json,
+    stderr_console,
+    write_text,
+)
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _ws(workspace: Path | None) -> Any:
+    from cpmap.core.workspace import open_workspace
+
+    return open_workspace(workspace)
+
+
+@app.command()
+def register(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model file or directory, or a "
+                                       "model-store version NAME[@N] from `cpmap train`.")],
+    dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="Training "
+                       "dataset (NAME[@V] or sha256); repeat for several.")] = None,
+    training_record: Annotated[Path | None, typer.Option(help="JSON training record.")] = None,
+    parent: Annotated[str | None, typer.Option(help="Parent version NAME@V (default: the "
+                                               "previous version of NAME).")] = None,
+    card_file: Annotated[Path | None, typer.Option(help="Card prose (TOML or JSON): "
+                                                   "intended_use, limitations, ...")] = None,
+    sbom: Annotated[Path | None, typer.Option(help="Environment SBOM (CP3 `cpmap sbom`).")]
+    = None,
+    version: Annotated[int | None, typer.Option(help="Version number to claim (refused if it "
+                                                "holds different content).")] = None,
+    sigstore_bundle: Annotated[Path | None, typer.Option(
+        help="Also write an OpenSSF model-signing bundle here (extra: model-signing).")] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Register an immutable, signed, content-addressed model version with its lineage."""
+    from cpmap.errors import InputError
+    from cpmap.registry.card import load_card_file
+    from cpmap.registry.intake import register_any
+
+    ws = _ws(workspace)
+    training = None
+    if training_record is not None:
+        try:
+            training = json.loads(training_record.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"{training_record}: not a readable JSON training record") from e
+        if not isinstance(training, dict):
+            raise InputError(f"{training_record}: training record must be a JSON object")
+    card = load_card_file(card_file) if card_file else None
+    reg = register_any(ws, name, model, datasets=dataset or (), training=training,
+                       parent=parent, card=card, sbom=sbom, version=version)
+    mv = reg.version
+    value = {**mv.to_dict(), "created": reg.created}
+    if sigstore_bundle is not None:
+        from cpmap.registry.sigstore import sign_bundle
+
+        value["sigstore_bundle"] = sign_bundle(ws, mv, sigstore_bundle)
+    if fmt == Fmt.json:
+        emit_json(value)
+    state = "registered" if reg.created else "already registered as"
+    stderr_console().print(f"{state} [bold]{mv.ref}[/] sha256:{mv.digest[:16]} "
+                           f"({len(mv.lineage.datasets)} dataset(s), ledger #{mv.entry})")
+
+
+@app.command("list")
+def list_cmd(
+    name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """List model versions (each manifest verified as it is read) with their aliases."""
+    from cpmap.registry.versions import aliases, list_versions
+
+    ws = _ws(workspace)
+    versions = list_versions(ws, name)
+    names = {v.name for v in versions}
+    by = {n: aliases(ws, n) for n in names}
+    rows = [{"model": v.name, "version": v.version, "digest": v.digest,
+             "aliases": sorted(a for a, n in by[v.name].items() if n == v.version),
+             "created_at": v.created_at, "datasets": len(v.lineage.datasets)} for v in versions]
+
+    def table(value: list[dict[str, Any]]) -> None:
+        from cpmap.formats.table import render
+
+        render([{**r, "digest": r["digest"][:16]} for r in value], title="model versions")
+
+    emit(rows, fmt, None, table)
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS].")],
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Show a version: manifest, lineage, aliases and the evidence about its digest."""
+    from cpmap.core.ledger import Ledger
+    from cpmap.registry.stages import history
+    from cpmap.registry.versions import aliases, get
+
+    ws = _ws(workspace)
+    mv = get(ws, ref)
+    value = {**mv.to_dict(), "aliases": aliases(ws, mv.name),
+             "history": history(ws, mv.name),
+             "evidence": [e.summary() for e in Ledger(ws).entries(digest=mv.digest)]}
+
+    def table(v: dict[str, Any]) -> None:
+        lin = v["lineage"]
+        typer.echo(f"{mv.ref}  sha256:{mv.digest}\n  created {mv.created_at}, ledger "
+                   f"#{mv.entry}, {v['artifact']['bytes']} bytes, "
+                   f"{', '.join(v['artifact']['formats'])}")
+        typer.echo("  aliases: " + (", ".join(f"{a}->{n}" for a, n in v["aliases"].items())
+                                    or "none"))
+        for d in lin["datasets"]:
+            typer.echo(f"  dataset {d['name']}@{d['version']} sha256:{d['digest'][:16]}")
+        if lin["git"]:
+            typer.echo(f"  commit {lin['git']['commit'][:12]}"
+                       + (" (dirty)" if lin["git"]["dirty"] else ""))
+        if lin["parent"]:
+            typer.echo(f"  parent {lin['parent']['name']}@{lin['parent']['version']}")
+        from cpmap.formats.table import render
+
+        render([{"index": e["index"], "control": e["control"], "kind": e["kind"],
+                 "verdict": e["verdict"]} for e in v["evidence"]], title="evidence")
+
+    emit(value, fmt, None, table)
+
+
+@app.command()
+def verify(
+    ref: Annotated[str, typer.Argument(help="NAME[@VERSION] (all versions of NAME when no "
+                                       "version is given).")],
+    artifact: Annotated[Path | None, typer.Option(help="Also check that this deployed file "
+                                                  "or directory is the version.")] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Verify manifest signatures, stored bytes and ledger entries. Exit 1 on any problem."""
+    from cpmap.registry.versions import get, list_versions
+    from cpmap.registry.versions import verify as check
+
+    ws = _ws(workspace)
+    versions = [get(ws, ref)] if "@" in ref else list_versions(ws, ref)
+    if not versions:
+        from cpmap.errors import InputError
+
+        raise InputError(f"model {ref!r}: no versions registered")
+    results = [check(ws, v, artifact) for v in versions]
+    if fmt == Fmt.json:
+        emit_json({"ok": all(r.ok for r in results), "versions": [r.to_dict() for r in results]})
+    else:
+        out = stderr_console()
+        for r in results:
+            out.print(f"{r.ref} sha256:{r.digest[:16]}: " + ("[green]OK[/]" if r.ok else
+                      "[red]FAILED[/]: " + "; ".join(r.problems)))
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def alias(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. candidate.")],
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Point an alias at a version (recorded in the ledger)."""
+    from cpmap.registry.stages import set_alias
+
+    move = set_alias(_ws(workspace), ref, alias_name)
+    if fmt == Fmt.json:
+        emit_json(move.to_dict())
+    stderr_console().print(f"{move.name}@{move.alias} -> {move.version} (ledger #{move.entry})")
+
+
+@app.command()
+def promote(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION.")],
+    to: Annotated[str, typer.Option("--to", help="Stage: production or staging.")]
+    = "production",
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Promote a version if the gate passes; exit 1 with the gate's reasons otherwise."""
+    from cpmap.registry.stages import promote as do_promote
+
+    move, _result = do_promote(_ws(workspace), ref, to)
+    if fmt == Fmt.json:
+        emit_json(move.to_dict())
+    stderr_console().print(f"[green]promoted[/] {move.name}@{move.version} to {move.alias}"
+                           + (f" (was {move.previous})" if move.previous else "")
+                           + f", ledger #{move.entry}")
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    stage: Annotated[str, typer.Option("--stage", help="Stage to roll back.")] = "production",
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Move the stage back to the previously approved version."""
+    from cpmap.registry.stages import rollback as do_rollback
+
+    move = do_rollback(_ws(workspace), name, stage)
+    if fmt == Fmt.json:
+        emit_json(move.to_dict())
+    stderr_console().print(f"rolled back {name} {stage}: {move.previous} -> {move.version} "
+                           f"(ledger #{move.entry})")
+
+
+class CardFmt(StrEnum):
+    markdown = "markdown"
+    html = "html"
+    json = "json"
+
+
+@app.command()
+def card(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION.")],
+    fmt: Annotated[CardFmt, typer.Option("--format", "-f", help="Output format.")]
+    = CardFmt.markdown,
+    card_file: Annotated[Path | None, typer.Option(help="Card prose (TOML/JSON) to use over "
+                                                   "the one given at registration.")] = None,
+    fairness_data: Annotated[Path | None, typer.Option(help="Table (CSV/Parquet) to measure "
+                                                       "fairness on.")] = None,
+    sensitive: Annotated[str | None, typer.Option(help="Sensitive attribute column.")] = None,
+    label: Annotated[str | None, typer.Option(help="Label column (default: the model's).")]
+    = None,
+    positive: Annotated[str | None, typer.Option(help="Positive class (default: the last "
+                                                 "class; every class for multi-class).")] = None,
+    output: OutputOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Write the model card and record it (CP6 evidence)."""
+    from cpmap.errors import InputError
+    from cpmap.gate.policy import load as load_policy
+    from cpmap.registry import card_render
+    from cpmap.registry.card import build_card, load_card_file, record_card
+    from cpmap.registry.versions import get
+
+    ws = _ws(workspace)
+    mv = get(ws, ref)
+    prose = load_card_file(card_file) if card_file else None
+    fair = None
+    if fairness_data is not None or sensitive is not None:
+        if fairness_data is None or sensitive is None:
+            raise InputError("fairness needs both --fairness-data and --sensitive")
+        fair = card_render.fairness_for(ws, mv, fairness_data, sensitive, label, positive)
+    doc = build_card(ws, mv, prose, fair)
+    required = list(load_policy(ws).rule("CP6").get("card_fields", []))
+    entry = record_card(ws, mv, doc, required)
+    if fmt == CardFmt.json:
+        emit_json(doc, output)
+    elif fmt == CardFmt.html:
+        write_text(card_render.html(doc), output)
+    else:
+        write_text(card_render.markdown(doc), output)
+    stderr_console().print(f"model card for {mv.ref} recorded (ledger #{entry.index})")

@@ -1,0 +1,106 @@
+"""The gate's view of the ledger: evidence about a set of digests, each entry verified.
+
+An entry counts only if its DSSE signature verifies with the workspace key, its leaf hash is
+the hash of its envelope, and an RFC 6962 inclusion proof places it under the latest signed
+checkpoint. Anything else is reported as tampered evidence, which fails its control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cpmap.core import merkle
+from cpmap.core.checkpoint import Checkpoint, open_note
+from cpmap.core.ledger import Entry, Ledger, read_witness_size
+from cpmap.errors import Error
+
+if TYPE_CHECKING:
+    from cpmap.core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Item:
+    """One piece of evidence as the gate sees it."""
+
+    index: int
+    control: str
+    kind: str
+    verdict: str
+    created_at: str
+    subjects: Mapping[str, str]  # digest -> name
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    findings: tuple[Mapping[str, Any], ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.problem is None
+
+    def about(self, digests: Iterable[str]) -> bool:
+        return not self.subjects.keys().isdisjoint(digests)
+
+    def ref(self) -> dict[str, Any]:
+        return {"index": self.index, "kind": self.kind, "verdict": self.verdict,
+                "created_at": self.created_at, "verified": self.verified,
+                "subjects": [f"{n} sha256:{d}" for d, n in self.subjects.items()][:8]}
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    checkpoint: Checkpoint | None
+    problem: str | None
+    items: tuple[Item, ...]
+
+
+def _item(entry: Entry, problem: str | None) -> Item:
+    st = entry.statement
+    pred = entry.predicate
+    subjects = {str(s.get("digest", {}).get("sha256", "")): str(s.get("name", ""))
+                for s in st.get("subject", []) if isinstance(s, dict)}
+    findings = tuple(f for f in pred.get("findings") or [] if isinstance(f, dict))
+    return Item(entry.index, str(pred.get("control", "")), str(entry.summary()["kind"]),
+                str(pred.get("verdict", "")), entry.created_at, subjects,
+                dict(pred.get("metrics") or {}), findings, dict(pred.get("details") or {}),
+                problem)
+
+
+def collect(ws: Workspace, digests: Iterable[str]) -> LedgerView:
+    """Every ledger entry about any of ``digests``, verified against the signed checkpoint."""
+    ledger = Ledger(ws)
+    found: dict[int, Entry] = {}
+    for d in dict.fromkeys(digests):
+        for e in ledger.entries(digest=d):
+            found.setdefault(e.index, e)
+    note = ledger.latest_checkpoint()
+    cp: Checkpoint | None = None
+    problem = None
+    if note is not None:
+        try:
+            cp = open_note(note, ws.public_key, ledger.origin, "latest checkpoint")
+        except Error as e:
+            problem = e.message
+    witness = read_witness_size(ws.checkpoint_path)
+    if cp is not None and witness is not None and witness > cp.size:
+        problem = (f"ledger truncated: the checkpoint witness covers {witness} entries, "
+                   f"the signed checkpoint {cp.size}")
+    tree = merkle.MerkleTree(ledger.leaf_hashes()[: cp.size]) if cp is not None else None
+    items = tuple(_item(e, problem or _check(e, ws, cp, tree))
+                  for _, e in sorted(found.items()))
+    return LedgerView(cp, problem, items)
+
+
+def _check(entry: Entry, ws: Workspace, cp: Checkpoint | None,
+           tree: merkle.MerkleTree | None) -> str | None:
+    if entry.envelope.verified_by([ws.public_key]) is None:
+        return f"evidence #{entry.index}: signature does not verify"
+    if merkle.leaf_hash(entry.envelope.to_json()) != entry.leaf_hash:
+        return f"evidence #{entry.index}: envelope does not match its ledger leaf"
+    if cp is None or tree is None or entry.index >= cp.size:
+        return f"evidence #{entry.index}: not covered by a signed checkpoint"
+    proof = tree.inclusion_proof(entry.index)
+    if not merkle.verify_inclusion(entry.leaf_hash, entry.index, cp.size, proof, cp.root):
+        return f"evidence #{entry.index}: inclusion proof fails against the signed checkpoint"
+    return None

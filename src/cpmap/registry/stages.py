@@ -1,0 +1,172 @@
+"""Aliases, gated promotion and one-command rollback.
+
+``production`` (or any stage) is an alias that only :func:`promote` and :func:`rollback` move.
+Promotion runs the gate first and refuses, with the gate's reasons, when it fails. Rollback
+moves the stage back to the version approved before the current one, skipping versions that
+were rolled back from. Every move is a CP6 ledger entry committed with the alias row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, insert, select
+
+from cpmap.core.evidence import Evidence, Subject, Verdict, record
+from cpmap.core.ledger import Ledger
+from cpmap.errors import Error, InputError
+from cpmap.registry.tables import model_aliases, model_events
+from cpmap.registry.versions import ALIAS_RE, aliases, get, now
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from cpmap.core.workspace import Workspace
+    from cpmap.gate.evaluate import GateResult
+    from cpmap.registry.manifest import ModelVersion
+
+STAGES = ("production", "staging")
+RESERVED = {"latest", *STAGES}
+
+
+class GateFailed(Error):
+    """A promotion the gate refused (exit 1, with the reasons)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Move:
+    name: str
+    alias: str
+    version: int
+    previous: int | None
+    entry: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.name, "alias": self.alias, "version": self.version,
+                "previous": self.previous, "ledger_entry": self.entry}
+
+
+def _check_alias(alias: str, stage_ok: bool = False) -> str:
+    if not ALIAS_RE.fullmatch(alias) or alias.isdigit():
+        raise InputError(f"alias {alias!r}: use lowercase letters, digits, '_' and '-', "
+                         "starting with a letter")
+    if alias in RESERVED and not stage_ok:
+        raise InputError(f"alias {alias!r} is reserved: use `cpmap registry promote` "
+                         "for stages" if alias in STAGES else f"alias {alias!r} is reserved")
+    return alias
+
+
+def _set(conn: Connection, name: str, alias: str, version: int, entry: int) -> None:
+    conn.execute(delete(model_aliases).where(model_aliases.c.name == name,
+                                             model_aliases.c.alias == alias))
+    conn.execute(insert(model_aliases).values(name=name, alias=alias, version=version,
+                                              updated_at=now(), entry=entry))
+
+
+def _current(conn: Connection, name: str, alias: str) -> int | None:
+    row = conn.execute(select(model_aliases.c.version).where(
+        model_aliases.c.name == name, model_aliases.c.alias == alias)).first()
+    return None if row is None else int(row[0])
+
+
+def _move(ws: Workspace, mv: ModelVersion, alias: str, evidence: Evidence,
+          action: str | None = None) -> Move:
+    with ws.store.write() as conn:
+        previous = _current(conn, mv.name, alias)
+        details = {**dict(evidence.details), "previous": previous}
+        ev = Evidence(evidence.control, evidence.kind, evidence.subjects, evidence.verdict,
+                      evidence.metrics, evidence.findings, details)
+        entry = record(ev, ws, conn=conn)
+        _set(conn, mv.name, alias, mv.version, entry.index)
+        if action is not None:
+            conn.execute(insert(model_events).values(
+                name=mv.name, stage=alias, action=action, version=mv.version,
+                from_version=previous, created_at=now(), entry=entry.index))
+    Ledger(ws).witness(entry)
+    return Move(mv.name, alias, mv.version, previous, entry.index)
+
+
+def set_alias(ws: Workspace, ref: str, alias: str) -> Move:
+    """Point ``alias`` at a version (e.g. ``candidate``)."""
+    _check_alias(alias)
+    mv = get(ws, ref)
+    ev = Evidence("CP6", "registry-alias", [Subject(f"model:{mv.ref}", mv.digest)],
+                  Verdict.INFO, details={"name": mv.name, "version": mv.version, "alias": alias,
+                                         "highlights": [f"alias {mv.name}@{alias} -> {mv.ref}"]})
+    return _move(ws, mv, alias, ev)
+
+
+def promote(ws: Workspace, ref: str, stage: str = "production") -> tuple[Move, GateResult]:
+    """Run the gate; move ``stage`` to the version only if it passes (else :class:`GateFailed`)."""
+    from cpmap.gate.evaluate import evaluate
+
+    _check_alias(stage, stage_ok=True)
+    if stage not in STAGES:
+        raise InputError(f"stage {stage!r}: one of {', '.join(STAGES)}")
+    mv = get(ws, ref)
+    result = evaluate(ws, mv)
+    summary = {c.control: c.status for c in result.controls}
+    subject = [Subject(f"model:{mv.ref}", mv.digest)]
+    if not result.passed:
+        reasons = [f"{c.control} {c.status}: {'; '.join(c.reasons)}" for c in result.failing()]
+        record(Evidence("CP6", "registry-promotion-refused", subject, Verdict.WARN,
+                        metrics={"version": mv.version},
+                        details={"name": mv.name, "version": mv.version, "stage": stage,
+                                 "gate": summary, "reasons": reasons,
+                                 "highlights": [f"promotion of {mv.ref} to {stage} refused: "
+                                                + ", ".join(c.control for c in
+                                                            result.failing())]}), ws)
+        raise GateFailed(f"{mv.ref}: not promoted to {stage}, the gate failed: "
+                         + " | ".join(reasons))
+    ev = Evidence("CP6", "registry-promotion", subject, Verdict.PASS,
+                  metrics={"version": mv.version},
+                  details={"name": mv.name, "version": mv.version, "stage": stage,
+                           "gate": summary,
+                           "highlights": [f"{mv.ref} promoted to {stage} (gate passed)"]})
+    return _move(ws, mv, stage, ev, action="promote"), result
+
+
+def history(ws: Workspace, name: str, stage: str = "production") -> list[dict[str, Any]]:
+    with ws.store.read() as conn:
+        rows = conn.execute(select(model_events).where(
+            model_events.c.name == name, model_events.c.stage == stage)
+            .order_by(model_events.c.seq)).all()
+    return [{"seq": int(r.seq), "action": r.action, "version": int(r.version),
+             "from_version": r.from_version, "created_at": r.created_at,
+             "ledger_entry": int(r.entry)} for r in rows]
+
+
+def rollback_target(events: list[dict[str, Any]], current: int) -> int | None:
+    """The version approved before ``current``, skipping versions rolled back from."""
+    revoked = {e["from_version"] for e in events if e["action"] == "rollback"}
+    revoked.add(current)
+    approved = [e["version"] for e in events if e["action"] == "promote"]
+    # Start below the latest approval of the current version.
+    idx = max((i for i, v in enumerate(approved) if v == current), default=len(approved))
+    for v in reversed(approved[:idx]):
+        if v not in revoked:
+            return int(v)
+    return None
+
+
+def rollback(ws: Workspace, name: str, stage: str = "production") -> Move:
+    """Move ``stage`` back to the previously approved version."""
+    current = aliases(ws, name).get(stage)
+    if current is None:
+        raise InputError(f"model {name!r}: nothing in {stage} to roll back",
+                         hint=f"cpmap registry promote {name}@VERSION")
+    target = rollback_target(history(ws, name, stage), current)
+    if target is None:
+        raise InputError(f"model {name!r}: no earlier approved version to roll back to "
+                         f"from {name}@{current}")
+    mv = get(ws, f"{name}@{target}")  # verifies the manifest
+    ev = Evidence("CP6", "registry-rollback", [Subject(f"model:{mv.ref}", mv.digest)],
+                  Verdict.INFO, metrics={"version": mv.version, "from_version": current},
+                  details={"name": name, "version": mv.version, "stage": stage,
+                           "from_version": current,
+                           "highlights": [f"{stage} rolled back from {name}@{current} to "
+                                          f"{mv.ref}"]})
+    return _move(ws, mv, stage, ev, action="rollback")
