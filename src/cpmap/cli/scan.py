@@ -15,6 +15,7 @@ app = typer.Typer(no_args_is_help=True)
 # (subcommand, module, function)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("deps", "cpmap.cli.scan_deps", "deps"),
+    ("images", "cpmap.cli.scan_images", "images"),
 ]
 
 for _name, _module, _func in SUBCOMMANDS:
