@@ -180,7 +180,8 @@ def yaml_uses(text: str, path: str) -> list[ImageUse]:
     except (yaml.YAMLError, ValueError, RecursionError) as e:
         raise InputError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from e
     lines = text.splitlines()
-    uses, taken = [], set()
+    uses: list[ImageUse] = []
+    taken: set[int | None] = set()
     for ref, context in found:
         line = _find_line(lines, ref, taken)
         taken.add(line)
