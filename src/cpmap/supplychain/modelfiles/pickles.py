@@ -1,0 +1,466 @@
+"""Static pickle analysis: walk every opcode with a symbolic stack and memo, never unpickle.
+
+``pickletools.genops`` decodes opcodes without executing them. We replay the stack effects on
+symbolic values (constants, imported globals, calls) so that ``STACK_GLOBAL`` operands fetched
+from the memo, calls on computed objects (getattr chains), ``BUILD`` on imported objects and bytes
+handed to ``pickle.loads`` / ``torch.storage._load_from_bytes`` (nested payloads) are all seen.
+Every stream in a file is walked: concatenated pickles, the legacy torch format (five pickles
+followed by raw storage bytes, which are never read) and joblib's inline numpy buffers, which are
+skipped by seeking past them.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import pickletools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from cpmap.supplychain.modelfiles.policy import NESTED_LOADERS, classify
+from cpmap.supplychain.modelfiles.report import Collector, ModelVerdict
+
+LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
+MAX_STREAMS = 10_000
+MAX_DEPTH = 4
+_OPCODES = {op.code.encode("latin-1") for op in pickletools.opcodes}
+_DTYPE = re.compile(r"[<>|=]?[biufcmMOSUV]\d*\Z")
+
+
+@dataclass(frozen=True, eq=False)
+class Global:
+    module: str
+    name: str
+
+    @property
+    def qual(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(eq=False)
+class Call:
+    func: Any
+    args: Any
+    state: Any = None
+
+
+@dataclass(frozen=True, eq=False)
+class Opaque:
+    label: str
+
+
+@dataclass(eq=False)
+class SymDict:
+    items: list[tuple[Any, Any]] = field(default_factory=list)
+
+    def get(self, key: str) -> Any:
+        for k, v in self.items:
+            if k == key:
+                return v
+        return None
+
+
+class _Mark:
+    pass
+
+
+class Malformed(Exception):
+    """The opcode stream cannot be replayed (a real unpickler would fail here too)."""
+
+
+@dataclass
+class Scanner:
+    """Scans the pickle streams of one byte source into a :class:`Collector`."""
+
+    col: Collector
+    where: str = ""
+    depth: int = 0
+
+    def scan_all(self, fh: IO[bytes]) -> None:
+        """Every pickle in ``fh``: concatenated streams, or the legacy torch sequence."""
+        count = 0
+        expected: int | None = None
+        while count < MAX_STREAMS and (expected is None or count < expected):
+            start = fh.tell()
+            head = _peek1(fh)
+            if not head:
+                return
+            if count and head not in _OPCODES:
+                self.col.add(ModelVerdict.SUSPICIOUS, "trailing-data",
+                             f"data after pickle stream {count} is not a pickle",
+                             self._at(start))
+                return
+            ok, value = self.scan_stream(fh, count)
+            if not ok:
+                return
+            if count == 0 and value == LEGACY_TORCH_MAGIC:
+                expected = 5  # magic, protocol, sys_info, object, storage keys; then raw data
+            count += 1
+
+    def scan_stream(self, fh: IO[bytes], index: int = 0) -> tuple[bool, Any]:
+        """One stream up to its STOP; returns (parsed completely, value left on the stack)."""
+        machine = _Machine(self, fh, index)
+        try:
+            return True, machine.run()
+        except (Malformed, ValueError, IndexError, KeyError, TypeError, EOFError) as e:
+            self.col.add(ModelVerdict.SUSPICIOUS, "malformed-pickle",
+                         f"pickle stream {index} is malformed: {e}"[:300], self.where)
+            return False, None
+
+    def _at(self, offset: int) -> str:
+        return f"{self.where} @{offset}" if self.where else f"@{offset}"
+
+    def nested(self, payload: bytes, loader: Global) -> None:
+        if self.depth >= MAX_DEPTH:
+            self.col.add(ModelVerdict.SUSPICIOUS, "nesting-too-deep",
+                         f"payloads nested more than {MAX_DEPTH} deep", self.where)
+            return
+        where = f"{self.where} > {loader.qual}" if self.where else loader.qual
+        Scanner(self.col, where, self.depth + 1).scan_all(io.BytesIO(payload))
+
+
+class _Machine:
+    """Symbolic replay of one stream: stack, metastack (MARK) and memo."""
+
+    def __init__(self, scanner: Scanner, fh: IO[bytes], index: int) -> None:
+        self.s = scanner
+        self.col = scanner.col
+        self.fh = fh
+        self.index = index
+        self.stack: list[Any] = []
+        self.meta: list[list[Any]] = []
+        self.memo: dict[int, Any] = {}
+
+    def run(self) -> Any:
+        ops: Iterator[tuple[Any, Any, int | None]] = pickletools.genops(self.fh)
+        for op, arg, pos in ops:
+            name = op.name
+            if name == "STOP":
+                return self.stack[-1] if self.stack else None
+            handler = _HANDLERS.get(name)
+            if handler is not None:
+                handler(self, arg, pos)
+            elif name in _PUSH_ARG:
+                self.stack.append(arg)
+        raise Malformed("no STOP opcode")
+
+    # -- helpers -------------------------------------------------------------------------
+    def pop_mark(self) -> list[Any]:
+        items = self.stack
+        if not self.meta:
+            raise Malformed("MARK expected")
+        self.stack = self.meta.pop()
+        return items
+
+    def where(self, pos: int | None) -> str:
+        base = self.s.where
+        tag = f"stream {self.index} @{pos}" if pos is not None else f"stream {self.index}"
+        return f"{base} {tag}".strip()
+
+    def global_(self, module: Any, name: Any, pos: int | None) -> Any:
+        if not isinstance(module, str) or not isinstance(name, str):
+            self.col.add(ModelVerdict.SUSPICIOUS, "dynamic-global",
+                         "STACK_GLOBAL operands are computed at load time", self.where(pos))
+            return Opaque("dynamic global")
+        verdict, why = classify(module, name)
+        self.col.note_global(f"{module}.{name}")
+        if verdict is not ModelVerdict.SAFE:
+            self.col.add(verdict, f"global-{verdict.value}", why, self.where(pos))
+        return Global(module, name)
+
+    def call(self, func: Any, args: Any, pos: int | None, kind: str) -> Call:
+        if not isinstance(func, Global):
+            self.col.add(ModelVerdict.SUSPICIOUS, "computed-call",
+                         f"{kind} calls an object computed at load time (getattr chain or "
+                         "similar)", self.where(pos))
+        elif (func.module, func.name) in NESTED_LOADERS:
+            first = _const_bytes(args[0] if isinstance(args, tuple) and args else None)
+            if first is not None:
+                self.s.nested(first, func)
+            else:
+                self.col.add(ModelVerdict.SUSPICIOUS, "nested-unchecked",
+                             f"{func.qual} is given a payload computed at load time",
+                             self.where(pos))
+        return Call(func, args)
+
+    def build(self, pos: int | None) -> None:
+        state = self.stack.pop()
+        obj = self.stack[-1]
+        if isinstance(obj, Global):
+            self.col.add(ModelVerdict.MALICIOUS, "build-on-global",
+                         f"BUILD overwrites attributes of the imported object {obj.qual}",
+                         self.where(pos))
+        if isinstance(obj, Call):
+            obj.state = state
+            if _is_joblib_wrapper(obj):
+                self.skip_joblib_array(state, pos)
+
+    def skip_joblib_array(self, state: Any, pos: int | None) -> None:
+        """joblib writes each array's raw bytes right after its wrapper: seek past them."""
+        if not isinstance(state, SymDict):
+            raise Malformed("joblib array wrapper without a state dict")
+        shape, dtype = state.get("shape"), state.get("dtype")
+        desc = _dtype_desc(dtype)
+        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise Malformed("joblib array wrapper with a non-integer shape")
+        if desc is not None and desc.lstrip("<>|=").startswith("O"):
+            Scanner(self.col, f"{self.where(pos)} joblib object array", self.s.depth + 1
+                    ).scan_stream(self.fh)
+            return
+        itemsize = _itemsize(desc, dtype)
+        if state.get("numpy_array_alignment_bytes") is not None:
+            pad = self.fh.read(1)
+            if not pad:
+                raise Malformed("joblib array padding missing")
+            _skip(self.fh, pad[0])
+        _skip(self.fh, math.prod(shape) * itemsize)
+
+
+def _peek1(fh: IO[bytes]) -> bytes:
+    """The next byte without consuming it (decompressors cannot seek back cheaply)."""
+    peek = getattr(fh, "peek", None)
+    if peek is not None:
+        return bytes(peek(1)[:1])
+    here = fh.tell()
+    head = fh.read(1)
+    fh.seek(here)
+    return head
+
+
+def _const_bytes(value: Any) -> bytes | None:
+    """Bytes known at scan time: a literal, or protocol 2's ``_codecs.encode(str, 'latin1')``."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if (isinstance(value, Call) and isinstance(value.func, Global)
+            and value.func.qual in ("_codecs.encode", "codecs.encode")
+            and isinstance(value.args, tuple) and len(value.args) == 2
+            and isinstance(value.args[0], str) and value.args[1] in ("latin1", "latin-1")):
+        return value.args[0].encode("latin-1")
+    return None
+
+
+def _is_joblib_wrapper(obj: Call) -> bool:
+    cls = obj.func
+    if isinstance(cls, Global) and cls.module.startswith("copy") and cls.name == "_reconstructor":
+        cls = obj.args[0] if isinstance(obj.args, tuple) and obj.args else None
+    return (isinstance(cls, Global) and cls.module == "joblib.numpy_pickle"
+            and cls.name == "NumpyArrayWrapper")
+
+
+def _dtype_desc(dtype: Any) -> str | None:
+    if isinstance(dtype, Call) and isinstance(dtype.args, tuple) and dtype.args:
+        desc = dtype.args[0]
+        if isinstance(desc, str) and _DTYPE.match(desc):
+            return desc
+    return None
+
+
+def _itemsize(desc: str | None, dtype: Any) -> int:
+    """Bytes per element of a dtype rebuilt as ``numpy.dtype(desc)`` + BUILD state."""
+    import numpy as np
+
+    if desc is None:
+        raise Malformed("joblib array with a structured or unknown dtype")
+    size = int(np.dtype(desc).itemsize)
+    state = dtype.state if isinstance(dtype, Call) else None
+    if size == 0 and isinstance(state, tuple) and len(state) > 5 and isinstance(state[5], int):
+        size = state[5]  # flexible dtypes (U, S, V) carry their element size in the state
+    if size <= 0:
+        raise Malformed(f"joblib array dtype {desc!r} has no element size")
+    return size
+
+
+def _skip(fh: IO[bytes], n: int) -> None:
+    """Move past ``n`` bytes: a seek on plain files (nothing read), a drain on decompressors."""
+    if n <= 0:
+        return
+    if fh.seekable():
+        cur = fh.tell()
+        if cur + n > fh.seek(0, io.SEEK_END):
+            raise Malformed("joblib array data is truncated")
+        fh.seek(cur + n)
+        return
+    while n > 0:
+        chunk = fh.read(min(n, 1 << 20))
+        if not chunk:
+            raise Malformed("joblib array data is truncated")
+        n -= len(chunk)
+
+
+# -- opcode handlers -------------------------------------------------------------------------
+_PUSH_ARG = {
+    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "STRING", "BINSTRING",
+    "SHORT_BINSTRING", "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "BINBYTES",
+    "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8", "FLOAT", "BINFLOAT",
+}
+
+
+def _tuple_n(n: int) -> Callable[[_Machine, Any, int | None], None]:
+    def op(m: _Machine, _a: Any, _p: int | None) -> None:
+        if len(m.stack) < n:
+            raise Malformed("stack underflow")
+        items = tuple(m.stack[len(m.stack) - n:]) if n else ()
+        del m.stack[len(m.stack) - n:]
+        m.stack.append(items)
+    return op
+
+
+def _put(m: _Machine, arg: Any, _p: int | None) -> None:
+    m.memo[int(arg)] = m.stack[-1]
+
+
+def _memoize(m: _Machine, _a: Any, _p: int | None) -> None:
+    m.memo[len(m.memo)] = m.stack[-1]
+
+
+def _get(m: _Machine, arg: Any, _p: int | None) -> None:
+    if int(arg) not in m.memo:
+        raise Malformed(f"memo key {arg} was never stored")
+    m.stack.append(m.memo[int(arg)])
+
+
+def _mark(m: _Machine, _a: Any, _p: int | None) -> None:
+    m.meta.append(m.stack)
+    m.stack = []
+
+
+def _append(m: _Machine, _a: Any, _p: int | None) -> None:
+    value = m.stack.pop()
+    if isinstance(m.stack[-1], list):
+        m.stack[-1].append(value)
+
+
+def _appends(m: _Machine, _a: Any, _p: int | None) -> None:
+    items = m.pop_mark()
+    if isinstance(m.stack[-1], list):
+        m.stack[-1].extend(items)
+
+
+def _setitem(m: _Machine, _a: Any, _p: int | None) -> None:
+    value, key = m.stack.pop(), m.stack.pop()
+    if isinstance(m.stack[-1], SymDict):
+        m.stack[-1].items.append((key, value))
+
+
+def _setitems(m: _Machine, _a: Any, _p: int | None) -> None:
+    items = m.pop_mark()
+    if isinstance(m.stack[-1], SymDict):
+        m.stack[-1].items.extend(zip(items[::2], items[1::2], strict=False))
+
+
+def _dict(m: _Machine, _a: Any, _p: int | None) -> None:
+    items = m.pop_mark()
+    m.stack.append(SymDict(list(zip(items[::2], items[1::2], strict=False))))
+
+
+def _global(m: _Machine, arg: Any, pos: int | None) -> None:
+    module, _, name = str(arg).partition(" ")
+    m.stack.append(m.global_(module, name, pos))
+
+
+def _stack_global(m: _Machine, _a: Any, pos: int | None) -> None:
+    name, module = m.stack.pop(), m.stack.pop()
+    m.stack.append(m.global_(module, name, pos))
+
+
+def _inst(m: _Machine, arg: Any, pos: int | None) -> None:
+    module, _, name = str(arg).partition(" ")
+    args = tuple(m.pop_mark())
+    m.stack.append(m.call(m.global_(module, name, pos), args, pos, "INST"))
+
+
+def _obj(m: _Machine, _a: Any, pos: int | None) -> None:
+    items = m.pop_mark()
+    if not items:
+        raise Malformed("OBJ without a class")
+    m.stack.append(m.call(items[0], tuple(items[1:]), pos, "OBJ"))
+
+
+def _reduce(m: _Machine, _a: Any, pos: int | None) -> None:
+    args, func = m.stack.pop(), m.stack.pop()
+    m.stack.append(m.call(func, args, pos, "REDUCE"))
+
+
+def _newobj(m: _Machine, _a: Any, pos: int | None) -> None:
+    args, cls = m.stack.pop(), m.stack.pop()
+    m.stack.append(m.call(cls, args, pos, "NEWOBJ"))
+
+
+def _newobj_ex(m: _Machine, _a: Any, pos: int | None) -> None:
+    _kwargs, args, cls = m.stack.pop(), m.stack.pop(), m.stack.pop()
+    m.stack.append(m.call(cls, args, pos, "NEWOBJ_EX"))
+
+
+def _ext(m: _Machine, arg: Any, pos: int | None) -> None:
+    m.col.add(ModelVerdict.SUSPICIOUS, "extension-code",
+              f"EXT opcode: extension code {arg} resolves to an import this scan cannot see",
+              m.where(pos))
+    m.stack.append(Opaque(f"ext {arg}"))
+
+
+def _persid(m: _Machine, arg: Any, _p: int | None) -> None:
+    m.stack.append(Opaque(f"persistent {arg!r}"[:80]))
+
+
+def _binpersid(m: _Machine, _a: Any, _p: int | None) -> None:
+    pid = m.stack.pop()
+    m.stack.append(Call(Opaque("persistent_load"), pid))
+
+
+def _push(value: Callable[[], Any]) -> Callable[[_Machine, Any, int | None], None]:
+    def op(m: _Machine, _a: Any, _p: int | None) -> None:
+        m.stack.append(value())
+    return op
+
+
+def _pop(m: _Machine, _a: Any, _p: int | None) -> None:
+    if m.stack:
+        m.stack.pop()
+    else:
+        m.pop_mark()  # POP of an empty stack drops the top mark, like the C unpickler
+
+
+def _drop_mark(m: _Machine) -> None:
+    m.pop_mark()
+
+
+# Pop the mark *before* touching m.stack: pop_mark rebinds it to the list below the mark.
+def _list(m: _Machine, _a: Any, _p: int | None) -> None:
+    items = m.pop_mark()
+    m.stack.append(list(items))
+
+
+def _tuple(m: _Machine, _a: Any, _p: int | None) -> None:
+    items = m.pop_mark()
+    m.stack.append(tuple(items))
+
+
+def _frozenset(m: _Machine, _a: Any, _p: int | None) -> None:
+    items = m.pop_mark()
+    m.stack.append(Opaque(f"frozenset of {len(items)}"))
+
+
+_HANDLERS: dict[str, Callable[[_Machine, Any, int | None], None]] = {
+    "NONE": _push(lambda: None), "NEWTRUE": _push(lambda: True), "NEWFALSE": _push(lambda: False),
+    "EMPTY_TUPLE": _push(tuple), "EMPTY_LIST": _push(list), "EMPTY_DICT": _push(SymDict),
+    "EMPTY_SET": _push(lambda: Opaque("set")), "NEXT_BUFFER": _push(lambda: Opaque("buffer")),
+    "MARK": _mark, "TUPLE": _tuple, "TUPLE1": _tuple_n(1), "TUPLE2": _tuple_n(2),
+    "TUPLE3": _tuple_n(3), "LIST": _list, "APPEND": _append, "APPENDS": _appends,
+    "DICT": _dict, "SETITEM": _setitem, "SETITEMS": _setitems,
+    "ADDITEMS": lambda m, a, p: _drop_mark(m), "FROZENSET": _frozenset,
+    "POP": _pop, "DUP": lambda m, a, p: m.stack.append(m.stack[-1]),
+    "POP_MARK": lambda m, a, p: _drop_mark(m),
+    "PUT": _put, "BINPUT": _put, "LONG_BINPUT": _put, "MEMOIZE": _memoize,
+    "GET": _get, "BINGET": _get, "LONG_BINGET": _get,
+    "GLOBAL": _global, "STACK_GLOBAL": _stack_global, "INST": _inst, "OBJ": _obj,
+    "REDUCE": _reduce, "NEWOBJ": _newobj, "NEWOBJ_EX": _newobj_ex,
+    "BUILD": lambda m, a, p: m.build(p),
+    "EXT1": _ext, "EXT2": _ext, "EXT4": _ext, "PERSID": _persid, "BINPERSID": _binpersid,
+}
+
+
+def scan_pickle_bytes(data: bytes, col: Collector, where: str = "") -> None:
+    """Scan every pickle stream in ``data`` (a convenience for members read into memory)."""
+    Scanner(col, where).scan_all(io.BytesIO(data))
