@@ -1,0 +1,153 @@
+"""``cpmap privacy``: CP2 PII scan and redaction, anonymity, differential privacy, synthesis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cpmap.cli.common import (
+    FindingsFmt,
+    FindingsFormatOpt,
+    Fmt,
+    FormatOpt,
+    OutputOpt,
+    WorkspaceOpt,
+    emit,
+    emit_findings,
+    stderr_console,
+)
+
+app = typer.Typer(no_args_is_help=True)
+
+EntityOpt = Annotated[list[str] | None, typer.Option(
+    "--entity", "-e", help="Only these entities (Presidio names, repeatable).")]
+BackendOpt = Annotated[str, typer.Option(
+    "--backend", help="cpmap (built-in engine) or presidio (extra 'presidio').")]
+
+
+def _ws(path: Path | None, required: bool = True) -> Any:
+    """The workspace; with ``required=False`` None when there is none (evidence is skipped)."""
+    from cpmap.core.workspace import open_workspace
+    from cpmap.errors import WorkspaceError
+
+    try:
+        return open_workspace(path)
+    except WorkspaceError:
+        if required or path is not None:
+            raise
+        stderr_console().print("no cpmap workspace: evidence not recorded")
+        return None
+
+
+def _render(rows: list[dict[str, Any]], title: str) -> None:
+    from cpmap.formats.table import render
+
+    render(rows, title=title)
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Text files, CSV/TSV, Parquet, JSON Lines "
+                                                "or directories.")],
+    workspace: WorkspaceOpt = None,
+    fmt: FindingsFormatOpt = FindingsFmt.table,
+    output: OutputOpt = None,
+    entity: EntityOpt = None,
+    backend: BackendOpt = "cpmap",
+    presidio_model: Annotated[str | None, typer.Option(
+        help="A spaCy model you installed, for Presidio NER (PERSON, LOCATION).")] = None,
+    sample_rows: Annotated[int, typer.Option(help="Rows sampled per table.", min=1)] = 10_000,
+    max_findings: Annotated[int, typer.Option(help="Text findings listed per file.",
+                                              min=0)] = 1000,
+) -> None:
+    """Find PII in text and tables. Exit 1 when PII is found, 0 when clean."""
+    from cpmap.privacy import scan as sc
+    from cpmap.privacy.entities import check_entities
+    from cpmap.privacy.policy import load_policy
+
+    ws = _ws(workspace, required=False)
+    analyzer = sc.make_analyzer(backend, check_entities(entity), presidio_model)
+    results = [sc.scan_path(p, analyzer, sample_rows, max_findings) for p in sc.expand(paths)]
+    policy = load_policy(ws)
+    entry = sc.record_scan(ws, results, backend, policy.fail_on) if ws is not None else None
+    found = [f for r in results for f in sc.findings(r)]
+    value = {"verdict": sc.verdict_of(results, policy.fail_on), "backend": backend,
+             "entry": entry, "files": [r.to_dict() for r in results]}
+
+    def table() -> None:
+        rows = [{"file": Path(r.path).name, "where": c.column,
+                 "entity": c.entity or "", "share": f"{c.share:.0%}", "pii": c.pii}
+                for r in results for c in r.columns]
+        rows += [{"file": Path(r.path).name, "where": f"{h.line}:{h.column}",
+                  "entity": h.entity, "share": f"{h.score:.2f}", "pii": True,
+                  "snippet": h.snippet} for r in results for h in r.hits]
+        _render(rows, f"PII scan: {value['verdict']}")
+
+    emit_findings(found, fmt.value, output, table, value, "CP2 PII scan")
+    if any(r.pii for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def redact(
+    path: Annotated[Path, typer.Argument(help="A text file or a table (CSV, Parquet, JSONL).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the redacted copy.")],
+    strategy: Annotated[str, typer.Option(
+        help="Default strategy: mask, hash, fake, drop or encrypt.")] = "hash",
+    column: Annotated[list[str] | None, typer.Option(
+        "--column", "-c", help="Per-column strategy COLUMN=STRATEGY (also forces a column).")
+    ] = None,
+    entity: Annotated[list[str] | None, typer.Option(
+        "--entity", "-e", help="Per-entity strategy ENTITY=STRATEGY.")] = None,
+    direct_only: Annotated[bool, typer.Option(
+        help="Leave quasi-identifiers (LOCATION, DATE_TIME) for `anonymize`.")] = False,
+    name: Annotated[str | None, typer.Option(help="CP1 dataset name of the output.")] = None,
+    backend: BackendOpt = "cpmap",
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Mask, pseudonymize, fake, drop or encrypt PII; register the output via CP1 lineage.
+
+    Exit 1 when direct identifiers or original values survive in the output.
+    """
+    from cpmap.privacy import redact as rd
+    from cpmap.privacy.scan import make_analyzer
+
+    plan = rd.Plan(rd.parse_overrides([f"*={strategy}"], "strategy")["*"],
+                   rd.parse_overrides(column, "column"), rd.parse_overrides(entity, "entity"),
+                   direct_only)
+    result = rd.redact(_ws(workspace), path, out, plan, make_analyzer(backend), out_name=name)
+
+    def table(v: dict[str, Any]) -> None:
+        rows = v["columns"] or [{"entity": e, "strategy": plan.for_entity(e).value,
+                                 "redacted": n} for e, n in v["redacted"].items()]
+        _render(rows, f"redacted {v['input_dataset']} -> {v['output_dataset']}: {v['verdict']}")
+        stderr_console().print(f"wrote {v['output']} (residual original values: "
+                               f"{v['residual_values']}, re-scan: "
+                               f"{v['rescan_entities'] or 'clean'})")
+
+    emit(result.to_dict(), fmt.value, None, table)
+    if result.verdict == "fail":
+        raise typer.Exit(1)
+
+
+@app.command()
+def decrypt(
+    path: Annotated[Path, typer.Argument(help="A file redacted with --strategy encrypt.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the decrypted copy.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Reverse `redact --strategy encrypt` with the workspace AES key (keep the output safe)."""
+    from cpmap.core.workspace import atomic_write
+    from cpmap.privacy.keys import aes_key, decrypt_text
+
+    if not path.is_file():
+        from cpmap.errors import InputError
+
+        raise InputError(f"{path}: no such file")
+    text = path.read_bytes().decode("utf-8", errors="strict")
+    plain, n = decrypt_text(aes_key(_ws(workspace)), text)
+    atomic_write(out, plain.encode(), mode=0o600)
+    stderr_console().print(f"decrypted {n} values into {out} (mode 0600)")

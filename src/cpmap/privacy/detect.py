@@ -1,0 +1,132 @@
+"""The PII detection engine: compiled patterns, validators, overlap resolution.
+
+:class:`RegexAnalyzer` is cpmap's own engine; :mod:`cpmap.privacy.presidio_backend` wraps
+Presidio behind the same :class:`Analyzer` protocol, so the scanner, the redactor and the
+benchmark do not care which one runs. Both return :class:`Match` spans with Presidio entity
+names and character offsets into the analyzed text.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from cpmap.privacy.entities import EntitySpec, specs_for
+
+_CONTEXT_WINDOW = 48
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    entity: str
+    start: int
+    end: int
+    score: float
+
+
+class Analyzer(Protocol):
+    """Finds PII spans in a text."""
+
+    name: str
+    entities: frozenset[str] | None
+
+    def analyze(self, text: str) -> list[Match]: ...
+
+
+class RegexAnalyzer:
+    """Compiled patterns plus validators; no model, no network, no per-token work."""
+
+    name = "cpmap"
+
+    def __init__(self, entities: frozenset[str] | None = None, min_score: float = 0.0) -> None:
+        self.entities = entities
+        self.min_score = min_score
+        self._specs = tuple(s for s in specs_for(entities) if s.score >= min_score)
+
+    def analyze(self, text: str) -> list[Match]:
+        found: list[Match] = []
+        for spec in self._specs:
+            if spec.hint and spec.hint not in text:
+                continue
+            found.extend(_candidates(spec, text))
+        return resolve(found)
+
+
+def _raw(spec: EntitySpec, text: str) -> Iterator[re.Match[str]]:
+    """Pattern matches, over the whole text or only in windows around anchor hits."""
+    if spec.anchor is None:
+        yield from spec.pattern.finditer(text)
+        return
+    back, fwd = spec.reach
+    covered = 0
+    for hit in spec.anchor.finditer(text):
+        p = hit.start()
+        if p < covered:
+            continue
+        for m in spec.pattern.finditer(text, max(covered, p - back), min(len(text), p + fwd)):
+            if m.start() >= covered:
+                covered = m.end()
+                yield m
+
+
+def _candidates(spec: EntitySpec, text: str) -> list[Match]:
+    out = []
+    for m in _raw(spec, text):
+        start, end = m.span()
+        value = m.group()
+        if spec.context is not None and spec.context.search(
+                text, max(0, start - _CONTEXT_WINDOW), start) is None:
+            continue
+        if spec.validator(value):
+            out.append(Match(spec.entity, start, end, spec.score))
+        elif spec.entity == "IBAN_CODE" and " " in value:
+            shorter = _trim_iban(spec, value)
+            if shorter:
+                out.append(Match(spec.entity, start, start + shorter, spec.score))
+    return out
+
+
+def _trim_iban(spec: EntitySpec, value: str) -> int:
+    """A spaced IBAN followed by an upper-case word: retry without trailing groups."""
+    cut = value.rfind(" ")
+    while cut > 15:
+        if spec.validator(value[:cut]):
+            return cut
+        cut = value.rfind(" ", 0, cut)
+    return 0
+
+
+def resolve(matches: list[Match]) -> list[Match]:
+    """Keep the best of overlapping spans (higher score, then longer), in text order."""
+    if len(matches) < 2:
+        return matches
+    ranked = sorted(matches, key=lambda m: (-m.score, m.start - m.end, m.start))
+    starts: list[int] = []
+    kept: list[Match] = []
+    for m in ranked:
+        i = bisect.bisect_right(starts, m.start)
+        if i > 0 and kept[i - 1].end > m.start:
+            continue
+        if i < len(kept) and kept[i].start < m.end:
+            continue
+        starts.insert(i, m.start)
+        kept.insert(i, m)
+    return kept
+
+
+def redacted_snippet(text: str, match: Match, others: list[Match], width: int = 24) -> str:
+    """Text around ``match`` with it and every other detected span replaced by ``<ENTITY>``."""
+    lo, hi = max(0, match.start - width), min(len(text), match.end + width)
+    parts: list[str] = []
+    pos = lo
+    for m in others:
+        if m.end <= lo or m.start >= hi:
+            continue
+        parts.append(text[pos:max(pos, m.start)])
+        parts.append(f"<{m.entity}>")
+        pos = max(pos, m.end)
+    parts.append(text[pos:hi])
+    return "".join(parts).replace("\n", " ").replace("\r", " ")

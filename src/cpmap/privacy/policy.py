@@ -1,0 +1,73 @@
+"""CP2 policy from ``cpmap.toml`` and the one helper that records CP2 evidence.
+
+Policy (all optional)::
+
+    [privacy]
+    k = 5              # minimum k-anonymity of released tables
+    l = 2              # minimum distinct l-diversity when a sensitive column is named
+    t = 0.5            # maximum t-closeness distance (0 disables the check)
+    max_unique = 0.05  # maximum share of records unique on their quasi-identifiers
+    fail_on = "direct" # scan verdict: "direct" identifiers fail, "any" PII fails
+
+Verdicts: a scan fails when it finds unredacted direct identifiers (cards, SSNs, e-mail,
+phones, IBANs, IPs, national IDs, names), warns on quasi-identifiers only; an assessment fails
+when k, l or t miss the policy; a DP release passes only within the dataset's budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cpmap.errors import WorkspaceError
+
+if TYPE_CHECKING:
+    from cpmap.core.evidence import Subject, Verdict
+    from cpmap.core.findings import Finding
+    from cpmap.core.ledger import Entry
+    from cpmap.core.workspace import Workspace
+
+MAX_EVIDENCE_FINDINGS = 200
+
+
+@dataclass(frozen=True)
+class Policy:
+    k: int = 5
+    l: int = 2  # noqa: E741 - the letter of l-diversity
+    t: float = 0.5
+    max_unique: float = 0.05
+    fail_on: str = "direct"
+
+
+def load_policy(ws: Workspace | None) -> Policy:
+    if ws is None:
+        return Policy()
+    d = Policy()
+    try:
+        k = int(ws.setting("privacy", "k", d.k))
+        l_ = int(ws.setting("privacy", "l", d.l))
+        t = float(ws.setting("privacy", "t", d.t))
+        mu = float(ws.setting("privacy", "max_unique", d.max_unique))
+    except (TypeError, ValueError) as e:
+        raise WorkspaceError(f"cpmap.toml [privacy]: k, l must be integers and t, max_unique "
+                             f"numbers: {e}") from e
+    fail_on = str(ws.setting("privacy", "fail_on", d.fail_on))
+    if k < 1 or l_ < 1 or not 0 <= t <= 1 or not 0 <= mu <= 1 or fail_on not in ("direct",
+                                                                                   "any"):
+        raise WorkspaceError("cpmap.toml [privacy]: need k >= 1, l >= 1, 0 <= t <= 1, "
+                             "0 <= max_unique <= 1, fail_on = \"direct\" or \"any\"")
+    return Policy(k, l_, t, mu, fail_on)
+
+
+def record_cp2(ws: Workspace, kind: str, subjects: Sequence[Subject], verdict: Verdict,
+               metrics: Mapping[str, Any], findings: Sequence[Finding] = (),
+               details: Mapping[str, Any] | None = None) -> Entry:
+    """Sign and append CP2 evidence; findings beyond the cap are counted, not stored."""
+    from cpmap.core.evidence import Evidence, record
+
+    kept = list(findings)[:MAX_EVIDENCE_FINDINGS]
+    extra = dict(details or {})
+    if len(findings) > len(kept):
+        extra["findings_truncated"] = len(findings) - len(kept)
+    return record(Evidence("CP2", kind, list(subjects), verdict, dict(metrics), kept, extra), ws)

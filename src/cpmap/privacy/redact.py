@@ -1,0 +1,346 @@
+"""``cpmap privacy redact``: remove or pseudonymize PII in a text file or a table.
+
+Tables: the input is scanned (sampled) to find its PII columns; then it is streamed chunk by
+chunk and each identifier column is transformed whole (every value, not only the ones that
+validated), while free-text columns get span-level redaction. Text files get span-level
+redaction. The output is written atomically, registered through CP1 as a new dataset version
+derived from the input (``transform("redact")``), re-scanned, and checked for any surviving
+original value; the outcome is recorded as CP2 ``pii-redaction`` evidence.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from cpmap.errors import InputError
+from cpmap.privacy.detect import Analyzer
+from cpmap.privacy.entities import DIRECT, check_entities
+from cpmap.privacy.transform import Replacer, Strategy
+
+if TYPE_CHECKING:
+    from cpmap.core.workspace import Workspace
+
+MAX_TEXT_BYTES = 512 << 20
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which strategy applies: per column, else per entity, else the default."""
+
+    default: Strategy = Strategy.hash
+    columns: Mapping[str, Strategy] = field(default_factory=dict)
+    entities: Mapping[str, Strategy] = field(default_factory=dict)
+    direct_only: bool = False
+
+    def for_entity(self, entity: str) -> Strategy:
+        return self.entities.get(entity, self.default)
+
+    def for_column(self, column: str, entity: str) -> Strategy:
+        return self.columns.get(column) or self.for_entity(entity)
+
+    def wants(self, entity: str) -> bool:
+        return not self.direct_only or entity in DIRECT
+
+
+def parse_overrides(items: list[str] | None, what: str) -> dict[str, Strategy]:
+    """``NAME=STRATEGY`` pairs from ``--column``/``--entity``."""
+    out: dict[str, Strategy] = {}
+    for item in items or []:
+        name, sep, strategy = item.rpartition("=")
+        if not sep or not name:
+            raise InputError(f"--{what} {item!r}: expected NAME=STRATEGY")
+        try:
+            out[name] = Strategy(strategy.strip().lower())
+        except ValueError as e:
+            raise InputError(f"--{what} {item!r}: strategy must be one of "
+                             f"{', '.join(s.value for s in Strategy)}") from e
+    if what == "entity":
+        check_entities(list(out))
+        out = {n.upper(): s for n, s in out.items()}
+    return out
+
+
+def redact_string(text: str, analyzer: Analyzer, plan: Plan, rep: Replacer,
+                  counts: Counter[str], seen: set[str] | None = None) -> str:
+    parts: list[str] = []
+    pos = 0
+    for m in analyzer.analyze(text):
+        if not plan.wants(m.entity):
+            continue
+        parts.append(text[pos:m.start])
+        value = text[m.start:m.end]
+        new = rep(plan.for_entity(m.entity), m.entity, value)
+        if seen is not None:
+            seen.add(value)
+        if new is not None:
+            parts.append(new)
+        counts[m.entity] += 1
+        pos = m.end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def redact_text_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan,
+                     rep: Replacer) -> tuple[Counter[str], set[str]]:
+    if src.stat().st_size > MAX_TEXT_BYTES:
+        raise InputError(f"{src}: text larger than {MAX_TEXT_BYTES >> 20} MiB; split it first")
+    from cpmap.core.workspace import atomic_write
+
+    counts: Counter[str] = Counter()
+    seen: set[str] = set()
+    text = src.read_bytes().decode("utf-8", errors="replace")
+    atomic_write(out, redact_string(text, analyzer, plan, rep, counts, seen).encode())
+    return counts, seen
+
+
+@dataclass(frozen=True)
+class Target:
+    column: str
+    entity: str
+    mode: str  # "identifier" or "free-text"
+    strategy: Strategy
+
+
+def table_targets(src: Path, analyzer: Analyzer, plan: Plan, sample_rows: int) -> list[Target]:
+    from cpmap.privacy.columns import header_entity
+    from cpmap.privacy.scan import scan_table
+
+    scanned = scan_table(src, analyzer, sample_rows)
+    names = [c.column for c in scanned.columns]
+    unknown = [c for c in plan.columns if c not in names]
+    if unknown:
+        raise InputError(f"{src}: --column {', '.join(unknown)} not in the table "
+                         f"(columns: {', '.join(names)})")
+    targets = []
+    for c in scanned.columns:
+        forced = c.column in plan.columns
+        if c.pii and c.entity and plan.wants(c.entity) or forced:
+            entity = c.entity or header_entity(c.column) or "PII"
+            mode = c.mode if c.pii and c.mode else "identifier"
+            targets.append(Target(c.column, entity, mode, plan.for_column(c.column, entity)))
+    return targets
+
+
+def _transform_chunk(chunk: pd.DataFrame, targets: list[Target], analyzer: Analyzer,
+                     plan: Plan, rep: Replacer, counts: Counter[str]) -> pd.DataFrame:
+    drop = []
+    for t in targets:
+        if t.strategy is Strategy.drop and t.mode == "identifier":
+            drop.append(t.column)
+            counts[t.entity] += int(chunk[t.column].notna().sum())
+            continue
+        col = chunk[t.column]
+        mask = col.notna() & (col.astype(str).str.strip() != "")
+        values = col[mask].astype(str)
+        if t.mode == "identifier":
+            new = [rep(t.strategy, t.entity, v) for v in values]
+            counts[t.entity] += len(new)
+        else:
+            new = [redact_string(v, analyzer, plan, rep, counts) for v in values]
+        chunk[t.column] = col.astype(object)
+        chunk.loc[mask, t.column] = new
+    return chunk.drop(columns=drop)
+
+
+class _TableWriter:
+    """Append chunks to a temporary file in the output's format; ``commit`` renames it."""
+
+    def __init__(self, out: Path) -> None:
+        from cpmap.privacy.tabular import table_format
+
+        fmt = table_format(out)
+        if fmt is None:
+            raise InputError(f"{out}: output must end in .csv, .tsv, .parquet or .jsonl")
+        self.fmt, self.out = fmt, out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=out.suffix)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self._pq: Any = None
+        self._first = True
+
+    def write(self, chunk: pd.DataFrame) -> None:
+        if self.fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            if self._pq is None:
+                self._pq = pq.ParquetWriter(self.tmp, table.schema)
+            self._pq.write_table(table.cast(self._pq.schema))
+        elif self.fmt == "csv":
+            sep = "\t" if self.out.suffix.lower() == ".tsv" else ","
+            chunk.to_csv(self.tmp, mode="w" if self._first else "a", header=self._first,
+                         index=False, sep=sep)
+        else:
+            with self.tmp.open("w" if self._first else "a") as fh:
+                chunk.to_json(fh, orient="records", lines=True)
+                fh.write("" if chunk.empty else "\n")
+        self._first = False
+
+    def commit(self) -> None:
+        if self._pq is not None:
+            self._pq.close()
+        os.replace(self.tmp, self.out)
+
+    def abort(self) -> None:
+        if self._pq is not None:
+            self._pq.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def redact_table_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan, rep: Replacer,
+                      sample_rows: int = 10_000) -> tuple[list[Target], Counter[str]]:
+    from cpmap.privacy.tabular import iter_chunks
+
+    targets = table_targets(src, analyzer, plan, sample_rows)
+    counts: Counter[str] = Counter()
+    writer = _TableWriter(out)
+    try:
+        for chunk in iter_chunks(src):
+            writer.write(_transform_chunk(chunk, targets, analyzer, plan, rep, counts))
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return targets, counts
+
+
+def surviving_cells(src: Path, out: Path, targets: list[Target]) -> int:
+    """Cells of redacted identifier columns whose output equals the input, row by row."""
+    from cpmap.privacy.tabular import iter_chunks
+
+    cols = [t.column for t in targets if t.mode == "identifier" and t.strategy is not
+            Strategy.drop]
+    if not cols:
+        return 0
+    same = 0
+    for a, b in zip(iter_chunks(src, as_text=True), iter_chunks(out, as_text=True), strict=False):
+        for c in cols:
+            va, vb = a[c].reset_index(drop=True), b[c].reset_index(drop=True)
+            same += int(((va == vb) & (va.str.strip().str.len() >= 4)).sum())
+    return same
+
+
+def surviving_text(out: Path, values: set[str]) -> int:
+    """How many of the redacted spans' original values still occur in the output text."""
+    values = {v for v in values if len(v) >= 4}
+    if not values:
+        return 0
+    text = out.read_bytes().decode("utf-8", errors="replace")
+    pattern = re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+    return len({m.group() for m in pattern.finditer(text)})
+
+
+def input_dataset(ws: Workspace, src: Path, name: str | None) -> Any:
+    """The CP1 dataset version of ``src``; registered now when it is not yet."""
+    from cpmap.provenance.datasets import find_by_digest, register_dataset
+    from cpmap.provenance.fingerprint import fingerprint
+
+    found = find_by_digest(ws, fingerprint(src).digest)
+    if found is not None:
+        return found
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name or src.stem).strip("-.") or "data"
+    return register_dataset(ws, stem[:200], src)
+
+
+@dataclass(frozen=True)
+class RedactResult:
+    input: Path
+    output: Path
+    input_ref: str
+    output_ref: str
+    output_digest: str
+    kind: str  # "text" or "table"
+    targets: tuple[Target, ...]
+    counts: dict[str, int]
+    rescan_entities: dict[str, int]
+    residual_values: int
+    verdict: str
+    entry: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"input": str(self.input), "output": str(self.output),
+                "input_dataset": self.input_ref, "output_dataset": self.output_ref,
+                "output_sha256": self.output_digest, "kind": self.kind,
+                "columns": [{"column": t.column, "entity": t.entity, "mode": t.mode,
+                             "strategy": t.strategy.value} for t in self.targets],
+                "redacted": self.counts, "rescan_entities": self.rescan_entities,
+                "residual_values": self.residual_values, "verdict": self.verdict,
+                "entry": self.entry}
+
+
+def redact(ws: Workspace, src: Path, out: Path, plan: Plan, analyzer: Analyzer, *,
+           name: str | None = None, out_name: str | None = None,
+           sample_rows: int = 10_000) -> RedactResult:
+    """Redact ``src`` into ``out``, register ``out`` as derived from ``src``, record evidence."""
+    from cpmap.privacy import keys
+    from cpmap.privacy.scan import scan_path
+    from cpmap.privacy.tabular import table_format
+    from cpmap.provenance.lineage import transform
+
+    if not src.is_file():
+        raise InputError(f"{src}: no such file")
+    if out.resolve() == src.resolve():
+        raise InputError(f"{out}: the output must not overwrite the input")
+    if table_format(src) and table_format(out) is None:
+        raise InputError(f"{out}: a table must be written as .csv, .tsv, .parquet or .jsonl")
+    needs_aes = plan.default is Strategy.encrypt or Strategy.encrypt in (
+        *plan.columns.values(), *plan.entities.values())
+    rep = Replacer(keys.hmac_key(ws), keys.aes_key(ws) if needs_aes else None)
+    source = input_dataset(ws, src, name)
+    targets: list[Target] = []
+    with transform("redact", inputs=[source], ws=ws, params={
+            "default": plan.default.value, "direct_only": plan.direct_only,
+            "columns": {c: s.value for c, s in plan.columns.items()},
+            "entities": {e: s.value for e, s in plan.entities.items()}}) as t:
+        if table_format(src):
+            targets, counts = redact_table_file(src, out, analyzer, plan, rep, sample_rows)
+            residual = surviving_cells(src, out, targets)
+        else:
+            counts, seen = redact_text_file(src, out, analyzer, plan, rep)
+            residual = surviving_text(out, seen)
+        dv = t.output(out, name=out_name or f"{source.name}-redacted")
+    rescan = scan_path(out, analyzer, sample_rows)
+    return _record(ws, src, out, source, dv, targets, counts, rescan, residual, plan)
+
+
+def _record(ws: Workspace, src: Path, out: Path, source: Any, dv: Any, targets: list[Target],
+            counts: Counter[str], rescan: Any, residual: int, plan: Plan) -> RedactResult:
+    from cpmap.core.evidence import Subject, Verdict
+    from cpmap.privacy.policy import record_cp2
+
+    # Faked values look like PII by design: leave them out of the re-scan verdict.
+    faked = {t.column for t in targets if t.strategy is Strategy.fake}
+    if rescan.kind == "table":
+        left = dict(Counter(c.entity for c in rescan.columns
+                            if c.pii and c.entity and c.column not in faked))
+    else:
+        left = {e: n for e, n in rescan.entities.items()
+                if plan.for_entity(e) is not Strategy.fake}
+    direct_left = sorted(set(left) & DIRECT)
+    verdict = "fail" if residual or direct_left else "pass"
+    kind = "table" if targets or rescan.kind == "table" else "text"
+    entry = record_cp2(
+        ws, "pii-redaction", [Subject(dv.ref, dv.digest), Subject(source.ref, source.digest)],
+        Verdict(verdict),
+        metrics={"values_redacted": sum(counts.values()), "columns_redacted": len(targets),
+                 "residual_values": residual, "rescan_direct_identifiers": len(direct_left)},
+        details={"input": source.ref, "output": dv.ref, "redacted": dict(counts),
+                 "columns": {t.column: t.strategy.value for t in targets},
+                 "rescan_entities": left, "highlights": [
+                     f"redacted {source.ref} -> {dv.ref}: {sum(counts.values())} values "
+                     f"in {len(targets) or 'free-text'} column(s); re-scan: "
+                     f"{', '.join(direct_left) or 'no direct identifiers'}; "
+                     f"{residual} original values survive"]})
+    return RedactResult(src, out, source.ref, dv.ref, dv.digest, kind, tuple(targets),
+                        dict(counts), left, residual, verdict, entry.index)

@@ -1,0 +1,111 @@
+"""Validators that turn regex candidates into findings: checksums and numbering rules.
+
+A pattern alone reports every 16-digit order number as a card and every ``ddd-dd-dddd`` as an
+SSN. Each validator here takes the matched text and says whether it is a real identifier:
+Luhn for cards, ISO 13616 mod-97 for IBANs, the SSA's area/group/serial rules for SSNs,
+``phonenumbers`` metadata (or the NANP numbering plan) for phones, ``ipaddress`` for IPs and
+``python-stdnum`` for national IDs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+import phonenumbers
+from stdnum import iban as _iban
+from stdnum import luhn as _luhn
+from stdnum.es import nif as _es_nif
+from stdnum.fi import hetu as _fi_hetu
+from stdnum.gb import nhs as _gb_nhs
+from stdnum.in_ import pan as _in_pan
+from stdnum.it import codicefiscale as _it_cf
+from stdnum.us import itin as _us_itin
+
+Validator = Callable[[str], bool]
+
+_DIGITS = re.compile(r"\D")
+# Card issuer prefixes (IIN ranges) of the networks that matter; a Luhn-valid number outside
+# them is far more likely an account or order number.
+_CARD_IIN = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|3[0689]|6(?:011|5|4[4-9]|2)|35|1800|2131)")
+# Published example SSNs and the Woolworth wallet card: valid-looking, never assigned.
+_SSN_NEVER = frozenset({"078051120", "219099999", "123456789", "111111111", "457555462"})
+
+
+def digits(text: str) -> str:
+    return _DIGITS.sub("", text)
+
+
+def credit_card(text: str) -> bool:
+    """Luhn checksum, length 13..19, a known issuer prefix, not all one digit."""
+    d = digits(text)
+    return (13 <= len(d) <= 19 and _CARD_IIN.match(d) is not None and len(set(d)) > 1
+            and _luhn.is_valid(d))
+
+
+def us_ssn(text: str) -> bool:
+    """SSA rules: area not 000, 666 or 900-999; group not 00; serial not 0000."""
+    d = digits(text)
+    if len(d) != 9 or d in _SSN_NEVER or len(set(d)) == 1:
+        return False
+    area, group, serial = d[:3], d[3:5], d[5:]
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def iban(text: str) -> bool:
+    """ISO 13616: known country, its length, mod-97 == 1."""
+    return bool(_iban.is_valid(text))
+
+
+def _nanp(national: str) -> bool:
+    # NANP: NPA and NXX start 2-9, the NPA is not an N11 service code.
+    return (len(national) == 10 and national[0] in "23456789" and national[3] in "23456789"
+            and national[1:3] != "11")
+
+
+def phone(text: str, region: str = "US") -> bool:
+    """A number ``phonenumbers`` knows as valid, or a well-formed NANP number."""
+    if len(digits(text)) < 7:
+        return False
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return False
+    if phonenumbers.is_valid_number(number):
+        return True
+    return number.country_code == 1 and _nanp(str(number.national_number))
+
+
+def ip_address(text: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    # "::" and "::1"-style shorthands are too short to be identifying text; keep real ones.
+    return addr.version == 4 or text.count(":") >= 2 and len(text) >= 6
+
+
+def email(text: str) -> bool:
+    local, _, domain = text.rpartition("@")
+    labels = domain.split(".")
+    return (0 < len(local) <= 64 and len(labels) >= 2 and labels[-1].isalpha()
+            and all(labels) and not local.startswith(".") and ".." not in local)
+
+
+def _stdnum(module: object) -> Validator:
+    def check(text: str) -> bool:
+        return bool(module.is_valid(text))  # type: ignore[attr-defined]
+
+    return check
+
+
+def us_itin(text: str) -> bool:
+    return bool(_us_itin.is_valid(text))
+
+
+uk_nhs = _stdnum(_gb_nhs)
+es_nif = _stdnum(_es_nif)
+it_fiscal_code = _stdnum(_it_cf)
+in_pan = _stdnum(_in_pan)
+fi_hetu = _stdnum(_fi_hetu)
