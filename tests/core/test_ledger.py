@@ -199,3 +199,19 @@ def test_export_garbage_line_detected(ws: Any, tmp_path: Path) -> None:
     path, lines = _export(ws, tmp_path)
     lines[3] = "{not json"
     _expect_export_bad(ws, path, lines, 2)
+
+
+def test_intermediate_checkpoint_signature_checked_on_request(ws: Any) -> None:
+    ledger = _fill(ws, 5)
+    with ws.store.write() as conn:
+        note = conn.execute(select(ledger_checkpoints.c.note)
+                            .where(ledger_checkpoints.c.size == 2)).scalar_one()
+        body, sig = note.split("\n\n")
+        blob = sig.split(" ")[2]
+        bad = note.replace(blob, blob[:10] + ("A" if blob[10] != "A" else "B") + blob[11:])
+        conn.execute(update(ledger_checkpoints).where(ledger_checkpoints.c.size == 2)
+                     .values(note=bad))
+    assert verify_ledger(ledger).size == 5  # the root still matches the signed tree
+    with pytest.raises(LedgerError) as err:
+        verify_ledger(ledger, all_signatures=True)
+    assert err.value.index == 1

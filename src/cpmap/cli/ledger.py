@@ -51,6 +51,9 @@ def verify(
                                               "workspace ledger.")] = None,
     public_key: Annotated[Path | None, typer.Option("--public-key", help="PEM public key of the "
                                                     "signer (required with --file).")] = None,
+    all_signatures: Annotated[bool, typer.Option("--all-signatures", help="Also verify the "
+                                                 "signature of every intermediate checkpoint "
+                                                 "(their roots are always checked).")] = False,
 ) -> None:
     """Verify every signature, the tree against each signed checkpoint, and the witness.
 
@@ -66,13 +69,13 @@ def verify(
         if public_key is None:
             raise InputError("--file needs --public-key: an export is verified against the "
                              "signer's public key only")
-        report = verify_export(file, load_public_key(public_key))
+        report = verify_export(file, load_public_key(public_key), all_signatures)
     else:
         ws = open_workspace(workspace)
         key = load_public_key(public_key) if public_key else None
         if key is not None and key.keyid != ws.public_key.keyid:
             raise InputError(f"{public_key}: not the workspace key")
-        report = verify_ledger(Ledger(ws))
+        report = verify_ledger(Ledger(ws), all_signatures)
     if fmt == Fmt.json:
         emit_json(report.to_dict())
     else:

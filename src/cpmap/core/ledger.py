@@ -276,12 +276,13 @@ def envelope_bytes(obj: dict[str, Any]) -> bytes:
     return canonical_json(obj)
 
 
-def verify_ledger(ledger: Ledger) -> VerifyReport:
+def verify_ledger(ledger: Ledger, all_signatures: bool = False) -> VerifyReport:
     """Verify the workspace ledger: envelopes, leaf hashes, every checkpoint and the witness."""
     path = ledger.ws.checkpoint_path
     witness = path.read_text() if path.exists() else None
     rows = (Row(i, data, leaf) for i, leaf, data in ledger.iter_rows())
-    return verify_rows(rows, ledger.checkpoints(), ledger.ws.public_key, ledger.origin, witness)
+    return verify_rows(rows, ledger.checkpoints(), ledger.ws.public_key, ledger.origin, witness,
+                       all_signatures)
 
 
 def export_ledger(ledger: Ledger, out: Path) -> int:
