@@ -80,8 +80,9 @@ def verify(
         emit_json(report.to_dict())
     else:
         out = stderr_console()
-        out.print(f"[green]ledger OK[/]: {report.size} entries, {report.checkpoints} signed "
-                  f"checkpoints verified, root {report.root[:16]}…")
+        out.print(f"[green]ledger OK[/]: {report.size} entries and their signatures, "
+                  f"{report.checkpoints} checkpoints consistent, latest checkpoint signature "
+                  f"verified, root {report.root[:16]}…")
         if report.witness_size is not None:
             out.print(f"checkpoint witness at size {report.witness_size} is consistent")
 
