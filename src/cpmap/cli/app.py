@@ -14,6 +14,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("trust", "cpmap.cli.trust", "Keys trusted to sign supplier attestations."),
     ("privacy", "cpmap.cli.privacy", "CP2: PII scan/redact, k-anonymity, DP queries, synthetic data."),
     ("scan", "cpmap.cli.scan", "CP3: scan dependencies, secrets, model files and images."),
+    ("access", "cpmap.cli.access", "CP3: least-privilege data access: check and review."),
     ("models", "cpmap.cli.models", "Stored models: list, show, add safely, trust a pickle."),
     ("registry", "cpmap.cli.registry", "CP6: model versions, cards, aliases, promotion, "
      "rollback."),

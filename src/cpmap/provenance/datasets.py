@@ -232,6 +232,10 @@ def open_dataset(ref: str, ws: Workspace | None = None, *, principal: str | None
     """
     ws = ws or open_workspace()
     dv = get_dataset(ws, ref)
+    if principal is not None:  # CP3 least privilege: a denial raises and is recorded
+        from cpmap.supplychain.access import enforce
+
+        enforce(ws, principal, action, dv.ref, dv.digest)
     fp = fingerprint(Path(dv.path)) if Path(dv.path).exists() else None
     ok = fp is not None and fp.digest == dv.digest
     findings = [] if ok else [Finding(
