@@ -16,6 +16,8 @@ app = typer.Typer(no_args_is_help=True)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("deps", "cpmap.cli.scan_deps", "deps"),
     ("images", "cpmap.cli.scan_images", "images"),
+    ("secrets", "cpmap.cli.scan_secrets", "secrets"),
+    ("model", "cpmap.cli.scan_model", "model"),
 ]
 
 for _name, _module, _func in SUBCOMMANDS:

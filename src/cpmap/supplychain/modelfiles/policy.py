@@ -140,8 +140,7 @@ def classify(module: str, name: str) -> tuple[ModelVerdict, str]:
     hit = _in_modules(module, MALICIOUS_MODULES)
     if hit is not None:
         return (ModelVerdict.MALICIOUS,
-                f"{qual}: module {hit} executes code, spawns processes, touches files or the "
-                "network, or resolves imports")
+                f"{qual}: {hit} gives code execution or system access")
     if (module, name) in SAFE_EXACT:
         return ModelVerdict.SAFE, f"{qual} is a known data constructor"
     if "." not in name and _safe_pattern(module, name):

@@ -1,0 +1,91 @@
+"""CP3 demo stage: secrets and model files in the demo project.
+
+It plants a realistic (seeded, never valid) Hugging Face token in the project's ``.env`` next to
+placeholders that must *not* be reported, writes a safetensors model and a malicious pickle
+whose payload would create a canary file, scans both, and records the evidence. The pickle is
+never loaded: the stage checks that the canary does not exist afterwards.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+import string
+from pathlib import Path
+
+from cpmap.lifecycle import DemoContext, StageResult
+
+SEED = 4
+
+
+def plant_env(workdir: Path) -> Path:
+    rng = random.Random(SEED)  # noqa: S311 - a deterministic decoy, not a credential
+    token = "hf_" + "".join(rng.choice(string.ascii_letters) for _ in range(34))
+    env = workdir / "app" / ".env"
+    env.parent.mkdir(parents=True, exist_ok=True)
+    env.write_text("# demo service settings (the token is generated: it grants nothing)\n"
+                   "MODEL_ID=digits-classifier\n"
+                   f"HF_TOKEN={token}\n"
+                   "OPENAI_API_KEY=<your-token>\n"
+                   "DB_PASSWORD=changeme\n", encoding="utf-8")
+    env.chmod(0o600)
+    return env
+
+
+class _Payload:
+    """Pickles into ``exec(<write the canary>)``: what a trojaned checkpoint looks like."""
+
+    def __init__(self, canary: Path) -> None:
+        self.canary = canary
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return exec, (f"open({str(self.canary)!r}, 'w').write('payload ran')",)
+
+
+def write_models(workdir: Path) -> tuple[Path, Path, Path]:
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    models = workdir / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    safe = models / "digits_head.safetensors"
+    save_file({"weight": rng.normal(size=(10, 64)).astype(np.float32),
+               "bias": np.zeros(10, dtype=np.float32)}, str(safe))
+    canary = models / "PAYLOAD_RAN"
+    evil = models / "evil_checkpoint.pkl"
+    evil.write_bytes(pickle.dumps({"state_dict": {"bias": [0.0] * 10},
+                                   "_": _Payload(canary)}, protocol=4))
+    return safe, evil, canary
+
+
+def run(ctx: DemoContext) -> StageResult:
+    from cpmap.supplychain.modelfiles import ModelVerdict, scan_path
+    from cpmap.supplychain.modelfiles.evidence import record_scan as record_models
+    from cpmap.supplychain.secrets import scan_tree
+    from cpmap.supplychain.secrets.evidence import record_scan as record_secrets
+
+    env = plant_env(ctx.workdir)
+    scan = scan_tree(ctx.workdir)
+    record_secrets(scan, ctx.ws, name="demo-project")
+    planted = [f for f in scan.active if f.path.endswith(".env")]
+    lines = [f"secrets: {len(scan.active)} in {scan.files_scanned} files"]
+    lines += [f"  {f.path}:{f.line} {f.rule} {f.masked}" for f in scan.active]
+    lines.append(f"  placeholders in {env.name} (<your-token>, changeme) not reported")
+
+    safe, evil, canary = write_models(ctx.workdir)
+    reports = scan_path(ctx.workdir / "models")
+    record_models(reports, ctx.ws)
+    by_name = {Path(r.path).name: r for r in reports}
+    caught = by_name[evil.name].verdict is ModelVerdict.MALICIOUS
+    clean = by_name[safe.name].verdict is ModelVerdict.SAFE
+    for r in reports:
+        why = next((x.message for x in r.reasons if x.verdict is not ModelVerdict.SAFE), "")
+        lines.append(f"model {Path(r.path).name}: {r.verdict.value}" + (f" ({why})" if why
+                                                                         else ""))
+    lines.append("payload never executed (canary absent)" if not canary.exists()
+                 else "PAYLOAD RAN: canary present")
+    ok = len(planted) == 1 and caught and clean and not canary.exists()
+    for line in lines:
+        ctx.log(line)
+    return StageResult("CP3", ok, tuple(lines))

@@ -1,0 +1,146 @@
+"""Match the rules against one text: prefilter, regex, entropy, then context allowlists.
+
+What is *not* a secret matters as much as what is: placeholders (``<your-token>``, ``xxxx``,
+``changeme``, ``${VAR}``), lock-file and SRI hashes, UUIDs, git SHAs and references to the
+environment are dropped here, so that the findings a user sees are worth rotating.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from cpmap.supplychain.secrets.rules import GENERIC, RULES, Rule
+
+_PLACEHOLDER = ("example", "xxxx", "your", "placeholder", "dummy", "redacted", "sample",
+                "<", ">", "${", "{{", "}}", "$(", "%(", "...", "\u2026", "****", "0000000000",
+                "1234567890", "abcdefgh", "insert", "replace", "changeme", "change_me",
+                "change-me")
+_GENERIC_PLACEHOLDER = _PLACEHOLDER + ("password", "passwd", "secret", "token", "fake", "todo",
+                                       "fixme", "here", "none", "null", "undefined", "mock",
+                                       "environ", "getenv", "env(", "$")
+_HASH_CONTEXT = re.compile(r"(?i)integrity|sha1|sha256|sha384|sha512|--hash|checksum|digest|"
+                           r"commit|\brev\b|revision|\bsha\b|md5|etag|nonce|fingerprint")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HEX = re.compile(r"[0-9a-fA-F]+\Z")
+_REFERENCE = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+\Z")  # settings.SECRET_KEY
+
+
+@dataclass(frozen=True)
+class Hit:
+    rule: Rule
+    secret: str
+    line: int
+    column: int
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    if not value:
+        return 0.0
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+def mask(secret: str) -> str:
+    """Enough to recognise a secret, never enough to use it."""
+    if len(secret) <= 8:
+        return secret[:1] + "*" * 7
+    keep = 4 if len(secret) >= 16 else 2
+    return f"{secret[:keep]}{'*' * min(len(secret) - keep - 2, 16)}{secret[-2:]}"
+
+
+def fingerprint(rule_id: str, path: str, secret: str) -> str:
+    """The baseline key: a hash of rule, path and secret (the secret itself is never stored)."""
+    return hashlib.sha256(f"{rule_id}\0{path}\0{secret}".encode()).hexdigest()
+
+
+def _placeholder(secret: str, generic: bool) -> bool:
+    low = secret.lower()
+    if len(set(low)) <= 3:
+        return True
+    return any(w in low for w in (_GENERIC_PLACEHOLDER if generic else _PLACEHOLDER))
+
+
+def _jwt_ok(token: str) -> bool:
+    head = token.split(".", 1)[0]
+    try:
+        data = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and "alg" in data
+
+
+def _generic_rejects(secret: str, line: str) -> bool:
+    """Context allowlist for the key-name rules: hashes, UUIDs, references, plain words."""
+    if _UUID.fullmatch(secret) or _REFERENCE.match(secret):
+        return True
+    if _HEX.match(secret) and len(secret) in (32, 40, 56, 64, 96, 128) and _HASH_CONTEXT.search(
+            line):
+        return True
+    if "integrity" in line.lower() or re.search(r"(?i)sha(?:1|256|384|512)[-:=]", line):
+        return True
+    has_digit = any(c.isdigit() for c in secret)
+    has_alpha = any(c.isalpha() for c in secret)
+    return not (has_digit and has_alpha) and len(secret) < 24
+
+
+class Lines:
+    """Offset -> (line, column) for one text, computed only when something matched."""
+
+    def __init__(self, text: str, line_of: list[int] | None = None,
+                 starts: list[int] | None = None) -> None:
+        self.text = text
+        self._starts = starts
+        self._line_of = line_of
+
+    def locate(self, offset: int) -> tuple[int, int]:
+        if self._starts is None:
+            self._starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        i = bisect.bisect_right(self._starts, offset) - 1
+        line = self._line_of[i] if self._line_of is not None else i + 1
+        return line, offset - self._starts[i] + 1
+
+    def line_text(self, offset: int) -> str:
+        start = self.text.rfind("\n", 0, offset) + 1
+        end = self.text.find("\n", offset)
+        return self.text[start:end if end != -1 else len(self.text)]
+
+
+def scan_text(text: str, *, config: bool = False, lockfile: bool = False,
+              lines: Lines | None = None) -> list[Hit]:
+    """Every secret in ``text``; ``config`` enables the assignment rule, ``lockfile`` keeps
+    only the token formats (lock files are full of hashes)."""
+    low = text.lower()
+    where = lines or Lines(text)
+    hits: list[Hit] = []
+    spans: list[tuple[int, int]] = []
+    for rule in RULES:
+        generic = rule.id in GENERIC
+        loose = generic or rule.id == "url-password"  # values people type by hand
+        if (rule.config_only and not config) or (lockfile and generic):
+            continue
+        if not any(k in low for k in rule.keywords):
+            continue
+        for m in rule.pattern.finditer(text):
+            start, end = m.span(rule.group)
+            secret = m.group(rule.group)
+            if any(s < end and start < e for s, e in spans):
+                continue  # already reported by a more precise rule
+            if _placeholder(secret, loose) or entropy(secret) < rule.min_entropy:
+                continue
+            if rule.id == "jwt" and not _jwt_ok(secret):
+                continue
+            if generic and _generic_rejects(secret, where.line_text(start)):
+                continue
+            spans.append((start, end))
+            line, col = where.locate(start)
+            hits.append(Hit(rule, secret, line, col))
+    return hits
+
