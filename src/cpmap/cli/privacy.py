@@ -225,3 +225,68 @@ def anonymize(
     emit(report.to_dict(), fmt.value, None, table)
     if report.check.verdict == "fail":
         raise typer.Exit(1)
+
+
+def _dataset(ws: Any, data: str, name: str | None, purpose: str) -> tuple[Path, str, str]:
+    """(path, budget name, digest) of a file or a CP1 dataset reference (``name@version``)."""
+    from cpmap.provenance.datasets import find_by_digest, open_dataset
+    from cpmap.provenance.fingerprint import fingerprint
+
+    path = Path(data)
+    if path.is_file():
+        digest = fingerprint(path).digest
+        found = find_by_digest(ws, digest)
+        return path, name or (found.name if found else path.stem), digest
+    dv = open_dataset(data, ws, purpose=purpose)
+    return Path(dv.path), name or dv.name, dv.digest
+
+
+@app.command("dp-query")
+def dp_query(
+    data: Annotated[str, typer.Argument(help="A table file or a CP1 dataset (name@version).")],
+    query: Annotated[str, typer.Option("--query", help="count | sum(col) | mean(col) | "
+                                       "histogram(col)")],
+    epsilon: Annotated[float, typer.Option("--epsilon", help="Privacy cost of this release.")],
+    bounds: Annotated[str | None, typer.Option(help="LO,HI public bounds for sum/mean.")] = None,
+    categories: Annotated[str | None, typer.Option(
+        help="Public category list a,b,c for histogram.")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Budget name (default: the CP1 dataset name, else the file stem).")] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """A differentially private statistic (OpenDP), charged to the dataset's budget.
+
+    Exit 1 when the budget would be exceeded (nothing is released).
+    """
+    from cpmap.privacy import dp, tabular
+
+    ws = _ws(workspace)
+    q = dp.parse_query(query, bounds, categories)
+    path, name, digest = _dataset(ws, data, dataset, f"dp-query {q}")
+    rel = dp.release(ws, tabular.load(path), name, q, epsilon, digest)
+
+    def table(v: dict[str, Any]) -> None:
+        value = v["value"]
+        rows = ([{"category": c, "noisy count": n} for c, n in value.items()]
+                if isinstance(value, dict) else [{"query": v["query"], "value": value}])
+        _render(rows, f"{v['query']} on {v['dataset']} (epsilon {v['epsilon']:g}, "
+                      f"{v['remaining_epsilon']:g} left)")
+
+    emit(rel.to_dict(), fmt.value, None, table)
+
+
+@app.command()
+def budget(
+    dataset: Annotated[list[str] | None, typer.Argument(help="Dataset names (default: all "
+                                                        "with spends).")] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Privacy budgets: configured epsilon/delta, spent, remaining, releases."""
+    from cpmap.privacy import budget as bg
+
+    ws = _ws(workspace)
+    names = dataset or bg.datasets_with_spends(ws)
+    value = [bg.status(ws, n).to_dict() for n in names]
+    emit(value, fmt.value, None, lambda v: _render(v, "privacy budgets"))
