@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("init", "cpmap.cli.init_cmd", "init"),
     ("demo", "cpmap.cli.demo", "demo"),
     ("report", "cpmap.cli.report", "report"),
+    ("sbom", "cpmap.cli.sbom", "sbom"),
     ("gate", "cpmap.cli.gate", "gate"),
 ]
 
