@@ -77,6 +77,7 @@ class Scanner:
     col: Collector
     where: str = ""
     depth: int = 0
+    legacy_torch: bool = False
 
     def scan_all(self, fh: IO[bytes]) -> None:
         """Every pickle in ``fh``: concatenated streams, or the legacy torch sequence."""
@@ -97,6 +98,7 @@ class Scanner:
                 return
             if count == 0 and value == LEGACY_TORCH_MAGIC:
                 expected = 5  # magic, protocol, sys_info, object, storage keys; then raw data
+                self.legacy_torch = True
             count += 1
 
     def scan_stream(self, fh: IO[bytes], index: int = 0) -> tuple[bool, Any]:
@@ -160,9 +162,12 @@ class _Machine:
         return f"{base} {tag}".strip()
 
     def global_(self, module: Any, name: Any, pos: int | None) -> Any:
+        module, name = _fold_str(module), _fold_str(name)
         if not isinstance(module, str) or not isinstance(name, str):
-            self.col.add(ModelVerdict.SUSPICIOUS, "dynamic-global",
-                         "STACK_GLOBAL operands are computed at load time", self.where(pos))
+            # Legitimate picklers write import names as literals; computing them is evasion.
+            self.col.add(ModelVerdict.MALICIOUS, "dynamic-global",
+                         "STACK_GLOBAL import name is computed at load time (evasion)",
+                         self.where(pos))
             return Opaque("dynamic global")
         verdict, why = classify(module, name)
         self.col.note_global(f"{module}.{name}")
@@ -227,6 +232,16 @@ def _peek1(fh: IO[bytes]) -> bytes:
     head = fh.read(1)
     fh.seek(here)
     return head
+
+
+def _fold_str(value: Any) -> Any:
+    """``builtins.str('os')`` is still the literal 'os': see through it."""
+    if (isinstance(value, Call) and isinstance(value.func, Global)
+            and value.func.qual in ("builtins.str", "__builtin__.str")
+            and isinstance(value.args, tuple) and len(value.args) == 1
+            and isinstance(value.args[0], str)):
+        return value.args[0]
+    return value
 
 
 def _const_bytes(value: Any) -> bytes | None:

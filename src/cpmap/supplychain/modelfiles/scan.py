@@ -81,7 +81,8 @@ def _dispatch(path: Path, fh: IO[bytes], head: bytes, size: int, col: Collector,
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         if ext == ".keras" or ext == ".zip" and _has_member(fh, "config.json"):
             return _scan_keras(fh, col, where)
-        return containers.scan_zip(fh, col, where, _nested, depth)
+        fmt = containers.scan_zip(fh, col, where, _nested, depth)
+        return "npz" if ext == ".npz" and fmt == "zip" else fmt
     if head[257:262] == b"ustar":
         containers.scan_legacy_tar(fh, col, where)
         return "torch-tar"
@@ -101,8 +102,9 @@ def _dispatch(path: Path, fh: IO[bytes], head: bytes, size: int, col: Collector,
         onnx_check.scan_onnx(path, col, where)
         return "onnx"
     if head[:1] == b"\x80" or ext in PICKLE_EXTS:
-        Scanner(col, where).scan_all(fh)
-        return "pickle"
+        scanner = Scanner(col, where)
+        scanner.scan_all(fh)
+        return "torch-legacy" if scanner.legacy_torch else "pickle"
     col.add(ModelVerdict.SUSPICIOUS, "unknown-format",
             "not a model format cpmap recognises (nothing can vouch for it)", where)
     return "unknown"
