@@ -95,6 +95,9 @@ def fairness_for(ws: Workspace, mv: ModelVersion, data: Path, sensitive: str,
     with tempfile.TemporaryDirectory(prefix="cpmap-card-") as tmp:
         model = load_file(materialize(ws, mv.artifact, Path(tmp)), ws)
     meta = dict(getattr(model, "meta", {}) or {})
+    if not meta.get("preprocess"):  # skops files carry no meta: the training record does
+        recorded = (mv.lineage.training or {}).get("meta")
+        meta = dict(recorded) if isinstance(recorded, dict) else meta
     pre = meta.get("preprocess") or {}
     if pre.get("type") != "tabular":
         raise InputError(f"{mv.ref}: not a table model (no tabular preprocessing recorded); "

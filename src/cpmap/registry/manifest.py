@@ -111,7 +111,10 @@ def open_manifest(data: bytes | str, key: PublicKey, *, name: str, version: int,
                   entry: int = -1) -> ModelVersion:
     """Verify a stored manifest and check that it is the row it was stored as."""
     where = f"model {name}@{version}"
-    envelope = dsse.parse_envelope(data, f"{where} manifest")
+    try:
+        envelope = dsse.parse_envelope(data, f"{where} manifest")
+    except InputError as e:
+        raise SignatureError(f"{where}: stored manifest is not a DSSE envelope (edited)") from e
     try:
         envelope.verify([key], f"{where} manifest")
     except SignatureError as e:

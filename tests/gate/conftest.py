@@ -1,0 +1,97 @@
+"""A kit that records, for a registered model, the evidence each control would record."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cpmap.core.evidence import Evidence, Subject, Verdict, record
+from cpmap.core.findings import Finding, Severity
+from cpmap.core.workspace import Workspace
+from cpmap.registry.manifest import ModelVersion
+
+
+@dataclass
+class Kit:
+    ws: Workspace
+    tmp: Path
+
+    def dataset(self, name: str = "train", content: bytes = b"x,y\n1,0\n2,1\n") -> str:
+        """A CP1-registered dataset with a supplier-style signature; returns ``name@1``."""
+        from cpmap.provenance.datasets import register_dataset
+
+        path = self.tmp / f"{name}.csv"
+        path.write_bytes(content)
+        dv = register_dataset(self.ws, name, path, source="builtin:test")
+        record(Evidence("CP1", "data-signature", [Subject(path.name, dv.digest)], Verdict.PASS),
+               self.ws)
+        return dv.ref
+
+    def model(self, name: str = "clf", content: bytes = b"weights-1",
+              datasets: tuple[str, ...] | None = None, **kw: Any) -> ModelVersion:
+        from cpmap.registry.versions import register
+
+        path = self.tmp / f"{name}-{hashlib.sha256(content).hexdigest()[:8]}.safetensors"
+        path.write_bytes(content)
+        ds = datasets if datasets is not None else (self.dataset(),)
+        return register(self.ws, name, path, datasets=ds, **kw).version
+
+    def cp3(self, mv: ModelVersion, verdict: str = "safe") -> None:
+        findings = [] if verdict == "safe" else [Finding("CP3-PICKLE", Severity.CRITICAL,
+                                                         "os.system in pickle")]
+        record(Evidence("CP3", "model-scan", [Subject(mv.artifact.files[0].path, mv.digest)],
+                        Verdict.PASS if verdict == "safe" else Verdict.FAIL,
+                        findings=findings, details={"file_verdict": verdict}), self.ws)
+
+    def cp4(self, mv: ModelVersion, robust: float = 0.7, clean: float = 0.95,
+            eps: float = 0.1) -> None:
+        record(Evidence("CP4", "robustness-evaluation", [Subject(mv.ref, mv.digest)],
+                        Verdict.INFO, metrics={"clean_accuracy": clean},
+                        details={"results": [{"attack": "pgd", "eps": eps,
+                                              "robust_accuracy": robust}]}), self.ws)
+
+    def cp5(self, mv: ModelVersion, tpr: float = 0.01, high: int = 0) -> None:
+        findings = [Finding("CP5-FUZZ-CRASH", Severity.HIGH, "crash") for _ in range(high)]
+        record(Evidence("CP5", "redteam-campaign", [Subject(mv.ref, mv.digest)], Verdict.INFO,
+                        metrics={"membership_tpr_at_0.1pct_fpr": tpr}, findings=findings),
+               self.ws)
+
+    def cp6(self, mv: ModelVersion, fields: tuple[str, ...] = ("intended_use", "limitations")
+            ) -> None:
+        from cpmap.registry.card import build_card, record_card
+
+        prose = {f: f"{f} text" for f in fields}
+        record_card(self.ws, mv, build_card(self.ws, mv, prose), ["intended_use", "limitations"])
+
+    def everything(self, mv: ModelVersion, **cp4: Any) -> None:
+        self.cp3(mv)
+        self.cp4(mv, **cp4)
+        self.cp5(mv)
+        self.cp6(mv)
+
+
+@pytest.fixture
+def kit(ws: Workspace, tmp_path: Path) -> Kit:
+    return Kit(ws, tmp_path)
+
+
+@pytest.fixture
+def run_cli(ws: Workspace) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``python -m cpmap`` in the workspace, as a user would (real exit codes)."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CPMAP_")}
+        r = subprocess.run([sys.executable, "-m", "cpmap", *args], capture_output=True,
+                           text=True, cwd=ws.root, env=env, timeout=300)
+        assert "Traceback" not in r.stdout + r.stderr
+        return r
+
+    return run
