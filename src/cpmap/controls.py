@@ -30,7 +30,7 @@ CONTROLS: tuple[Control, ...] = (
             "PII scan and redaction, k-anonymity, differential privacy, synthetic data.", False),
     Control("CP3", 2, "Build", "Secure environment & supply chain",
             "Dependency vulnerabilities, SBOM, secrets, model-file scanning, images, access.",
-            False),
+            True, ("cpmap scan", "cpmap sbom", "cpmap access")),
     Control("CP4", 2, "Build", "Adversarial robustness training",
             "FGSM/PGD/APGD attacks, adversarial training, robustness curves.", False),
     Control("CP5", 3, "Validate", "AI penetration testing",
