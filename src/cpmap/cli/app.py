@@ -16,8 +16,10 @@ GROUPS: list[tuple[str, str, str]] = [
     ("scan", "cpmap.cli.scan", "CP3: scan dependencies, secrets, model files and images."),
     ("access", "cpmap.cli.access", "CP3: least-privilege data access: check and review."),
     ("models", "cpmap.cli.models", "Stored models: list, show, add safely, trust a pickle."),
+    ("robustness", "cpmap.cli.robustness", "CP4: robustness evaluation under attack."),
     ("registry", "cpmap.cli.registry", "CP6: model versions, cards, aliases, promotion, "
      "rollback."),
+    ("redteam", "cpmap.cli.redteam", "CP5: red-team campaigns and tracked findings."),
 ]
 
 # (command name, module, function name): top-level commands.
@@ -26,6 +28,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "cpmap.cli.demo", "demo"),
     ("report", "cpmap.cli.report", "report"),
     ("sbom", "cpmap.cli.sbom", "sbom"),
+    ("train", "cpmap.cli.train", "train"),
     ("gate", "cpmap.cli.gate", "gate"),
 ]
 

@@ -88,6 +88,7 @@ TABLE_MODULES: list[str] = [
     "cpmap.privacy.tables",
     "cpmap.models.tables",
     "cpmap.registry.tables",
+    "cpmap.redteam.tables",
 ]
 
 

@@ -4,10 +4,9 @@ A campaign (:mod:`cpmap.redteam.campaign`) runs the attacks a plan selects (fuzz
 black-box evasion, extraction, membership inference, inversion) against a :class:`Target`,
 turns what succeeded into findings tagged with MITRE ATLAS and OWASP ML Top 10 entries, records
 signed CP5 evidence and tracks every finding to remediation across campaigns.
+
+Nothing is imported here: the store imports :mod:`cpmap.redteam.tables` on every command, and
+that must not pay for numpy or torch. Import from the submodules.
 """
 
 from __future__ import annotations
-
-from cpmap.redteam.target import QueryBudgetExceeded, QueryCounter, Target
-
-__all__ = ["QueryBudgetExceeded", "QueryCounter", "Target"]

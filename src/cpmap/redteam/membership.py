@@ -86,7 +86,8 @@ def true_class_logit(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     others = p.copy()
     others[rows, y] = 0.0
     rest = others.sum(axis=1)
-    return np.log(py + _TINY) - np.log(np.clip(rest, 0.0, None) + _TINY)
+    out: np.ndarray = np.log(py + _TINY) - np.log(np.clip(rest, 0.0, None) + _TINY)
+    return out
 
 
 def _predict(fn: PredictFn, x: np.ndarray, batch: int = 1024) -> np.ndarray:
@@ -106,19 +107,22 @@ def loss_threshold(target: Target, x: np.ndarray, y: np.ndarray,
 
 def lira_offline(target: Target, x: np.ndarray, y: np.ndarray, is_member: np.ndarray,
                  population: tuple[np.ndarray, np.ndarray], trainer: Trainer,
-                 n_reference: int = 4, seed: int = 0) -> MembershipResult:
+                 n_reference: int = 4, seed: int = 0,
+                 train_size: int | None = None) -> MembershipResult:
     """Offline LiRA with ``n_reference`` models trained on random halves of ``population``.
 
     ``population`` is data the attacker holds that is disjoint from the records under test, so
-    every reference model is an OUT model for every record.
+    every reference model is an OUT model for every record. ``train_size`` (default: half the
+    population) should match the target's training-set size when it is known.
     """
     if n_reference < 1:
         raise ValueError("LiRA needs at least one reference model")
     x_pop, y_pop = population
     rng = np.random.default_rng(seed)
+    size = min(len(x_pop), train_size or max(2, len(x_pop) // 2))
     ref_scores = np.empty((n_reference, len(x)))
     for i in range(n_reference):
-        idx = rng.choice(len(x_pop), size=max(2, len(x_pop) // 2), replace=False)
+        idx = rng.choice(len(x_pop), size=size, replace=False)
         model = trainer(x_pop[idx], y_pop[idx], seed + 1 + i)
         ref_scores[i] = true_class_logit(_predict(model, x), y)
     before = target.queries

@@ -70,7 +70,7 @@ def train_mlp(x: np.ndarray, targets: np.ndarray, n_classes: int, seed: int,
             loss = -(ys * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
         else:
             loss = nn.functional.cross_entropy(logits, ys)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
     return TorchClassifier(model, (xs.shape[1],))
 

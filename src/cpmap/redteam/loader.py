@@ -1,0 +1,147 @@
+"""From a model reference and a dataset reference to what a campaign needs.
+
+A workspace model (``name``, ``name@N``) brings its digest and training record: the record's
+dataset split tells which rows were members (so membership inference can be scored), and its
+training config lets reference models be trained the way the target was. An endpoint
+(``--endpoint URL``) is a black box: only queries, no record, no gradients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cpmap.errors import InputError
+from cpmap.redteam.campaign import CampaignData, split_data
+from cpmap.redteam.shadow import Trainer
+from cpmap.redteam.target import Target
+
+if TYPE_CHECKING:
+    from cpmap.core.workspace import Workspace
+    from cpmap.models.datasets import Dataset
+    from cpmap.models.protocol import Model
+
+
+@dataclass(frozen=True)
+class Setup:
+    target: Target
+    data: CampaignData
+    trainer: Trainer | None
+    image_shape: tuple[int, int] | None
+    dataset: str
+    dataset_digest: str
+
+
+def _image_shape(meta: dict[str, Any], ds: Dataset) -> tuple[int, int] | None:
+    shape = meta.get("image_shape") or (list(ds.image_shape) if ds.image_shape else None)
+    if shape and len(shape) == 3 and int(shape[0]) == 1:
+        return int(shape[1]), int(shape[2])
+    return None
+
+
+def target_for(model: Model, name: str, digest: str, ds: Dataset,
+               remote: bool = False) -> Target:
+    """A :class:`Target` over a model-layer model (white-box when it has gradients)."""
+    from cpmap.models.protocol import has_gradients
+
+    if model.n_classes != ds.n_classes or model.input_shape != (ds.input_dim,):
+        raise InputError(f"model {name}: expects {model.input_shape} inputs and "
+                         f"{model.n_classes} classes; data {ds.ref} has {ds.input_dim} "
+                         f"features and {ds.n_classes} classes")
+    meta = dict(getattr(model, "meta", {}) or {})
+    bounds = tuple(meta.get("bounds") or ds.bounds)
+    module = getattr(model, "module", None) if has_gradients(model) else None
+    return Target(name, digest, model.predict_proba, model.n_classes, tuple(model.input_shape),
+                  (float(bounds[0]), float(bounds[1])), module, _image_shape(meta, ds), remote)
+
+
+def _members(ds: Dataset, record: dict[str, Any]) -> tuple[Dataset, Dataset | None]:
+    """(held-out rows, training rows) of ``ds`` per the record's split, when it matches."""
+    for d in record.get("datasets", []):
+        split = d.get("split")
+        if d.get("digest") == ds.digest and split:
+            train, test = ds.split(float(split["test_size"]), int(split["seed"]))
+            return test, train
+    return ds, None
+
+
+def reference_trainer(record: dict[str, Any], ds: Dataset, mode: str = "mlp") -> Trainer | None:
+    """How membership reference models are trained.
+
+    ``mlp``: a full-batch MLP as wide as the target's first hidden layer (seconds for all of
+    them). ``target``: the target's own recipe (architecture and hyperparameters through CP4's
+    trainer), without adversarial training, distillation or DP-SGD (cheaper, and offline LiRA
+    only compares a record's score with its own reference distribution).
+    """
+    cfg_data = record.get("config")
+    if not isinstance(cfg_data, dict):
+        cfg_data = {}
+    if mode == "mlp" or not cfg_data:
+        from cpmap.redteam.shadow import MLPConfig, mlp_trainer
+
+        hidden = cfg_data.get("hidden") or [128]
+        return mlp_trainer(ds.n_classes, MLPConfig(hidden=int(hidden[0]), epochs=200))
+    from cpmap.robustness.config import TrainConfig
+
+    try:
+        known = {k: v for k, v in cfg_data.items() if k in TrainConfig.__dataclass_fields__}
+        known["hidden"] = tuple(known.get("hidden", (64,)))
+        base = replace(TrainConfig(**known), adversarial=None, distill_from=None,
+                       dp_epsilon=None)
+    except (TypeError, ValueError):
+        return None
+
+    def fit(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
+        from cpmap.robustness.training import train
+
+        sub = replace(ds, x=np.asarray(x, dtype=np.float32), y=np.asarray(y, dtype=np.int64))
+        return train(sub, replace(base, seed=seed)).model.predict_proba
+
+    return fit
+
+
+def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
+                    label: str | None = None, endpoint: str | None = None,
+                    api_key_env: str = "CPMAP_MODEL_API_KEY", reference: str = "mlp") -> Setup:
+    """Attack workspace model ``model_ref`` in process, or through ``endpoint`` when given.
+
+    With an endpoint the workspace model (when it exists) still names the digest findings are
+    filed against and gives the training split; otherwise the digest is the URL's SHA-256.
+    """
+    from cpmap.models.datasets import load_dataset
+    from cpmap.models.store import get_model, load_version
+
+    mv = None
+    if endpoint is None or _exists(ws, model_ref):
+        mv = get_model(ws, model_ref)
+    ds = load_dataset(data_ref, ws, label=label, purpose=f"red-team campaign on {model_ref}")
+    record = dict(mv.record) if mv is not None else {}
+    held, train = _members(ds, record)
+    if endpoint is not None:
+        from cpmap.models.remote import RemoteModel
+
+        name = mv.name if mv is not None else model_ref
+        digest = mv.digest if mv is not None else hashlib.sha256(endpoint.encode()).hexdigest()
+        remote = RemoteModel(endpoint, ds.n_classes, ds.input_dim, api_key_env=api_key_env)
+        target = target_for(remote, name, digest, ds, remote=True)
+        target.image_shape = _image_shape(dict(getattr(mv, "record", {}).get("meta") or {}), ds)
+    else:
+        assert mv is not None  # noqa: S101 - set above when there is no endpoint
+        target = target_for(load_version(ws, mv), mv.name, mv.digest, ds)
+    data = split_data((held.x, held.y), (train.x, train.y) if train is not None else None,
+                      seed)
+    trainer = reference_trainer(record, ds, reference) if train is not None else None
+    return Setup(target, data, trainer, target.image_shape, ds.ref, ds.digest)
+
+
+def _exists(ws: Workspace, ref: str) -> bool:
+    from cpmap.models.store import get_model
+
+    try:
+        get_model(ws, ref)
+    except InputError:
+        return False
+    return True
