@@ -1,9 +1,11 @@
 """The Control Points Map: five phases by ten controls, built from the ledger's evidence.
 
-Each cell's status comes from the latest evidence of each kind for that control: ``fail`` if any
-failed, ``warn`` if any warned, ``pass`` if all passed, ``not run`` when the control is
-implemented but has no evidence yet, ``not implemented yet`` otherwise. The page is one
-self-contained HTML file (inline CSS, plots as data URIs, no scripts from anywhere).
+For the whole workspace, each cell's status comes from the latest evidence of each kind for that
+control: ``fail`` if any failed, ``warn`` if any warned, ``pass`` if all passed, ``not run`` when
+the control is implemented but has no evidence yet, ``not implemented yet`` otherwise. For one
+model version (:func:`build_version_map`) the status is the gate's (``pass``, ``fail``,
+``missing``, ``not-required``) with its reasons, and the page adds the lineage graph. The page
+is one self-contained HTML file (inline CSS, plots as data URIs, no scripts from anywhere).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Cell:
     evidence: int = 0
     kinds: list[KindView] = field(default_factory=list)
     severity_counts: dict[str, int] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)  # the gate's, in a version's report
+    required: bool | None = None
 
 
 @dataclass
@@ -109,34 +113,70 @@ def _status(control: Control, latest: list[KindView]) -> str:
     return "pass"
 
 
+def _cell(ws: Workspace, control: Control, mine: list[Entry]) -> Cell:
+    latest: dict[str, Entry] = {}
+    for e in mine:
+        latest[_kind(e)] = e
+    views = [_view(ws, e) for e in latest.values()]
+    counts: dict[str, int] = {}
+    for v in views:
+        for f in v.findings:
+            counts[f.get("severity", "info")] = counts.get(f.get("severity", "info"), 0) + 1
+    return Cell(control, _status(control, views), len(mine), views, counts)
+
+
+def _ledger_state(ledger: Ledger) -> tuple[bool, str]:
+    try:
+        report = verify_ledger(ledger)
+    except Error as exc:
+        return False, exc.message
+    return True, f"{report.size} entries, every signature and checkpoint verified"
+
+
 def build_map(ws: Workspace, digests: set[str] | None = None) -> MapModel:
     """Read the ledger into the map model (optionally only evidence about ``digests``)."""
     ledger = Ledger(ws)
-    try:
-        report = verify_ledger(ledger)
-        ok, message = True, f"{report.size} entries, every signature and checkpoint verified"
-    except Error as exc:
-        ok, message = False, exc.message
+    ok, message = _ledger_state(ledger)
     entries = ledger.entries()
     if digests is not None:
         entries = [e for e in entries
                    if {s["sha256"] for s in e.summary()["subjects"]} & digests]
-    cells = []
-    for control in CONTROLS:
-        mine = [e for e in entries if e.predicate.get("control") == control.id]
-        latest: dict[str, Entry] = {}
-        for e in mine:
-            latest[_kind(e)] = e
-        views = [_view(ws, e) for e in latest.values()]
-        counts: dict[str, int] = {}
-        for v in views:
-            for f in v.findings:
-                counts[f.get("severity", "info")] = counts.get(f.get("severity", "info"), 0) + 1
-        cells.append(Cell(control, _status(control, views), len(mine), views, counts))
+    cells = [_cell(ws, c, [e for e in entries if e.predicate.get("control") == c.id])
+             for c in CONTROLS]
     return MapModel(
         workspace=ws.name, generated=datetime.now(UTC).isoformat(timespec="seconds"),
         ledger_size=ledger.size(), ledger_ok=ok, ledger_message=message,
         checkpoint=ledger.latest_checkpoint() or "", cells=cells,
+    )
+
+
+def build_version_map(ws: Workspace, ref: str) -> MapModel:
+    """The map of one model version: each cell's status is the gate's, from the evidence the
+    gate verified about this version's digest and its training data."""
+    from cpmap.formats.version_sections import sections
+    from cpmap.gate.evaluate import evaluate
+    from cpmap.registry.versions import get
+
+    mv = get(ws, ref)
+    result = evaluate(ws, mv)
+    ledger = Ledger(ws)
+    ok, message = _ledger_state(ledger)
+    wanted = {i.index for c in result.controls for i in c.evidence if i.verified}
+    entries = [e for e in ledger.entries() if e.index in wanted]
+    cells = []
+    for control in CONTROLS:
+        gate = result.control(control.id)
+        mine = {i.index for i in gate.evidence if i.verified}
+        cell = _cell(ws, control, [e for e in entries if e.index in mine])
+        cell.status, cell.reasons, cell.required = gate.status, list(gate.reasons), gate.required
+        cells.append(cell)
+    verdict = "gate passed" if result.passed else "gate FAILED"
+    return MapModel(
+        workspace=ws.name, generated=datetime.now(UTC).isoformat(timespec="seconds"),
+        ledger_size=ledger.size(), ledger_ok=ok, ledger_message=message,
+        checkpoint=ledger.latest_checkpoint() or "", cells=cells,
+        subtitle=f"{mv.ref} · sha256:{mv.digest[:16]} · {verdict}",
+        extra_sections=sections(ws, mv, result),
     )
 
 
@@ -161,3 +201,8 @@ def write_report(ws: Workspace, out_dir: Path, model: MapModel | None = None) ->
     path = out_dir / "index.html"
     atomic_write(path, page.encode())
     return path
+
+
+def write_version_report(ws: Workspace, ref: str, out_dir: Path) -> Path:
+    """Write the Control Points Map of one model version to ``out_dir/index.html``."""
+    return write_report(ws, out_dir, build_version_map(ws, ref))

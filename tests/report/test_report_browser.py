@@ -1,0 +1,101 @@
+"""The Control Points Map in a real headless browser (Playwright driving the system Chromium):
+it renders, logs no console errors, and every cell is present."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cpmap.core.evidence import Evidence, Subject, Verdict, record
+from cpmap.core.workspace import Workspace
+from cpmap.formats.report import write_report, write_version_report
+from cpmap.registry.versions import register
+
+CHROMIUM = os.environ.get("CPMAP_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is required in CI (apt-get install chromium)")
+        pytest.skip("no system Chromium at /usr/bin/chromium")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _open(browser: Any, page_path: Path) -> tuple[Any, list[str]]:
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(page_path.resolve().as_uri())
+    page.wait_for_load_state("load")
+    return page, errors
+
+
+def _version(ws: Workspace, tmp_path: Path) -> str:
+    from cpmap.provenance.datasets import register_dataset
+
+    (tmp_path / "train.csv").write_text("a,b\n1,2\n")
+    dv = register_dataset(ws, "train", tmp_path / "train.csv", source="builtin:test")
+    (tmp_path / "clean.csv").write_text("a,b\n1,2\n3,4\n")
+    child = register_dataset(ws, "clean", tmp_path / "clean.csv", source="builtin:test",
+                             parents=[dv.digest], transform="dedupe")
+    (tmp_path / "m.safetensors").write_bytes(b"weights")
+    mv = register(ws, "clf", tmp_path / "m.safetensors", datasets=[child.ref]).version
+    fig_ref = _plot(ws)
+    record(Evidence("CP4", "robustness-evaluation", [Subject(mv.ref, mv.digest)], Verdict.INFO,
+                    metrics={"clean_accuracy": 0.97},
+                    details={"results": [{"attack": "pgd", "eps": 0.1, "robust_accuracy": 0.2}],
+                             "plots": [fig_ref], "highlights": ["pgd eps 0.1: 20%"]}), ws)
+    return mv.ref
+
+
+def _plot(ws: Workspace) -> dict[str, str]:
+    from cpmap.core.artifacts import figure, save_plot
+
+    fig = figure()
+    fig.axes[0].plot([0, 0.1, 0.2], [0.97, 0.2, 0.0])
+    return save_plot(ws, fig, "robustness curve")
+
+
+def test_version_report_renders(browser: Any, ws: Workspace, tmp_path: Path) -> None:
+    ref = _version(ws, tmp_path)
+    path = write_version_report(ws, ref, tmp_path / "report")
+    page, errors = _open(browser, path)
+    assert page.locator("#map").is_visible()
+    for i in range(1, 11):
+        cell = page.locator(f"#cell-CP{i}")
+        assert cell.count() == 1 and cell.is_visible(), f"CP{i}"
+    assert page.locator("#cell-CP4").get_attribute("data-status") == "fail"
+    assert page.locator("#cell-CP7").get_attribute("data-status") == "not-required"
+    assert page.locator("#ledger-status").inner_text().startswith("Ledger verified")
+    svg = page.locator("#lineage-graph")
+    assert svg.is_visible() and svg.locator("g.node").count() == 3  # train, clean, model
+    img = page.locator("#detail-CP4 img").first
+    assert img.evaluate("i => i.complete && i.naturalWidth > 0")
+    page.locator("#cell-CP4 details.reasons summary").click()
+    assert "below 0.5" in page.locator("#cell-CP4 details.reasons").inner_text()
+    assert errors == []
+    page.close()
+
+
+def test_workspace_report_renders(browser: Any, ws: Workspace, tmp_path: Path) -> None:
+    _version(ws, tmp_path)
+    path = write_report(ws, tmp_path / "all")
+    page, errors = _open(browser, path)
+    assert all(page.locator(f"#cell-CP{i}").count() == 1 for i in range(1, 11))
+    assert page.locator("#cell-CP6").get_attribute("data-status") == "pass"
+    assert errors == []
+    page.close()
