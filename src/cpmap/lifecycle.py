@@ -20,6 +20,7 @@ from cpmap.core.workspace import Workspace
 # (control, title, "module:function"). Order is the lifecycle order.
 STAGES: list[tuple[str, str, str]] = [
     ("CP1", "Data provenance & integrity", "cpmap.provenance.demo:run"),
+    ("CP2", "Data privacy & anonymization", "cpmap.privacy.demo:run"),
     ("CP3", "Supply chain: secrets and model files", "cpmap.supplychain.demo_scan:run"),
     ("CP3", "Supply chain: dependencies, SBOM, images, access", "cpmap.supplychain.demo_deps:run"),
 ]

@@ -67,6 +67,16 @@ def run_assess(ws: Workspace | None, path: Path, quasi: list[str], sensitive: st
     want_l = l_ if l_ is not None else (policy.l if sensitive else None)
     want_t = t if t is not None else (policy.t if sensitive else None)
     a = assess(frame, quasi, sensitive, want_k)
+    plots = []
+    if ws is not None:
+        import numpy as np
+
+        from cpmap.privacy.anonymity import class_ids
+        from cpmap.privacy.plots import class_sizes
+
+        sizes = np.bincount(class_ids(frame, quasi))
+        plots.append(class_sizes(ws, sizes, want_k, f"{path.name}: classes on "
+                                 f"{', '.join(quasi)}"))
     problems = tuple(violations(a, want_k, want_l, want_t, policy.max_unique))
     verdict = "fail" if problems else "pass"
     entry = None
@@ -79,7 +89,7 @@ def run_assess(ws: Workspace | None, path: Path, quasi: list[str], sensitive: st
             metrics={key: v for key, v in a.to_dict().items() if not isinstance(v, list)}
             | {"required_k": want_k} | dict(extra or {}),
             findings=findings,
-            details={"quasi": quasi, "sensitive": sensitive, "highlights": [
+            details={"quasi": quasi, "sensitive": sensitive, "plots": plots, "highlights": [
                 f"{path.name}: k={a.k}, uniqueness {a.uniqueness:.1%}, prosecutor risk max "
                 f"{a.prosecutor_max:.2f}" + (f", l={a.l_distinct}, t={a.t:.3f}"
                                              if a.t is not None else "")

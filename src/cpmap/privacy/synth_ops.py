@@ -102,6 +102,7 @@ def run_evaluate(ws: Workspace | None, real: Path, synthetic: Path, holdout: Pat
     from cpmap.core.evidence import Verdict
     from cpmap.core.findings import Finding, Location, Severity
     from cpmap.privacy.ops import _subject
+    from cpmap.privacy.plots import column_distances
     from cpmap.privacy.synth_eval import evaluate
 
     scores = evaluate(tabular.load(real), tabular.load(synthetic),
@@ -121,7 +122,10 @@ def run_evaluate(ws: Workspace | None, real: Path, synthetic: Path, holdout: Pat
     entry = record_cp2(
         ws, "synthetic-evaluation", [_subject(ws, synthetic), _subject(ws, real)],
         Verdict(scores.verdict), metrics, findings,
-        details={"column_distance": value["column_distance"], "target": target, "highlights": [
+        details={"column_distance": value["column_distance"], "target": target,
+                 "plots": [column_distances(ws, scores.column_distance,
+                                            f"{synthetic.name} vs {real.name}")],
+                 "highlights": [
             f"synthetic {synthetic.name}: column distance {scores.mean_column_distance:.3f}, "
             f"correlation diff {scores.correlation_difference:.3f}{tstr}, exact copies "
             f"{scores.exact_copy_rate:.1%}, DCR ratio {scores.dcr_ratio:.2f}"]})
