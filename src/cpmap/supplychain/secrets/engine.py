@@ -140,7 +140,7 @@ def scan_text(text: str, *, config: bool = False, lockfile: bool = False,
             if generic and _generic_rejects(secret, where.line_text(start)):
                 continue
             spans.append((start, end))
-            line, col = where.locate(start)
+            line, col = where.locate(m.start() if rule.at_match else start)
             hits.append(Hit(rule, secret, line, col))
     return hits
 

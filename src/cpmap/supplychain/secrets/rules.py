@@ -28,6 +28,7 @@ class Rule:
     group: int = 1
     min_entropy: float = 0.0  # Shannon bits per char of the secret; 0: the format suffices
     config_only: bool = False  # only in .env / config files (generic assignments)
+    at_match: bool = False  # report the line where the match starts (a key's BEGIN line)
 
 
 def _r(pattern: str, flags: int = 0) -> re.Pattern[str]:
@@ -68,12 +69,12 @@ RULES: tuple[Rule, ...] = (
             r"[A-Za-z0-9]{20}))(?![A-Za-z0-9_\-])"), Severity.CRITICAL, min_entropy=4.0),
     Rule("huggingface-token", "Hugging Face token", ("hf_", "api_org_"),
          _r(r"\b((?:hf_|api_org_)[A-Za-z]{34})\b"), min_entropy=3.5),
+    Rule("wandb-netrc", "Weights & Biases API key (.netrc)", ("api.wandb.ai",),
+         _r(r"machine\s+api\.wandb\.ai\s+(?:login\s+\S+\s+)?password\s+([a-f0-9]{40})\b"),
+         min_entropy=3.2),
     Rule("wandb-api-key", "Weights & Biases API key", ("wandb",),
          _r(r"(?i)wandb[\w.\-]*[\"']?\s*(?:[:=]|\s)\s*[\"']?(?:login\s+\S+\s+)?(?:password\s+)?"
             r"([a-f0-9]{40}|(?:local-)?[a-f0-9]{40}|wandb_v1_[A-Za-z0-9_]{40,})\b"),
-         min_entropy=3.2),
-    Rule("wandb-netrc", "Weights & Biases API key (.netrc)", ("api.wandb.ai",),
-         _r(r"machine\s+api\.wandb\.ai\s+(?:login\s+\S+\s+)?password\s+([a-f0-9]{40})\b"),
          min_entropy=3.2),
     Rule("jwt", "JSON Web Token", ("eyj",),
          _r(r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})"),
@@ -81,7 +82,7 @@ RULES: tuple[Rule, ...] = (
     Rule("private-key", "Private key block", ("private key",),
          _r(r"-----BEGIN[ A-Z0-9]{0,20} PRIVATE KEY(?: BLOCK)?-----(?:\\[rn]|\s)*"
             r"((?:Proc-Type:[^\n]*\n|DEK-Info:[^\n]*\n|\s)*[A-Za-z0-9+/]{40,})"),
-         Severity.CRITICAL),
+         Severity.CRITICAL, at_match=True),
     Rule("url-password", "Password in URL", ("://",),
          _r(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:@/\"'<>]{1,64}:([^\s@/\"'<>]{3,128})@"
             r"[A-Za-z0-9.\-_\[\]]+")),
