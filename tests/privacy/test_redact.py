@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cpmap.core.workspace import Workspace
+from cpmap.errors import InputError
+from cpmap.privacy import keys
+from cpmap.privacy.detect import RegexAnalyzer
+from cpmap.privacy.redact import Plan, parse_overrides, redact
+from cpmap.privacy.scan import scan_path
+from cpmap.privacy.transform import Strategy, mask
+from cpmap.provenance.datasets import get_dataset
+
+from .conftest import ASSETS
+
+Cli = Callable[..., tuple[int, str, str]]
+DIRECT_COLS = ["name", "email", "phone", "ssn", "credit_card", "iban", "ip_address"]
+
+
+@pytest.mark.parametrize("strategy", ["mask", "hash", "encrypt", "drop"])
+def test_table_strategies_leave_no_pii(ws: Workspace, customers_csv: Path,
+                                       strategy: str) -> None:
+    out = ws.root / f"out-{strategy}.csv"
+    res = redact(ws, customers_csv, out, Plan(Strategy(strategy)), RegexAnalyzer())
+    assert res.verdict == "pass" and res.residual_values == 0
+    assert not scan_path(out, RegexAnalyzer()).pii
+    frame = pd.read_csv(out)
+    if strategy == "drop":
+        assert not set(DIRECT_COLS) & set(frame.columns)
+    else:
+        assert len(frame) == 300
+    dv = get_dataset(ws, res.output_ref)
+    assert dv.parents == (get_dataset(ws, res.input_ref).digest,)
+
+
+def test_fake_is_consistent_and_keeps_no_original(ws: Workspace, customers_csv: Path) -> None:
+    plan = Plan(Strategy.fake, direct_only=True)
+    a = redact(ws, customers_csv, ws.root / "a.csv", plan, RegexAnalyzer())
+    b = redact(ws, customers_csv, ws.root / "b.parquet", plan, RegexAnalyzer())
+    assert a.residual_values == 0 and a.verdict == "pass" and b.verdict == "pass"
+    fa, fb = pd.read_csv(ws.root / "a.csv"), pd.read_parquet(ws.root / "b.parquet")
+    assert fa["email"].tolist() == fb["email"].tolist()
+    assert fa["zip"].tolist() == pd.read_csv(customers_csv)["zip"].tolist()  # quasi kept
+
+
+def test_hash_pseudonyms_stable_across_files(ws: Workspace, tmp_path: Path) -> None:
+    for name in ("one", "two"):
+        pd.DataFrame({"email": ["jane@example.org", "joe@example.com", "x@example.net"],
+                      "n": [1, 2, 3]}).to_csv(ws.root / f"{name}.csv", index=False)
+        redact(ws, ws.root / f"{name}.csv", ws.root / f"{name}-r.csv", Plan(), RegexAnalyzer())
+    one, two = pd.read_csv(ws.root / "one-r.csv"), pd.read_csv(ws.root / "two-r.csv")
+    assert one["email"].tolist() == two["email"].tolist()
+    assert one["email"][0].startswith("EMAIL_") and one["email"][0] != one["email"][1]
+
+
+def test_text_redaction_and_encrypt_roundtrip(ws: Workspace, cli: Cli) -> None:
+    src = ws.root / "notes.txt"
+    src.write_text((ASSETS / "pii_positive.txt").read_text())
+    code, out, _ = cli("privacy", "redact", str(src), "-o", str(ws.root / "enc.txt"),
+                       "--strategy", "encrypt", "-f", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["verdict"] == "pass" and data["redacted"]["CREDIT_CARD"] == 1
+    enc = (ws.root / "enc.txt").read_text()
+    assert "4111 1111" not in enc and "enc:v1:CREDIT_CARD:" in enc
+    code, _, _ = cli("privacy", "decrypt", str(ws.root / "enc.txt"), "-o",
+                     str(ws.root / "dec.txt"))
+    assert code == 0
+    assert (ws.root / "dec.txt").read_text() == src.read_text()
+    assert os.stat(ws.root / "dec.txt").st_mode & 0o777 == 0o600
+
+
+def test_keys_are_private_and_stable(ws: Workspace) -> None:
+    k1 = keys.hmac_key(ws)
+    assert keys.hmac_key(ws) == k1
+    path = ws.dir / "keys" / keys.HMAC_FILE
+    assert path.stat().st_mode & 0o777 == 0o600
+    os.chmod(path, 0o644)
+    with pytest.raises(Exception, match="readable by others"):
+        keys.hmac_key(ws)
+
+
+def test_decrypt_refuses_foreign_token(ws: Workspace) -> None:
+    token = keys.encrypt(bytes(32), "US_SSN", "219-09-9998")
+    with pytest.raises(InputError, match="does not decrypt"):
+        keys.decrypt(keys.aes_key(ws), token)
+
+
+def test_mask_keeps_last_four_only_for_numbers() -> None:
+    assert mask("CREDIT_CARD", "4111 1111 1111 1111") == "**** **** **** 1111"
+    assert mask("PERSON", "Jane Roe") == "**** ***"
+
+
+def test_per_column_and_entity_overrides(ws: Workspace, customers_csv: Path) -> None:
+    plan = Plan(Strategy.hash, parse_overrides(["email=drop"], "column"),
+                parse_overrides(["us_ssn=mask"], "entity"))
+    res = redact(ws, customers_csv, ws.root / "o.csv", plan, RegexAnalyzer())
+    frame = pd.read_csv(ws.root / "o.csv")
+    assert "email" not in frame.columns
+    assert frame["ssn"].str.startswith("***-**-").all()
+    assert {t.column: t.strategy.value for t in res.targets}["name"] == "hash"
+
+
+def test_bad_redact_inputs(ws: Workspace, customers_csv: Path, cli: Cli) -> None:
+    with pytest.raises(InputError, match="expected NAME=STRATEGY"):
+        parse_overrides(["email"], "column")
+    with pytest.raises(InputError, match="must not overwrite"):
+        redact(ws, customers_csv, customers_csv, Plan(), RegexAnalyzer())
+    code, _, err = cli("privacy", "redact", str(customers_csv), "-o", str(ws.root / "x.csv"),
+                       "--column", "nope=hash")
+    assert code == 2 and "nope" in err
+    assert not (ws.root / "x.csv").exists()
