@@ -7,6 +7,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpmap.core.ledger import Ledger
 from cpmap.core.workspace import Workspace, open_workspace
@@ -127,3 +129,23 @@ def test_cli_check_and_review(cli: Cli, policy_ws: Workspace) -> None:
     assert ("CP3-ACCESS-RAW-WRITE", "access.roles.data-admin.grants[0]") in rules
     kinds = [e.summary()["kind"] for e in Ledger(policy_ws).entries(control="CP3")]
     assert kinds == ["access-review"]
+
+
+toml_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(
+        ["read", "write", "*", "customers*", "age", "x"]),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(
+        ["datasets", "actions", "columns", "grants", "roles", "r", "p"]), c, max_size=3),
+    max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["principals", "roles", "raw"]), toml_values, max_size=3))
+def test_policy_loader_never_crashes(section: dict[str, object]) -> None:
+    try:
+        loaded = load_policy(section, "fuzz.toml")
+    except InputError:
+        return
+    for principal in loaded.principals:
+        check(loaded, principal, "read", "customers", ["age"])
+    review(loaded, ["customers"], set())

@@ -1,0 +1,42 @@
+"""Property tests for the requirements parser: never crashes, pins round-trip."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cpmap.errors import InputError
+from cpmap.supplychain.reqsource import parse_requirements
+
+names = st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,6}([-_.][A-Za-z0-9]{1,4})?", fullmatch=True)
+versions = st.from_regex(r"[0-9]{1,2}(\.[0-9]{1,2}){0,2}((a|b|rc)[0-9]|\.post[0-9]|\.dev[0-9])?",
+                         fullmatch=True)
+lines = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
+
+
+def _parse(text: str) -> object:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "requirements.txt"
+        path.write_text(text, encoding="utf-8")
+        return parse_requirements(path)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(lines, max_size=8))
+def test_arbitrary_lines_never_crash(items: list[str]) -> None:
+    try:
+        _parse("\n".join(items))
+    except InputError:
+        pass  # e.g. an include of a missing file: one clear error
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(names, versions), min_size=1, max_size=6, unique_by=lambda t: t[0]))
+def test_pins_round_trip(pins: list[tuple[str, str]]) -> None:
+    text = "".join(f"{n}=={v}  # pinned\n{n}-extra>={v}\n" for n, v in pins)
+    inputs = _parse(text)
+    assert {(p.name, p.version) for p in inputs.pins} == set(pins)  # type: ignore[attr-defined]
+    assert len(inputs.skipped) == len(pins)  # type: ignore[attr-defined]
