@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cpmap.errors import InputError
+from cpmap.privacy.synth import fit, sample
+from cpmap.privacy.synth_eval import evaluate
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+def test_seeded_and_typed(customers_frame: pd.DataFrame) -> None:
+    a = sample(fit(customers_frame, seed=3), 200, seed=3)
+    b = sample(fit(customers_frame, seed=3), 200, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert {"email", "ssn", "credit_card", "name", "customer_id"}.isdisjoint(a.columns)
+    assert a["age"].dtype.kind == "i" and set(a["gender"]) <= {"F", "M", "X"}
+    assert a["default"].isin([0, 1]).all()
+
+
+def test_fidelity_and_privacy_scores(customers_frame: pd.DataFrame) -> None:
+    cols = ["age", "gender", "income", "loan_amount", "credit_score", "default"]
+    train, hold = customers_frame[cols].iloc[:200], customers_frame[cols].iloc[200:]
+    syn = sample(fit(train, seed=1), 300, seed=1)
+    s = evaluate(train, syn, hold, "default")
+    assert s.mean_column_distance < 0.2 and s.exact_copy_rate == 0.0
+    assert s.dcr_ratio > 0.5 and s.verdict == "pass"
+    assert s.tstr_accuracy is not None and 0 <= s.tstr_accuracy <= 1
+    copied = evaluate(train, train.copy(), hold, "default")
+    assert copied.exact_copy_rate == 1.0 and copied.verdict == "fail"
+
+
+def test_dp_needs_public_domains(customers_frame: pd.DataFrame) -> None:
+    pytest.importorskip("opendp")
+    frame = customers_frame[["age", "gender"]]
+    with pytest.raises(InputError, match="public domain"):
+        fit(frame, epsilon=1.0, bounds={"age": (18, 90)}, categories={"gender": ()})
+    m = fit(frame, epsilon=1.0, bounds={"age": (18, 90)}, categories={"gender": ("F", "M", "X")})
+    s = sample(m, 100)
+    assert s["age"].between(18, 90).all() and set(s["gender"]) <= {"F", "M", "X"}
+
+
+def test_cli_synthesize_and_evaluate(cli: Cli, customers_csv: Path) -> None:
+    pytest.importorskip("opendp")
+    out = customers_csv.parent / "syn.csv"
+    code, text, _ = cli("privacy", "synthesize", str(customers_csv), "-o", str(out), "-n", "150",
+                        "--epsilon", "1", "--bounds", "age=18,90", "--categories",
+                        "gender=F,M,X", "-f", "json")
+    assert code == 0
+    data = json.loads(text)
+    assert data["columns"] == ["age", "gender"] and len(pd.read_csv(out)) == 150
+    code, text, _ = cli("privacy", "budget", "customers", "-f", "json")
+    assert json.loads(text)[0]["spent_epsilon"] == pytest.approx(1.0)
+    code, text, _ = cli("privacy", "evaluate-synthetic", str(customers_csv), str(out), "-f",
+                        "json")
+    assert code in (0, 1) and "dcr_ratio" in json.loads(text)
