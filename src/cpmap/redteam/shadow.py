@@ -47,12 +47,10 @@ def mlp(n_features: int, n_classes: int, hidden: int) -> nn.Module:
                          nn.Linear(hidden, n_classes))
 
 
-def train_mlp(x: np.ndarray, targets: np.ndarray, n_classes: int, seed: int,
-              config: MLPConfig = MLPConfig()) -> TorchClassifier:
-    """Train an MLP full-batch. ``targets`` are labels (int) or soft labels ([n, k] floats)."""
+def fit_full_batch(model: nn.Module, x: np.ndarray, targets: np.ndarray, seed: int,
+                   config: MLPConfig = MLPConfig()) -> nn.Module:
+    """Train ``model`` full-batch with Adam; ``targets`` are labels or soft labels [n, k]."""
     gen = torch.Generator().manual_seed(seed)
-    xs = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
-    model = mlp(xs.shape[1], n_classes, config.hidden)
     with torch.no_grad():
         for p in model.parameters():  # seeded init that does not touch the global RNG
             if p.ndim > 1:
@@ -60,9 +58,11 @@ def train_mlp(x: np.ndarray, targets: np.ndarray, n_classes: int, seed: int,
                 p.copy_(torch.rand(p.shape, generator=gen) * 2 * bound - bound)
             else:
                 p.zero_()
+    xs = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
     soft = np.asarray(targets).ndim == 2
     ys = torch.as_tensor(np.asarray(targets, dtype=np.float32 if soft else np.int64))
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    model.train()
     for _ in range(config.epochs):
         opt.zero_grad()
         logits = model(xs)
@@ -72,7 +72,15 @@ def train_mlp(x: np.ndarray, targets: np.ndarray, n_classes: int, seed: int,
             loss = nn.functional.cross_entropy(logits, ys)
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
-    return TorchClassifier(model, (xs.shape[1],))
+    return model.eval()
+
+
+def train_mlp(x: np.ndarray, targets: np.ndarray, n_classes: int, seed: int,
+              config: MLPConfig = MLPConfig()) -> TorchClassifier:
+    """A fresh one-hidden-layer MLP trained with :func:`fit_full_batch`."""
+    d = int(np.prod(np.asarray(x).shape[1:]))
+    model = fit_full_batch(mlp(d, n_classes, config.hidden), x, targets, seed, config)
+    return TorchClassifier(model, (d,))
 
 
 def mlp_trainer(n_classes: int, config: MLPConfig = MLPConfig()) -> Trainer:

@@ -1,0 +1,148 @@
+"""The CP5 demo stage: red-team campaigns on the digits models.
+
+* ``digits_mia`` version 1 is deliberately overfit (a wide MLP trained full-batch to zero loss
+  on 180 images); version 2 is the same network regularized (weight decay, early stop). A
+  membership campaign on each shows what overfitting leaks at low FPR, and the tracker marks
+  v1's membership finding remediated by v2.
+* ``digits_pgd`` (CP4's adversarially trained model) gets an evasion campaign, and
+  ``digits_standard`` the full default plan (fuzzing, evasion, extraction, membership,
+  inversion). One inversion finding is accepted with a reason to show the workflow.
+* A summary entry carries the overfit-vs-regularized ROC on log-log axes for the report.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cpmap.redteam.plan import Plan, from_dict
+from cpmap.redteam.shadow import MLPConfig
+
+if TYPE_CHECKING:
+    from cpmap.lifecycle import DemoContext, StageResult
+    from cpmap.models.datasets import Dataset
+    from cpmap.redteam.campaign import CampaignResult
+
+
+REFS = 8  # LiRA reference models: full-batch MLPs on 180 rows, a fraction of a second each
+MIA_SPLIT = {"test_size": 0.9, "seed": 0}  # 180 training images: easy to memorise
+OVERFIT = MLPConfig(hidden=256, epochs=200, lr=1e-2)
+REGULARIZED = MLPConfig(hidden=256, epochs=40, lr=1e-2, weight_decay=5e-3)
+MEMBERSHIP_ONLY = {s: {"enabled": False} for s in ("fuzzing", "evasion", "extraction",
+                                                   "inversion")}
+DEMO_PLAN = {"evasion": {"samples": 40}, "extraction": {"budgets": [50, 200, 800]},
+             "membership": {"reference_models": 4}}
+
+
+def _train(ctx: DemoContext, ds: Dataset, name: str, cfg: MLPConfig, how: str) -> Any:
+    """Train an MLP of the model layer's ``mlp`` architecture and store it as ``name``."""
+    import torch
+
+    from cpmap.models.adapters import TorchModel
+    from cpmap.models.archs import ArchSpec, build
+    from cpmap.models.store import save_model
+    from cpmap.redteam.shadow import fit_full_batch
+
+    train, test = ds.split(float(MIA_SPLIT["test_size"]), int(MIA_SPLIT["seed"]))
+    spec = ArchSpec("mlp", ds.input_dim, ds.n_classes, (cfg.hidden,))
+    torch.manual_seed(0)
+    net = fit_full_batch(build(spec), train.x, train.y, 0, cfg)
+    model = TorchModel(net, spec, meta=ds.meta())
+    acc = float((model.predict_proba(test.x).argmax(1) == test.y).mean())
+    record = {"datasets": [{"ref": ds.ref, "digest": ds.digest, "role": "train",
+                            "split": MIA_SPLIT}],
+              "config": {"arch": "mlp", "hidden": [cfg.hidden], "epochs": cfg.epochs,
+                         "lr": cfg.lr, "weight_decay": cfg.weight_decay, "batch": "full"},
+              "seed": 0, "metrics": {"clean_accuracy": round(acc, 4)},
+              "trainer": "cpmap.redteam full-batch", "types_reviewed": True}
+    mv = save_model(ctx.ws, name, model, record)
+    ctx.log(f"  trained {mv.ref} ({how}): test accuracy {acc:.3f} on {len(train.y)} rows")
+    return mv
+
+
+def _standard(ctx: DemoContext) -> str:
+    """CP4's standard digits model, or a quick one when the CP4 stage did not run."""
+    name = ctx.artifacts.get("digits_standard")
+    if name:
+        return str(name)
+    from cpmap.robustness.config import TrainConfig
+    from cpmap.robustness.service import train_model
+
+    mv = train_model(ctx.ws, "builtin:digits",
+                     TrainConfig(arch="mlp", epochs=10, lr=1e-2), "digits_standard").version
+    ctx.artifacts["digits_standard"] = mv.name
+    return mv.name
+
+
+def _campaign(ctx: DemoContext, model: str, plan: Plan) -> CampaignResult:
+    from cpmap.redteam.service import run_campaign
+
+    result = run_campaign(ctx.ws, model, "builtin:digits", plan=plan)
+    worst = result.worst.value if result.worst else "none"
+    ctx.log(f"  {model}: {len(result.findings)} finding(s), worst {worst} "
+            f"({sum(result.seconds.values()):.1f}s)")
+    for t in result.transitions:
+        if t.before:
+            ctx.log(f"    {t.id} {t.rule_id}: {t.before} -> {t.after}")
+    return result
+
+
+def _summary(ctx: DemoContext, overfit: CampaignResult, regular: CampaignResult,
+             lines: list[str]) -> None:
+    from cpmap.core.evidence import Evidence, Subject, Verdict, record
+    from cpmap.redteam import plots
+
+    curves = [(f"overfit v1 {r.attack}", r) for r in overfit.artifacts["membership"]] + \
+             [(f"regularized v2 {r.attack}", r) for r in regular.artifacts["membership"]]
+    ref = plots.save(ctx.ws, plots.roc_figure(curves),
+                     "digits_mia: membership ROC, overfit v1 vs regularized v2 (log-log)")
+    mo, mr = overfit.metrics["membership"], regular.metrics["membership"]
+    metrics = {"overfit.tpr_at_0.1pct_fpr": mo["tpr_at_0.1pct_fpr"],
+               "overfit.tpr_at_1pct_fpr": mo["tpr_at_1pct_fpr"], "overfit.auc": mo["auc"],
+               "regularized.tpr_at_0.1pct_fpr": mr["tpr_at_0.1pct_fpr"],
+               "regularized.tpr_at_1pct_fpr": mr["tpr_at_1pct_fpr"],
+               "regularized.auc": mr["auc"]}
+    ev = Evidence("CP5", "redteam-summary",
+                  [Subject(overfit.model + "@1", overfit.digest),
+                   Subject(regular.model + "@2", regular.digest)],
+                  Verdict.INFO, metrics, (), {"plots": [ref], "highlights": lines})
+    record(ev, ctx.ws)
+
+
+def run(ctx: DemoContext) -> StageResult:
+    from cpmap.lifecycle import StageResult
+    from cpmap.models.datasets import load_dataset
+    from cpmap.redteam.report import highlights
+    from cpmap.redteam.tracking import accept, list_findings
+
+    ds = load_dataset("builtin:digits", ctx.ws, purpose="CP5 red-team demo")
+    mia_plan = from_dict({"seed": 0, **MEMBERSHIP_ONLY,
+                          "membership": {"reference_models": REFS}})
+    _train(ctx, ds, "digits_mia", OVERFIT, "deliberately overfit")
+    overfit = _campaign(ctx, "digits_mia", mia_plan)
+    _train(ctx, ds, "digits_mia", REGULARIZED, "regularized: weight decay, early stop")
+    regular = _campaign(ctx, "digits_mia", mia_plan)
+    pgd = ctx.artifacts.get("digits_pgd")
+    if pgd:
+        evasion_only = {s: {"enabled": False} for s in ("fuzzing", "extraction", "membership",
+                                                        "inversion")}
+        _campaign(ctx, str(pgd), from_dict({"evasion": DEMO_PLAN["evasion"], **evasion_only}))
+    full = _campaign(ctx, _standard(ctx), from_dict(DEMO_PLAN))
+    inv = [f for f in list_findings(ctx.ws, full.model, only_open=True)
+           if f.rule_id == "CP5-INVERSION"]
+    if inv:
+        accept(ctx.ws, inv[0].id, "digit class means are public knowledge; no individual "
+               "is represented by a class", by="cpmap demo")
+        ctx.log(f"  accepted {inv[0].id} (CP5-INVERSION) with a recorded reason")
+    mo, mr = overfit.metrics["membership"], regular.metrics["membership"]
+    lines = [f"digits_mia v1 overfit: membership TPR {mo['tpr_at_0.1pct_fpr']:.1%} at 0.1% FPR, "
+             f"{mo['tpr_at_1pct_fpr']:.1%} at 1% FPR (AUC {mo['auc']:.3f})",
+             f"digits_mia v2 regularized: TPR {mr['tpr_at_0.1pct_fpr']:.1%} at 0.1% FPR, "
+             f"{mr['tpr_at_1pct_fpr']:.1%} at 1% FPR (AUC {mr['auc']:.3f})",
+             *highlights(full)]
+    _summary(ctx, overfit, regular, lines)
+    open_now = list_findings(ctx.ws, only_open=True)
+    lines.append(f"{len(open_now)} red-team finding(s) open across models")
+    ok = mo["tpr_at_0.1pct_fpr"] >= mr["tpr_at_0.1pct_fpr"] and \
+        mo["tpr_at_1pct_fpr"] > mr["tpr_at_1pct_fpr"]
+    return StageResult("CP5", ok, tuple(lines))
+
