@@ -23,6 +23,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("CP2", "Data privacy & anonymization", "cpmap.privacy.demo:run"),
     ("CP3", "Supply chain: secrets and model files", "cpmap.supplychain.demo_scan:run"),
     ("CP3", "Supply chain: dependencies, SBOM, images, access", "cpmap.supplychain.demo_deps:run"),
+    ("CP4", "Adversarial robustness", "cpmap.robustness.demo:run"),
     ("CP5", "AI penetration testing", "cpmap.redteam.demo:run"),
 ]
 

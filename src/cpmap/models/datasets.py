@@ -123,13 +123,37 @@ def _register(ws: Workspace | None, name: str, path: Path, source: str | None, p
 
 
 def load_dataset(ref: str, ws: Workspace | None = None, *, label: str | None = None,
-                 purpose: str = "", principal: str | None = None) -> Dataset:
-    """Resolve, verify and read a dataset reference into feature rows and labels."""
+                 purpose: str = "", principal: str | None = None,
+                 like: dict[str, Any] | None = None) -> Dataset:
+    """Resolve, verify and read a dataset reference into feature rows and labels.
+
+    ``like`` is a model's metadata: its table preprocessing is applied instead of refitting,
+    and labels are numbered in the model's class order, so rows mean what they meant in
+    training.
+    """
     path, name, digest, default_label = resolve(ref, ws, purpose=purpose, principal=principal)
-    return read_path(path, name, digest, label or default_label)
+    pre = (like or {}).get("preprocess") or {}
+    if pre.get("type") == "tabular":
+        label = label or pre.get("label")
+    ds = read_path(path, name, digest, label or default_label,
+                   pre if pre.get("type") == "tabular" else None)
+    classes = [str(c) for c in (like or {}).get("classes") or []]
+    return _in_class_order(ds, classes) if classes else ds
 
 
-def read_path(path: Path, ref: str, digest: str, label: str | None) -> Dataset:
+def _in_class_order(ds: Dataset, classes: list[str]) -> Dataset:
+    if tuple(classes) == ds.classes:
+        return ds
+    index = {c: i for i, c in enumerate(classes)}
+    missing = [c for c in ds.classes if c not in index]
+    if missing:
+        raise InputError(f"{ds.ref}: label values {missing[:5]} are not classes of the model")
+    remap = np.asarray([index[c] for c in ds.classes], dtype=np.int64)
+    return replace(ds, y=remap[ds.y], classes=tuple(classes))
+
+
+def read_path(path: Path, ref: str, digest: str, label: str | None,
+              preprocess: dict[str, Any] | None = None) -> Dataset:
     suffix = path.suffix.lower()
     if path.is_dir():
         x, y, classes, shape = read_images(path)
@@ -144,7 +168,7 @@ def read_path(path: Path, ref: str, digest: str, label: str | None) -> Dataset:
         if not label:
             raise InputError(f"{path}: tables need --label COLUMN naming the class column")
         features = CUSTOMER_FEATURES if ref.split("@")[0] == "customers" else None
-        x, y, classes, names, pre = read_table(path, label, features)
+        x, y, classes, names, pre = read_table(path, label, features, preprocess)
         return Dataset(ref, digest, x, y, classes, names, (0.0, 1.0), None, pre)
     if suffix in IMAGE_SUFFIXES:
         raise InputError(f"{path}: give the folder of class subfolders, not one image")

@@ -113,7 +113,8 @@ def apply_preprocess(frame: Any, pre: dict[str, Any]) -> tuple[np.ndarray, tuple
     return np.concatenate(parts, axis=1).astype(np.float32), tuple(names)
 
 
-def read_table(path: Path, label: str, features: tuple[str, ...] | None = None
+def read_table(path: Path, label: str, features: tuple[str, ...] | None = None,
+               preprocess: dict[str, Any] | None = None
                ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[str, ...],
                           dict[str, Any]]:
     frame = _frame(path)
@@ -122,10 +123,10 @@ def read_table(path: Path, label: str, features: tuple[str, ...] | None = None
                          f"{', '.join(map(str, frame.columns[:12]))})")
     frame = frame[frame[label].notna()]
     try:
-        pre = fit_preprocess(frame, label, features)
+        pre = preprocess or fit_preprocess(frame, label, features)
+        x, names = apply_preprocess(frame, pre)
     except InputError as e:
         raise InputError(f"{path}: {e.message}") from e
-    x, names = apply_preprocess(frame, pre)
     y, classes = encode_labels(frame[label].to_numpy(), str(path))
     return x, y, classes, names, pre
 

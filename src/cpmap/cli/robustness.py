@@ -1,0 +1,82 @@
+"""``cpmap robustness``: evaluate a model under attack and plot its robustness curve."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from cpmap.cli.common import Fmt, FormatOpt, OutputOpt, WorkspaceOpt, emit, stderr_console
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _floats(text: str, what: str) -> list[float]:
+    import math
+
+    from cpmap.errors import InputError
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as e:
+        raise InputError(f"{what} {text!r}: give numbers like 0.05,0.1,0.2") from e
+    if not values or any(not math.isfinite(v) or v <= 0 or v > 1e6 for v in values):
+        raise InputError(f"{what} {text!r}: values must be positive numbers")
+    return sorted(set(values))
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[str, typer.Option("--model", help="Stored model (NAME, NAME@N, "
+                                       "sha256:HEX) or a model file.")],
+    data: Annotated[str, typer.Option("--data", help="Dataset reference (as for train).")],
+    eps: Annotated[str, typer.Option("--eps", help="Comma-separated budgets.")] = "0.05,0.1,0.2",
+    attacks: Annotated[str | None, typer.Option(
+        "--attacks", help="fgsm,pgd,pgd-l2,apgd,square,hsj (default: fgsm,pgd,apgd,square for "
+                          "PyTorch models, square,hsj for others).")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Rows to attack (0: all).")] = 500,
+    steps: Annotated[int, typer.Option("--steps", help="PGD steps.")] = 10,
+    restarts: Annotated[int, typer.Option("--restarts", help="PGD random restarts.")] = 1,
+    square_iters: Annotated[int, typer.Option("--square-iters")] = 300,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    label: Annotated[str | None, typer.Option("--label", help="Class column of a table.")] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+    output: OutputOpt = None,
+) -> None:
+    """Robust accuracy per attack and eps, with gradient-masking checks; signed evidence.
+
+    Exit 1 when a check or the [robustness] policy produced findings.
+    """
+    from cpmap.core.workspace import open_workspace
+    from cpmap.errors import InputError
+    from cpmap.robustness.evaluate import AttackSettings
+    from cpmap.robustness.service import evaluate_model
+
+    if not 1 <= steps <= 10_000 or not 1 <= restarts <= 100 or samples < 0:
+        raise InputError("--steps 1..10000, --restarts 1..100 and --samples >= 0")
+    names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
+    settings = AttackSettings(steps=steps, restarts=restarts, square_iters=square_iters)
+    ws = open_workspace(workspace)
+    res = evaluate_model(ws, model, data, _floats(eps, "--eps"), names, samples=samples,
+                         seed=seed, settings=settings, label=label)
+    ev = res.evaluation
+
+    def table(v: dict[str, Any]) -> None:
+        from cpmap.formats.table import render
+
+        render([{"attack": r["attack"], "eps": f"{r['eps']:g}",
+                 "robust accuracy": f"{r['robust_accuracy']:.4f}",
+                 "queries": "" if r["queries"] is None else str(r["queries"])}
+                for r in v["results"]],
+               title=f"{res.model} on {res.dataset.ref}: clean accuracy "
+                     f"{v['clean_accuracy']:.4f} ({ev.samples} rows)")
+
+    emit(ev.to_dict(), fmt.value, output, table)
+    err = stderr_console()
+    for f in ev.findings:
+        err.print(f"[yellow]{f.severity.value}[/] {f.rule_id}: {f.message}")
+    if res.entry is not None:
+        err.print(f"evidence: ledger entry {res.entry.index}")
+    if ev.findings:
+        raise typer.Exit(1)

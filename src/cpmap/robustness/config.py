@@ -1,0 +1,111 @@
+"""Training configuration: CLI flags or a TOML file, checked before any work starts."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from cpmap.errors import InputError
+
+TORCH_ARCHS = ("logreg", "mlp", "cnn")
+SKLEARN_ARCHS = ("forest", "gbt", "sk-logreg")
+ADVERSARIAL = ("pgd", "trades")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "mlp"
+    epochs: int = 10
+    seed: int = 0
+    batch_size: int = 64
+    lr: float = 1e-3
+    hidden: tuple[int, ...] = (64,)
+    test_size: float = 0.25
+    adversarial: str | None = None
+    eps: float = 0.1
+    steps: int = 7
+    alpha: float | None = None
+    trades_beta: float = 6.0
+    distill_from: str | None = None
+    temperature: float = 20.0
+    dp_epsilon: float | None = None
+    dp_delta: float = 1e-5
+    max_grad_norm: float = 1.0
+    eval_eps: float = 0.1
+    label: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @property
+    def is_torch(self) -> bool:
+        return self.arch in TORCH_ARCHS
+
+    def check(self) -> TrainConfig:
+        if self.arch not in TORCH_ARCHS + SKLEARN_ARCHS:
+            raise InputError(f"--arch {self.arch!r}: unknown",
+                             hint=f"one of {', '.join(TORCH_ARCHS + SKLEARN_ARCHS)}")
+        if not 1 <= self.epochs <= 10_000 or not 1 <= self.batch_size <= 1 << 16:
+            raise InputError("--epochs / batch_size out of range")
+        if self.adversarial is not None and self.adversarial not in ADVERSARIAL:
+            raise InputError(f"--adversarial {self.adversarial!r}: use pgd or trades")
+        for name in ("lr", "eps", "temperature", "max_grad_norm", "trades_beta", "eval_eps"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise InputError(f"{name} {v!r}: must be a positive number")
+        if not 0 < self.test_size < 1 or not 1 <= self.steps <= 1000:
+            raise InputError("test_size must be in (0, 1) and steps in 1..1000")
+        if self.dp_epsilon is not None and not (math.isfinite(self.dp_epsilon)
+                                                and self.dp_epsilon > 0):
+            raise InputError(f"--dp-epsilon {self.dp_epsilon!r}: must be a positive number")
+        if not self.is_torch and (self.adversarial or self.distill_from or self.dp_epsilon):
+            raise InputError(f"--arch {self.arch}: adversarial training, distillation and "
+                             "DP-SGD need a PyTorch architecture (logreg, mlp, cnn)")
+        if self.dp_epsilon is not None and (self.adversarial or self.distill_from):
+            raise InputError("--dp-epsilon cannot be combined with --adversarial or "
+                             "--distill-from (the privacy accounting covers plain DP-SGD only)")
+        return self
+
+
+def from_mapping(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Keys of a ``[train]`` table (or a flat TOML) that are TrainConfig fields."""
+    known = {f.name for f in fields(TrainConfig)} | {"data", "name"}
+    table = data.get("train", data)
+    if not isinstance(table, Mapping):
+        raise InputError(f"{where}: [train] must be a table")
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise InputError(f"{where}: unknown training setting(s) {', '.join(unknown)}")
+    out = dict(table)
+    if "hidden" in out:
+        h = out["hidden"]
+        out["hidden"] = tuple(int(v) for v in (h if isinstance(h, list) else [h]))
+    return out
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return from_mapping(tomllib.load(fh), str(path))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: invalid TOML: {e}") from e
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> TrainConfig:
+    """TOML values, then flags given on the command line (None means 'not given')."""
+    values = {**base, **{k: v for k, v in overrides.items() if v is not None}}
+    values.pop("data", None)
+    values.pop("name", None)
+    try:
+        cfg = replace(TrainConfig(), **values)
+    except TypeError as e:
+        raise InputError(f"training settings: {e}") from e
+    return cfg.check()

@@ -1,0 +1,169 @@
+"""Robustness evaluation: accuracy under each attack at each budget, and masking checks.
+
+Robust accuracy is the share of *all* evaluated rows that the model still classifies correctly
+under attack (rows it already gets wrong count as broken), so the curve starts at the clean
+accuracy. White-box attacks need a :class:`~cpmap.models.GradientModel`; black-box ones run on
+any model and report the queries they spent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cpmap.core.findings import Finding
+from cpmap.errors import InputError
+from cpmap.models.protocol import GradientModel, Model, has_gradients, predict
+from cpmap.robustness import blackbox
+from cpmap.robustness.checks import masking_findings
+
+WHITE_BOX = ("fgsm", "pgd", "pgd-l2", "apgd")
+BLACK_BOX = ("square", "hsj")
+ATTACKS = WHITE_BOX + BLACK_BOX
+CHUNK = 512
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    attack: str
+    eps: float
+    robust_accuracy: float
+    queries: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attack": self.attack, "eps": self.eps,
+                "robust_accuracy": round(self.robust_accuracy, 6), "queries": self.queries}
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """Attack strength; the defaults are the usual evaluation settings at this scale."""
+
+    steps: int = 10
+    restarts: int = 1
+    apgd_steps: int = 50
+    square_iters: int = 300
+    hsj_iterations: int = 15
+    seed: int = 0
+    box: tuple[float, float] = (0.0, 1.0)
+    image_shape: tuple[int, int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    clean_accuracy: float
+    results: tuple[AttackResult, ...]
+    samples: int
+    findings: tuple[Finding, ...] = ()
+    settings: AttackSettings = field(default_factory=AttackSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON shape: ``{"clean_accuracy", "results": [...]}``."""
+        return {"clean_accuracy": round(self.clean_accuracy, 6),
+                "results": [r.to_dict() for r in self.results]}
+
+    def robust_at(self, eps: float, attacks: Sequence[str] | None = None) -> float | None:
+        """The worst robust accuracy over ``attacks`` (default: all) at ``eps``."""
+        vals = [r.robust_accuracy for r in self.results
+                if abs(r.eps - eps) < 1e-9 and (attacks is None or r.attack in attacks)]
+        return min(vals) if vals else None
+
+
+def check_attacks(model: Model, attacks: Sequence[str]) -> list[str]:
+    unknown = [a for a in attacks if a not in ATTACKS]
+    if unknown:
+        raise InputError(f"--attacks: unknown attack(s) {', '.join(unknown)}",
+                         hint=f"one of {', '.join(ATTACKS)}")
+    if not has_gradients(model):
+        white = [a for a in attacks if a in WHITE_BOX]
+        if white:
+            raise InputError(f"--attacks {','.join(white)}: white-box attacks need a PyTorch "
+                             f"model; this is a {model.kind} model",
+                             hint="use the black-box attacks square and hsj")
+    return list(dict.fromkeys(attacks))
+
+
+def default_attacks(model: Model) -> list[str]:
+    return ["fgsm", "pgd", "apgd", "square"] if has_gradients(model) else ["square", "hsj"]
+
+
+def white_box(model: GradientModel, name: str, x: np.ndarray, y: np.ndarray, eps: float,
+              s: AttackSettings, *, steps: int | None = None,
+              restarts: int | None = None) -> np.ndarray:
+    """Adversarial rows for a white-box attack, computed in chunks."""
+    import torch
+
+    from cpmap.robustness import attacks as atk
+
+    box = atk.Box(*s.box)
+    model.module.eval()
+    out = []
+    for start in range(0, len(x), CHUNK):
+        xt = torch.from_numpy(np.ascontiguousarray(x[start:start + CHUNK], dtype=np.float32))
+        yt = torch.from_numpy(np.ascontiguousarray(y[start:start + CHUNK], dtype=np.int64))
+        seed = s.seed + start
+        if name == "fgsm":
+            adv = atk.fgsm(model.logits, xt, yt, eps, box)
+        elif name == "apgd":
+            adv = atk.apgd_ce(model.logits, xt, yt, eps, steps=steps or s.apgd_steps,
+                              seed=seed, box=box)
+        else:
+            adv = atk.pgd(model.logits, xt, yt, eps, steps=steps or s.steps,
+                          restarts=restarts or s.restarts, seed=seed, box=box,
+                          norm="l2" if name == "pgd-l2" else "linf")
+        out.append(adv.numpy())
+    return np.concatenate(out) if out else x.copy()
+
+
+def _one(model: Model, name: str, x: np.ndarray, y: np.ndarray, eps: float,
+         s: AttackSettings) -> tuple[np.ndarray, int | None]:
+    """(still-correct mask over rows, queries) for one attack at one eps."""
+    if name == "square":
+        adv, queries = blackbox.square(model, x, y, eps, n_iters=s.square_iters, seed=s.seed,
+                                       image_shape=s.image_shape, box=s.box)
+        return predict(model, adv) == y, queries
+    assert isinstance(model, GradientModel)  # noqa: S101 - checked by check_attacks
+    return predict(model, white_box(model, name, x, y, eps, s)) == y, None
+
+
+def evaluate(model: Model, x: np.ndarray, y: np.ndarray, eps_list: Sequence[float],
+             attacks: Sequence[str], settings: AttackSettings = AttackSettings(),
+             checks: bool = True, on_step: Callable[[str], None] | None = None) -> Evaluation:
+    """Run every attack at every eps on ``x``; add gradient-masking findings if ``checks``."""
+    names = check_attacks(model, attacks)
+    correct = predict(model, x) == y
+    n = len(y)
+    xs, ys = x[correct], y[correct]
+    results: list[AttackResult] = []
+    for name in names:
+        if name == "hsj":
+            results += _hsj(model, xs, ys, eps_list, settings, n)
+            if on_step:
+                on_step(name)
+            continue
+        for eps in eps_list:
+            still, queries = _one(model, name, xs, ys, float(eps), settings) if len(ys) else (
+                np.zeros(0, bool), 0 if name == "square" else None)
+            results.append(AttackResult(name, float(eps), float(still.sum()) / max(n, 1),
+                                        queries))
+            if on_step:
+                on_step(f"{name} eps={eps:g}")
+    ev = Evaluation(float(correct.mean()) if n else 0.0, tuple(results), n, (), settings)
+    if checks and n:
+        found = masking_findings(model, ev, xs, ys, settings)
+        ev = Evaluation(ev.clean_accuracy, ev.results, n, tuple(found), settings)
+    return ev
+
+
+def _hsj(model: Model, xs: np.ndarray, ys: np.ndarray, eps_list: Sequence[float],
+         s: AttackSettings, n: int) -> list[AttackResult]:
+    """One HopSkipJump run gives each row's smallest distance, hence every eps at once."""
+    if len(ys) == 0:
+        return [AttackResult("hsj", float(e), 0.0, 0) for e in eps_list]
+    dist, queries = blackbox.hop_skip_jump(model, xs, ys, iterations=s.hsj_iterations,
+                                           seed=s.seed, box=s.box)
+    return [AttackResult("hsj", float(e), float((dist > e).sum()) / max(n, 1), queries)
+            for e in eps_list]

@@ -1,0 +1,227 @@
+"""Training in plain PyTorch: standard, PGD adversarial (Madry), TRADES, defensive distillation
+and DP-SGD (Opacus); scikit-learn estimators for the tabular baselines.
+
+Everything is seeded (torch, numpy, the batch order) so the same config on the same data gives
+the same weights. Adversarial examples are made with the model in eval mode and only input
+gradients, then the weights are updated on them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cpmap.errors import InputError
+from cpmap.models.adapters import SklearnModel, TorchModel
+from cpmap.models.archs import ArchSpec, build
+from cpmap.models.datasets import Dataset
+from cpmap.models.protocol import GradientModel, Model
+from cpmap.robustness import attacks as atk
+from cpmap.robustness.config import TrainConfig
+
+EpochHook = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    model: Model
+    history: tuple[dict[str, Any], ...]
+    seconds: float
+    dp: dict[str, Any] = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))  # noqa: NPY002 - libraries that use the global state
+    return torch.Generator().manual_seed(seed)
+
+
+def train(ds: Dataset, cfg: TrainConfig, teacher: Model | None = None,
+          on_epoch: EpochHook | None = None) -> TrainOutcome:
+    """Train ``cfg.arch`` on ``ds`` (the training split)."""
+    start = time.perf_counter()
+    if not cfg.is_torch:
+        return TrainOutcome(_sklearn(ds, cfg), (), time.perf_counter() - start)
+    gen = seed_everything(cfg.seed)
+    spec = ArchSpec(cfg.arch, ds.input_dim, ds.n_classes, cfg.hidden,
+                    ds.image_shape if cfg.arch == "cnn" else None)
+    net = build(spec)
+    x = torch.from_numpy(np.ascontiguousarray(ds.x, dtype=np.float32))
+    y = torch.from_numpy(np.ascontiguousarray(ds.y, dtype=np.int64))
+    if cfg.dp_epsilon is not None:
+        net, history, dp = _dp_train(net, x, y, cfg, gen, on_epoch)
+    else:
+        soft = _soft_labels(teacher, ds, cfg) if teacher is not None else None
+        history = _train_loop(net, x, y, soft, cfg, gen, on_epoch, ds.bounds)
+        dp = {}
+    net.eval()
+    model = TorchModel(net, spec, meta=ds.meta())
+    return TrainOutcome(model, tuple(history), time.perf_counter() - start, dp)
+
+
+def _sklearn(ds: Dataset, cfg: TrainConfig) -> SklearnModel:
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    est: Any
+    if cfg.arch == "forest":
+        est = RandomForestClassifier(n_estimators=50, max_depth=8, random_state=cfg.seed,
+                                     n_jobs=1)
+    elif cfg.arch == "gbt":
+        est = HistGradientBoostingClassifier(max_iter=100, random_state=cfg.seed)
+    else:
+        est = LogisticRegression(max_iter=1000)
+    est.fit(ds.x, ds.y)
+    return SklearnModel(est, meta=ds.meta())
+
+
+def _soft_labels(teacher: Model, ds: Dataset, cfg: TrainConfig) -> torch.Tensor:
+    """The teacher's class distribution at temperature T (Papernot et al. 2016)."""
+    if teacher.n_classes != ds.n_classes or teacher.input_shape != (ds.input_dim,):
+        raise InputError("--distill-from: the teacher's inputs/classes do not match the data")
+    x = torch.from_numpy(np.ascontiguousarray(ds.x, dtype=np.float32))
+    if isinstance(teacher, GradientModel):
+        teacher.module.eval()
+        with torch.no_grad():
+            logits = teacher.logits(x)
+    else:
+        logits = torch.log(torch.from_numpy(teacher.predict_proba(ds.x)).clamp_min(1e-12))
+    return torch.softmax(logits / cfg.temperature, dim=1)
+
+
+def _adversarial(net: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig,
+                 gen: torch.Generator, box: atk.Box) -> torch.Tensor:
+    net.eval()
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    if cfg.adversarial == "trades":
+        adv = _trades_points(net, xb, cfg, seed, box)
+    else:
+        adv = atk.pgd(net, xb, yb, cfg.eps, steps=cfg.steps, alpha=cfg.alpha, seed=seed,
+                      box=box)
+    net.train()
+    return adv
+
+
+def _trades_points(net: torch.nn.Module, xb: torch.Tensor, cfg: TrainConfig, seed: int,
+                   box: atk.Box) -> torch.Tensor:
+    """TRADES inner maximisation: the point in the eps-ball whose prediction differs most."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        p_nat = torch.softmax(net(xb), dim=1)
+    adv = (xb + 0.001 * torch.randn(xb.shape, generator=gen)).clamp(box.lo, box.hi)
+    step = cfg.alpha if cfg.alpha is not None else 2.5 * cfg.eps / cfg.steps
+    for _ in range(cfg.steps):
+        adv = adv.detach().requires_grad_(True)
+        with torch.enable_grad():
+            kl = F.kl_div(F.log_softmax(net(adv), dim=1), p_nat, reduction="sum")
+            (g,) = torch.autograd.grad(kl, adv)
+        adv = torch.min(torch.max(adv + step * g.sign(), xb - cfg.eps), xb + cfg.eps)
+        adv = adv.clamp(box.lo, box.hi)
+    return adv.detach()
+
+
+def _loss(net: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor, sb: torch.Tensor | None,
+          cfg: TrainConfig, gen: torch.Generator, box: atk.Box) -> torch.Tensor:
+    if sb is not None:
+        logp = F.log_softmax(net(xb) / cfg.temperature, dim=1)
+        out: torch.Tensor = -(sb * logp).sum(1).mean()
+        return out
+    if cfg.adversarial is None:
+        out = F.cross_entropy(net(xb), yb)
+        return out
+    adv = _adversarial(net, xb, yb, cfg, gen, box)
+    if cfg.adversarial == "pgd":
+        out = F.cross_entropy(net(adv), yb)
+        return out
+    logits = net(xb)
+    kl = F.kl_div(F.log_softmax(net(adv), dim=1), torch.softmax(logits, dim=1),
+                  reduction="batchmean")
+    out = F.cross_entropy(logits, yb) + cfg.trades_beta * kl
+    return out
+
+
+def _train_loop(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                soft: torch.Tensor | None, cfg: TrainConfig, gen: torch.Generator,
+                on_epoch: EpochHook | None, bounds: tuple[float, float]) -> list[dict[str, Any]]:
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    box = atk.Box(*bounds)
+    history = []
+    for epoch in range(cfg.epochs):
+        t0 = time.perf_counter()
+        net.train()
+        order = torch.randperm(len(x), generator=gen)
+        total, seen = 0.0, 0
+        for i in range(0, len(x), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            sb = soft[idx] if soft is not None else None
+            loss = _loss(net, x[idx], y[idx], sb, cfg, gen, box)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        history.append(_epoch_stats(net, x, y, epoch, total / max(seen, 1), t0, cfg))
+        if on_epoch:
+            on_epoch(history[-1])
+    return history
+
+
+def _epoch_stats(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int,
+                 loss: float, t0: float, cfg: TrainConfig) -> dict[str, Any]:
+    net.eval()
+    with torch.no_grad():
+        acc = float((net(x).argmax(1) == y).float().mean())
+    return {"epoch": epoch + 1, "epochs": cfg.epochs, "loss": round(loss, 5),
+            "train_accuracy": round(acc, 5), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _dp_train(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
+              gen: torch.Generator, on_epoch: EpochHook | None
+              ) -> tuple[torch.nn.Module, list[dict[str, Any]], dict[str, Any]]:
+    """DP-SGD with Opacus: per-sample clipping, Gaussian noise, RDP accounting."""
+    try:
+        from opacus import PrivacyEngine  # type: ignore[import-untyped]
+    except ImportError as e:
+        raise InputError("--dp-epsilon needs Opacus", hint="pip install 'cpmap[dp-sgd]'") from e
+    from torch.utils.data import DataLoader, TensorDataset
+
+    assert cfg.dp_epsilon is not None  # noqa: S101 - caller checked
+    loader = DataLoader(TensorDataset(x, y), batch_size=cfg.batch_size, shuffle=True,
+                        generator=gen)
+    opt = torch.optim.SGD(net.parameters(), lr=max(cfg.lr, 0.05), momentum=0.9)
+    engine = PrivacyEngine(accountant="rdp", secure_mode=False)
+    private, opt, loader = engine.make_private_with_epsilon(
+        module=net, optimizer=opt, data_loader=loader, target_epsilon=cfg.dp_epsilon,
+        target_delta=cfg.dp_delta, epochs=cfg.epochs, max_grad_norm=cfg.max_grad_norm,
+        noise_generator=torch.Generator().manual_seed(cfg.seed + 1))
+    history = []
+    for epoch in range(cfg.epochs):
+        t0 = time.perf_counter()
+        private.train()
+        total, seen = 0.0, 0
+        for xb, yb in loader:
+            if len(xb) == 0:
+                continue
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(private(xb), yb)
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            total += float(loss.detach()) * len(xb)
+            seen += len(xb)
+        history.append(_epoch_stats(private, x, y, epoch, total / max(seen, 1), t0, cfg))
+        history[-1]["epsilon"] = round(float(engine.get_epsilon(cfg.dp_delta)), 4)
+        if on_epoch:
+            on_epoch(history[-1])
+    spent = float(engine.get_epsilon(cfg.dp_delta))
+    inner: torch.nn.Module = getattr(private, "_module", private)
+    dp = {"mechanism": "DP-SGD (Opacus, RDP accountant)", "target_epsilon": cfg.dp_epsilon,
+          "epsilon": round(spent, 4), "delta": cfg.dp_delta,
+          "noise_multiplier": float(opt.noise_multiplier),
+          "max_grad_norm": cfg.max_grad_norm}
+    return inner, history, dp
