@@ -94,3 +94,26 @@ def test_cli_bad_input(cli: Cli, ws: Workspace, tmp_path: Path) -> None:
     assert code == 2 and "nope" in err
     code, _, err = cli("sbom", "--env", str(tmp_path / "no-python"), "-w", str(ws.root))
     assert code == 2 and "no-python" in err
+
+
+def test_scan_deps_reads_the_bom(cli: Cli, ws: Workspace, tmp_path: Path) -> None:
+    import hashlib
+
+    from cpmap.supplychain.osvdb import SAMPLE_DB
+
+    dists = [{"name": "requests", "version": "2.28.1"}, {"name": "Jinja2", "version": "3.1.4"}]
+    bom = tmp_path / "bom.cdx.json"
+    bom.write_text(sbom.render(sbom.build("p", dists, [], [])))
+    code, out, _ = cli("scan", "deps", "--sbom", str(bom), "--osv-db", str(SAMPLE_DB),
+                       "-f", "json", "-w", str(ws.root))
+    doc = json.loads(out)
+    assert code == 1
+    assert [(d["name"], len(d["vulns"])) for d in doc["dependencies"]] == [("jinja2", 0),
+                                                                          ("requests", 1)]
+    [entry] = Ledger(ws).entries(control="CP3")
+    subject = entry.statement["subject"][0]["digest"]["sha256"]
+    assert subject == hashlib.sha256(bom.read_bytes()).hexdigest()  # what the registry stores
+    (tmp_path / "notbom.json").write_text('{"a": 1}')
+    code, _, err = cli("scan", "deps", "--sbom", str(tmp_path / "notbom.json"), "--osv-db",
+                       str(SAMPLE_DB))
+    assert code == 2 and "not a CycloneDX" in err

@@ -38,6 +38,10 @@ def deps(
         "--pyproject", help="pyproject.toml whose [project] dependencies to audit.")] = None,
     lock: Annotated[Path | None, typer.Option(
         "--lock", help="PEP 751 pylock.toml to audit.")] = None,
+    sbom: Annotated[Path | None, typer.Option(
+        "--sbom", help="CycloneDX JSON BOM whose pkg:pypi components to audit (the evidence "
+                       "then names the BOM, so the gate counts it for models built with it).")]
+        = None,
     env: Annotated[str | None, typer.Option(
         "--env", help="Python interpreter whose installed packages to audit (default when no "
                       "file is given: this one).")] = None,
@@ -51,7 +55,8 @@ def deps(
     fmt: FindingsFormatOpt = FindingsFmt.table,
     output: OutputOpt = None,
 ) -> None:
-    """Match pinned dependencies against OSV advisories; exit 1 when any is vulnerable.
+    """Match pinned dependencies (requirements, pyproject, pylock, SBOM or an environment)
+    against OSV advisories; exit 1 when any is vulnerable.
 
     Unpinned requirements are listed as skipped, never guessed.
     """
@@ -65,7 +70,7 @@ def deps(
         osv_db = Path(str(ws.setting("supplychain", "osv_db")))
     if (osv_db is None) == (not online):
         raise InputError("give exactly one of --osv-db PATH (offline OSV export) or --online")
-    parts, subjects = _inputs(requirement or [], pyproject, lock, env)
+    parts, subjects = _inputs(requirement or [], pyproject, lock, sbom, env)
     inputs = reqsource.Inputs.combine(parts)
     names = {p.name for p in inputs.pins}
     source: AdvisorySource = OnlineDatabase() if online else OfflineDatabase(
@@ -80,7 +85,7 @@ def deps(
 
 
 def _inputs(requirements: list[Path], pyproject: Path | None, lock: Path | None,
-            env: str | None) -> tuple[list[Any], list[Any]]:
+            sbom: Path | None, env: str | None) -> tuple[list[Any], list[Any]]:
     import hashlib
 
     from cpmap.core.evidence import Subject
@@ -94,7 +99,9 @@ def _inputs(requirements: list[Path], pyproject: Path | None, lock: Path | None,
         parts.append(reqsource.parse_pyproject(pyproject))
     if lock is not None:
         parts.append(reqsource.parse_pylock(lock))
-    for path in [*requirements, *(p for p in (pyproject, lock) if p is not None)]:
+    if sbom is not None:
+        parts.append(reqsource.parse_cyclonedx(sbom))
+    for path in [*requirements, *(p for p in (pyproject, lock, sbom) if p is not None)]:
         try:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as e:

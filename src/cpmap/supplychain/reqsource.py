@@ -196,6 +196,46 @@ def parse_pylock(path: Path) -> Inputs:
     return Inputs(tuple(pins), tuple(skipped))
 
 
+MAX_SBOM_BYTES = 64 * 1024 * 1024
+
+
+def _bom_components(items: Any) -> Iterable[Mapping[str, Any]]:
+    for c in items if isinstance(items, list) else []:
+        if isinstance(c, Mapping):
+            yield c
+            yield from _bom_components(c.get("components"))
+
+
+def parse_cyclonedx(path: Path) -> Inputs:
+    """Pins from the ``pkg:pypi`` components of a CycloneDX JSON BOM (e.g. ``cpmap sbom``)."""
+    from packageurl import PackageURL
+
+    try:
+        if path.stat().st_size > MAX_SBOM_BYTES:
+            raise InputError(f"{path}: larger than {MAX_SBOM_BYTES} bytes")
+        doc = json.loads(path.read_bytes())
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not JSON: {e}") from e
+    if not isinstance(doc, dict) or doc.get("bomFormat") != "CycloneDX":
+        raise InputError(f"{path}: not a CycloneDX JSON BOM")
+    pins: list[Pin] = []
+    skipped: list[Skipped] = []
+    for comp in _bom_components(doc.get("components")):
+        try:
+            purl = PackageURL.from_string(str(comp.get("purl") or ""))
+        except ValueError:
+            continue  # not a package (data, model, application) or no purl
+        if purl.type != "pypi":
+            continue
+        if purl.version:
+            pins.append(Pin(purl.name, purl.version, f"{path}:{comp.get('bom-ref', purl.name)}"))
+        else:
+            skipped.append(Skipped(purl.name, "BOM component without a version", str(path)))
+    return Inputs(tuple(pins), tuple(skipped))
+
+
 _ENV_SCRIPT = """
 import json, importlib.metadata as md
 out, seen = [], set()
