@@ -61,6 +61,9 @@ SPECS: tuple[EntitySpec, ...] = (
         r"[+(\d](?<![\w+][+(\d])(?:(?<=\+)\d{1,3}[ .-]?(?:\(\d{2,4}\) ?|\d{2,4}[ .-])"
         r"|(?<=\()\d{2,4}\) ?|(?<=\d)\d{1,3}[ .-])\d{3,4}[ .-]?\d{3,4}"
         r"(?: ?(?:x|ext\.?) ?\d{1,6})?(?![\w-])"), v.phone, 0.75, Severity.MEDIUM),
+    # International "+CC" numbers in any grouping (+33 1 23 45 67 89), validated per region.
+    EntitySpec("PHONE_NUMBER", _p(r"\+(?<![\w+]\+)\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){3,7}(?![\w-])"),
+               v.phone, 0.75, Severity.MEDIUM, hint="+", anchor=_p(r"\+\d"), reach=(0, 32)),
     EntitySpec("IP_ADDRESS", _p(
         r"\d(?<![\w.]\d)\d{0,2}\.(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){2}(?:25[0-5]|2[0-4]\d|1?\d?\d)"
         r"(?!\w|\.\d)"), v.ip_address, 0.95, Severity.MEDIUM, hint="."),
