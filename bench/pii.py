@@ -27,7 +27,8 @@ Doc = tuple[str, list[tuple[str, int, int]]]
 
 
 def _phone(r: random.Random) -> str:
-    a, ex, ln = r.choice(AREA), f"{r.randint(2, 9)}{r.randint(0, 99):02d}", f"{r.randint(0, 9999):04d}"
+    a, ex = r.choice(AREA), f"{r.randint(2, 9)}{r.randint(0, 99):02d}"
+    ln = f"{r.randint(0, 9999):04d}"
     fmt = r.randrange(6)
     if fmt == 5:
         import phonenumbers
