@@ -109,9 +109,15 @@ def subject_for(inputs: Inputs, label: str) -> Subject:
 
 
 def verdict(report: DepsReport) -> Verdict:
-    if report.vuln_count:
+    """fail with a high or critical vulnerability; warn with lesser ones or skipped pins.
+
+    The gate reads a ``fail`` verdict as a failed control, so medium and low findings only warn;
+    its own ``fail_severity`` threshold still applies to the findings.
+    """
+    worst = max((f.severity.rank for f in report.findings()), default=-1)
+    if worst >= Severity.HIGH.rank:
         return Verdict.FAIL
-    return Verdict.WARN if report.skipped else Verdict.PASS
+    return Verdict.WARN if report.vuln_count or report.skipped else Verdict.PASS
 
 
 def highlights(report: DepsReport) -> list[str]:
