@@ -52,7 +52,7 @@ class Kit:
                         findings=findings, details={"file_verdict": verdict}), self.ws)
 
     def cp4(self, mv: ModelVersion, robust: float = 0.7, clean: float = 0.95,
-            eps: float = 0.1) -> None:
+            eps: float = 0.15) -> None:
         record(Evidence("CP4", "robustness-evaluation", [Subject(mv.ref, mv.digest)],
                         Verdict.INFO, metrics={"clean_accuracy": clean},
                         details={"results": [{"attack": "pgd", "eps": eps,

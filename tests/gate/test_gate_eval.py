@@ -48,7 +48,7 @@ def test_weak_robustness_fails_cp4_only(kit: Kit) -> None:
     result = evaluate(kit.ws, mv)
     assert not result.passed
     assert [c.control for c in result.failing()] == ["CP4"]
-    assert "below 0.5" in result.control("CP4").reasons[0]
+    assert "below 0.4" in result.control("CP4").reasons[0]
 
 
 def test_evaluation_at_smaller_eps_does_not_count(kit: Kit) -> None:

@@ -57,7 +57,7 @@ def _version(ws: Workspace, tmp_path: Path) -> str:
     fig_ref = _plot(ws)
     record(Evidence("CP4", "robustness-evaluation", [Subject(mv.ref, mv.digest)], Verdict.INFO,
                     metrics={"clean_accuracy": 0.97},
-                    details={"results": [{"attack": "pgd", "eps": 0.1, "robust_accuracy": 0.2}],
+                    details={"results": [{"attack": "pgd", "eps": 0.15, "robust_accuracy": 0.2}],
                              "plots": [fig_ref], "highlights": ["pgd eps 0.1: 20%"]}), ws)
     return mv.ref
 
@@ -86,7 +86,7 @@ def test_version_report_renders(browser: Any, ws: Workspace, tmp_path: Path) -> 
     img = page.locator("#detail-CP4 img").first
     assert img.evaluate("i => i.complete && i.naturalWidth > 0")
     page.locator("#cell-CP4 details.reasons summary").click()
-    assert "below 0.5" in page.locator("#cell-CP4 details.reasons").inner_text()
+    assert "below 0.4" in page.locator("#cell-CP4 details.reasons").inner_text()
     assert errors == []
     page.close()
 

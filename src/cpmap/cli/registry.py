@@ -46,6 +46,9 @@ def register(
     = None,
     version: Annotated[int | None, typer.Option(help="Version number to claim (refused if it "
                                                 "holds different content).")] = None,
+    scan: Annotated[bool, typer.Option("--scan/--no-scan", help="Scan the model files with "
+                                       "the CP3 scanner first (evidence for the gate).")]
+    = True,
     sigstore_bundle: Annotated[Path | None, typer.Option(
         help="Also write an OpenSSF model-signing bundle here (extra: model-signing).")] = None,
     workspace: WorkspaceOpt = None,
@@ -67,7 +70,7 @@ def register(
             raise InputError(f"{training_record}: training record must be a JSON object")
     card = load_card_file(card_file) if card_file else None
     reg = register_any(ws, name, model, datasets=dataset or (), training=training,
-                       parent=parent, card=card, sbom=sbom, version=version)
+                       parent=parent, card=card, sbom=sbom, version=version, scan=scan)
     mv = reg.version
     value = {**mv.to_dict(), "created": reg.created}
     if sigstore_bundle is not None:

@@ -64,8 +64,8 @@ model_files = "safe"
 # Robust accuracy under `attack` at `eps` (and clean accuracy) from a robustness evaluation.
 required = true
 attack = "pgd"
-eps = 0.1
-min_robust_accuracy = 0.5
+eps = 0.15
+min_robust_accuracy = 0.4
 min_clean_accuracy = 0.8
 
 [gate.CP5]

@@ -55,7 +55,8 @@ class LedgerView:
     items: tuple[Item, ...]
 
 
-def _item(entry: Entry, problem: str | None) -> Item:
+def item_of(entry: Entry, problem: str | None = None) -> Item:
+    """An entry as the gate sees it (``problem``: why it failed verification, if it did)."""
     st = entry.statement
     pred = entry.predicate
     subjects = {str(s.get("digest", {}).get("sha256", "")): str(s.get("name", ""))
@@ -87,7 +88,7 @@ def collect(ws: Workspace, digests: Iterable[str]) -> LedgerView:
         problem = (f"ledger truncated: the checkpoint witness covers {witness} entries, "
                    f"the signed checkpoint {cp.size}")
     tree = merkle.MerkleTree(ledger.leaf_hashes()[: cp.size]) if cp is not None else None
-    items = tuple(_item(e, problem or _check(e, ws, cp, tree))
+    items = tuple(item_of(e, problem or _check(e, ws, cp, tree))
                   for _, e in sorted(found.items()))
     return LedgerView(cp, problem, items)
 

@@ -24,7 +24,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "CP2": {"required": False, "max_pii_findings": 0, "min_k": 5},
     "CP3": {"required": True, "fail_severity": "critical", "max_secrets": 0,
             "model_files": "safe"},
-    "CP4": {"required": True, "attack": "pgd", "eps": 0.1, "min_robust_accuracy": 0.5,
+    "CP4": {"required": True, "attack": "pgd", "eps": 0.15, "min_robust_accuracy": 0.4,
             "min_clean_accuracy": 0.8},
     "CP5": {"required": True, "max_membership_tpr_at_0.1pct_fpr": 0.05,
             "fail_severity": "high"},

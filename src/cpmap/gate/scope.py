@@ -65,5 +65,5 @@ def scope_of(ws: Workspace, mv: ModelVersion) -> Scope:
     for d in mv.lineage.datasets:
         names.setdefault(d.digest, d.name if d.version is None else f"{d.name}@{d.version}")
     names[mv.digest] = mv.ref
-    env = frozenset({mv.lineage.sbom} if mv.lineage.sbom else set())
+    env = frozenset(mv.lineage.environment_digests)
     return Scope(frozenset(model), datasets, parents, names, env)

@@ -28,10 +28,16 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 def resolve_dataset(ws: Workspace, ref: str) -> DatasetRef:
     """``NAME``, ``NAME@VERSION`` (CP1 registered datasets) or a bare sha256 digest."""
     ref = ref.strip()
+    from cpmap.provenance.tables import datasets
+
     digest = ref.removeprefix("sha256:")
     if _HEX64.fullmatch(digest):
+        with ws.store.read() as conn:
+            known = conn.execute(select(datasets.c.name, datasets.c.version).where(
+                datasets.c.digest == digest).order_by(datasets.c.version).limit(1)).first()
+        if known is not None:
+            return DatasetRef(str(known.name), int(known.version), digest)
         return DatasetRef(f"sha256:{digest[:12]}", None, digest)
-    from cpmap.provenance.tables import datasets
 
     name, _, ver = ref.partition("@")
     q = select(datasets.c.name, datasets.c.version, datasets.c.digest).where(
@@ -121,3 +127,36 @@ def training_record(ws: Workspace, digest: str) -> dict[str, Any] | None:
         return None
     record = finder(ws, digest)
     return dict(record) if isinstance(record, dict) else None
+
+
+def scan_model_files(ws: Workspace, path: Path) -> int | None:
+    """Run the CP3 model-file scanner on ``path`` and record its evidence (None: not installed).
+
+    The scan never loads or unpickles anything; its verdict is left to the gate.
+    """
+    try:
+        from cpmap.supplychain.modelfiles.evidence import record_scan
+        from cpmap.supplychain.modelfiles.scan import scan_path
+    except ImportError:
+        return None
+    reports = scan_path(path)
+    return record_scan(reports, ws).index if reports else None
+
+
+ENVIRONMENT_KINDS = ("dependency-scan", "secret-scan", "sbom", "image-scan")
+
+
+def environment_scans(ws: Workspace) -> tuple[dict[str, Any], ...]:
+    """The latest CP3 scan of each environment kind in the ledger: what the build environment
+    looked like when the version was registered, pinned by the subjects' digests."""
+    from cpmap.core.ledger import Ledger
+
+    ledger = Ledger(ws)
+    out = []
+    for kind in ENVIRONMENT_KINDS:
+        entries = ledger.entries(control="CP3", kind=kind)
+        if entries:
+            e = entries[-1]
+            out.append({"kind": kind, "entry": e.index,
+                        "digests": [s["sha256"] for s in e.summary()["subjects"]][:20]})
+    return tuple(out)

@@ -43,13 +43,23 @@ class Lineage:
     sbom: str | None = None
     parent: Mapping[str, Any] | None = None
     evidence: tuple[int, ...] = ()
+    # The build environment's CP3 scans current at registration: {kind, entry, digests}.
+    environment: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"datasets": [d.to_dict() for d in self.datasets],
                 "training": dict(self.training) if self.training else None,
                 "git": dict(self.git) if self.git else None, "sbom": self.sbom,
                 "parent": dict(self.parent) if self.parent else None,
-                "evidence": list(self.evidence)}
+                "evidence": list(self.evidence),
+                "environment": [dict(e) for e in self.environment]}
+
+    @property
+    def environment_digests(self) -> set[str]:
+        out = {self.sbom} if self.sbom else set()
+        for e in self.environment:
+            out.update(str(d) for d in e.get("digests") or [])
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Lineage:
@@ -58,6 +68,7 @@ class Lineage:
                            for d in data.get("datasets") or []),
             training=data.get("training"), git=data.get("git"), sbom=data.get("sbom"),
             parent=data.get("parent"), evidence=tuple(int(i) for i in data.get("evidence") or []),
+            environment=tuple(e for e in data.get("environment") or [] if isinstance(e, dict)),
         )
 
 

@@ -55,8 +55,13 @@ def parse_ref(ref: str) -> tuple[str, str]:
 def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = (),
              training: Mapping[str, Any] | None = None, parent: str | None = None,
              card: Mapping[str, Any] | None = None, sbom: Path | None = None,
-             version: int | None = None, git_dir: Path | None = None) -> Registered:
-    """Store ``path`` as a version of ``name`` with its lineage; idempotent per content."""
+             version: int | None = None, git_dir: Path | None = None,
+             scan: bool = False) -> Registered:
+    """Store ``path`` as a version of ``name`` with its lineage; idempotent per content.
+
+    With ``scan`` the CP3 model-file scanner (when installed) checks the files first and
+    records its evidence, which the gate then finds under the version's digests.
+    """
     check_name(name)
     if version is not None and version < 1:
         raise InputError(f"version {version}: versions are numbered from 1")
@@ -65,6 +70,8 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
     if parent:
         p = get(ws, parent)
         parent_info = {"name": p.name, "version": p.version, "digest": p.digest}
+    if scan:
+        lin.scan_model_files(ws, path)
     artifact = store_artifact(ws, path)
     sbom_digest = lin.store_sbom(ws, sbom) if sbom is not None else None
     train = dict(training) if training else lin.training_record(ws, artifact.digest)
@@ -72,6 +79,7 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
         refs = _datasets_from_training(ws, train)
     about = tuple(e.index for e in Ledger(ws).entries(digest=artifact.digest))
     git = lin.git_info(git_dir or ws.root)
+    env = lin.environment_scans(ws)
     with ws.store.write() as conn:
         existing = _existing(conn, name, artifact.digest, version)
         if existing is not None:
@@ -79,7 +87,7 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
         number = version or _next_version(conn, name)
         if parent_info is None and number > 1:
             parent_info = _previous(conn, ws, name, number)
-        lineage = Lineage(refs, train, git, sbom_digest, parent_info, about)
+        lineage = Lineage(refs, train, git, sbom_digest, parent_info, about, env)
         st = statement(name, number, artifact, lineage, card or {})
         envelope = sign_manifest(st, ws.signing_key)
         now = str(st["predicate"]["created_at"])
@@ -101,9 +109,7 @@ def _datasets_from_training(ws: Workspace, train: Mapping[str, Any]) -> tuple[An
     for d in named:
         digest = d.get("digest") if isinstance(d, dict) else d
         if isinstance(digest, str):
-            ref = lin.resolve_dataset(ws, digest)
-            name = d.get("name") if isinstance(d, dict) else None
-            found.append(ref if not name else type(ref)(str(name), ref.version, ref.digest))
+            found.append(lin.resolve_dataset(ws, digest))
     return tuple(dict.fromkeys(found))
 
 

@@ -1,0 +1,188 @@
+"""CP6 demo stage: register the digits models, card them, gate, promote, roll back, report.
+
+The CP4 stage leaves ``digits_standard`` and ``digits_pgd`` (model-store versions) in
+``ctx.artifacts``. Each registration scans the files (CP3); a model lacking a robustness
+evaluation at the gate's eps (CP4) or a red-team campaign (CP5) gets a small seeded one here, so
+the gate decides on evidence about these exact digests. The PGD model passes and goes to
+production; the standard one is refused on CP4. A repackaged PGD model (same weights, serving
+metadata: a new artifact, so it earns its own evidence) is promoted next, then production is
+rolled back to the first approved version in one call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cpmap.lifecycle import DemoContext, StageResult
+
+if TYPE_CHECKING:
+    from cpmap.core.workspace import Workspace
+    from cpmap.gate.evaluate import GateResult
+    from cpmap.registry.manifest import ModelVersion
+
+NAME = "digits"
+CARD = {
+    "description": "Multilayer perceptron classifying 8x8 handwritten digits (scikit-learn "
+                   "digits), trained by the cpmap demo.",
+    "intended_use": "Demonstrating cpmap's controls; classifying clean 8x8 grayscale digit "
+                    "images scaled to [0, 1].",
+    "out_of_scope_use": "Any real decision; images of another size, scale or domain.",
+    "limitations": ["Trained on 1,347 images: accuracy on other handwriting is unknown.",
+                    "Robustness is measured only against L-inf attacks at the gate's eps."],
+    "ethical_considerations": "No personal data: the digits carry no information about "
+                              "their writers.",
+    "license": "BSD-3-Clause",
+    "owners": ["cpmap demo"],
+}
+
+
+def _ref(value: Any) -> str:
+    ref = getattr(value, "ref", value)
+    return str(ref)
+
+
+def _has(ws: Workspace, mv: ModelVersion, control: str, kind: str,
+         pred: Any = None) -> bool:
+    from cpmap.core.ledger import Ledger
+
+    return any(e.predicate.get("control") == control and (pred is None or pred(e))
+               for e in Ledger(ws).entries(digest=mv.digest, kind=kind))
+
+
+def _ensure_cp4(ws: Workspace, store_ref: str, mv: ModelVersion, data: str) -> str | None:
+    """Evaluate at the gate's (attack, eps) unless that evaluation already exists."""
+    from cpmap.gate.policy import load as load_policy
+    from cpmap.gate.requirements import robustness_results
+
+    rule = load_policy(ws).rule("CP4")
+    attack, eps = str(rule["attack"]), float(rule["eps"])
+
+    def at_eps(e: Any) -> bool:
+        from cpmap.gate.evidence import item_of
+
+        return any(str(r.get("attack")) == attack and abs(float(r.get("eps", -1)) - eps) < 1e-9
+                   for r in robustness_results(item_of(e)))
+
+    if _has(ws, mv, "CP4", "robustness-evaluation", at_eps):
+        return None
+    from cpmap.robustness.service import evaluate_model
+
+    ev = evaluate_model(ws, store_ref, data, [eps], [attack], samples=300, seed=0).evaluation
+    return (f"{mv.ref}: {attack} at eps {eps:g}: robust accuracy "
+            f"{ev.robust_at(eps) or 0:.3f} (clean {ev.clean_accuracy:.3f})")
+
+
+def _ensure_cp5(ws: Workspace, store_ref: str, mv: ModelVersion, data: str) -> str | None:
+    """A small seeded campaign (fuzzing and membership inference) unless one exists."""
+    if _has(ws, mv, "CP5", "redteam-campaign"):
+        return None
+    from cpmap.redteam.plan import from_dict
+    from cpmap.redteam.service import run_campaign
+
+    plan = from_dict({"evasion": {"enabled": False}, "extraction": {"enabled": False},
+                      "inversion": {"enabled": False}, "membership": {"reference_models": 2}},
+                     "registry demo plan")
+    result = run_campaign(ws, store_ref, data, plan=plan)
+    tpr = result.metrics.get("membership", {}).get("tpr_at_0.1pct_fpr")
+    return f"{mv.ref}: red-team campaign, membership TPR at 0.1% FPR {tpr}"
+
+
+def _dataset_of(ws: Workspace, store_ref: str) -> str:
+    from cpmap.models.store import get_model
+
+    rec = get_model(ws, store_ref).record
+    for d in rec.get("datasets") or []:
+        if isinstance(d, dict) and d.get("ref"):
+            return str(d["ref"])
+    return "builtin:digits"
+
+
+def _register(ctx: DemoContext, store_ref: str, lines: list[str]) -> ModelVersion:
+    from cpmap.registry.card import build_card, record_card
+    from cpmap.registry.card_render import html, markdown
+    from cpmap.registry.intake import register_any
+
+    ws = ctx.ws
+    mv = register_any(ws, NAME, store_ref, card=CARD, scan=True).version
+    data = _dataset_of(ws, store_ref)
+    lines += [m for m in (_ensure_cp4(ws, store_ref, mv, data),
+                          _ensure_cp5(ws, store_ref, mv, data)) if m]
+    card = build_card(ws, mv)
+    record_card(ws, mv, card, ["intended_use", "limitations"])
+    cards = ctx.workdir / "cards"
+    cards.mkdir(parents=True, exist_ok=True)
+    (cards / f"{NAME}-{mv.version}.md").write_text(markdown(card))
+    (cards / f"{NAME}-{mv.version}.html").write_text(html(card))
+    lines.append(f"registered {mv.ref} <- {store_ref} sha256:{mv.digest[:12]}, card written")
+    return mv
+
+
+def _verdict(result: GateResult) -> str:
+    if result.passed:
+        return "gate passed"
+    return "gate failed: " + "; ".join(f"{c.control} {c.status} ({c.reasons[0]})"
+                                       for c in result.failing())
+
+
+def _repackage(ws: Workspace, store_ref: str) -> str:
+    """The PGD network re-saved with serving metadata: same weights, a new artifact."""
+    from cpmap.models.store import get_model, load_version, save_model
+
+    src = get_model(ws, store_ref)
+    model = load_version(ws, src)
+    meta = getattr(model, "meta", None)
+    if isinstance(meta, dict):
+        meta["packaging"] = {"purpose": "serving", "from": src.ref}
+    return save_model(ws, src.name, model, {k: v for k, v in src.record.items()
+                                            if k not in {"meta", "libraries"}}).ref
+
+
+def run(ctx: DemoContext) -> StageResult:
+    from cpmap.errors import Error
+    from cpmap.gate.evaluate import evaluate
+    from cpmap.registry.stages import GateFailed, promote, rollback
+
+    std, pgd = ctx.artifacts.get("digits_standard"), ctx.artifacts.get("digits_pgd")
+    if std is None or pgd is None:
+        return StageResult("CP6", False, ("the CP4 stage left no digits models to register",))
+    ws = ctx.ws
+    lines: list[str] = []
+    robust = _register(ctx, _ref(pgd), lines)
+    standard = _register(ctx, _ref(std), lines)
+    r_robust, r_standard = evaluate(ws, robust), evaluate(ws, standard)
+    lines += [f"{robust.ref} (PGD-trained): {_verdict(r_robust)}",
+              f"{standard.ref} (standard): {_verdict(r_standard)}"]
+    promote(ws, robust.ref)
+    lines.append(f"promoted {robust.ref} to production")
+    try:
+        promote(ws, standard.ref)
+        lines.append(f"{standard.ref} was promoted: the gate did NOT stop it")
+    except GateFailed:
+        lines.append(f"promotion of {standard.ref} refused by the gate (exit 1 on the CLI)")
+    serving = _register(ctx, _repackage(ws, _ref(pgd)), lines)
+    try:
+        promote(ws, serving.ref)
+        lines.append(f"promoted {serving.ref} (repackaged for serving) to production")
+        back = rollback(ws, NAME)
+        lines.append(f"rolled back production {NAME}@{back.previous} -> {NAME}@{back.version}")
+    except Error as e:
+        lines.append(f"promotion/rollback of {serving.ref} failed: {e.message}")
+        back = None
+    path = write_version_reports(ctx, ctx.workdir / "reports")
+    lines += [f"version report: {p}" for p in path]
+    ok = (r_robust.passed and [c.control for c in r_standard.failing()] == ["CP4"]
+          and back is not None and back.version == robust.version)
+    ctx.artifacts.update(registry_model=NAME, registry_production=f"{NAME}@production")
+    return StageResult("CP6", ok, tuple(lines))
+
+
+def write_version_reports(ctx: DemoContext, out_dir: Path) -> list[Path]:
+    """The per-version map of what is in production (the demo command may call this too, next
+    to the workspace report)."""
+    from cpmap.formats.report import write_version_report
+    from cpmap.registry.versions import aliases
+
+    if "production" not in aliases(ctx.ws, NAME):
+        return []
+    return [write_version_report(ctx.ws, f"{NAME}@production", out_dir / f"{NAME}-production")]
