@@ -25,6 +25,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("CP3", "Supply chain: dependencies, SBOM, images, access", "cpmap.supplychain.demo_deps:run"),
     ("CP4", "Adversarial robustness", "cpmap.robustness.demo:run"),
     ("CP5", "AI penetration testing", "cpmap.redteam.demo:run"),
+    ("CP6", "Model governance", "cpmap.registry.demo:run"),
 ]
 
 
