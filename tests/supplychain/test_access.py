@@ -22,7 +22,9 @@ POLICY = Path(__file__).parents[1] / "assets" / "access" / "policy.toml"
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+def cli(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.chdir(tmp_path)  # no workspace found upwards unless a test passes -w
     return make_cli(capsys)
 
 

@@ -33,7 +33,9 @@ mylib @ https://example.invalid/mylib-1.0.tar.gz
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+def cli(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.chdir(tmp_path)  # no workspace found upwards unless a test passes -w
     return make_cli(capsys)
 
 

@@ -20,7 +20,9 @@ DIGEST = "ab" * 32
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+def cli(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.chdir(tmp_path)  # no workspace found upwards unless a test passes -w
     return make_cli(capsys)
 
 
