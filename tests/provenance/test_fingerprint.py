@@ -77,7 +77,7 @@ def test_table_digest_independent_of_encoding(tmp_path: Path) -> None:
     assert table_digest(tmp_path / "e.csv").digest not in digests
 
 
-@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(-10**9, 10**9),
                           st.floats(allow_nan=False, allow_infinity=False, width=64),
                           st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")),

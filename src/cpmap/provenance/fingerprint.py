@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +24,17 @@ from cpmap.errors import InputError
 
 CHUNK = 1 << 20
 SKIP_DIRS = frozenset({".cpmap", ".git"})
+SMALL_FILE = 256 << 10  # average file size below which one thread is fastest
+_local = threading.local()
+
+
+def _buffer() -> tuple[bytearray, memoryview]:
+    """One read buffer per thread: allocating 1 MiB per file dominates on small files."""
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = bytearray(CHUNK)
+        _local.view = memoryview(buf)
+    return buf, _local.view
 
 
 @dataclass(frozen=True)
@@ -52,8 +64,7 @@ class Fingerprint:
 def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     """Return (hex sha256, size) of a file, streamed."""
     h = hashlib.sha256()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
+    buf, view = _buffer()
     size = 0
     try:
         with path.open("rb", buffering=0) as fh:
@@ -71,8 +82,8 @@ def listing(files: tuple[FileDigest, ...]) -> bytes:
     return "".join(f"{f.sha256}  {f.path}\n" for f in files).encode()
 
 
-def walk(root: Path) -> Iterator[tuple[str, Path]]:
-    """(relative posix path, absolute path) of every regular file under ``root``, unsorted.
+def walk(root: Path) -> Iterator[tuple[str, Path, int]]:
+    """(relative posix path, absolute path, size) of every regular file under ``root``.
 
     Symbolic links are not followed: a dataset must not silently include files from elsewhere.
     """
@@ -87,7 +98,7 @@ def walk(root: Path) -> Iterator[tuple[str, Path]]:
                         if e.name not in SKIP_DIRS:
                             stack.append((Path(e.path), rel + "/"))
                     elif e.is_file(follow_symlinks=False):
-                        yield rel, Path(e.path)
+                        yield rel, Path(e.path), e.stat(follow_symlinks=False).st_size
         except OSError as ex:
             raise InputError(f"{directory}: cannot list: {ex.strerror}") from ex
 
@@ -107,11 +118,12 @@ def fingerprint(
     if not path.is_dir():
         raise InputError(f"{path}: no such file or directory")
     entries = sorted(walk(path))
+    total = sum(e[2] for e in entries)
     if on_total is not None:
-        on_total(sum(p.stat().st_size for _, p in entries))
-    n = workers or min(32, (os.cpu_count() or 1) + 1)
+        on_total(total)
+    n = workers or _default_workers(len(entries), total)
 
-    def one(item: tuple[str, Path]) -> FileDigest:
+    def one(item: tuple[str, Path, int]) -> FileDigest:
         digest, size = hash_file(item[1], progress)
         return FileDigest(item[0], digest, size)
 
@@ -119,8 +131,15 @@ def fingerprint(
         files = tuple(map(one, entries))
     else:
         with ThreadPoolExecutor(max_workers=n) as pool:
-            files = tuple(pool.map(one, entries, chunksize=16))
+            files = tuple(pool.map(one, entries, chunksize=64))
     return Fingerprint(path, "tree", files, hashlib.sha256(listing(files)).hexdigest())
+
+
+def _default_workers(count: int, total: int) -> int:
+    """Threads pay off when hashing dominates; for many small files they only add overhead."""
+    if count == 0 or total / count < SMALL_FILE:
+        return 1
+    return min(32, (os.cpu_count() or 1) + 1)
 
 
 @dataclass(frozen=True)

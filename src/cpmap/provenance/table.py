@@ -65,6 +65,9 @@ def _canonical(column: Any) -> Any:
     if pa.types.is_dictionary(t):
         column = column.cast(t.value_type)
         t = column.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        column = _numeric_if_possible(column)
+        t = column.type
     if pa.types.is_integer(t):
         column = column.cast(pa.int64())
     elif pa.types.is_floating(t) or pa.types.is_decimal(t):
@@ -77,6 +80,22 @@ def _canonical(column: Any) -> Any:
     text = pc.replace_substring(text, "\\", "\\\\")
     text = pc.replace_substring(text, _US, "\\u")
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.large_string()), text)
+
+
+def _numeric_if_possible(column: Any) -> Any:
+    """Read an all-numeric text column as numbers, as the CSV reader's type inference does.
+
+    Without this a Parquet string column holding "00" would differ from the same rows in CSV,
+    where the reader infers an integer column.
+    """
+    import pyarrow as pa
+
+    for target in (pa.int64(), pa.float64()):
+        try:
+            return column.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return column
 
 
 def table_digest(path: Path) -> TableDigest:
