@@ -8,6 +8,7 @@ reason: guessing which version would be installed gives answers nobody can act o
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -23,6 +24,7 @@ from packaging.utils import canonicalize_name
 from cpmap.errors import InputError
 
 MAX_INCLUDE_DEPTH = 10
+_COMMENT = re.compile(r"(^|\s+)#.*$")  # pip's rule: '#' at the start or after whitespace
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
     """Lines with continuations joined and comments removed, numbered by their first line."""
     buffer, start = "", 0
     for number, raw in enumerate(text.splitlines(), 1):
-        line = raw if raw.lstrip().startswith("#") else raw.split(" #", 1)[0]
+        line = _COMMENT.sub("", raw)
         if not buffer:
             start = number
         if line.rstrip().endswith("\\"):
@@ -103,7 +105,7 @@ def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
         buffer += line
         stripped = buffer.strip()
         buffer = ""
-        if stripped and not stripped.startswith("#"):
+        if stripped:
             yield start, stripped
 
 
