@@ -173,3 +173,49 @@ def test_parser_never_crashes_on_arbitrary_json(fields: dict[str, object]) -> No
     adv = parse_advisory({"id": "FUZZ", **fields}, "fuzz")
     adv.affecting("p", "1.0")
     merge("p", "1.0", [adv])
+
+
+class _Answer:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def __enter__(self) -> _Answer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def read(self, _limit: int) -> bytes:
+        return self.body
+
+
+def test_online_client_pages_and_rematches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OSV API client, offline: pagination, our own re-match, errors as OsvError."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from cpmap.supplychain import osvdb
+
+    records = [json.loads((SAMPLE_DB / f"{i}.json").read_text())
+               for i in ("PYSEC-2021-142", "GHSA-8q59-q68h-6hv4", "PYSEC-2020-96")]
+    pages = [{"vulns": records[:2], "next_page_token": "t1"}, {"vulns": records[2:]}]
+    bodies: list[dict[str, object]] = []
+
+    def fake(request: urllib.request.Request, timeout: float) -> _Answer:
+        bodies.append(json.loads(request.data))  # type: ignore[arg-type]
+        return _Answer(json.dumps(pages[len(bodies) - 1]).encode())
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake)
+    found = osvdb.OnlineDatabase().advisories("PyYAML", "5.3.1")
+    assert bodies[0]["package"] == {"name": "PyYAML", "ecosystem": "PyPI"}
+    assert bodies[1]["page_token"] == "t1"
+    # PYSEC-2020-96 (fixed in 5.3.1) came back from the service but does not affect 5.3.1
+    assert sorted(a.id for a in found) == ["GHSA-8q59-q68h-6hv4", "PYSEC-2021-142"]
+
+    def down(request: urllib.request.Request, timeout: float) -> _Answer:
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr(urllib.request, "urlopen", down)
+    with pytest.raises(osvdb.OsvError, match="unreachable"):
+        osvdb.OnlineDatabase().advisories("requests", "2.0")
