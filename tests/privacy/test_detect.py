@@ -107,3 +107,13 @@ def test_streaming_matches_whole_text(tmp_path_factory: pytest.TempPathFactory,
     whole = [(m.entity, m.start, m.end) for m in ANALYZER.analyze(text)]
     streamed = [(h.entity, h.start, h.end) for h in iter_text(path, ANALYZER, chunk=chunk_kb * 64)]
     assert streamed == whole
+
+
+def test_anchor_window_does_not_cut_a_later_match() -> None:
+    # The window opened by the time's ":" ends inside the address; it must still be found.
+    text = "at 23:59:01. Dinner city child and. 2781:847a:9650:33ae:acef:1858:d5f6:af5d. end"
+    assert ("IP_ADDRESS", "2781:847a:9650:33ae:acef:1858:d5f6:af5d") in _found(text)
+
+
+def test_international_phone_groupings() -> None:
+    assert ("PHONE_NUMBER", "+33 1 23 45 67 89") in _found("call +33 1 23 45 67 89 today")

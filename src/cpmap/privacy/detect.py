@@ -66,8 +66,10 @@ def _raw(spec: EntitySpec, text: str) -> Iterator[re.Match[str]]:
         p = hit.start()
         if p < covered:
             continue
-        for m in spec.pattern.finditer(text, max(covered, p - back), min(len(text), p + fwd)):
-            if m.start() >= covered:
+        hi = min(len(text), p + fwd)
+        for m in spec.pattern.finditer(text, max(covered, p - back), hi):
+            # A match that touches the window's end may be cut short: a later anchor finds it.
+            if m.start() >= covered and (m.end() < hi or hi == len(text)):
                 covered = m.end()
                 yield m
 

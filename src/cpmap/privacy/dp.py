@@ -117,7 +117,7 @@ def noisy_histogram(values: list[str], categories: tuple[str, ...], eps: float) 
     dom = dp.vector_domain(dp.atom_domain(T=str))
     meas = _calibrated(lambda s: dp.t.make_count_by_categories(
         dom, dp.symmetric_distance(), categories=list(categories)) >> dp.m.then_laplace(s), eps)
-    return [int(c) for c in meas(values)]
+    return [max(0, int(c)) for c in meas(values)]  # clipping is post-processing: still DP
 
 
 def evaluate(frame: pd.DataFrame, q: Query, epsilon: float) -> dict[str, Any]:
@@ -127,7 +127,7 @@ def evaluate(frame: pd.DataFrame, q: Query, epsilon: float) -> dict[str, Any]:
         raise InputError(f"--query {q}: no column {q.column!r} (columns: "
                          f"{', '.join(map(str, frame.columns))})")
     if q.kind == "count":
-        return {"value": _count(dp, len(frame), epsilon), "mechanism": "discrete laplace"}
+        return {"value": max(0, _count(dp, len(frame), epsilon)), "mechanism": "discrete laplace"}
     if q.kind == "histogram":
         assert q.column is not None  # noqa: S101 - guaranteed by the parser
         counts = noisy_histogram(frame[q.column].astype(str).tolist(), q.categories, epsilon)
