@@ -27,8 +27,7 @@ from cpmap.models.protocol import Model
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
 
-SPEC_KEY = "cpmap.spec"
-META_KEY = "cpmap.meta"
+CPMAP_KEY = "cpmap"  # {"spec": ArchSpec, "meta": classes, preprocessing...}
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt",
                              ".sav", ".dill", ".model"})
 MAX_HEADER = 100 << 20
@@ -64,8 +63,11 @@ def _torch_bytes(model: TorchModel) -> bytes:
     from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
-    meta = {SPEC_KEY: model.spec.to_json(), META_KEY: json.dumps(model.meta, sort_keys=True)}
-    out: bytes = save(tensors, metadata=meta)
+    # One metadata key: safetensors keeps metadata in a hash map whose order varies between
+    # runs, and the same weights must always give the same bytes (the model's digest).
+    blob = json.dumps({"spec": json.loads(model.spec.to_json()), "meta": model.meta},
+                      sort_keys=True, default=str)
+    out: bytes = save(tensors, metadata={CPMAP_KEY: blob})
     return out
 
 
@@ -138,18 +140,18 @@ def _load_safetensors(data: bytes, where: str, spec_json: str | None,
                       meta: dict[str, Any] | None) -> TorchModel:
     from safetensors.torch import load
 
-    header = safetensors_metadata(data, where)
-    text = spec_json or header.get(SPEC_KEY)
+    try:
+        embedded = json.loads(safetensors_metadata(data, where).get(CPMAP_KEY) or "{}")
+        if not isinstance(embedded, dict):
+            raise TypeError("not an object")
+        text = spec_json or (json.dumps(embedded["spec"]) if "spec" in embedded else None)
+        info = dict(meta or embedded.get("meta") or {})
+    except (ValueError, TypeError) as e:
+        raise InputError(f"{where}: corrupt cpmap metadata in the safetensors header") from e
     if not text:
         raise InputError(f"{where}: no architecture spec in the file or beside it",
                          hint="give a JSON spec file NAME.json next to the weights")
     spec = ArchSpec.from_json(text, where)
-    info = dict(meta or {})
-    if not info and header.get(META_KEY):
-        try:
-            info = dict(json.loads(header[META_KEY]))
-        except (ValueError, TypeError) as e:
-            raise InputError(f"{where}: corrupt cpmap metadata") from e
     try:
         state = load(data)
         net = build(spec)

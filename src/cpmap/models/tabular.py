@@ -19,10 +19,12 @@ MAX_CATEGORIES = 12
 MAX_IMAGE_SIDE = 128
 
 
-def encode_labels(raw: np.ndarray, where: str) -> tuple[np.ndarray, tuple[str, ...]]:
+def encode_labels(raw: np.ndarray, where: str,
+                  min_classes: int = 2) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Labels as 0..k-1 in sorted order of their values (a training set needs 2 classes)."""
     values, y = np.unique(np.asarray(raw).astype(str) if raw.dtype.kind in "OUS" else raw,
                           return_inverse=True)
-    if len(values) < 2:
+    if len(values) < min_classes:
         raise InputError(f"{where}: the label needs at least two classes")
     if len(values) > 1000:
         raise InputError(f"{where}: {len(values)} label values; is this really a class column?")
@@ -127,7 +129,7 @@ def read_table(path: Path, label: str, features: tuple[str, ...] | None = None,
         x, names = apply_preprocess(frame, pre)
     except InputError as e:
         raise InputError(f"{path}: {e.message}") from e
-    y, classes = encode_labels(frame[label].to_numpy(), str(path))
+    y, classes = encode_labels(frame[label].to_numpy(), str(path), 1 if preprocess else 2)
     return x, y, classes, names, pre
 
 

@@ -64,13 +64,32 @@ def quick_robustness(model: Model, ds: Dataset, eps: float, seed: int,
     return ev.results[0].robust_accuracy
 
 
-def _spend_budget(ws: Workspace, ds: Dataset, cfg: TrainConfig, name: str) -> int:
-    from cpmap.privacy.budget import spend
+def _check_budget(ws: Workspace, ds: Dataset, cfg: TrainConfig) -> None:
+    """Fail before training when the target epsilon cannot fit the dataset's budget."""
+    from cpmap.privacy.budget import BudgetExceeded, status
 
     assert cfg.dp_epsilon is not None  # noqa: S101 - caller checked
-    s = spend(ws, ds.ref.split("@")[0], cfg.dp_epsilon, f"DP-SGD training of model {name}",
-              cfg.dp_delta, digest=ds.digest,
-              details={"mechanism": "DP-SGD (Opacus, RDP accountant)", "model": name})
+    st = status(ws, ds.ref.split("@")[0])
+    if cfg.dp_epsilon > st.remaining + 1e-9 or cfg.dp_delta > st.remaining_delta * (1 + 1e-9):
+        raise BudgetExceeded(f"{ds.ref}: DP-SGD at epsilon {cfg.dp_epsilon:g}, delta "
+                             f"{cfg.dp_delta:g} does not fit the {st.remaining:g} epsilon / "
+                             f"{st.remaining_delta:g} delta left in its privacy budget",
+                             hint="lower --dp-epsilon or raise [privacy.budgets]")
+
+
+def _spend_budget(ws: Workspace, ds: Dataset, dp: dict[str, Any], name: str) -> int:
+    """Spend what training actually used, before the model is stored (released).
+
+    The spend is atomic and re-checks the budget, so two trainings racing for the last of a
+    budget cannot both store their models.
+    """
+    from cpmap.privacy.budget import spend
+
+    s = spend(ws, ds.ref.split("@")[0], float(dp["epsilon"]),
+              f"DP-SGD training of model {name}", float(dp["delta"]), digest=ds.digest,
+              details={"mechanism": dp["mechanism"], "model": name,
+                       "noise_multiplier": dp["noise_multiplier"],
+                       "max_grad_norm": dp["max_grad_norm"]})
     return s.entry
 
 
@@ -86,8 +105,10 @@ def train_model(ws: Workspace, data: str, cfg: TrainConfig, name: str,
         tv = get_model(ws, cfg.distill_from)
         teacher = load_version(ws, tv)
         subjects.append(Subject(tv.ref, tv.digest))
-    spend_entry = _spend_budget(ws, ds, cfg, name) if cfg.dp_epsilon is not None else None
+    if cfg.dp_epsilon is not None:
+        _check_budget(ws, ds, cfg)
     outcome = train(train_ds, cfg, teacher, on_epoch)
+    spend_entry = _spend_budget(ws, ds, outcome.dp, name) if outcome.dp else None
     metrics: dict[str, Any] = {
         "clean_accuracy": round(accuracy(outcome.model, test_ds.x, test_ds.y), 5),
         f"robust_accuracy@{cfg.eval_eps:g}": round(

@@ -55,7 +55,9 @@ def train(ds: Dataset, cfg: TrainConfig, teacher: Model | None = None,
     x = torch.from_numpy(np.ascontiguousarray(ds.x, dtype=np.float32))
     y = torch.from_numpy(np.ascontiguousarray(ds.y, dtype=np.int64))
     if cfg.dp_epsilon is not None:
-        net, history, dp = _dp_train(net, x, y, cfg, gen, on_epoch)
+        trained, history, dp = _dp_train(net, x, y, cfg, gen, on_epoch)
+        net = build(spec)  # a clean module: Opacus leaves per-sample-gradient hooks behind
+        net.load_state_dict(trained.state_dict())
     else:
         soft = _soft_labels(teacher, ds, cfg) if teacher is not None else None
         history = _train_loop(net, x, y, soft, cfg, gen, on_epoch, ds.bounds)
@@ -189,13 +191,25 @@ def _dp_train(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Train
         from opacus import PrivacyEngine  # type: ignore[import-untyped]
     except ImportError as e:
         raise InputError("--dp-epsilon needs Opacus", hint="pip install 'cpmap[dp-sgd]'") from e
+    import warnings
+
+    with warnings.catch_warnings():
+        # Opacus warns about its non-cryptographic RNG (recorded as secure_mode: false), the
+        # RDP order range and backward hooks; none of it is actionable for the user here.
+        warnings.simplefilter("ignore", UserWarning)
+        return _dp_loop(PrivacyEngine, net, x, y, cfg, gen, on_epoch)
+
+
+def _dp_loop(engine_cls: Any, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+             cfg: TrainConfig, gen: torch.Generator, on_epoch: EpochHook | None
+             ) -> tuple[torch.nn.Module, list[dict[str, Any]], dict[str, Any]]:
     from torch.utils.data import DataLoader, TensorDataset
 
     assert cfg.dp_epsilon is not None  # noqa: S101 - caller checked
     loader = DataLoader(TensorDataset(x, y), batch_size=cfg.batch_size, shuffle=True,
                         generator=gen)
     opt = torch.optim.SGD(net.parameters(), lr=max(cfg.lr, 0.05), momentum=0.9)
-    engine = PrivacyEngine(accountant="rdp", secure_mode=False)
+    engine = engine_cls(accountant="rdp", secure_mode=False)
     private, opt, loader = engine.make_private_with_epsilon(
         module=net, optimizer=opt, data_loader=loader, target_epsilon=cfg.dp_epsilon,
         target_delta=cfg.dp_delta, epochs=cfg.epochs, max_grad_norm=cfg.max_grad_norm,
@@ -223,5 +237,5 @@ def _dp_train(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Train
     dp = {"mechanism": "DP-SGD (Opacus, RDP accountant)", "target_epsilon": cfg.dp_epsilon,
           "epsilon": round(spent, 4), "delta": cfg.dp_delta,
           "noise_multiplier": float(opt.noise_multiplier),
-          "max_grad_norm": cfg.max_grad_norm}
+          "max_grad_norm": cfg.max_grad_norm, "secure_mode": False}
     return inner, history, dp
