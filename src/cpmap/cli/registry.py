@@ -279,3 +279,49 @@ def card(
     else:
         write_text(card_render.markdown(doc), output)
     stderr_console().print(f"model card for {mv.ref} recorded (ledger #{entry.index})")
+
+
+@app.command("export-mlflow")
+def export_mlflow(
+    ref: Annotated[str, typer.Argument(help="NAME[@VERSION] (all versions without VERSION).")],
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI, e.g. "
+                                              "sqlite:///mlflow.db.")],
+    experiment: Annotated[str, typer.Option(help="MLflow experiment for the runs.")] = "cpmap",
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Register versions in MLflow, tagged with their digest, gate verdict and evidence."""
+    from cpmap.registry.mlflow_interop import export_version
+    from cpmap.registry.versions import get, list_versions
+
+    ws = _ws(workspace)
+    versions = [get(ws, ref)] if "@" in ref else list_versions(ws, ref)
+    done = [{"model": v.ref, **export_version(ws, v, tracking_uri, experiment).to_dict()}
+            for v in versions]
+
+    def table(value: list[dict[str, Any]]) -> None:
+        from cpmap.formats.table import render
+
+        render(value, title=f"exported to {tracking_uri}")
+
+    emit(done, fmt, None, table)
+
+
+@app.command("import-mlflow")
+def import_mlflow(
+    mlflow_model: Annotated[str, typer.Argument(help="MLflow registered model name.")],
+    version: Annotated[str, typer.Option("--version", help="MLflow model version.")],
+    tracking_uri: Annotated[str, typer.Option(help="MLflow tracking URI.")],
+    name: Annotated[str | None, typer.Option("--as", help="cpmap model name (default: the "
+                                             "MLflow name).")] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Register an MLflow model version here, only if it holds safe formats (no pickles)."""
+    from cpmap.registry.mlflow_interop import import_version
+
+    reg = import_version(_ws(workspace), tracking_uri, mlflow_model, version, name)
+    if fmt == Fmt.json:
+        emit_json({**reg.version.to_dict(), "created": reg.created})
+    stderr_console().print(f"imported MLflow {mlflow_model} v{version} as {reg.version.ref} "
+                           f"sha256:{reg.version.digest[:16]}")

@@ -104,7 +104,7 @@ def store_artifact(ws: Workspace, path: Path) -> Artifact:
         raise InputError(f"{path}: model directory holds no files")
     if len(entries) > MAX_FILES:
         raise InputError(f"{path}: model directory holds more than {MAX_FILES} files")
-    files = tuple(FileDigest(rel, *_copy_in(ws, p)) for rel, p in entries)
+    files = tuple(FileDigest(rel, *_copy_in(ws, p)) for rel, p, *_size in entries)
     body = listing(files)
     digest = hashlib.sha256(body).hexdigest()
     ws.put_object(body, digest)  # the listing itself, named by the tree digest

@@ -143,7 +143,8 @@ def run(ctx: DemoContext) -> StageResult:
     from cpmap.gate.evaluate import evaluate
     from cpmap.registry.stages import GateFailed, promote, rollback
 
-    std, pgd = ctx.artifacts.get("digits_standard"), ctx.artifacts.get("digits_pgd")
+    std = ctx.artifacts.get("digits_standard_ref") or ctx.artifacts.get("digits_standard")
+    pgd = ctx.artifacts.get("digits_pgd_ref") or ctx.artifacts.get("digits_pgd")
     if std is None or pgd is None:
         return StageResult("CP6", False, ("the CP4 stage left no digits models to register",))
     ws = ctx.ws
@@ -169,12 +170,40 @@ def run(ctx: DemoContext) -> StageResult:
     except Error as e:
         lines.append(f"promotion/rollback of {serving.ref} failed: {e.message}")
         back = None
+    lines += _table_model(ctx)
     path = write_version_reports(ctx, ctx.workdir / "reports")
     lines += [f"version report: {p}" for p in path]
     ok = (r_robust.passed and [c.control for c in r_standard.failing()] == ["CP4"]
           and back is not None and back.version == robust.version)
     ctx.artifacts.update(registry_model=NAME, registry_production=f"{NAME}@production")
     return StageResult("CP6", ok, tuple(lines))
+
+
+def _table_model(ctx: DemoContext) -> list[str]:
+    """The customer-table model: registered, carded with fairness on gender, gated."""
+    from cpmap.errors import Error
+    from cpmap.gate.evaluate import evaluate
+    from cpmap.registry.card import build_card, record_card
+    from cpmap.registry.card_render import fairness_for
+    from cpmap.registry.intake import register_any
+
+    ref = ctx.artifacts.get("customers_model_ref") or ctx.artifacts.get("customers_model")
+    table = ctx.artifacts.get("customers_csv")
+    if ref is None or table is None:
+        return []
+    try:
+        mv = register_any(ctx.ws, "customers", _ref(ref), card={
+            **CARD, "description": "Loan-default classifier on the synthetic customer table.",
+            "intended_use": "Demonstrating fairness metrics and the gate on tabular data."},
+            scan=True).version
+        fair = fairness_for(ctx.ws, mv, Path(table), "gender")
+    except Error as e:
+        return [f"customers model: not carded ({e.message})"]
+    record_card(ctx.ws, mv, build_card(ctx.ws, mv, fairness=fair), ["intended_use"])
+    result = evaluate(ctx.ws, mv)
+    return [f"{mv.ref}: fairness on gender: demographic parity difference "
+            f"{fair['demographic_parity_difference']:.3f}, equalized odds difference "
+            f"{fair['equalized_odds_difference']:.3f}; {_verdict(result)}"]
 
 
 def write_version_reports(ctx: DemoContext, out_dir: Path) -> list[Path]:

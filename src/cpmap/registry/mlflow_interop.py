@@ -1,0 +1,161 @@
+"""MLflow interop (optional extra ``mlflow``: mlflow-skinny, sqlalchemy, alembic).
+
+``export_version`` logs a version's files to an MLflow run and registers an MLflow model
+version whose tags point back at cpmap: digest, ledger entry, gate verdict and the evidence
+entries. ``import_version`` takes an MLflow model version only when every file in it is in a
+safe format (safetensors, skops, ONNX, plain data) as judged by the CP3 scanner and no flavor
+needs unpickling; the MLflow lineage (run, source, tags) goes into the training record.
+Telemetry is switched off before MLflow is imported: nothing phones home.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cpmap.errors import InputError
+from cpmap.registry.artifact import materialize
+
+if TYPE_CHECKING:
+    from cpmap.core.workspace import Workspace
+    from cpmap.registry.manifest import ModelVersion
+    from cpmap.registry.versions import Registered
+
+# Flavors whose loaders unpickle (cloudpickle/pickle/torch.save) unless proven otherwise.
+PICKLE_FLAVORS = frozenset({"pytorch", "sklearn", "xgboost", "lightgbm", "catboost", "keras",
+                            "tensorflow", "spark", "statsmodels", "prophet", "pmdarima",
+                            "h2o", "langchain", "pyfunc_cloudpickle"})
+SAFE_FILE_SUFFIXES = frozenset({".safetensors", ".skops", ".onnx", ".json", ".txt", ".md",
+                                ".yaml", ".yml", ".csv", ".npz"})
+METADATA_FILES = frozenset({"MLmodel", "conda.yaml", "python_env.yaml", "requirements.txt",
+                            "input_example.json", "serving_input_example.json"})
+
+
+def _client(uri: str) -> Any:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    try:
+        from mlflow import MlflowClient
+    except ImportError as e:
+        raise InputError("MLflow interop needs the mlflow extra",
+                         hint="pip install 'cpmap[mlflow]'") from e
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@dataclass(frozen=True)
+class Exported:
+    name: str
+    version: str
+    run_id: str
+    source: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"mlflow_model": self.name, "mlflow_version": self.version, "run_id": self.run_id,
+                "source": self.source}
+
+
+def _tags(ws: Workspace, mv: ModelVersion) -> dict[str, str]:
+    from cpmap.gate.evaluate import evaluate
+
+    result = evaluate(ws, mv)
+    evidence = sorted({i.index for c in result.controls for i in c.evidence})
+    return {"cpmap.model": mv.name, "cpmap.version": str(mv.version),
+            "cpmap.digest": f"sha256:{mv.digest}", "cpmap.ledger_entry": str(mv.entry),
+            "cpmap.gate": "passed" if result.passed else "failed",
+            "cpmap.gate.failing": ",".join(c.control for c in result.failing()),
+            "cpmap.evidence": ",".join(map(str, evidence))[:4000],
+            "cpmap.workspace_key": ws.public_key.keyid}
+
+
+def export_version(ws: Workspace, mv: ModelVersion, uri: str, experiment: str = "cpmap"
+                   ) -> Exported:
+    """Log the version's files to a run and register them as an MLflow model version."""
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    exp_id = exp.experiment_id if exp is not None else client.create_experiment(experiment)
+    tags = _tags(ws, mv)
+    run = client.create_run(exp_id, tags={**tags, "mlflow.runName": mv.ref})
+    with tempfile.TemporaryDirectory(prefix="cpmap-mlflow-") as tmp:
+        path = materialize(ws, mv.artifact, Path(tmp) / "model")
+        if path.is_file():
+            client.log_artifact(run.info.run_id, str(path), "model")
+        else:
+            client.log_artifacts(run.info.run_id, str(path), "model")
+    client.set_terminated(run.info.run_id)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(mv.name)
+    except MlflowException:
+        client.create_registered_model(mv.name, tags={"cpmap.model": mv.name})
+    source = f"runs:/{run.info.run_id}/model"
+    version = client.create_model_version(mv.name, source, run.info.run_id, tags=tags)
+    return Exported(mv.name, str(version.version), run.info.run_id, source)
+
+
+def _flavors(root: Path) -> dict[str, Any]:
+    mlmodel = root / "MLmodel"
+    if not mlmodel.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(mlmodel.read_text())
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{mlmodel}: unreadable MLmodel file") from e
+    flavors = data.get("flavors") if isinstance(data, dict) else None
+    return flavors if isinstance(flavors, dict) else {}
+
+
+def unsafe_reasons(root: Path) -> list[str]:
+    """Why the downloaded model may not be imported (empty when it may)."""
+    reasons = []
+    flavors = _flavors(root)
+    for name, conf in flavors.items():
+        pyfunc_pickle = name == "python_function" and isinstance(conf, dict) and (
+            conf.get("python_model") or conf.get("cloudpickle_version"))
+        if name in PICKLE_FLAVORS or pyfunc_pickle:
+            reasons.append(f"flavor {name!r} loads by unpickling")
+    files = [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else [root]
+    reasons += [f"{p.relative_to(root) if root.is_dir() else p.name}: not a safe model format"
+                for p in files
+                if p.name not in METADATA_FILES and p.suffix.lower() not in SAFE_FILE_SUFFIXES]
+    try:
+        from cpmap.supplychain.modelfiles.scan import scan_path
+    except ImportError:
+        return reasons
+    verdicts = [(Path(r.path).name, str(getattr(r.verdict, "value", r.verdict)))
+                for r in scan_path(root)]
+    return reasons + [f"{n}: CP3 scan says {v}" for n, v in verdicts if v != "safe"]
+
+
+def import_version(ws: Workspace, uri: str, mlflow_name: str, mlflow_version: str,
+                   name: str | None = None) -> Registered:
+    """Register an MLflow model version in cpmap if it holds safe formats only."""
+    from cpmap.registry.versions import register
+
+    client = _client(uri)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version(mlflow_name, mlflow_version)
+    except MlflowException as e:
+        raise InputError(f"MLflow model {mlflow_name} version {mlflow_version}: not found at "
+                         f"{uri}") from e
+    with tempfile.TemporaryDirectory(prefix="cpmap-mlflow-") as tmp:
+        from mlflow.artifacts import download_artifacts
+
+        local = Path(download_artifacts(artifact_uri=mv.source, dst_path=tmp,
+                                        tracking_uri=uri))
+        reasons = unsafe_reasons(local)
+        if reasons:
+            raise InputError(f"MLflow model {mlflow_name} version {mlflow_version}: refused: "
+                             + "; ".join(reasons[:5]),
+                             hint="convert it to safetensors, skops or ONNX first")
+        training = {"mlflow": {"tracking_uri": uri, "name": mlflow_name,
+                               "version": str(mv.version), "run_id": mv.run_id,
+                               "source": mv.source, "tags": dict(mv.tags or {})}}
+        return register(ws, name or mlflow_name, local, training=training, scan=True)

@@ -1,0 +1,61 @@
+"""MLflow interop against a local SQLite tracking store: export with evidence tags, import of
+safe formats only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cpmap.core.workspace import Workspace
+from cpmap.errors import InputError
+from cpmap.registry.versions import register
+
+pytest.importorskip("mlflow")
+
+pytestmark = pytest.mark.slow  # importing MLflow takes several seconds
+
+
+def test_export_then_import_round_trip(ws: Workspace, tmp_path: Path) -> None:
+    from cpmap.registry.mlflow_interop import export_version, import_version
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    save_file({"w": np.ones((4, 4), dtype=np.float32)}, str(tmp_path / "m.safetensors"))
+    mv = register(ws, "clf", tmp_path / "m.safetensors").version
+    out = export_version(ws, mv, uri)
+    assert out.version == "1" and out.source.startswith("runs:/")
+
+    from mlflow import MlflowClient
+
+    tags = MlflowClient(tracking_uri=uri).get_model_version("clf", "1").tags
+    assert tags["cpmap.digest"] == f"sha256:{mv.digest}"
+    assert tags["cpmap.gate"] == "failed" and "CP4" in tags["cpmap.gate.failing"]
+
+    back = import_version(ws, uri, "clf", "1", name="clf-imported")
+    assert back.created and back.version.name == "clf-imported"
+    # the MLflow artifact is the directory `model/` holding the same file
+    assert [f.sha256 for f in back.version.artifact.files] == [mv.digest]
+    assert back.version.lineage.training["mlflow"]["run_id"] == out.run_id  # type: ignore[index]
+
+
+def test_pickle_models_are_refused(ws: Workspace, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    from cpmap.registry.mlflow_interop import import_version
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    run = client.create_run(client.create_experiment("e"))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "MLmodel").write_text("flavors:\n  sklearn:\n    pickled_model: model.pkl\n")
+    (model / "model.pkl").write_bytes(b"\x80\x04N.")
+    client.log_artifacts(run.info.run_id, str(model), "model")
+    client.create_registered_model("evil")
+    client.create_model_version("evil", f"runs:/{run.info.run_id}/model", run.info.run_id)
+    with pytest.raises(InputError, match="refused") as info:
+        import_version(ws, uri, "evil", "1")
+    assert "unpickling" in info.value.message and "model.pkl" in info.value.message
