@@ -12,7 +12,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("ledger", "cpmap.cli.ledger", "Inspect, prove, export and verify the evidence ledger."),
     ("data", "cpmap.cli.data", "CP1: fingerprint, sign, verify, register datasets; lineage."),
     ("trust", "cpmap.cli.trust", "Keys trusted to sign supplier attestations."),
-    ("privacy", "cpmap.cli.privacy", "CP2: PII scan/redact, k-anonymity, DP queries, synthetic data."),
+    ("privacy", "cpmap.cli.privacy", "CP2: PII scan/redact, k-anonymity, DP, synthetic data."),
     ("scan", "cpmap.cli.scan", "CP3: scan dependencies, secrets, model files and images."),
     ("access", "cpmap.cli.access", "CP3: least-privilege data access: check and review."),
     ("models", "cpmap.cli.models", "Stored models: list, show, add safely, trust a pickle."),
