@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 def lineage_svg(mv: ModelVersion, result: GateResult) -> str:
     scope = result.scope
     cp1 = result.control("CP1").status
-    nodes = {d: Node(d, scope.name(d), d, cp1 if d in scope.datasets else "info")
+    nodes = {d: Node(d, f"data {scope.name(d)}", d, cp1 if d in scope.datasets else "info")
              for d in scope.data}
-    model = Node(mv.digest, mv.ref, mv.digest, "pass" if result.passed else "fail")
+    model = Node(mv.digest, f"model {mv.ref}", mv.digest, "pass" if result.passed else "fail")
     below = []
     if mv.lineage.parent:
         p = mv.lineage.parent

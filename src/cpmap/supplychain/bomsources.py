@@ -45,6 +45,7 @@ class BomModel:
     origin: str  # which source found it
     datasets: tuple[str, ...] = ()  # digests of training data
     properties: Mapping[str, str] = field(default_factory=dict)
+    card: Mapping[str, Any] | None = None  # CycloneDX modelCard (cpmap.registry.bom)
 
     @property
     def ref(self) -> str:
@@ -77,6 +78,7 @@ def _flatten(prefix: str, value: Any) -> dict[str, str]:
 
 def registry_models(ws: Workspace) -> list[BomModel]:
     """CP6 registry versions, with their training datasets and model-card fields."""
+    from cpmap.registry.bom import card_for
     from cpmap.registry.versions import list_versions
 
     out = []
@@ -86,7 +88,8 @@ def registry_models(ws: Workspace) -> list[BomModel]:
         for key in _CARD_FIELDS:
             props.update(_flatten(f"cpmap:card.{key}", mv.card.get(key)))
         out.append(BomModel(mv.name, str(mv.version), mv.digest, "registry",
-                            tuple(d.digest for d in mv.lineage.datasets), props))
+                            tuple(d.digest for d in mv.lineage.datasets), props,
+                            card_for(ws, mv)))
     return out
 
 

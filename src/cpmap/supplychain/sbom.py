@@ -181,6 +181,11 @@ def render(bom: Bom) -> str:
 def generate(project: str, dists: Sequence[Mapping[str, Any]], datasets: Sequence[BomDataset],
              models: Sequence[BomModel]) -> BomResult:
     text = render(build(project, dists, datasets, models))
+    cards = {f"model:{m.origin}:{m.ref}": m.card for m in models if m.card}
+    if cards:  # the registry's model cards as CycloneDX modelCard, validated again
+        from cpmap.registry.bom import embed
+
+        text = embed(text, cards)
     return BomResult(text, len(dists), len(datasets), len(models))
 
 
