@@ -74,6 +74,8 @@ def run(ctx: DemoContext) -> StageResult:
     anon = run_anonymize(ws, red_path, anon_path, QUASI, 5, 2, None, "default", suppress=0.02)
     ctx.artifacts.update(customers_anonymized_csv=anon_path,
                          customers_anonymized=anon.output_ref)
+    release = sc.scan_path(anon_path, analyzer)  # the table we would hand to training
+    sc.record_scan(ws, [release], "cpmap", "direct")
 
     stat = dp.release(ws, tabular.load(customers), "customers", dp.Query(
         "mean", "age", BOUNDS["age"]), 1.0)
@@ -86,14 +88,15 @@ def run(ctx: DemoContext) -> StageResult:
     ctx.artifacts.update(customers_synthetic_csv=syn_path, customers_synthetic=syn.output_ref)
 
     a = anon.check.assessment
-    ok = (scanned.pii and red.verdict == "pass" and red.residual_values == 0
+    ok = (scanned.pii and not release.pii and red.verdict == "pass" and red.residual_values == 0
           and anon.check.verdict == "pass" and a.k >= 5 and scores["verdict"] == "pass")
     lines = (
         f"scan found {len(pii)} PII columns: {', '.join(pii)}",
         f"redacted direct identifiers (HMAC pseudonyms) -> {red.output_ref}; re-scan: no direct "
         f"identifiers, {red.residual_values} original values left",
         f"Mondrian on {', '.join(QUASI)} -> {anon.output_ref}: k={a.k}, l={a.l_distinct}, "
-        f"NCP {anon.info['information_loss_ncp']:.3f}, {anon.info['suppressed']} suppressed",
+        f"NCP {anon.info['information_loss_ncp']:.3f}, {anon.info['suppressed']} suppressed; "
+        f"re-scan of the release: {'PII left' if release.pii else 'clean'}",
         f"DP mean(age) = {stat.value:.2f} (epsilon 1, OpenDP Laplace; "
         f"{stat.remaining:g} of the customers budget left)",
         f"DP synthetic copy {syn.output_ref} (epsilon 2): column distance "
