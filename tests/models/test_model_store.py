@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+
 from cpmap.errors import InputError, VerificationFailed
 from cpmap.models import ArchSpec, RemoteModel, TorchModel, build, get_model, list_models, load
 from cpmap.models import save_model as save

@@ -188,6 +188,7 @@ def evaluate_model(ws: Workspace, model_ref: str, data: str, eps: Sequence[float
                 image_shape=ds.image_shape)
     ev = evaluate(model, rows.x, rows.y, eps, attacks or default_attacks(model), s,
                   on_step=on_step)
+    ev = replace(ev, findings=(*ev.findings, *policy_findings(ws, ev)))
     entry = record_evaluation(ws, name, digest, ds, ev) if save else None
     return Evaluated(ev, name, digest, ds, entry)
 
@@ -223,7 +224,7 @@ def evidence_metrics(ev: Evaluation) -> dict[str, Any]:
 
 def record_evaluation(ws: Workspace, name: str, digest: str, ds: Dataset,
                       ev: Evaluation) -> Entry:
-    findings = list(ev.findings) + policy_findings(ws, ev)
+    findings = list(ev.findings)
     verdict = (Verdict.FAIL if any(f.rule_id == "CP4-LOW-ROBUSTNESS" for f in findings)
                else Verdict.WARN if findings else Verdict.PASS)
     plot = curves(ws, {name: ev}, f"{name} on {ds.ref}: accuracy under attack")

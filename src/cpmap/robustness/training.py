@@ -171,6 +171,7 @@ def _train_loop(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
         history.append(_epoch_stats(net, x, y, epoch, total / max(seen, 1), t0, cfg))
         if on_epoch:
             on_epoch(history[-1])
+    opt.zero_grad(set_to_none=True)
     return history
 
 
