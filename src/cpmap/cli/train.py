@@ -61,6 +61,8 @@ def train(
                                                      "dataset's privacy budget.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with a [train] "
                                                 "table (flags override it).")] = None,
+    register: Annotated[bool, typer.Option("--register", help="Also register it as a new "
+                                           "version of NAME in the CP6 registry.")] = False,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
@@ -94,6 +96,10 @@ def train(
     value = {"model": mv.ref, "digest": mv.digest, "format": mv.format, "arch": mv.arch,
              "metrics": trained.metrics, "datasets": mv.record.get("datasets", []),
              "dp": trained.outcome.dp, "evidence": mv.entry}
+    if register:  # CP6: a signed registry version whose lineage is this training record
+        from cpmap.registry.intake import register_any
+
+        value["registry"] = register_any(ws, str(name), mv.ref, scan=True).version.ref
     if fmt == Fmt.json:
         emit_json(value)
         return
@@ -101,7 +107,8 @@ def train(
     m = trained.metrics
     robust = {k: v for k, v in m.items() if k.startswith("robust_accuracy@")}
     out.print(f"stored [bold]{mv.ref}[/] sha256:{mv.digest[:16]} ({mv.format}, {mv.arch}); "
-              f"evidence entry {mv.entry}")
+              f"evidence entry {mv.entry}" + (f"; registered as {value['registry']}"
+                                              if register else ""))
     typer.echo(f"clean accuracy {m['clean_accuracy']:.4f}  " + "  ".join(
         f"robust {k.split('@')[1]}: {v:.4f}" for k, v in robust.items()) +
         f"  ({m['train_seconds']:.1f}s)" +

@@ -97,7 +97,9 @@ def build_card(ws: Workspace, mv: ModelVersion, prose: Mapping[str, Any] | None 
     status = {c.control: c.status for c in result.controls}
     training = [{"name": result.scope.name(d.digest), "digest": d.digest,
                  "cp1": status["CP1"], "cp2": status["CP2"]} for d in mv.lineage.datasets]
-    train = dict(mv.lineage.training or {})
+    record = dict(mv.lineage.training or {})
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    train = {**dict(config or {}), **record}
     quant = _metrics(result)
     quant["fairness"] = dict(fairness) if fairness else None
     return {
