@@ -16,6 +16,7 @@ from cpmap.cli.common import (
     WorkspaceOpt,
     emit,
     emit_findings,
+    progress,
     stderr_console,
 )
 
@@ -69,7 +70,9 @@ def scan(
 
     ws = _ws(workspace, required=False)
     analyzer = sc.make_analyzer(backend, check_entities(entity), presidio_model)
-    results = [sc.scan_path(p, analyzer, sample_rows, max_findings) for p in sc.expand(paths)]
+    files = sc.expand(paths)
+    with progress("scanning", sum(f.stat().st_size for f in files)) as advance:
+        results = [sc.scan_path(p, analyzer, sample_rows, max_findings, advance) for p in files]
     policy = load_policy(ws)
     entry = sc.record_scan(ws, results, backend, policy.fail_on) if ws is not None else None
     found = [f for r in results for f in sc.findings(r)]

@@ -67,9 +67,11 @@ SPECS: tuple[EntitySpec, ...] = (
     EntitySpec("IP_ADDRESS", _p(
         r"\d(?<![\w.]\d)\d{0,2}\.(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){2}(?:25[0-5]|2[0-4]\d|1?\d?\d)"
         r"(?!\w|\.\d)"), v.ip_address, 0.95, Severity.MEDIUM, hint="."),
+    # Every IPv6 address holds "::" or three colon-separated groups: times (12:30:45) do not.
     EntitySpec("IP_ADDRESS", _p(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])"),
                v.ip_address, 0.95, Severity.MEDIUM, hint=":",
-               anchor=_p(r"[0-9A-Fa-f]?:[0-9A-Fa-f]{0,4}:"), reach=(40, 48)),
+               anchor=_p(r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)"),
+               reach=(40, 48)),
     EntitySpec("UK_NHS", _p(r"\d(?<![\w-]\d)\d{2}[ -]?\d{3}[ -]?\d{4}(?![\w-])"), v.uk_nhs, 1.0,
                Severity.HIGH, context=_ctx(r"nhs|national health service")),
     EntitySpec("ES_NIF", _p(r"[\dXYZ](?<![\w-][\dXYZ])\d{7}-?[A-Z](?![\w-])"), v.es_nif, 1.0,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,7 @@ class FileResult:
         out: dict[str, Any] = {"path": self.path, "kind": self.kind, "sha256": self.sha256,
                                "bytes": self.size, "pii": self.pii, "entities": self.entities}
         if self.kind == "text":
-            out["findings"] = [h.__dict__ for h in self.hits]
+            out["findings"] = [{"path": self.path, **h.__dict__} for h in self.hits]
             out["truncated"] = self.truncated
         else:
             out.update(rows=self.rows_total, rows_sampled=self.rows_sampled,
@@ -82,7 +82,8 @@ def _sha256(path: Path) -> tuple[str, int]:
     return hash_file(path)
 
 
-def iter_text(path: Path, analyzer: Analyzer, chunk: int = CHUNK_CHARS) -> Iterator[TextHit]:
+def iter_text(path: Path, analyzer: Analyzer, chunk: int = CHUNK_CHARS,
+              progress: Callable[[int], None] | None = None) -> Iterator[TextHit]:
     """Every PII span in a UTF-8 text file (invalid bytes are replaced), streamed."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     buf, base, lo, line, line_pos = "", 0, 0, 1, 0
@@ -93,6 +94,8 @@ def iter_text(path: Path, analyzer: Analyzer, chunk: int = CHUNK_CHARS) -> Itera
         while not eof:
             raw = fh.read(chunk)
             eof = not raw
+            if progress is not None:
+                progress(len(raw))
             buf += decoder.decode(raw, final=eof)
             if not eof and len(buf) < chunk // 2:
                 continue
@@ -110,12 +113,13 @@ def iter_text(path: Path, analyzer: Analyzer, chunk: int = CHUNK_CHARS) -> Itera
             buf, base, lo, line_pos = buf[cut:], base + cut, hi - cut, 0
 
 
-def scan_text(path: Path, analyzer: Analyzer, max_hits: int = 1000) -> FileResult:
+def scan_text(path: Path, analyzer: Analyzer, max_hits: int = 1000,
+              progress: Callable[[int], None] | None = None) -> FileResult:
     digest, size = _sha256(path)
     hits: list[TextHit] = []
     counts: Counter[str] = Counter()
     try:
-        for hit in iter_text(path, analyzer):
+        for hit in iter_text(path, analyzer, progress=progress):
             counts[hit.entity] += 1
             if len(hits) < max_hits:
                 hits.append(hit)
@@ -135,12 +139,16 @@ def scan_table(path: Path, analyzer: Analyzer, sample_rows: int = 10_000,
 
 
 def scan_path(path: Path, analyzer: Analyzer, sample_rows: int = 10_000,
-              max_hits: int = 1000) -> FileResult:
+              max_hits: int = 1000, progress: Callable[[int], None] | None = None
+              ) -> FileResult:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if table_format(path):
-        return scan_table(path, analyzer, sample_rows)
-    return scan_text(path, analyzer, max_hits)
+        result = scan_table(path, analyzer, sample_rows)
+        if progress is not None:
+            progress(result.size)
+        return result
+    return scan_text(path, analyzer, max_hits, progress)
 
 
 def expand(paths: list[Path]) -> list[Path]:
