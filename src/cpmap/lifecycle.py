@@ -21,8 +21,8 @@ from cpmap.core.workspace import Workspace
 STAGES: list[tuple[str, str, str]] = [
     ("CP1", "Data provenance & integrity", "cpmap.provenance.demo:run"),
     ("CP2", "Data privacy & anonymization", "cpmap.privacy.demo:run"),
-    ("CP3", "Supply chain: secrets and model files", "cpmap.supplychain.demo_scan:run"),
     ("CP3", "Supply chain: dependencies, SBOM, images, access", "cpmap.supplychain.demo_deps:run"),
+    ("CP3", "Supply chain: secrets and model files", "cpmap.supplychain.demo_scan:run"),
     ("CP4", "Adversarial robustness", "cpmap.robustness.demo:run"),
     ("CP5", "AI penetration testing", "cpmap.redteam.demo:run"),
     ("CP6", "Model governance", "cpmap.registry.demo:run"),
