@@ -60,9 +60,10 @@ def secrets(
     def table() -> None:
         from cpmap.formats.table import render
 
-        render([{"path": f.path, "line": f.line, "rule": f.rule, "severity": f.severity,
-                 "secret": f.masked, "commit": (f.commit or "")[:12]} for f in active],
-               title=f"secrets in {path}")
+        rows = [{"path": f.path, "line": f.line, "rule": f.rule, "severity": f.severity,
+                 "secret": f.masked, **({"commit": (f.commit or "")[:12]} if history else {})}
+                for f in active]
+        render(rows, title=f"secrets in {path}")
 
     emit_findings([f.to_finding() for f in active], fmt.value, output, table, scan.to_dict(),
                   title="Secrets")

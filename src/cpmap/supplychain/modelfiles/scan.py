@@ -104,7 +104,9 @@ def _dispatch(path: Path, fh: IO[bytes], head: bytes, size: int, col: Collector,
     if head[:1] == b"\x80" or ext in PICKLE_EXTS:
         scanner = Scanner(col, where)
         scanner.scan_all(fh)
-        return "torch-legacy" if scanner.legacy_torch else "pickle"
+        if scanner.legacy_torch:
+            return "torch-legacy"
+        return "joblib" if any(g.startswith("joblib.") for g in col.globals) else "pickle"
     col.add(ModelVerdict.SUSPICIOUS, "unknown-format",
             "not a model format cpmap recognises (nothing can vouch for it)", where)
     return "unknown"

@@ -21,7 +21,7 @@ from cpmap.supplychain.secrets.files import DEFAULT_MAX_BYTES, FileResult, iter_
 
 TAGS = ("AML.T0055", "OWASP LLM02:2025 Sensitive Information Disclosure",
         "OWASP ML06:2023 AI Supply Chain Attacks")
-PARALLEL_MIN_FILES = 400
+PARALLEL_MIN_FILES = 5000  # below this, process start-up costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ def scan_tree(root: str | os.PathLike[str], *, history: bool = False,
     tasks = [(p, p.relative_to(base).as_posix() if base.is_dir() else p.name, max_bytes)
              for p in files]
     workers = jobs if jobs is not None else min(4, os.cpu_count() or 1)
-    if workers > 1 and len(tasks) >= PARALLEL_MIN_FILES:
+    # an explicit --jobs is obeyed; by default only large trees are worth the process start-up
+    if workers > 1 and len(tasks) >= (2 if jobs is not None else PARALLEL_MIN_FILES):
         with ProcessPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(_scan_one, tasks, chunksize=64))
     else:

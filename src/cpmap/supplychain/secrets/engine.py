@@ -29,6 +29,7 @@ _HASH_CONTEXT = re.compile(r"(?i)integrity|sha1|sha256|sha384|sha512|--hash|chec
                            r"commit|\brev\b|revision|\bsha\b|md5|etag|nonce|fingerprint")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX = re.compile(r"[0-9a-fA-F]+\Z")
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _REFERENCE = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+\Z")  # settings.SECRET_KEY
 
 
@@ -118,6 +119,8 @@ def scan_text(text: str, *, config: bool = False, lockfile: bool = False,
     """Every secret in ``text``; ``config`` enables the assignment rule, ``lockfile`` keeps
     only the token formats (lock files are full of hashes)."""
     low = text.lower()
+    if len(low) != len(text):  # a few non-ASCII letters grow when lowercased: keep offsets
+        low = text.translate(_ASCII_LOWER)
     where = lines or Lines(text)
     hits: list[Hit] = []
     spans: list[tuple[int, int]] = []
@@ -128,9 +131,9 @@ def scan_text(text: str, *, config: bool = False, lockfile: bool = False,
             continue
         if not any(k in low for k in rule.keywords):
             continue
-        for m in rule.pattern.finditer(text):
+        for m in rule.pattern.finditer(low if rule.on_lower else text):
             start, end = m.span(rule.group)
-            secret = m.group(rule.group)
+            secret = text[start:end]
             if any(s < end and start < e for s, e in spans):
                 continue  # already reported by a more precise rule
             if _placeholder(secret, loose) or entropy(secret) < rule.min_entropy:

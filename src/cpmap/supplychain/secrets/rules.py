@@ -29,6 +29,7 @@ class Rule:
     min_entropy: float = 0.0  # Shannon bits per char of the secret; 0: the format suffices
     config_only: bool = False  # only in .env / config files (generic assignments)
     at_match: bool = False  # report the line where the match starts (a key's BEGIN line)
+    on_lower: bool = False  # the pattern is matched against the lowercased text
 
 
 def _r(pattern: str, flags: int = 0) -> re.Pattern[str]:
@@ -84,18 +85,21 @@ RULES: tuple[Rule, ...] = (
             r"((?:Proc-Type:[^\n]*\n|DEK-Info:[^\n]*\n|\s)*[A-Za-z0-9+/]{40,})"),
          Severity.CRITICAL, at_match=True),
     Rule("url-password", "Password in URL", ("://",),
-         _r(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:@/\"'<>]{1,64}:([^\s@/\"'<>]{3,128})@"
+         _r(r"://[^\s:@/\"'<>]{1,64}:([^\s@/\"'<>]{3,128})@"
             r"[A-Za-z0-9.\-_\[\]]+")),
+    # The two key-name rules run on the lowercased text (no IGNORECASE: several times faster),
+    # start at the key word (a leading [\w]* would backtrack at every position), and take the
+    # value from the original text at the same offsets.
     Rule("credential-assignment", "Credential assigned in a config file",
          ("pass", "pwd", "secret", "token", "key", "credential", "auth"),
-         _r(r"(?im)^[ \t]*(?:export[ \t]+)?[\"']?[\w.\-]*" + SECRET_WORDS +
-            r"[\w.\-]*[\"']?[ \t]*[:=][ \t]*[\"']?([^\s\"'#,;]{6,200})"),
-         Severity.MEDIUM, min_entropy=2.5, config_only=True),
+         _r(r"(?m)^[ \t]*(?:export[ \t]+)?[\"']?[\w.\-]{0,40}?" + SECRET_WORDS +
+            r"[\w.\-]{0,40}[\"']?[ \t]*[:=][ \t]*[\"']?([^\s\"'#,;]{6,200})"),
+         Severity.MEDIUM, min_entropy=2.5, config_only=True, on_lower=True),
     Rule("generic-secret", "High-entropy secret assigned to a secret-named variable",
          ("pass", "pwd", "secret", "token", "key", "credential", "auth", "bearer"),
-         _r(r"(?i)[\w.\-]*" + SECRET_WORDS + r"[\w.\-]*[\"']?\s*(?:[:=]|==|:=|=>)\s*"
-            r"(?:[rbuf]?[\"'])([A-Za-z0-9+/=_\-.~]{16,200})[\"']"),
-         Severity.MEDIUM, min_entropy=3.6),
+         _r(SECRET_WORDS + r"[\w.\-]{0,40}[\"']?\s*(?:[:=]|==|:=|=>)\s*[rbuf]?[\"']"
+            r"([a-z0-9+/=_\-.~]{16,200})[\"']"),
+         Severity.MEDIUM, min_entropy=3.6, on_lower=True),
 )
 
 # Key-name rules: only outside lock files, with the context allowlist of engine.py.
