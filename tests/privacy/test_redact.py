@@ -116,3 +116,11 @@ def test_bad_redact_inputs(ws: Workspace, customers_csv: Path, cli: Cli) -> None
                        "--column", "nope=hash")
     assert code == 2 and "nope" in err
     assert not (ws.root / "x.csv").exists()
+
+
+def test_untouched_csv_cells_keep_their_text(ws: Workspace) -> None:
+    src = ws.root / "z.csv"
+    src.write_text("email,zip,amount\njane@example.org,02134,1.50\njoe@example.com,00501,2\n")
+    redact(ws, src, ws.root / "z-r.csv", Plan(Strategy.mask, direct_only=True), RegexAnalyzer())
+    lines = (ws.root / "z-r.csv").read_text().splitlines()
+    assert lines[1].endswith(",02134,1.50") and lines[2].endswith(",00501,2")

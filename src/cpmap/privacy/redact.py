@@ -200,13 +200,16 @@ class _TableWriter:
 
 def redact_table_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan, rep: Replacer,
                       sample_rows: int = 10_000) -> tuple[list[Target], Counter[str]]:
-    from cpmap.privacy.tabular import iter_chunks
+    from cpmap.privacy.tabular import iter_chunks, table_format
 
     targets = table_targets(src, analyzer, plan, sample_rows)
     counts: Counter[str] = Counter()
     writer = _TableWriter(out)
+    # CSV cells are copied as text so that untouched columns keep their exact bytes (a ZIP code
+    # "02134" must not become 2134); Parquet and JSON Lines keep their types.
+    as_text = table_format(src) == "csv"
     try:
-        for chunk in iter_chunks(src):
+        for chunk in iter_chunks(src, as_text=as_text):
             writer.write(_transform_chunk(chunk, targets, analyzer, plan, rep, counts))
         writer.commit()
     except BaseException:
