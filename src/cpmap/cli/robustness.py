@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +25,23 @@ def _floats(text: str, what: str) -> list[float]:
     if not values or any(not math.isfinite(v) or v <= 0 or v > 1e6 for v in values):
         raise InputError(f"{what} {text!r}: values must be positive numbers")
     return sorted(set(values))
+
+
+@contextmanager
+def step_bar(total: int, label: str) -> Iterator[Callable[[str], None]]:
+    """One tick per (attack, eps) run, on stderr when it is a terminal."""
+    import sys
+
+    if not sys.stderr.isatty():
+        yield lambda _what: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[what]}"), console=stderr_console(),
+                  transient=True) as bar:
+        task = bar.add_task(label, total=total, what="")
+        yield lambda what: bar.update(task, advance=1, what=what)
 
 
 @app.command("evaluate")
@@ -58,8 +77,12 @@ def evaluate_cmd(
     names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
     settings = AttackSettings(steps=steps, restarts=restarts, square_iters=square_iters)
     ws = open_workspace(workspace)
-    res = evaluate_model(ws, model, data, _floats(eps, "--eps"), names, samples=samples,
-                         seed=seed, settings=settings, label=label)
+    budgets = _floats(eps, "--eps")
+    runs = sum(1 if a == "hsj" else len(budgets) for a in (names or ["fgsm", "pgd", "apgd",
+                                                                    "square"]))
+    with step_bar(runs, f"attacking {model}") as tick:
+        res = evaluate_model(ws, model, data, budgets, names, samples=samples, seed=seed,
+                             settings=settings, label=label, on_step=tick)
     ev = res.evaluation
 
     def table(v: dict[str, Any]) -> None:

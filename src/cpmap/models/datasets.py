@@ -25,6 +25,7 @@ from cpmap.models.tabular import IMAGE_SUFFIXES, read_images, read_npz, read_tab
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
 
+DATA_SUFFIXES = frozenset({".npz", ".csv", ".parquet", ".pq"})
 BUILTINS = {"builtin:digits": ("digits", "digits.npz", None),
             "builtin:customers": ("customers", "customers.csv", "default")}
 # The customer table's model inputs: its numbers and gender; identifiers, contact details and
@@ -152,8 +153,21 @@ def _in_class_order(ds: Dataset, classes: list[str]) -> Dataset:
     return replace(ds, y=remap[ds.y], classes=tuple(classes))
 
 
+def _single_data_file(root: Path) -> Path | None:
+    """The one .npz/.csv/.parquet file of a folder without class subfolders, if that is all."""
+    entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+    if any(p.is_dir() for p in entries):
+        return None
+    data = [p for p in entries if p.suffix.lower() in DATA_SUFFIXES]
+    if len(data) > 1:
+        raise InputError(f"{root}: holds {len(data)} data files; name one of them")
+    return data[0] if data else None
+
+
 def read_path(path: Path, ref: str, digest: str, label: str | None,
               preprocess: dict[str, Any] | None = None) -> Dataset:
+    if path.is_dir() and (single := _single_data_file(path)) is not None:
+        path = single  # a registered tree holding one data file (e.g. data/digits/digits.npz)
     suffix = path.suffix.lower()
     if path.is_dir():
         x, y, classes, shape = read_images(path)

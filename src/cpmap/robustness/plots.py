@@ -12,10 +12,16 @@ if TYPE_CHECKING:
     from cpmap.robustness.evaluate import Evaluation
 
 STYLES = ("-", "--", ":", "-.")
+COLORS = {"fgsm": "tab:blue", "pgd": "tab:red", "pgd-l2": "tab:purple", "apgd": "tab:green",
+          "square": "tab:orange", "hsj": "tab:brown"}
 
 
 def curves(ws: Workspace, evaluations: Mapping[str, Evaluation], title: str) -> dict[str, str]:
-    """Plot every (model, attack) curve, starting from clean accuracy at eps 0; store it."""
+    """Plot every (model, attack) curve, starting from clean accuracy at eps 0; store it.
+
+    Colour says the attack and line style the model, so two models' curves for the same
+    attack are easy to compare.
+    """
     fig = figure()
     ax = fig.axes[0]
     for i, (model, ev) in enumerate(evaluations.items()):
@@ -24,7 +30,8 @@ def curves(ws: Workspace, evaluations: Mapping[str, Evaluation], title: str) -> 
             xs = [0.0] + [r.eps for r in rows]
             ys = [ev.clean_accuracy] + [r.robust_accuracy for r in rows]
             label = f"{model}: {attack}" if len(evaluations) > 1 else attack
-            ax.plot(xs, ys, STYLES[i % len(STYLES)], marker="o", markersize=3, label=label)
+            ax.plot(xs, ys, STYLES[i % len(STYLES)], marker="o", markersize=3, label=label,
+                    color=COLORS.get(attack))
     ax.set_xlabel("eps (L-inf; L2 for pgd-l2)")
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
