@@ -43,7 +43,7 @@ FindingsFormatOpt = Annotated[FindingsFmt, typer.Option("--format", "-f", help="
 def stderr_console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 def stdout_console() -> Any:
