@@ -37,7 +37,8 @@ def markdown(card: Mapping[str, Any]) -> str:
              _text(d.get("description")), "",
              f"- digest: `{d['digest']}`", f"- formats: {', '.join(d['formats'])}",
              f"- created: {d['created_at']}", f"- code commit: {d.get('code_commit') or 'n/a'}",
-             f"- gate: {'passed' if card['gate']['passed'] else 'FAILED'}", "",
+             f"- gate (controls other than this card): "
+             f"{'passed' if card['gate']['passed'] else 'FAILED'}", "",
              "## Intended use", "", _text(card.get("intended_use")), "",
              "## Out-of-scope use", "", _text(card.get("out_of_scope_use")), "",
              "## Limitations", "", _text(card.get("limitations")), "",

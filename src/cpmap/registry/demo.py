@@ -154,7 +154,10 @@ def run(ctx: DemoContext) -> StageResult:
     r_robust, r_standard = evaluate(ws, robust), evaluate(ws, standard)
     lines += [f"{robust.ref} (PGD-trained): {_verdict(r_robust)}",
               f"{standard.ref} (standard): {_verdict(r_standard)}"]
-    promote(ws, robust.ref)
+    try:
+        promote(ws, robust.ref)
+    except GateFailed as e:
+        return StageResult("CP6", False, (*lines, f"{robust.ref} not promoted: {e.message}"))
     lines.append(f"promoted {robust.ref} to production")
     try:
         promote(ws, standard.ref)

@@ -70,7 +70,7 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
     if parent:
         p = get(ws, parent)
         parent_info = {"name": p.name, "version": p.version, "digest": p.digest}
-    if scan:
+    if scan and not _known(ws, name, path, version):
         lin.scan_model_files(ws, path)
     artifact = store_artifact(ws, path)
     sbom_digest = lin.store_sbom(ws, sbom) if sbom is not None else None
@@ -97,6 +97,17 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
             created_at=now, entry=entry.index))
     Ledger(ws).witness(entry)
     return Registered(get(ws, f"{name}@{number}"), True)
+
+
+def _known(ws: Workspace, name: str, path: Path, version: int | None) -> bool:
+    """Whether ``path`` is already a version of ``name`` (a repeat registration: no rescan)."""
+    from cpmap.registry.artifact import artifact_digest
+
+    digest = artifact_digest(path)
+    with ws.store.read() as conn:
+        row = conn.execute(select(model_versions.c.version).where(
+            model_versions.c.name == name, model_versions.c.digest == digest)).first()
+    return row is not None and (version is None or int(row[0]) == version)
 
 
 def _datasets_from_training(ws: Workspace, train: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -146,7 +157,8 @@ def _previous(conn: Connection, ws: Workspace, name: str, number: int) -> dict[s
 def _evidence(name: str, number: int, artifact: Artifact, lineage: Lineage,
               card: Mapping[str, Any]) -> Evidence:
     subjects = [Subject(f"model:{name}@{number}", artifact.digest)]
-    subjects += [Subject(f"dataset:{d.name}", d.digest) for d in lineage.datasets]
+    subjects += [Subject(f"dataset:{d.name}" + (f"@{d.version}" if d.version else ""), d.digest)
+                 for d in lineage.datasets]
     highlights = [f"registered {name}@{number} sha256:{artifact.digest[:12]} "
                   f"({artifact.size} bytes, {', '.join(artifact.formats)})"]
     if lineage.git:
