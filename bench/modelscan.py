@@ -138,7 +138,9 @@ def corpus_section() -> str:
             f"{len(bad)} hostile files ({sum(c.live for c in bad)} of them verified to run "
             f"their payload when loaded) and {len(good)} benign ones. `dangerous`: flagged as "
             "malicious (picklescan: dangerous global; modelscan: any issue); `warning`: "
-            "suspicious or a scan error; `clean`: nothing reported.\n\n"
+            "suspicious or a scan error; `clean`: nothing reported. The corpus is cpmap's own "
+            "(`tests/assets/models/corpus.py`), written alongside the scanner; Keras, ONNX and "
+            "compressed pickles are outside picklescan's scope.\n\n"
             "| tool | hostile flagged dangerous | warning only | missed (clean) | "
             "benign flagged |\n|---|---|---|---|---|\n" + "\n".join(rows)
             + "\n\n<details><summary>per file</summary>\n\n" + "\n".join(detail)
