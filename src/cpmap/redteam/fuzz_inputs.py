@@ -77,7 +77,8 @@ _DTYPES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "str": lambda x: x.astype(str),
     "object": lambda x: x.astype(object),
 }
-_OK_DTYPES = {"float64", "float16", "int64"}  # casting these to float32 loses nothing that matters
+# Casting these to float32 loses nothing that matters (bools are 0/1, inside any [0, 1] range).
+_OK_DTYPES = {"float64", "float16", "int64", "bool"}
 
 
 def _dtypes(shape: tuple[int, ...], lo: float, hi: float) -> st.SearchStrategy[Case]:

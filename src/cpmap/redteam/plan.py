@@ -52,7 +52,7 @@ class Extraction:
 class Membership:
     enabled: bool = True
     attacks: tuple[str, ...] = ("lira", "loss")
-    reference_models: int = 4
+    reference_models: int = 8
     reference: str = "mlp"  # mlp: fast full-batch shadow MLP; target: the target's recipe
     max_records: int = 1000
     tpr_threshold: float = 0.05  # finding when TPR at 1% FPR reaches this (chance: 0.01)
