@@ -107,6 +107,7 @@ def test_pickles_are_refused_without_running_them(ws: Any, tmp_path: Path) -> No
         load(path, ws)
     assert exc.value.exit_code == 1
     assert hashlib.sha256(path.read_bytes()).hexdigest() in exc.value.diagnostics()
+    assert "CP3 model-file scan: " in exc.value.diagnostics()  # the scanner says why
     assert not marker.exists()
 
 

@@ -77,28 +77,25 @@ def trust(ws: Workspace, digest: str, note: str) -> int:
 
 
 def scan_reasons(path: Path) -> list[str]:
-    """Why the CP3 model-file scanner objects to ``path`` (empty if it is not installed)."""
+    """What the CP3 model-file scanner (which never unpickles) says about ``path``."""
     import importlib
 
     try:
         scanner: Any = importlib.import_module("cpmap.supplychain.modelfiles")
-    except ImportError:
-        return []
-    try:
-        result: Any = scanner.scan_path(path)
+        reports: Any = scanner.scan_path(path)
     except Exception:  # noqa: BLE001 - the scanner is advisory here; the refusal stands anyway
         return []
-    findings = getattr(result, "findings", result)
-    reasons = []
-    for f in list(findings or [])[:5]:
-        msg = getattr(f, "message", None) or str(f)
-        reasons.append(str(msg))
-    return reasons
+    out = []
+    for report in list(reports or [])[:3]:
+        verdict = getattr(getattr(report, "verdict", None), "value", "unknown")
+        why = [str(getattr(r, "message", r)) for r in list(getattr(report, "reasons", ()))[:3]]
+        out.append(verdict + (f" ({'; '.join(why)})" if why else ""))
+    return out
 
 
 def refuse(path: Path, digest: str) -> UntrustedPickle:
     reasons = scan_reasons(path)
-    detail = f"; scanner: {'; '.join(reasons)}" if reasons else ""
+    detail = f"; CP3 model-file scan: {'; '.join(reasons)}" if reasons else ""
     return UntrustedPickle(
         f"{path}: pickle-based model file (sha256:{digest}) is not trusted; loading it could "
         f"run arbitrary code{detail}",
