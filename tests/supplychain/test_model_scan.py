@@ -252,3 +252,16 @@ def test_npy_truncated_is_suspicious(tmp_path: Path) -> None:
     report = scan_file(path)
     assert report.verdict is ModelVerdict.SUSPICIOUS
     assert any("truncated" in r.message for r in report.reasons)
+
+
+def test_opcode_limit_makes_a_huge_pickle_suspicious(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from cpmap.supplychain.modelfiles import pickles
+
+    path = tmp_path / "big.pkl"
+    path.write_bytes(pickle.dumps(list(range(5000))))
+    assert scan_file(path).verdict is ModelVerdict.SAFE
+    monkeypatch.setattr(pickles, "MAX_OPS", 1000)
+    report = scan_file(path)
+    assert report.verdict is ModelVerdict.SUSPICIOUS
+    assert any("too large to analyse" in r.message for r in report.reasons)

@@ -70,7 +70,7 @@ def test_each_rule_finds_its_token(tmp_path: Path, rule: str) -> None:
 
 
 @pytest.mark.parametrize("asset", ["package-lock.json", "poetry.lock", "identifiers.txt",
-                                   "placeholders.env"])
+                                   "placeholders.env", "ml_config.yaml"])
 def test_not_secrets(tmp_path: Path, asset: str) -> None:
     shutil.copy(ASSETS / asset, tmp_path / asset)
     assert scan_tree(tmp_path).findings == ()

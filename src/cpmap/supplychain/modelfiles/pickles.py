@@ -25,6 +25,8 @@ from cpmap.supplychain.modelfiles.report import Collector, ModelVerdict
 LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_STREAMS = 10_000
 MAX_DEPTH = 4
+MAX_OPS = 50_000_000  # per stream: ~1 minute of analysis; past it the verdict cannot be safe
+MAX_ITEMS = 100_000  # symbolic list/dict items kept (imports are checked when they occur)
 _OPCODES = {op.code.encode("latin-1") for op in pickletools.opcodes}
 _DTYPE = re.compile(r"[<>|=]?[biufcmMOSUV]\d*\Z")
 
@@ -137,7 +139,9 @@ class _Machine:
 
     def run(self) -> Any:
         ops: Iterator[tuple[Any, Any, int | None]] = pickletools.genops(self.fh)
-        for op, arg, pos in ops:
+        for count, (op, arg, pos) in enumerate(ops):
+            if count >= MAX_OPS:
+                raise Malformed(f"more than {MAX_OPS:,} opcodes: too large to analyse")
             name = op.name
             if name == "STOP":
                 return self.stack[-1] if self.stack else None
@@ -343,26 +347,30 @@ def _mark(m: _Machine, _a: Any, _p: int | None) -> None:
 
 def _append(m: _Machine, _a: Any, _p: int | None) -> None:
     value = m.stack.pop()
-    if isinstance(m.stack[-1], list):
-        m.stack[-1].append(value)
+    target = m.stack[-1]
+    if isinstance(target, list) and len(target) < MAX_ITEMS:
+        target.append(value)
 
 
 def _appends(m: _Machine, _a: Any, _p: int | None) -> None:
     items = m.pop_mark()
-    if isinstance(m.stack[-1], list):
-        m.stack[-1].extend(items)
+    target = m.stack[-1]
+    if isinstance(target, list) and len(target) < MAX_ITEMS:
+        target.extend(items[:MAX_ITEMS])
 
 
 def _setitem(m: _Machine, _a: Any, _p: int | None) -> None:
     value, key = m.stack.pop(), m.stack.pop()
-    if isinstance(m.stack[-1], SymDict):
-        m.stack[-1].items.append((key, value))
+    target = m.stack[-1]
+    if isinstance(target, SymDict) and len(target.items) < MAX_ITEMS:
+        target.items.append((key, value))
 
 
 def _setitems(m: _Machine, _a: Any, _p: int | None) -> None:
     items = m.pop_mark()
-    if isinstance(m.stack[-1], SymDict):
-        m.stack[-1].items.extend(zip(items[::2], items[1::2], strict=False))
+    target = m.stack[-1]
+    if isinstance(target, SymDict) and len(target.items) < MAX_ITEMS:
+        target.items.extend(zip(items[::2], items[1::2], strict=False))
 
 
 def _dict(m: _Machine, _a: Any, _p: int | None) -> None:

@@ -29,6 +29,11 @@ _HASH_CONTEXT = re.compile(r"(?i)integrity|sha1|sha256|sha384|sha512|--hash|chec
                            r"commit|\brev\b|revision|\bsha\b|md5|etag|nonce|fingerprint")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX = re.compile(r"[0-9a-fA-F]+\Z")
+_KEY = re.compile(r"([\w.\-]+)[\"']?\s*(?:[:=]|==|:=|=>)\s*[rbuf]?[\"']?\Z")
+_NOT_SECRET_KEY = re.compile(
+    r"tokeni[sz]|tokens\b|(?:^|[_.\-])(?:url|uri|endpoint|host|expir\w*|ttl|timeout|len|length|"
+    r"count|limit|file|path|dir|name|type|header|field|prefix|method|policy|provider|rotation|"
+    r"version|enabled|required|min|max|size|hint|label|regex|pattern|env|var)$")
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _REFERENCE = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+\Z")  # settings.SECRET_KEY
 
@@ -78,9 +83,19 @@ def _jwt_ok(token: str) -> bool:
     return isinstance(data, dict) and "alg" in data
 
 
-def _generic_rejects(secret: str, line: str) -> bool:
-    """Context allowlist for the key-name rules: hashes, UUIDs, references, plain words."""
-    if _UUID.fullmatch(secret) or _REFERENCE.match(secret):
+def _key_name(line_prefix: str) -> str:
+    m = _KEY.search(line_prefix)
+    return m.group(1).lower() if m else ""
+
+
+def _generic_rejects(secret: str, line: str, line_prefix: str) -> bool:
+    """Context allowlist for the key-name rules: names that hold no secret (tokenizer, *_url,
+    *_expiry...), hashes, UUIDs, URLs, references, YAML tags, plain words."""
+    if _NOT_SECRET_KEY.search(_key_name(line_prefix)):
+        return True
+    if _UUID.fullmatch(secret) or _REFERENCE.match(secret) or "://" in secret:
+        return True
+    if secret[0] in "!&*@%":  # YAML tags, anchors and aliases; templating
         return True
     if _HEX.match(secret) and len(secret) in (32, 40, 56, 64, 96, 128) and _HASH_CONTEXT.search(
             line):
@@ -140,7 +155,9 @@ def scan_text(text: str, *, config: bool = False, lockfile: bool = False,
                 continue
             if rule.id == "jwt" and not _jwt_ok(secret):
                 continue
-            if generic and _generic_rejects(secret, where.line_text(start)):
+            line_start = text.rfind("\n", 0, start) + 1
+            if generic and _generic_rejects(secret, where.line_text(start),
+                                            text[line_start:start]):
                 continue
             spans.append((start, end))
             line, col = where.locate(m.start() if rule.at_match else start)
