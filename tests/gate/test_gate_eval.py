@@ -161,3 +161,26 @@ def test_cli_exit_codes(kit: Kit, run_cli, fmt: str) -> None:  # type: ignore[no
     assert failed.returncode == 1
     missing = run_cli("gate", "nope@1")
     assert missing.returncode == 2 and "nope@1" in missing.stderr
+
+
+def test_cp2_judges_the_training_data_not_its_redacted_ancestor(kit: Kit) -> None:
+    from cpmap.provenance.datasets import register_dataset
+
+    raw_path = kit.tmp / "raw.csv"
+    raw_path.write_text("email,y\na@example.com,1\n")
+    raw = register_dataset(kit.ws, "raw", raw_path, source="builtin:test")
+    clean_path = kit.tmp / "clean.csv"
+    clean_path.write_text("email,y\n***,1\n")
+    clean = register_dataset(kit.ws, "clean", clean_path, source="builtin:test",
+                             parents=[raw.digest], transform="redact")
+    record(Evidence("CP2", "pii-scan", [Subject("raw.csv", raw.digest)], Verdict.FAIL,
+                    metrics={"pii_columns": 1, "text_hits": 0}), kit.ws)
+    record(Evidence("CP2", "pii-redaction", [Subject(clean.ref, clean.digest),
+                                              Subject(raw.ref, raw.digest)], Verdict.PASS,
+                    metrics={"rescan_direct_identifiers": 0}), kit.ws)
+    on_clean = kit.model("a", b"a", datasets=(clean.ref,))
+    on_raw = kit.model("b", b"b", datasets=(raw.ref,))
+    assert _status(evaluate(kit.ws, on_clean))["CP2"] == "pass"
+    result = evaluate(kit.ws, on_raw)
+    assert _status(result)["CP2"] == "fail"
+    assert any("unredacted PII" in r for r in result.control("CP2").reasons)

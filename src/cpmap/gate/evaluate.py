@@ -94,7 +94,10 @@ def evaluate_control(control: str, all_items: Sequence[Item], scope: Scope,
     reasons = [Reason(f"tampered evidence: {i.problem}") for i in bad]
     reasons += REQUIREMENTS.get(control, generic)(good, scope, rule)
     if control in FAIL_ON_FAILED_EVIDENCE:
-        reasons += _failed_evidence(good, scope)
+        # CP2 judges the training data itself: a raw ancestor's failing PII scan is what the
+        # recorded redaction fixed.
+        own = [i for i in good if i.about(scope.datasets)] if control == "CP2" else good
+        reasons += _failed_evidence(own, scope)
     reasons = list(dict.fromkeys(reasons))
     required = policy.required(control)
     status = _status(required, bool(items), reasons)

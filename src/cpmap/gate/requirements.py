@@ -118,23 +118,35 @@ def _signed(i: Item) -> bool:
 
 # -- CP2 ----------------------------------------------------------------------------------------
 
+def _pii_count(scan: Item) -> int:
+    counted = [metric(scan, k) for k in ("pii_columns", "text_hits")]
+    if any(c is not None for c in counted):
+        return int(sum(c or 0 for c in counted))
+    return len([f for f in scan.findings if str(f.get("severity")) != "info"])
+
+
 def cp2(items: Sequence[Item], scope: Scope, rule: Mapping[str, Any]) -> list[Reason]:
+    """Judged on the training data itself: a raw ancestor with PII is what redaction is for."""
     reasons = []
-    for d in scope.data:
+    for d in scope.datasets:
         name = scope.name(d)
-        scan = latest_about(items, d, lambda i: "pii" in i.kind)
-        if scan is not None:
-            pii = [f for f in scan.findings if str(f.get("severity")) != "info"]
-            if len(pii) > int(rule["max_pii_findings"]):
-                reasons.append(Reason(f"{name}: {len(pii)} unredacted PII finding(s) "
-                                      f"(evidence #{scan.index}, at most "
-                                      f"{rule['max_pii_findings']} allowed)"))
+        scan = latest_about(items, d, lambda i: i.kind == "pii-scan")
+        if scan is not None and _pii_count(scan) > int(rule["max_pii_findings"]):
+            reasons.append(Reason(f"{name}: {_pii_count(scan)} unredacted PII column(s)/hit(s) "
+                                  f"(evidence #{scan.index}, at most "
+                                  f"{rule['max_pii_findings']} allowed)"))
+        red = latest(items, lambda i, d=d: i.kind == "pii-redaction"  # type: ignore[misc]
+                     and next(iter(i.subjects), "") == d)
+        left = metric(red, "rescan_direct_identifiers") if red is not None else None
+        if red is not None and left:
+            reasons.append(Reason(f"{name}: {left:g} direct identifier(s) left after redaction "
+                                  f"(evidence #{red.index})"))
         anon = latest_about(items, d, lambda i: metric(i, "k", "k_anonymity") is not None)
         k = metric(anon, "k", "k_anonymity") if anon is not None else None
         if anon is not None and k is not None and k < float(rule["min_k"]):
             reasons.append(Reason(f"{name}: k-anonymity k={k:g} below {rule['min_k']} "
                                   f"(evidence #{anon.index})"))
-    if not items:
+    if not any(i.about(scope.datasets) for i in items):
         reasons.append(no_evidence("no CP2 privacy evidence about the training data"))
     return reasons
 
