@@ -45,12 +45,15 @@ class RegexAnalyzer:
         self.entities = entities
         self.min_score = min_score
         self._specs = tuple(s for s in specs_for(entities) if s.score >= min_score)
+        self._gates = tuple(s.context_anywhere for s in self._specs)
 
     def analyze(self, text: str) -> list[Match]:
         found: list[Match] = []
-        for spec in self._specs:
+        for spec, gate in zip(self._specs, self._gates, strict=True):
             if spec.hint and spec.hint not in text:
                 continue
+            if gate is not None and gate.search(text) is None:
+                continue  # e.g. no "SSN" or "NHS" anywhere: skip the bare-number pass
             found.extend(_candidates(spec, text))
         return resolve(found)
 

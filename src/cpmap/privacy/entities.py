@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from cpmap.core.findings import Severity
 from cpmap.privacy import validators as v
@@ -23,20 +24,29 @@ class EntitySpec:
     validator: v.Validator
     score: float
     severity: Severity
-    context: re.Pattern[str] | None = None
+    context_words: str = ""  # regex alternation of words that must precede a match
     hint: str = ""  # a substring every match contains; lets the engine skip a whole text
     # A cheap pattern every match contains (an "@", a ":"); the full pattern then runs only in
     # a window of ``reach`` characters around each anchor hit instead of over the whole text.
     anchor: re.Pattern[str] | None = None
     reach: tuple[int, int] = (0, 0)
 
+    @cached_property
+    def context(self) -> re.Pattern[str] | None:
+        """Context words followed by at most three words, right before the candidate."""
+        if not self.context_words:
+            return None
+        return re.compile(rf"(?:{self.context_words})\W{{0,4}}(?:\w+\W{{1,3}}){{0,3}}$",
+                          re.IGNORECASE)
+
+    @cached_property
+    def context_anywhere(self) -> re.Pattern[str] | None:
+        """The context words alone: a text without any of them cannot hold this entity."""
+        return re.compile(self.context_words, re.IGNORECASE) if self.context_words else None
+
 
 def _p(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags)
-
-
-def _ctx(words: str) -> re.Pattern[str]:
-    return re.compile(rf"(?:{words})\W{{0,4}}(?:\w+\W{{1,3}}){{0,3}}$", re.IGNORECASE)
 
 
 _IBAN_RE = (r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?"
@@ -53,7 +63,7 @@ SPECS: tuple[EntitySpec, ...] = (
     EntitySpec("US_SSN", _p(r"\d(?<![\w-]\d)\d{2}([- .])\d{2}\1\d{4}(?![\w-])"), v.us_ssn, 0.85,
                Severity.HIGH),
     EntitySpec("US_SSN", _p(r"\d(?<![\w-]\d)\d{8}(?![\w-])"), v.us_ssn, 0.6, Severity.HIGH,
-               context=_ctx(r"ssn|ssns|social security(?: number)?|ss#")),
+               context_words=r"ssn|ssns|social security(?: number)?|ss#"),
     EntitySpec("US_ITIN", _p(r"9(?<![\w-]9)\d{2}([- ]?)(?:5\d|6[0-5]|7\d|8[0-8]|9[0-24-9])\1\d{4}"
                              r"(?![\w-])"), v.us_itin, 0.85, Severity.HIGH),
     EntitySpec("IBAN_CODE", _p(_IBAN_RE), v.iban, 1.0, Severity.HIGH),
@@ -73,7 +83,7 @@ SPECS: tuple[EntitySpec, ...] = (
                anchor=_p(r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)"),
                reach=(40, 48)),
     EntitySpec("UK_NHS", _p(r"\d(?<![\w-]\d)\d{2}[ -]?\d{3}[ -]?\d{4}(?![\w-])"), v.uk_nhs, 1.0,
-               Severity.HIGH, context=_ctx(r"nhs|national health service")),
+               Severity.HIGH, context_words=r"nhs|national health service"),
     EntitySpec("ES_NIF", _p(r"[\dXYZ](?<![\w-][\dXYZ])\d{7}-?[A-Z](?![\w-])"), v.es_nif, 1.0,
                Severity.HIGH),
     EntitySpec("IT_FISCAL_CODE", _p(r"[A-Z](?<!\w[A-Z])[A-Z]{5}\d{2}[A-EHLMPRST]\d{2}[A-Z]\d{3}"
