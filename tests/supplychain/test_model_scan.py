@@ -265,3 +265,26 @@ def test_opcode_limit_makes_a_huge_pickle_suspicious(tmp_path: Path,
     report = scan_file(path)
     assert report.verdict is ModelVerdict.SUSPICIOUS
     assert any("too large to analyse" in r.message for r in report.reasons)
+
+
+def test_corrupted_real_files_never_crash_or_pass_as_broken(built: tuple[list, Path],
+                                                            tmp_path: Path) -> None:
+    """Flip bytes in real checkpoints, joblib and compressed files: always a verdict."""
+    cases, _ = built
+    sources = [c.path for c in cases if c.name in (
+        "benign_state_dict.pt", "benign_sklearn_z.joblib", "benign_legacy.pt", "evil.gz",
+        "benign.npz", "joblib_after_array.joblib", "benign_dense.keras")]
+
+    @given(st.sampled_from(sources), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)),
+                                              min_size=1, max_size=8))
+    @settings(max_examples=150, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    def check(source: Path, flips: list[tuple[float, int]]) -> None:
+        data = bytearray(source.read_bytes())
+        for where, value in flips:
+            data[min(int(where * len(data)), len(data) - 1)] = value
+        path = tmp_path / f"mutant{source.suffix}"
+        path.write_bytes(bytes(data))
+        assert scan_file(path).verdict in set(ModelVerdict)
+
+    check()

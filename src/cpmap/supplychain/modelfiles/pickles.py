@@ -64,10 +64,6 @@ class SymDict:
         return None
 
 
-class _Mark:
-    pass
-
-
 class Malformed(Exception):
     """The opcode stream cannot be replayed (a real unpickler would fail here too)."""
 

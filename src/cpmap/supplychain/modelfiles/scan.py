@@ -69,9 +69,10 @@ def scan_file(path: Path) -> FileReport:
         except LimitExceeded as e:
             fmt = "compressed"
             col.add(ModelVerdict.SUSPICIOUS, "archive-limit", str(e))
-        except (OSError, EOFError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - hostile bytes: any parser failure is a verdict
             fmt = "unknown"
-            col.add(ModelVerdict.SUSPICIOUS, "unreadable", f"cannot be parsed: {e}"[:300])
+            col.add(ModelVerdict.SUSPICIOUS, "unreadable",
+                    f"cannot be parsed: {e.__class__.__name__}: {e}"[:300])
     return col.report(str(path), fmt, size, counted.bytes_read)
 
 
