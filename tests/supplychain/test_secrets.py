@@ -205,3 +205,21 @@ def test_scan_text_never_raises(text: str) -> None:
 def test_mask_never_reveals_more_than_six_characters(secret: str) -> None:
     masked = mask(secret)
     assert len(masked.replace("*", "")) <= min(6, max(1, len(secret) - 1)) or len(secret) == 1
+
+
+def test_single_file_and_exclude(tmp_path: Path) -> None:
+    name, content = tok.line_for("gitlab-token", TOKENS["gitlab-token"])
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "ci.py").write_text(content)
+    (tmp_path / "app.py").write_text(content)
+    assert [f.path for f in scan_tree(tmp_path / "app.py").findings] == ["app.py"]
+    assert [f.path for f in scan_tree(tmp_path, exclude=("vendor",)).findings] == ["app.py"]
+    assert len(scan_tree(tmp_path).findings) == 2
+
+
+def test_private_key_inside_json_with_escaped_newlines(tmp_path: Path) -> None:
+    key = TOKENS["private-key"].replace("\n", "\\n")
+    (tmp_path / "sa.json").write_text('{\n  "type": "service_account",\n'
+                                      f'  "private_key": "{key}"\n}}\n')
+    found = scan_tree(tmp_path).findings
+    assert [(f.rule, f.line) for f in found] == [("private-key", 3)]
