@@ -74,6 +74,9 @@ def test_text_redaction_and_encrypt_roundtrip(ws: Workspace, cli: Cli) -> None:
     assert code == 0
     assert (ws.root / "dec.txt").read_text() == src.read_text()
     assert os.stat(ws.root / "dec.txt").st_mode & 0o777 == 0o600
+    from cpmap.core.ledger import Ledger
+
+    assert Ledger(ws).entries(kind="pii-decryption")
 
 
 def test_keys_are_private_and_stable(ws: Workspace) -> None:

@@ -143,16 +143,27 @@ def decrypt(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Reverse `redact --strategy encrypt` with the workspace AES key (keep the output safe)."""
+    from cpmap.core.evidence import Subject, Verdict
     from cpmap.core.workspace import atomic_write
+    from cpmap.errors import InputError
     from cpmap.privacy.keys import aes_key, decrypt_text
+    from cpmap.privacy.policy import record_cp2
+    from cpmap.provenance.fingerprint import hash_file
 
     if not path.is_file():
-        from cpmap.errors import InputError
-
         raise InputError(f"{path}: no such file")
-    text = path.read_bytes().decode("utf-8", errors="strict")
-    plain, n = decrypt_text(aes_key(_ws(workspace)), text)
+    ws = _ws(workspace)
+    try:
+        text = path.read_bytes().decode("utf-8", errors="strict")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text: {e.reason}") from e
+    plain, n = decrypt_text(aes_key(ws), text)
     atomic_write(out, plain.encode(), mode=0o600)
+    # Re-identification is an access to personal data: it leaves a trace in the ledger.
+    record_cp2(ws, "pii-decryption", [Subject(path.name, hash_file(path)[0])], Verdict.INFO,
+               {"values_decrypted": n}, details={"input": str(path), "output": str(out),
+                                                 "highlights": [f"decrypted {n} values of "
+                                                                f"{path.name}"]})
     stderr_console().print(f"decrypted {n} values into {out} (mode 0600)")
 
 
