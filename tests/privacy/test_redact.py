@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpmap.core.workspace import Workspace
 from cpmap.errors import InputError
@@ -127,3 +129,28 @@ def test_untouched_csv_cells_keep_their_text(ws: Workspace) -> None:
     redact(ws, src, ws.root / "z-r.csv", Plan(Strategy.mask, direct_only=True), RegexAnalyzer())
     lines = (ws.root / "z-r.csv").read_text().splitlines()
     assert lines[1].endswith(",02134,1.50") and lines[2].endswith(",00501,2")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from([
+    "jane@example.org", "(212) 555-0143", "4111 1111 1111 1111", "219-09-9998", "lorem é",
+    "ipsum dolor", "203.0.113.7", "\n", "12:30", "GB82WEST12345698765432", "ü€"]), max_size=50),
+    st.integers(min_value=1, max_value=5))
+def test_streamed_text_redaction_equals_whole_text(tmp_path_factory: pytest.TempPathFactory,
+                                                   parts: list[str], chunk_kb: int) -> None:
+    from collections import Counter
+
+    from cpmap.privacy.redact import redact_string, redact_text_file
+    from cpmap.privacy.transform import Replacer
+
+    text = " ".join(parts)
+    d = tmp_path_factory.mktemp("r")
+    (d / "in.txt").write_text(text, encoding="utf-8")
+    rep = Replacer(b"k" * 32)
+    plan = Plan(Strategy.mask)
+    counts, _seen = redact_text_file(d / "in.txt", d / "out.txt", RegexAnalyzer(), plan, rep,
+                                     chunk=chunk_kb * 64)
+    whole: Counter[str] = Counter()
+    assert (d / "out.txt").read_text(encoding="utf-8") == redact_string(
+        text, RegexAnalyzer(), plan, rep, whole)
+    assert counts == whole

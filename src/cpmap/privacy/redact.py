@@ -29,7 +29,7 @@ from cpmap.privacy.transform import Replacer, Strategy
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
 
-MAX_TEXT_BYTES = 512 << 20
+MAX_SEEN = 100_000  # original values kept for the survival check of a text redaction
 
 
 @dataclass(frozen=True)
@@ -89,17 +89,69 @@ def redact_string(text: str, analyzer: Analyzer, plan: Plan, rep: Replacer,
     return "".join(parts)
 
 
-def redact_text_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan,
-                     rep: Replacer) -> tuple[Counter[str], set[str]]:
-    if src.stat().st_size > MAX_TEXT_BYTES:
-        raise InputError(f"{src}: text larger than {MAX_TEXT_BYTES >> 20} MiB; split it first")
-    from cpmap.core.workspace import atomic_write
+def redact_text_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan, rep: Replacer,
+                     chunk: int = 1 << 20) -> tuple[Counter[str], set[str]]:
+    """Span-level redaction of a text file, streamed: the scanner's hits (character offsets)
+    drive a second pass that copies the text with each span replaced."""
+    import codecs
+
+    from cpmap.privacy.scan import iter_text
 
     counts: Counter[str] = Counter()
     seen: set[str] = set()
-    text = src.read_bytes().decode("utf-8", errors="replace")
-    atomic_write(out, redact_string(text, analyzer, plan, rep, counts, seen).encode())
+    hits = (h for h in iter_text(src, analyzer, chunk) if plan.wants(h.entity))
+    current = next(hits, None)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    writer = _TextWriter(out)
+    pos, pending = 0, ""  # pending: decoded text starting at character offset pos
+    try:
+        with src.open("rb") as fh:
+            eof = False
+            while not eof:
+                raw = fh.read(chunk)
+                eof = not raw
+                pending += decoder.decode(raw, final=eof)
+                while current is not None and current.end <= pos + len(pending):
+                    writer.write(pending[:current.start - pos])
+                    value = pending[current.start - pos:current.end - pos]
+                    new = rep(plan.for_entity(current.entity), current.entity, value)
+                    writer.write(new or "")
+                    counts[current.entity] += 1
+                    if len(seen) < MAX_SEEN:
+                        seen.add(value)
+                    pending, pos = pending[current.end - pos:], current.end
+                    current = next(hits, None)
+                keep = len(pending) if current is None else max(0, current.start - pos)
+                writer.write(pending[:keep])
+                pending, pos = pending[keep:], pos + keep
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
     return counts, seen
+
+
+class _TextWriter:
+    def __init__(self, out: Path) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+        self.out, self.tmp = out, Path(tmp)
+        self.fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+    def write(self, text: str) -> None:
+        if text:
+            self.fh.write(text)
+
+    def commit(self) -> None:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.out)
+
+    def abort(self) -> None:
+        self.fh.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
