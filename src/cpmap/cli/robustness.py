@@ -28,7 +28,7 @@ def _floats(text: str, what: str) -> list[float]:
 
 
 @contextmanager
-def step_bar(total: int, label: str) -> Iterator[Callable[[str], None]]:
+def step_bar(total: int | None, label: str) -> Iterator[Callable[[str], None]]:
     """One tick per (attack, eps) run, on stderr when it is a terminal."""
     import sys
 
@@ -47,7 +47,8 @@ def step_bar(total: int, label: str) -> Iterator[Callable[[str], None]]:
 @app.command("evaluate")
 def evaluate_cmd(
     model: Annotated[str, typer.Option("--model", help="Stored model (NAME, NAME@N, "
-                                       "sha256:HEX) or a model file.")],
+                                       "sha256:HEX), a model file, or an http(s) endpoint "
+                                       "(black-box; key from $CPMAP_MODEL_API_KEY).")],
     data: Annotated[str, typer.Option("--data", help="Dataset reference (as for train).")],
     eps: Annotated[str, typer.Option("--eps", help="Comma-separated budgets.")] = "0.05,0.1,0.2",
     attacks: Annotated[str | None, typer.Option(
@@ -78,8 +79,8 @@ def evaluate_cmd(
     settings = AttackSettings(steps=steps, restarts=restarts, square_iters=square_iters)
     ws = open_workspace(workspace)
     budgets = _floats(eps, "--eps")
-    runs = sum(1 if a == "hsj" else len(budgets) for a in (names or ["fgsm", "pgd", "apgd",
-                                                                    "square"]))
+    # Without --attacks the set depends on the model's kind, known only once it is loaded.
+    runs = sum(1 if a == "hsj" else len(budgets) for a in names) if names else None
     with step_bar(runs, f"attacking {model}") as tick:
         res = evaluate_model(ws, model, data, budgets, names, samples=samples, seed=seed,
                              settings=settings, label=label, on_step=tick)

@@ -157,6 +157,20 @@ def _resolve_model(ws: Workspace, ref: str) -> tuple[Model, str, str, dict[str, 
     return load_version(ws, mv), mv.ref, mv.digest, dict(mv.record)
 
 
+def _remote(ws: Workspace, url: str, data: str, label: str | None
+            ) -> tuple[Model, str, str, dict[str, Any], Dataset]:
+    """A black-box endpoint, sized by the data sent to it; named by the digest of its URL.
+
+    The endpoint must take rows exactly as the dataset reference produces them (for tables:
+    scaled and one-hot encoded) and answer in the data's class order.
+    """
+    from cpmap.models.remote import RemoteModel
+
+    ds = load_dataset(data, ws, label=label, purpose=f"robustness evaluation of {url}")
+    model = RemoteModel(url, ds.n_classes, ds.input_dim)
+    return model, url, hashlib.sha256(url.encode()).hexdigest(), {}, ds
+
+
 def eval_rows(ds: Dataset, rec: dict[str, Any], samples: int, seed: int) -> Dataset:
     """The training run's held-out split when ``ds`` is its training data; then subsample."""
     for d in rec.get("datasets", []):
@@ -179,10 +193,13 @@ def evaluate_model(ws: Workspace, model_ref: str, data: str, eps: Sequence[float
     from cpmap.robustness.evaluate import default_attacks
 
     set_threads(ws)
-    model, name, digest, rec = _resolve_model(ws, model_ref)
-    meta = dict(rec.get("meta") or getattr(model, "meta", {}) or {})
-    ds = load_dataset(data, ws, label=label, purpose=f"robustness evaluation of {name}",
-                      like=meta)
+    if model_ref.startswith(("http://", "https://")):
+        model, name, digest, rec, ds = _remote(ws, model_ref, data, label)
+    else:
+        model, name, digest, rec = _resolve_model(ws, model_ref)
+        meta = dict(rec.get("meta") or getattr(model, "meta", {}) or {})
+        ds = load_dataset(data, ws, label=label, purpose=f"robustness evaluation of {name}",
+                          like=meta)
     rows = eval_rows(ds, rec, samples, seed)
     s = replace(settings or AttackSettings(), seed=seed, box=ds.bounds,
                 image_shape=ds.image_shape)
