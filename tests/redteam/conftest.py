@@ -10,6 +10,14 @@ from cpmap.redteam.shadow import MLPConfig, TorchClassifier, train_mlp
 from cpmap.redteam.target import Target
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """Tiny models on a shared 2-core machine: extra intra-op threads only spin."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def data() -> tuple[np.ndarray, np.ndarray]:
     return digits()

@@ -49,13 +49,16 @@ def run_cmd(
     """
     from cpmap.core.workspace import open_workspace
     from cpmap.errors import InputError
-    from cpmap.redteam.service import run_campaign
+    from cpmap.redteam.plan import load_plan
 
     if fail_on not in SEVERITIES:
         raise InputError(f"--fail-on {fail_on!r}: use one of {', '.join(SEVERITIES)}")
+    chosen = load_plan(plan)  # bad plans fail before torch is even imported
     ws = open_workspace(workspace)
     err = stderr_console()
-    result = run_campaign(ws, model, data, plan=plan, endpoint=endpoint,
+    from cpmap.redteam.service import run_campaign
+
+    result = run_campaign(ws, model, data, plan=chosen, endpoint=endpoint,
                           api_key_env=api_key_env, label=label,
                           on_section=lambda s: err.print(f"[bold]{s}[/] ..."))
     findings = result.findings

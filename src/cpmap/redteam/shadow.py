@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from cpmap.redteam.target import PredictFn
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # (x, y, seed) -> predict_proba of a model trained on (x, y).
 Trainer = Callable[[np.ndarray, np.ndarray, int], PredictFn]
@@ -37,12 +39,16 @@ class TorchClassifier:
         self.input_shape = input_shape
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
         with torch.no_grad():
             t = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(-1, *self.input_shape))
             return torch.softmax(self.module(t).double(), dim=1).numpy()
 
 
 def mlp(n_features: int, n_classes: int, hidden: int) -> nn.Module:
+    from torch import nn
+
     return nn.Sequential(nn.Flatten(), nn.Linear(n_features, hidden), nn.ReLU(),
                          nn.Linear(hidden, n_classes))
 
@@ -50,6 +56,8 @@ def mlp(n_features: int, n_classes: int, hidden: int) -> nn.Module:
 def fit_full_batch(model: nn.Module, x: np.ndarray, targets: np.ndarray, seed: int,
                    config: MLPConfig = MLPConfig()) -> nn.Module:
     """Train ``model`` full-batch with Adam; ``targets`` are labels or soft labels [n, k]."""
+    import torch
+    from torch import nn
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():  # seeded init that does not touch the global RNG
