@@ -288,3 +288,19 @@ def test_corrupted_real_files_never_crash_or_pass_as_broken(built: tuple[list, P
         assert scan_file(path).verdict in set(ModelVerdict)
 
     check()
+
+
+def test_skops_types_are_judged_by_the_allowlist(tmp_path: Path) -> None:
+    import numpy as np
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    good = tmp_path / "scaler.skops"
+    sio.dump(StandardScaler().fit(np.eye(3)), good)
+    report = scan_file(good)
+    assert (report.format, report.verdict) == ("skops", ModelVerdict.SAFE)
+    bad = tmp_path / "shell.skops"
+    sio.dump(FunctionTransformer(func=os.system), bad)
+    report = scan_file(bad)
+    assert report.verdict is ModelVerdict.MALICIOUS
+    assert any("system" in g for g in report.globals)

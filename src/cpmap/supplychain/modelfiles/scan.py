@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from cpmap.errors import InputError
-from cpmap.supplychain.modelfiles import containers, keras_check, onnx_check
+from cpmap.supplychain.modelfiles import containers, keras_check, onnx_check, skops_check
 from cpmap.supplychain.modelfiles.io_utils import (
     CountingFile,
     LimitExceeded,
@@ -27,7 +27,7 @@ from cpmap.supplychain.modelfiles.safetensors_check import looks_like_safetensor
 PICKLE_EXTS = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".jbl", ".dat",
                ".sav", ".model", ".p", ".pk", ".mar", ".pyt"}
 MODEL_EXTS = PICKLE_EXTS | {".npy", ".npz", ".safetensors", ".onnx", ".keras", ".h5", ".hdf5",
-                            ".gz", ".bz2", ".xz", ".lzma", ".tar", ".zip"}
+                            ".gz", ".bz2", ".xz", ".lzma", ".tar", ".zip", ".skops"}
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".cpmap",
              ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox"}
@@ -82,6 +82,10 @@ def _dispatch(path: Path, fh: IO[bytes], head: bytes, size: int, col: Collector,
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         if ext == ".keras" or ext == ".zip" and _has_member(fh, "config.json"):
             return _scan_keras(fh, col, where)
+        if ext == ".skops" or _has_member(fh, "schema.json"):
+            _scan_skops(fh, col, where)
+            containers.scan_zip(fh, col, where, _nested, depth)
+            return "skops"
         fmt = containers.scan_zip(fh, col, where, _nested, depth)
         return "npz" if ext == ".npz" and fmt == "zip" else fmt
     if head[257:262] == b"ustar":
@@ -142,6 +146,21 @@ def _scan_keras(fh: IO[bytes], col: Collector, where: str) -> str:
     fh.seek(0)
     containers.scan_zip(fh, col, where, _nested, 0)  # pickles hidden among the members
     return "keras"
+
+
+def _scan_skops(fh: IO[bytes], col: Collector, where: str) -> None:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(fh) as zf:
+            info = zf.getinfo("schema.json")
+            if info.file_size > skops_check.MAX_SCHEMA:
+                col.add(ModelVerdict.SUSPICIOUS, "archive-limit", "schema.json too large", where)
+            else:
+                skops_check.check_schema(zf.read(info), col, where)
+    except (zipfile.BadZipFile, OSError, KeyError) as e:
+        col.add(ModelVerdict.SUSPICIOUS, "bad-skops", f"unreadable skops file: {e}", where)
+    fh.seek(0)
 
 
 def _scan_compressed(kind: str, fh: IO[bytes], col: Collector, where: str, depth: int) -> str:
