@@ -121,6 +121,9 @@ def test_bad_redact_inputs(ws: Workspace, customers_csv: Path, cli: Cli) -> None
                        "--column", "nope=hash")
     assert code == 2 and "nope" in err
     assert not (ws.root / "x.csv").exists()
+    from cpmap.provenance.datasets import list_datasets
+
+    assert list_datasets(ws) == []  # nothing registered either
 
 
 def test_untouched_csv_cells_keep_their_text(ws: Workspace) -> None:

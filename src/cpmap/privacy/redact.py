@@ -121,7 +121,8 @@ def redact_text_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan, rep: 
                         seen.add(value)
                     pending, pos = pending[current.end - pos:], current.end
                     current = next(hits, None)
-                keep = len(pending) if current is None else max(0, current.start - pos)
+                keep = len(pending) if current is None else min(len(pending),
+                                                                max(0, current.start - pos))
                 writer.write(pending[:keep])
                 pending, pos = pending[keep:], pos + keep
         writer.commit()
@@ -251,10 +252,12 @@ class _TableWriter:
 
 
 def redact_table_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan, rep: Replacer,
-                      sample_rows: int = 10_000) -> tuple[list[Target], Counter[str]]:
+                      sample_rows: int = 10_000, targets: list[Target] | None = None
+                      ) -> tuple[list[Target], Counter[str]]:
     from cpmap.privacy.tabular import iter_chunks, table_format
 
-    targets = table_targets(src, analyzer, plan, sample_rows)
+    if targets is None:
+        targets = table_targets(src, analyzer, plan, sample_rows)
     counts: Counter[str] = Counter()
     writer = _TableWriter(out)
     # CSV cells are copied as text so that untouched columns keep their exact bytes (a ZIP code
@@ -352,14 +355,16 @@ def redact(ws: Workspace, src: Path, out: Path, plan: Plan, analyzer: Analyzer, 
     needs_aes = plan.default is Strategy.encrypt or Strategy.encrypt in (
         *plan.columns.values(), *plan.entities.values())
     rep = Replacer(keys.hmac_key(ws), keys.aes_key(ws) if needs_aes else None)
+    # Bad columns or an unreadable table fail here, before anything is registered or written.
+    targets = table_targets(src, analyzer, plan, sample_rows) if table_format(src) else []
     source = input_dataset(ws, src, name)
-    targets: list[Target] = []
     with transform("redact", inputs=[source], ws=ws, params={
             "default": plan.default.value, "direct_only": plan.direct_only,
             "columns": {c: s.value for c, s in plan.columns.items()},
             "entities": {e: s.value for e, s in plan.entities.items()}}) as t:
         if table_format(src):
-            targets, counts = redact_table_file(src, out, analyzer, plan, rep, sample_rows)
+            targets, counts = redact_table_file(src, out, analyzer, plan, rep, sample_rows,
+                                                targets)
             residual = surviving_cells(src, out, targets)
         else:
             counts, seen = redact_text_file(src, out, analyzer, plan, rep)
