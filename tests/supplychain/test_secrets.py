@@ -223,3 +223,21 @@ def test_private_key_inside_json_with_escaped_newlines(tmp_path: Path) -> None:
                                       f'  "private_key": "{key}"\n}}\n')
     found = scan_tree(tmp_path).findings
     assert [(f.rule, f.line) for f in found] == [("private-key", 3)]
+
+
+def test_workspace_config_baseline_and_exclude(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    ws = init(tmp_path)
+    (tmp_path / "vendor").mkdir()
+    content = tok.line_for("slack-token", TOKENS["slack-token"])[1]
+    (tmp_path / "vendor" / "x.py").write_text(content)
+    (tmp_path / "app.py").write_text(content)
+    with (ws.dir / "cpmap.toml").open("a") as fh:
+        fh.write('\n[secrets]\nbaseline = "secrets-baseline.json"\nexclude = ["vendor"]\n')
+    code, out, _ = cli(capsys, "scan", "secrets", str(tmp_path), "-w", str(tmp_path), "-f",
+                       "json")
+    assert code == 1 and [f["path"] for f in json.loads(out)["findings"]] == ["app.py"]
+    assert cli(capsys, "scan", "secrets", str(tmp_path), "-w", str(tmp_path),
+               "--update-baseline")[0] == 0
+    assert (tmp_path / "secrets-baseline.json").exists()
+    assert cli(capsys, "scan", "secrets", str(tmp_path), "-w", str(tmp_path))[0] == 0

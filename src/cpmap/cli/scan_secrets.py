@@ -45,11 +45,18 @@ def secrets(
     from cpmap.supplychain.secrets import baseline as bl
     from cpmap.supplychain.secrets import scan_tree
 
+    ws = optional_workspace(workspace)
+    if ws is not None:  # [secrets] baseline / exclude in cpmap.toml (CPMAP_SECRETS_*)
+        configured = ws.setting("secrets", "baseline")
+        baseline = baseline or (ws.root / str(configured) if configured else None)
+        extra = ws.setting("secrets", "exclude") or []
+        exclude = [*(exclude or ()), *(extra.split(",") if isinstance(extra, str) else extra)]
     if update_baseline and baseline is None:
         raise InputError("--update-baseline needs --baseline FILE")
     known = bl.load(baseline) if baseline is not None and not update_baseline else set()
-    scan = scan_tree(path, history=history, baseline=known, exclude=tuple(exclude or ()),
-                     max_bytes=max_size << 20, jobs=jobs)
+    scan = scan_tree(path, history=history, baseline=known,
+                     exclude=tuple(str(g) for g in exclude or ()), max_bytes=max_size << 20,
+                     jobs=jobs)
     err = stderr_console()
     if update_baseline and baseline is not None:
         n = bl.dump(baseline, scan.findings)
@@ -72,7 +79,6 @@ def secrets(
               + f", {len(active)} secret(s)"
               + (f", {len(scan.findings) - len(active)} baselined" if baseline else ""),
               markup=False, highlight=False)
-    ws = optional_workspace(workspace)
     if ws is not None:
         from cpmap.supplychain.secrets.evidence import record_scan
 
