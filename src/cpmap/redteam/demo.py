@@ -66,16 +66,21 @@ def _standard(ctx: DemoContext) -> str:
     from cpmap.robustness.config import TrainConfig
     from cpmap.robustness.service import train_model
 
-    mv = train_model(ctx.ws, "builtin:digits",
+    mv = train_model(ctx.ws, _data(ctx),
                      TrainConfig(arch="mlp", epochs=10, lr=1e-2), "digits_standard").version
     ctx.artifacts["digits_standard"] = mv.name
     return mv.name
 
 
+def _data(ctx: DemoContext) -> str:
+    """The digits dataset CP1 registered (what CP4 trained on), else the built-in."""
+    return str(ctx.artifacts.get("digits_dataset") or "builtin:digits")
+
+
 def _campaign(ctx: DemoContext, model: str, plan: Plan) -> CampaignResult:
     from cpmap.redteam.service import run_campaign
 
-    result = run_campaign(ctx.ws, model, "builtin:digits", plan=plan)
+    result = run_campaign(ctx.ws, model, _data(ctx), plan=plan)
     worst = result.worst.value if result.worst else "none"
     ctx.log(f"  {model}: {len(result.findings)} finding(s), worst {worst} "
             f"({sum(result.seconds.values()):.1f}s)")
@@ -113,7 +118,7 @@ def run(ctx: DemoContext) -> StageResult:
     from cpmap.redteam.report import highlights
     from cpmap.redteam.tracking import accept, list_findings
 
-    ds = load_dataset("builtin:digits", ctx.ws, purpose="CP5 red-team demo")
+    ds = load_dataset(_data(ctx), ctx.ws, purpose="CP5 red-team demo")
     mia_plan = from_dict({"seed": 0, **MEMBERSHIP_ONLY,
                           "membership": {"reference_models": REFS}})
     _train(ctx, ds, "digits_mia", OVERFIT, "deliberately overfit")
