@@ -10,9 +10,7 @@ original value; the outcome is recorded as CP2 ``pii-redaction`` evidence.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from cpmap.errors import InputError
 from cpmap.privacy.detect import Analyzer
 from cpmap.privacy.entities import DIRECT, check_entities
 from cpmap.privacy.transform import Replacer, Strategy
+from cpmap.privacy.writers import TableWriter, TextWriter
 
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
@@ -102,7 +101,7 @@ def redact_text_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan, rep: 
     hits = (h for h in iter_text(src, analyzer, chunk) if plan.wants(h.entity))
     current = next(hits, None)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    writer = _TextWriter(out)
+    writer = TextWriter(out)
     pos, pending = 0, ""  # pending: decoded text starting at character offset pos
     try:
         with src.open("rb") as fh:
@@ -130,29 +129,6 @@ def redact_text_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan, rep: 
         writer.abort()
         raise
     return counts, seen
-
-
-class _TextWriter:
-    def __init__(self, out: Path) -> None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-        self.out, self.tmp = out, Path(tmp)
-        self.fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
-
-    def write(self, text: str) -> None:
-        if text:
-            self.fh.write(text)
-
-    def commit(self) -> None:
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.fh.close()
-        os.chmod(self.tmp, 0o644)
-        os.replace(self.tmp, self.out)
-
-    def abort(self) -> None:
-        self.fh.close()
-        self.tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -204,53 +180,6 @@ def _transform_chunk(chunk: pd.DataFrame, targets: list[Target], analyzer: Analy
     return chunk.drop(columns=drop)
 
 
-class _TableWriter:
-    """Append chunks to a temporary file in the output's format; ``commit`` renames it."""
-
-    def __init__(self, out: Path) -> None:
-        from cpmap.privacy.tabular import table_format
-
-        fmt = table_format(out)
-        if fmt is None:
-            raise InputError(f"{out}: output must end in .csv, .tsv, .parquet or .jsonl")
-        self.fmt, self.out = fmt, out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=out.suffix)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        self._pq: Any = None
-        self._first = True
-
-    def write(self, chunk: pd.DataFrame) -> None:
-        if self.fmt == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(chunk, preserve_index=False)
-            if self._pq is None:
-                self._pq = pq.ParquetWriter(self.tmp, table.schema)
-            self._pq.write_table(table.cast(self._pq.schema))
-        elif self.fmt == "csv":
-            sep = "\t" if self.out.suffix.lower() == ".tsv" else ","
-            chunk.to_csv(self.tmp, mode="w" if self._first else "a", header=self._first,
-                         index=False, sep=sep)
-        else:
-            with self.tmp.open("w" if self._first else "a") as fh:
-                chunk.to_json(fh, orient="records", lines=True)
-                fh.write("" if chunk.empty else "\n")
-        self._first = False
-
-    def commit(self) -> None:
-        if self._pq is not None:
-            self._pq.close()
-        os.replace(self.tmp, self.out)
-
-    def abort(self) -> None:
-        if self._pq is not None:
-            self._pq.close()
-        self.tmp.unlink(missing_ok=True)
-
-
 def redact_table_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan, rep: Replacer,
                       sample_rows: int = 10_000, targets: list[Target] | None = None
                       ) -> tuple[list[Target], Counter[str]]:
@@ -259,7 +188,7 @@ def redact_table_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan, rep:
     if targets is None:
         targets = table_targets(src, analyzer, plan, sample_rows)
     counts: Counter[str] = Counter()
-    writer = _TableWriter(out)
+    writer = TableWriter(out)
     # CSV cells are copied as text so that untouched columns keep their exact bytes (a ZIP code
     # "02134" must not become 2134); Parquet and JSON Lines keep their types.
     as_text = table_format(src) == "csv"
