@@ -146,6 +146,8 @@ def test_history_finds_a_removed_secret(tmp_path: Path) -> None:
     found = scan_tree(tmp_path, history=True).findings
     assert [(f.rule, f.path, f.line) for f in found] == [("stripe-key", "config.py", 2)]
     assert found[0].commit and len(found[0].commit) == 40
+    cfg.write_text(f'DEBUG = True\nSTRIPE = "{TOKENS["stripe-key"]}"\n')  # back in the tree
+    assert [f.commit for f in scan_tree(tmp_path, history=True).findings] == [None]
 
 
 def test_history_outside_a_repository_is_input_error(tmp_path: Path) -> None:

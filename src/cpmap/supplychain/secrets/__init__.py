@@ -128,7 +128,9 @@ def scan_tree(root: str | os.PathLike[str], *, history: bool = False,
     if history:
         from cpmap.supplychain.secrets.history import scan_history
 
-        findings.extend(_finding(h.path, h.hit, known, h.commit)
-                        for h in scan_history(base if base.is_dir() else base.parent))
+        in_tree = {f.fingerprint for f in findings}  # still there: reported once, in the tree
+        findings.extend(f for f in (_finding(h.path, h.hit, known, h.commit)
+                                    for h in scan_history(base if base.is_dir() else base.parent))
+                        if f.fingerprint not in in_tree)
     findings.sort(key=lambda f: (f.commit is not None, f.path, f.line, f.column))
     return SecretScan(str(base), tuple(findings), scanned, skipped, total, tree.hexdigest())
