@@ -304,3 +304,15 @@ def test_skops_types_are_judged_by_the_allowlist(tmp_path: Path) -> None:
     report = scan_file(bad)
     assert report.verdict is ModelVerdict.MALICIOUS
     assert any("system" in g for g in report.globals)
+
+
+def test_directory_scan_finds_pickles_whatever_their_name(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# model\n")
+    (tmp_path / "weights.txt").write_bytes(pickle.dumps({"w": [1.0]}))
+    names = [Path(r.path).name for r in scan_path(tmp_path)]
+    assert names == ["weights.txt"]
+
+
+@pytest.mark.parametrize("name", ["__dict__", "dict.__subclasses__", "object.__reduce_ex__"])
+def test_introspection_chains_are_malicious(name: str) -> None:
+    assert classify("builtins", name)[0] is ModelVerdict.MALICIOUS

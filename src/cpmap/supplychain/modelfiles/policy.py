@@ -109,6 +109,15 @@ NESTED_LOADERS: frozenset[tuple[str, str]] = frozenset({
 TRUSTED_NESTED = frozenset({("torch.storage", "_load_from_bytes")})
 
 
+# Attribute chains through these reach namespaces, classes' internals or code objects.
+INTROSPECTION = frozenset({
+    "__dict__", "__globals__", "__builtins__", "__subclasses__", "__getattribute__",
+    "__getattr__", "__import__", "__class__", "__base__", "__bases__", "__mro__", "__code__",
+    "__closure__", "__func__", "__self__", "__module__", "__loader__", "__spec__", "__reduce__",
+    "__reduce_ex__", "__setstate__", "__wrapped__", "__kwdefaults__", "__defaults__",
+})
+
+
 def _in_modules(module: str, modules: frozenset[str]) -> str | None:
     parts = module.split(".")
     for i in range(len(parts), 0, -1):
@@ -135,6 +144,10 @@ def classify(module: str, name: str) -> tuple[ModelVerdict, str]:
             return ModelVerdict.SAFE, f"{qual} (nested payload scanned)"
         return (ModelVerdict.SUSPICIOUS,
                 f"{qual} deserializes a nested payload; the payload is scanned in turn")
+    if INTROSPECTION.intersection(name.split(".")) or INTROSPECTION.intersection(
+            module.split(".")):
+        return (ModelVerdict.MALICIOUS,
+                f"{qual}: introspection attribute chain (namespaces, classes, code objects)")
     if (module, name) in MALICIOUS_EXACT or (module, head) in MALICIOUS_EXACT:
         return ModelVerdict.MALICIOUS, f"{qual} is a code-execution or file/process primitive"
     hit = _in_modules(module, MALICIOUS_MODULES)

@@ -44,14 +44,30 @@ def scan_path(path: str | os.PathLike[str]) -> list[FileReport]:
 
 
 def iter_model_files(root: Path) -> list[Path]:
+    """Files with a model extension, and any other file whose first bytes are a model format's
+    magic: torch loads a pickle whatever its name (``weights.txt`` is no excuse)."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            if p.suffix.lower() in MODEL_EXTS and p.is_file() and not p.is_symlink():
+            if p.is_symlink() or not p.is_file():
+                continue
+            if p.suffix.lower() in MODEL_EXTS or _model_magic(p):
                 found.append(p)
     return found
+
+
+def _model_magic(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    return (head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+            or head.startswith((b"PK\x03\x04", containers.NPY_MAGIC, HDF5_MAGIC))
+            or compression_of(head, allow_zlib=False) is not None
+            or looks_like_safetensors(head))
 
 
 def scan_file(path: Path) -> FileReport:
