@@ -129,6 +129,7 @@ def write(frame: pd.DataFrame, path: Path) -> Path:
             frame.to_csv(tmp, index=False, sep="\t" if path.suffix.lower() == ".tsv" else ",")
         else:
             frame.to_json(tmp, orient="records", lines=True)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

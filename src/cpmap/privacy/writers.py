@@ -54,6 +54,7 @@ class TableWriter:
     def commit(self) -> None:
         if self._pq is not None:
             self._pq.close()
+        os.chmod(self.tmp, 0o644)  # mkstemp made it 0600; a dataset is an ordinary file
         os.replace(self.tmp, self.out)
 
     def abort(self) -> None:
