@@ -105,3 +105,9 @@ def test_concurrent_spends_never_overspend(ws: Workspace) -> None:
     assert sum(q.get(timeout=5) for _ in procs) == 4
     assert status(ws, "race").spent_epsilon == pytest.approx(1.0)
     assert verify_ledger(Ledger(ws)).size == Ledger(ws).size()
+
+
+def test_versioned_reference_shares_the_name_budget(ws: Workspace) -> None:
+    spend(ws, "digits@2", 1.0, "dp-sgd")
+    assert remaining(ws, "digits") == pytest.approx(budget.DEFAULT_EPSILON_BUDGET - 1.0)
+    assert status(ws, "digits@7").spent_epsilon == pytest.approx(1.0)

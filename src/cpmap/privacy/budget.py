@@ -154,7 +154,11 @@ def budget_for(ws: Workspace, dataset: str) -> Budget:
 
 
 def _dataset_name(dataset: str) -> str:
+    """The budget key: a dataset name; a CP1 reference ``name@3`` counts against ``name``."""
     name = dataset.strip()
+    base, sep, version = name.rpartition("@")
+    if sep and base and version.isdigit():
+        name = base
     if not name or len(name) > 200:
         raise InputError(f"dataset name {dataset!r}: must be 1..200 characters")
     return name
