@@ -72,3 +72,17 @@ def test_finding_ids_are_stable_per_model_and_rule() -> None:
     assert a["id"] == b["id"] and a["id"].startswith("RT-")
     assert a["model_digest"] == V1 and a["atlas"] == ["AML.T0024.002"]
     assert a["reproduction"] == {"attack": "extraction", "params": {"p": 1}, "seed": 0}
+
+
+def test_binary_inversion_is_not_a_finding() -> None:
+    import numpy as np
+
+    from cpmap.redteam.inversion import InversionResult
+    from cpmap.redteam.plan import Plan
+
+    two = InversionResult(np.zeros((2, 3)), np.zeros((2, 3)), np.array([0.7, 0.7]),
+                          np.array([-0.7, -0.7]), np.array([0.9, 0.9]), 10, "nes")
+    three = InversionResult(np.zeros((3, 3)), np.zeros((3, 3)), np.array([0.7, 0.7, 0.7]),
+                            np.array([0.1, 0.1, 0.1]), np.array([0.9, 0.9, 0.9]), 10, "nes")
+    assert assess.inversion("m", V1, two, Plan()) == []
+    assert [f.rule_id for f in assess.inversion("m", V1, three, Plan())] == ["CP5-INVERSION"]
