@@ -24,7 +24,7 @@ _PLACEHOLDER = ("example", "xxxx", "your", "placeholder", "dummy", "redacted", "
                 "change-me")
 _GENERIC_PLACEHOLDER = _PLACEHOLDER + ("password", "passwd", "secret", "token", "fake", "todo",
                                        "fixme", "here", "none", "null", "undefined", "mock",
-                                       "environ", "getenv", "env(", "$")
+                                       "environ", "getenv", "env(")
 _HASH_CONTEXT = re.compile(r"(?i)integrity|sha1|sha256|sha384|sha512|--hash|checksum|digest|"
                            r"commit|\brev\b|revision|\bsha\b|md5|etag|nonce|fingerprint")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -69,7 +69,7 @@ def fingerprint(rule_id: str, path: str, secret: str) -> str:
 
 def _placeholder(secret: str, generic: bool) -> bool:
     low = secret.lower()
-    if len(set(low)) <= 3:
+    if len(set(low)) <= 3 or (generic and low[0] in "$%"):  # $VAR, %(name)s
         return True
     return any(w in low for w in (_GENERIC_PLACEHOLDER if generic else _PLACEHOLDER))
 
@@ -95,7 +95,7 @@ def _generic_rejects(secret: str, line: str, line_prefix: str) -> bool:
         return True
     if _UUID.fullmatch(secret) or _REFERENCE.match(secret) or "://" in secret:
         return True
-    if secret[0] in "!&*@%":  # YAML tags, anchors and aliases; templating
+    if secret[0] in "!&*@%$":  # YAML tags, anchors and aliases; templating; $VAR
         return True
     if _HEX.match(secret) and len(secret) in (32, 40, 56, 64, 96, 128) and _HASH_CONTEXT.search(
             line):
