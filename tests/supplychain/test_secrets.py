@@ -243,3 +243,9 @@ def test_workspace_config_baseline_and_exclude(tmp_path: Path,
                "--update-baseline")[0] == 0
     assert (tmp_path / "secrets-baseline.json").exists()
     assert cli(capsys, "scan", "secrets", str(tmp_path), "-w", str(tmp_path))[0] == 0
+
+
+def test_dollar_inside_a_password_is_still_a_secret(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DB_PASSWORD=Pa$$w0rd!2024xyz\nAPI_PASSWORD=$FROM_ENV\n")
+    assert [(f.rule, f.line) for f in scan_tree(tmp_path).findings] == [
+        ("credential-assignment", 1)]
