@@ -34,7 +34,7 @@ class Rule:
         return (*self.atlas, *self.owasp)
 
 
-_GATEWAY = ("Serve the model only behind the CP7 gateway (`cpmap serve`), whose strict schema "
+_GATEWAY = ("Serve the model only behind the CP7 inference gateway, whose strict schema "
             "validation rejects malformed batches before they reach the model.")
 
 RULES: dict[str, Rule] = {r.id: r for r in (
