@@ -39,12 +39,14 @@ def _train(ctx: DemoContext, ds: Dataset, name: str, cfg: MLPConfig, how: str) -
     from cpmap.models.adapters import TorchModel
     from cpmap.models.archs import ArchSpec, build
     from cpmap.models.store import save_model
+    from cpmap.redteam.campaign import torch_threads
     from cpmap.redteam.shadow import fit_full_batch
 
     train, test = ds.split(float(MIA_SPLIT["test_size"]), int(MIA_SPLIT["seed"]))
     spec = ArchSpec("mlp", ds.input_dim, ds.n_classes, (cfg.hidden,))
     torch.manual_seed(0)
-    net = fit_full_batch(build(spec), train.x, train.y, 0, cfg)
+    with torch_threads(1):  # same weights whatever thread count earlier stages set
+        net = fit_full_batch(build(spec), train.x, train.y, 0, cfg)
     model = TorchModel(net, spec, meta=ds.meta())
     acc = float((model.predict_proba(test.x).argmax(1) == test.y).mean())
     record = {"datasets": [{"ref": ds.ref, "digest": ds.digest, "role": "train",
