@@ -23,7 +23,10 @@ def model(
     fmt: FindingsFormatOpt = FindingsFmt.table,
     output: OutputOpt = None,
 ) -> None:
-    """Scan pickles (allowlist, every opcode), torch/numpy/joblib/Keras/ONNX/safetensors files.
+    """Give each model file a verdict (safe, suspicious, malicious) without loading it.
+
+    Pickles are checked opcode by opcode against an allowlist; torch, numpy, joblib, Keras,
+    ONNX, skops and safetensors containers are opened with limits.
 
     Exit 1 when any file is suspicious or malicious, 0 when all are safe, 2 on bad input.
     """

@@ -28,10 +28,10 @@ def secrets(
                                ] = False,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob of paths to "
                                                       "skip (repeatable).")] = None,
-    max_size: Annotated[int, typer.Option("--max-size", help="Skip files larger than this many "
-                                          "MiB.")] = 10,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: "
-                                             "up to 4 on large trees).")] = None,
+    max_size: Annotated[int, typer.Option("--max-size", min=1, help="Skip files larger than "
+                                          "this many MiB.")] = 10,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes "
+                                             "(default: up to 4 on large trees).")] = None,
     workspace: WorkspaceOpt = None,
     fmt: FindingsFormatOpt = FindingsFmt.table,
     output: OutputOpt = None,
