@@ -25,7 +25,7 @@ from cpmap.models import (
     load,
     save_file,
 )
-from cpmap.models.persist import detect_format, load_bytes
+from cpmap.models.persist import UnsafeLoadWarning, detect_format, load_bytes
 
 X = np.random.default_rng(0).random((20, 64), dtype=np.float32)
 
@@ -131,7 +131,8 @@ def test_a_trusted_digest_loads_and_is_recorded(ws: Any, tmp_path: Path) -> None
     path.write_bytes(pickle.dumps(est))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     index = trust(ws, digest, "reviewed by test")
-    assert load(path, ws).kind == "pickle"
+    with pytest.warns(UnsafeLoadWarning, match="trusted pickle"):
+        assert load(path, ws).kind == "pickle"
     entry = Ledger(ws).entries(kind="model-pickle-trust")[-1]
     assert entry.index == index
     with pytest.raises(InputError, match="already trusted"):
@@ -151,7 +152,8 @@ def test_trusted_digests_from_the_config(ws: Any, tmp_path: Path) -> None:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     toml = ws.dir / "cpmap.toml"
     toml.write_text(toml.read_text() + f'\n[models]\ntrusted_pickle_digests = ["{digest}"]\n')
-    assert load(path, open_workspace(ws.root)).n_classes == 2
+    with pytest.warns(UnsafeLoadWarning):
+        assert load(path, open_workspace(ws.root)).n_classes == 2
 
 
 @settings(max_examples=60, deadline=None)

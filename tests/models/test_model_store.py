@@ -15,6 +15,7 @@ import pytest
 from cpmap.errors import InputError, VerificationFailed
 from cpmap.models import ArchSpec, RemoteModel, TorchModel, build, get_model, list_models, load
 from cpmap.models import save_model as save
+from cpmap.models.persist import UnsafeLoadWarning
 
 X = np.random.default_rng(1).random((5, 4), dtype=np.float32)
 
@@ -123,7 +124,8 @@ def test_models_cli_list_show_add_trust(ws: Any, tmp_path: Path,
     digest = hashlib.sha256(pkl.read_bytes()).hexdigest()
     code, _, err = run_cli(capsys, "models", "trust", digest, "--note", "reviewed", *w)
     assert code == 0, err
-    code, _, err = run_cli(capsys, "models", "add", str(pkl), "--name", "lr", *w)
+    with pytest.warns(UnsafeLoadWarning):
+        code, _, err = run_cli(capsys, "models", "add", str(pkl), "--name", "lr", *w)
     assert code == 0, err
     assert get_model(ws, "lr").format == "skops"  # converted to a safe format on the way in
     code, _, err = run_cli(capsys, "models", "trust", "xyz", "--note", "n", *w)

@@ -131,7 +131,7 @@ def load_bytes(data: bytes, where: str, *, suffix: str = "", ws: Workspace | Non
         digest = hashlib.sha256(data).hexdigest()
         if digest not in trust.trusted_digests(ws):
             raise trust.refuse(path or Path(where), digest)
-        return _load_trusted_pickle(data, fmt, suffix, where, meta)
+        return _unsafe_load_trusted_pickle(data, fmt, suffix, where, meta)
     raise InputError(f"{where}: not a model file cpmap can load "
                      "(safetensors, skops, ONNX, or a trusted pickle)")
 
@@ -198,10 +198,18 @@ def _load_onnx(data: bytes, where: str) -> OnnxModel:
     return OnnxModel(session, int(rows.shape[1]), (dim,), outputs_logits=not looks_like_probs)
 
 
-def _load_trusted_pickle(data: bytes, fmt: str, suffix: str, where: str,
-                         meta: dict[str, Any] | None) -> Model:
+class UnsafeLoadWarning(UserWarning):
+    """A pickle was unpickled because the user trusted its digest."""
+
+
+def _unsafe_load_trusted_pickle(data: bytes, fmt: str, suffix: str, where: str,
+                                meta: dict[str, Any] | None) -> Model:
     """Unpickle bytes whose SHA-256 the user explicitly trusted (checked by the caller)."""
     import pickle  # noqa: S403 - only reached for a digest the user trusted
+    import warnings
+
+    warnings.warn(f"{where}: unpickling a trusted pickle (sha256 on the trust list); convert "
+                  "it to safetensors or skops", UnsafeLoadWarning, stacklevel=3)
 
     if fmt == "torch-pickle":
         import torch
