@@ -95,8 +95,10 @@ def test_demo_stage_plants_and_catches(tmp_path: Path) -> None:
     result = demo_scan.run(DemoContext(ws, work, logged.append))
     assert result.ok and result.control == "CP3"
     assert any("huggingface-token" in line for line in result.lines)
-    token = (work / "app" / ".env").read_text().split("HF_TOKEN=")[1].split()[0]
+    token = demo_scan.plant_env(tmp_path / "again").read_text().split("HF_TOKEN=")[1].split()[0]
     assert token not in "\n".join(result.lines + tuple(logged))
     assert not (work / "models" / "PAYLOAD_RAN").exists()
-    kinds = [e.summary()["kind"] for e in Ledger(ws).entries(control="CP3")]
-    assert kinds == ["secret-scan", "model-scan"]
+    entries = [e.summary() for e in Ledger(ws).entries(control="CP3")]
+    assert [(e["kind"], e["verdict"]) for e in entries] == [
+        ("secret-scan", "fail"), ("secret-scan", "pass"), ("model-scan", "fail")]
+    assert "HF_TOKEN=${HF_TOKEN}" in (work / "app" / ".env").read_text()

@@ -1,9 +1,11 @@
 """CP3 demo stage: secrets and model files in the demo project.
 
 It plants a realistic (seeded, never valid) Hugging Face token in the project's ``.env`` next to
-placeholders that must *not* be reported, writes a safetensors model and a malicious pickle
-whose payload would create a canary file, scans both, and records the evidence. The pickle is
-never loaded: the stage checks that the canary does not exist afterwards.
+placeholders that must *not* be reported, finds it, moves it to the environment and re-scans
+(what earlier stages left in the tree is reviewed into a baseline), so the last secret scan, the
+one the gate reads, is clean. It writes a safetensors model and a malicious pickle whose payload
+would create a canary file and scans them; the pickle is never loaded: the stage checks that the
+canary does not exist afterwards. Every scan is recorded as CP3 evidence.
 """
 
 from __future__ import annotations
@@ -59,20 +61,39 @@ def write_models(workdir: Path) -> tuple[Path, Path, Path]:
     return safe, evil, canary
 
 
+def secrets_drill(ctx: DemoContext) -> tuple[bool, list[str]]:
+    """Plant, find, review, remediate, re-scan: the last scan (the one the gate reads) is clean."""
+    from cpmap.supplychain.secrets import baseline, scan_tree
+    from cpmap.supplychain.secrets.evidence import record_scan
+
+    env = plant_env(ctx.workdir)
+    first = scan_tree(ctx.workdir)
+    record_scan(first, ctx.ws, name="demo-project")
+    planted = [f for f in first.active if f.path == "app/.env"]
+    others = [f for f in first.active if f.path != "app/.env"]
+    lines = [f"secrets: {len(first.active)} in {first.files_scanned} files"]
+    lines += [f"  {f.path}:{f.line} {f.rule} {f.masked}" for f in first.active]
+    lines.append(f"  placeholders in {env.name} (<your-token>, changeme) not reported")
+    # Review: what other stages left in the tree (CP1's demo supplier key) is accepted in a
+    # baseline; the leaked token is remediated by reading it from the environment instead.
+    reviewed = ctx.workdir / ".secrets-baseline.json"
+    baseline.dump(reviewed, others)
+    env.write_text(env.read_text().replace(
+        next(line for line in env.read_text().splitlines() if line.startswith("HF_TOKEN=")),
+        "HF_TOKEN=${HF_TOKEN}"), encoding="utf-8")
+    final = scan_tree(ctx.workdir, baseline=baseline.load(reviewed))
+    record_scan(final, ctx.ws, name="demo-project")
+    lines += [f"  reviewed, baselined: {f.path} {f.rule}" for f in others]
+    lines.append(f"  token moved to the environment; re-scan: {len(final.active)} secrets, "
+                 f"{len(final.findings) - len(final.active)} baselined")
+    return len(planted) == 1 and not final.active, lines
+
+
 def run(ctx: DemoContext) -> StageResult:
     from cpmap.supplychain.modelfiles import ModelVerdict, scan_path
     from cpmap.supplychain.modelfiles.evidence import record_scan as record_models
-    from cpmap.supplychain.secrets import scan_tree
-    from cpmap.supplychain.secrets.evidence import record_scan as record_secrets
 
-    env = plant_env(ctx.workdir)
-    scan = scan_tree(ctx.workdir)
-    record_secrets(scan, ctx.ws, name="demo-project")
-    planted = [f for f in scan.active if f.path.endswith(".env")]
-    lines = [f"secrets: {len(scan.active)} in {scan.files_scanned} files"]
-    lines += [f"  {f.path}:{f.line} {f.rule} {f.masked}" for f in scan.active]
-    lines.append(f"  placeholders in {env.name} (<your-token>, changeme) not reported")
-
+    secrets_ok, lines = secrets_drill(ctx)
     safe, evil, canary = write_models(ctx.workdir)
     reports = scan_path(ctx.workdir / "models")
     record_models(reports, ctx.ws)
@@ -85,7 +106,7 @@ def run(ctx: DemoContext) -> StageResult:
                                                                          else ""))
     lines.append("payload never executed (canary absent)" if not canary.exists()
                  else "PAYLOAD RAN: canary present")
-    ok = len(planted) == 1 and caught and clean and not canary.exists()
+    ok = secrets_ok and caught and clean and not canary.exists()
     for line in lines:
         ctx.log(line)
     return StageResult("CP3", ok, tuple(lines))
