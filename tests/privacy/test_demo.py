@@ -30,7 +30,7 @@ def test_without_opendp_dp_refuses_cleanly(monkeypatch: pytest.MonkeyPatch) -> N
     from cpmap.errors import InputError
     from cpmap.privacy import dp
 
-    monkeypatch.setitem(sys.modules, "opendp.prelude", None)
+    monkeypatch.setitem(sys.modules, "opendp.mod", None)
     with pytest.raises(InputError, match="needs OpenDP"):
         dp.evaluate(pd.DataFrame({"x": [1, 2]}), dp.parse_query("count"), 1.0)
 

@@ -72,13 +72,27 @@ def _bounds(text: str) -> tuple[float, float]:
 
 
 def opendp() -> Any:
+    """OpenDP's API as the usual ``dp`` namespace (``dp.t``, ``dp.m``, domains, metrics).
+
+    Built from the submodules rather than ``opendp.prelude``, which also imports scikit-learn
+    (seconds of start-up a one-line query does not need).
+    """
+    from types import SimpleNamespace
+
     try:
-        import opendp.prelude as dp
+        import opendp.domains as domains
+        import opendp.measurements as measurements
+        import opendp.metrics as metrics
+        import opendp.mod as mod
+        import opendp.transformations as transformations
     except ImportError as e:
         raise InputError("differential privacy needs OpenDP, which is not installed",
                          hint="pip install 'cpmap[dp]'") from e
-    dp.enable_features("contrib")
-    return dp
+    mod.enable_features("contrib")
+    return SimpleNamespace(
+        t=transformations, m=measurements, binary_search_param=mod.binary_search_param,
+        vector_domain=domains.vector_domain, atom_domain=domains.atom_domain,
+        symmetric_distance=metrics.symmetric_distance)
 
 
 def _calibrated(make: Callable[[float], Any], epsilon: float) -> Any:
