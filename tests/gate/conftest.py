@@ -59,7 +59,9 @@ class Kit:
                                               "robust_accuracy": robust}]}), self.ws)
 
     def cp5(self, mv: ModelVersion, tpr: float = 0.01, high: int = 0) -> None:
-        findings = [Finding("CP5-FUZZ-CRASH", Severity.HIGH, "crash") for _ in range(high)]
+        findings = [Finding("CP5-FUZZ-CRASH", Severity.HIGH, "crash",
+                            properties={"id": f"RT-{k}", "status": "open"})
+                    for k in range(high)]
         record(Evidence("CP5", "redteam-campaign", [Subject(mv.ref, mv.digest)], Verdict.INFO,
                         metrics={"membership_tpr_at_0.1pct_fpr": tpr}, findings=findings),
                self.ws)

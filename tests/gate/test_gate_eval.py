@@ -184,3 +184,14 @@ def test_cp2_judges_the_training_data_not_its_redacted_ancestor(kit: Kit) -> Non
     result = evaluate(kit.ws, on_raw)
     assert _status(result)["CP2"] == "fail"
     assert any("unredacted PII" in r for r in result.control("CP2").reasons)
+
+
+def test_cp5_findings_persist_until_remediated_or_accepted(kit: Kit) -> None:
+    mv = kit.model()
+    kit.everything(mv)
+    kit.cp5(mv, high=1)  # RT-0 open
+    kit.cp5(mv)  # a narrower campaign that does not report it: still open
+    assert any("1 open finding" in r for r in evaluate(kit.ws, mv).control("CP5").reasons)
+    record(Evidence("CP5", "redteam-acceptance", [Subject(mv.ref, mv.digest)], Verdict.INFO,
+                    details={"finding": "RT-0", "reason": "risk accepted"}), kit.ws)
+    assert _status(evaluate(kit.ws, mv))["CP5"] == "pass"

@@ -49,6 +49,9 @@ def register(
     scan: Annotated[bool, typer.Option("--scan/--no-scan", help="Scan the model files with "
                                        "the CP3 scanner first (evidence for the gate).")]
     = True,
+    pin_environment: Annotated[bool, typer.Option(
+        "--pin-environment", help="Hold the version to the workspace's latest CP3 "
+        "dependency, secret, SBOM and image scans (part of its lineage).")] = False,
     sigstore_bundle: Annotated[Path | None, typer.Option(
         help="Also write an OpenSSF model-signing bundle here (extra: model-signing).")] = None,
     workspace: WorkspaceOpt = None,
@@ -70,7 +73,8 @@ def register(
             raise InputError(f"{training_record}: training record must be a JSON object")
     card = load_card_file(card_file) if card_file else None
     reg = register_any(ws, name, model, datasets=dataset or (), training=training,
-                       parent=parent, card=card, sbom=sbom, version=version, scan=scan)
+                       parent=parent, card=card, sbom=sbom, version=version, scan=scan,
+                       pin_environment=pin_environment)
     mv = reg.version
     value = {**mv.to_dict(), "created": reg.created}
     if sigstore_bundle is not None:

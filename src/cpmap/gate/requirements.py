@@ -250,14 +250,37 @@ def cp5(items: Sequence[Item], scope: Scope, rule: Mapping[str, Any]) -> list[Re
         if tpr is not None and tpr > limit:
             reasons.append(Reason(f"membership-inference TPR at 0.1% FPR is {tpr:.4g}, above "
                                   f"{limit:g} (evidence #{mia.index})"))
-    campaign = items[-1]
-    severe = [f for f in at_or_above(campaign.findings, str(rule["fail_severity"]))
-              if is_open(f)]
+    live = open_findings(items)
+    severe = at_or_above([f for f, _ in live], str(rule["fail_severity"]))
     if severe:
+        where = sorted({i for f, i in live if f in severe})
         reasons.append(Reason(f"{len(severe)} open finding(s) at or above "
-                              f"{rule['fail_severity']} (evidence #{campaign.index}): "
+                              f"{rule['fail_severity']} (evidence "
+                              + ", ".join(f"#{i}" for i in where) + "): "
                               + "; ".join(str(f.get("rule_id")) for f in severe[:5])))
     return reasons
+
+
+def _finding_key(f: Mapping[str, Any]) -> str:
+    props = f.get("properties") or {}
+    fid = props.get("id") if isinstance(props, Mapping) else None
+    return str(fid or f"{f.get('rule_id')}:{f.get('message')}")
+
+
+def open_findings(items: Sequence[Item]) -> list[tuple[Mapping[str, Any], int]]:
+    """Findings still open across every campaign about the model, with the entry that last
+    reported each: findings persist until a later campaign reports them remediated or a
+    recorded acceptance (``redteam-acceptance``) accepts their risk."""
+    status: dict[str, str] = {}
+    last: dict[str, tuple[Mapping[str, Any], int]] = {}
+    for i in items:
+        if i.kind == "redteam-acceptance" and i.details.get("finding"):
+            status[str(i.details["finding"])] = "accepted"
+        for f in i.findings:
+            key = _finding_key(f)
+            status[key] = "open" if is_open(f) else "closed"
+            last[key] = (f, i.index)
+    return [last[k] for k, st in status.items() if st == "open" and k in last]
 
 
 # -- CP6 ----------------------------------------------------------------------------------------

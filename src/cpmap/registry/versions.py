@@ -56,11 +56,13 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
              training: Mapping[str, Any] | None = None, parent: str | None = None,
              card: Mapping[str, Any] | None = None, sbom: Path | None = None,
              version: int | None = None, git_dir: Path | None = None,
-             scan: bool = False) -> Registered:
+             scan: bool = False, pin_environment: bool = False) -> Registered:
     """Store ``path`` as a version of ``name`` with its lineage; idempotent per content.
 
     With ``scan`` the CP3 model-file scanner (when installed) checks the files first and
-    records its evidence, which the gate then finds under the version's digests.
+    records its evidence, which the gate then finds under the version's digests. With
+    ``pin_environment`` the workspace's latest CP3 environment scans (dependencies, secrets,
+    SBOM, images) become part of the lineage, so the gate holds the version to them.
     """
     check_name(name)
     if version is not None and version < 1:
@@ -79,7 +81,7 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
         refs = _datasets_from_training(ws, train)
     about = tuple(e.index for e in Ledger(ws).entries(digest=artifact.digest))
     git = lin.git_info(git_dir or ws.root)
-    env = lin.environment_scans(ws)
+    env = lin.environment_scans(ws) if pin_environment else ()
     with ws.store.write() as conn:
         existing = _existing(conn, name, artifact.digest, version)
         if existing is not None:
