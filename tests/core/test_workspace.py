@@ -69,3 +69,8 @@ def test_unreachable_database_is_one_line_error(tmp_path: Path,
     with pytest.raises(StoreError) as err:
         open_workspace(ws.root).store  # noqa: B018
     assert "secret" not in err.value.message
+
+
+def test_env_sets_known_sections_absent_from_the_file(tmp_path: Path) -> None:
+    data = config.apply_env({}, {"CPMAP_PRIVACY_K": "7", "CPMAP_NOPE_X": "1"})
+    assert data == {"privacy": {"k": 7}}

@@ -115,3 +115,15 @@ def test_bad_names_and_refs(ws: Any, tmp_path: Path) -> None:
         get_dataset(ws, "nope")
     with pytest.raises(InputError, match="version must be a number"):
         get_dataset(ws, "nope@x")
+
+
+def test_same_content_under_two_names_with_lineage(ws: Any, tmp_path: Path) -> None:
+    raw = tmp_path / "raw.csv"
+    raw.write_text("id\n1\n")
+    register_dataset(ws, "raw", raw)
+    out = tmp_path / "out.csv"
+    out.write_text("id\n1\n2\n")
+    for name in ("copy-a", "copy-b"):
+        with transform("copy", inputs=["raw"], ws=ws) as t:
+            t.output(out, name=name)
+    assert lineage_of(ws, "copy-b").parents[0].dataset.ref == "raw@1"

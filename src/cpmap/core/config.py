@@ -33,6 +33,18 @@ url = ""
 # (fnmatch patterns over the source URI).
 trusted = ["builtin:*", "file://*", "s3://{name}-*/*", "https://huggingface.co/datasets/*"]
 
+[privacy]
+# CP2 policy: minimum k-anonymity, l-diversity, maximum t-closeness distance and share of unique
+# records; "direct" fails scans that find direct identifiers, "any" fails on any PII.
+k = 5
+l = 2
+t = 0.5
+max_unique = 0.05
+fail_on = "direct"
+# Differential-privacy budget per dataset (epsilon, delta); [privacy.budgets] "name" = eps.
+default_budget = 10.0
+default_delta_budget = 1e-5
+
 [gate]
 # The release gate (`cpmap gate NAME@VERSION`, `cpmap registry promote`): one requirement per
 # control point, evaluated on signed evidence about this exact model digest and its training
@@ -113,8 +125,16 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     return apply_env(data, os.environ if env is None else env)
 
 
+# Sections that CPMAP_<SECTION>_<KEY> may set even when the file does not have them.
+KNOWN_SECTIONS = ("workspace", "store", "sources", "privacy", "secrets", "images", "access",
+                  "models", "gate")
+
+
 def apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """Override ``[section] key`` from ``CPMAP_SECTION_KEY`` for every section present."""
+    """Override ``[section] key`` from ``CPMAP_SECTION_KEY`` (sections present or known)."""
+    for section in KNOWN_SECTIONS:
+        if any(name.startswith(f"CPMAP_{section.upper()}_") for name in env):
+            data.setdefault(section, {})
     for section, values in data.items():
         if not isinstance(values, dict):
             continue

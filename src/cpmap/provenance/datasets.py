@@ -141,8 +141,11 @@ def register_dataset(
             files=len(fp.files), table_digest=dv.table_digest,
             manifest=manifest.dump_statement(manifest.statement(fp, table)),
             created_at=now, entry=entry.index))
+        known = {r[0] for r in conn.execute(
+            select(lineage.c.parent).where(lineage.c.child == fp.digest))}
         for parent in dict.fromkeys(parents):
-            if parent != fp.digest:
+            if parent != fp.digest and parent not in known:
+                # The same content may be registered under several names: one edge is enough.
                 conn.execute(insert(lineage).values(child=fp.digest, parent=parent,
                                                     transform=transform or "",
                                                     entry=entry.index))
