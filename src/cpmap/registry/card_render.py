@@ -93,8 +93,12 @@ def fairness_for(ws: Workspace, mv: ModelVersion, data: Path, sensitive: str,
     frame = _frame(data)
     if sensitive not in frame.columns:
         raise InputError(f"{data}: no column {sensitive!r} for the sensitive attribute")
+    record = dict(mv.lineage.training or {})
+    # skops types the model layer's user reviewed at training time (its own load rule)
+    trusted = [str(t) for t in record.get("untrusted_types") or []] if record.get(
+        "types_reviewed") else []
     with tempfile.TemporaryDirectory(prefix="cpmap-card-") as tmp:
-        model = load_file(materialize(ws, mv.artifact, Path(tmp)), ws)
+        model = load_file(materialize(ws, mv.artifact, Path(tmp)), ws, trusted_types=trusted)
     meta = dict(getattr(model, "meta", {}) or {})
     if not meta.get("preprocess"):  # skops files carry no meta: the training record does
         recorded = (mv.lineage.training or {}).get("meta")

@@ -141,9 +141,11 @@ def _register(ctx: DemoContext, store_ref: str, lines: list[str]) -> ModelVersio
     return mv
 
 
-def _verdict(result: GateResult) -> str:
+def _verdict(result: GateResult, short: bool = False) -> str:
     if result.passed:
         return "gate passed"
+    if short:
+        return "gate failed: " + ", ".join(f"{c.control} {c.status}" for c in result.failing())
     return "gate failed: " + "; ".join(f"{c.control} {c.status} ({c.reasons[0]})"
                                        for c in result.failing())
 
@@ -231,7 +233,7 @@ def _table_model(ctx: DemoContext) -> list[str]:
     result = evaluate(ctx.ws, mv)
     return [f"{mv.ref}: fairness on gender: demographic parity difference "
             f"{fair['demographic_parity_difference']:.3f}, equalized odds difference "
-            f"{fair['equalized_odds_difference']:.3f}; {_verdict(result)}"]
+            f"{fair['equalized_odds_difference']:.3f}; {_verdict(result, short=True)}"]
 
 
 def write_version_reports(ctx: DemoContext, out_dir: Path) -> list[Path]:
