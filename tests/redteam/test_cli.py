@@ -62,6 +62,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     init(root)
     _save_model(root, "digits", 32, 60)
     (root / "plan.toml").write_text(SMALL_PLAN)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(root / "tiny.npz", x=rng.random((10, 64)).astype(np.float32),
+             y=np.arange(10, dtype=np.int64))
     return root
 
 
@@ -111,6 +116,7 @@ def test_findings_accept_and_sarif(project: Path) -> None:
     (["--model", "digits", "--data", "builtin:digits", "--plan", "missing.toml"],
      "cannot read plan"),
     (["--model", "digits", "--data", "builtin:digits", "--fail-on", "worst"], "--fail-on"),
+    (["--model", "digits", "--data", "tiny.npz"], "only 10 rows the model did not train on"),
 ])
 def test_bad_input_exits_2_with_one_line(project: Path, args: list[str], message: str) -> None:
     r = cpmap("redteam", "run", *args, cwd=project)

@@ -92,7 +92,8 @@ def _membership(target: Target, data: CampaignData, plan: Plan, trainer: Trainer
     from cpmap.redteam.membership import lira_offline, loss_threshold
 
     cfg = plan.membership
-    if data.members is None or data.nonmembers is None or data.population is None:
+    if data.members is None or data.nonmembers is None or data.population is None or \
+            not len(data.members[1]) or not len(data.nonmembers[1]):
         return {"auc": None, "tpr_at_0.1pct_fpr": None, "tpr_at_1pct_fpr": None,
                 "skipped": f"{data.note}: members and non-members are needed"}
     rng = np.random.default_rng(seed)

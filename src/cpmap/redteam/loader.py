@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from cpmap.models.protocol import Model
 
 
+MIN_HELD_OUT = 20
+
+
 @dataclass(frozen=True)
 class Setup:
     target: Target
@@ -131,6 +134,9 @@ def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
     else:
         assert mv is not None  # noqa: S101 - set above when there is no endpoint
         target = target_for(load_version(ws, mv), mv.name, mv.digest, ds)
+    if len(held.y) < MIN_HELD_OUT:
+        raise InputError(f"{data_ref}: only {len(held.y)} rows the model did not train on; a "
+                         f"campaign needs at least {MIN_HELD_OUT} (evaluation and attacker data)")
     data = split_data((held.x, held.y), (train.x, train.y) if train is not None else None,
                       seed)
     trainer = reference_trainer(record, ds, reference) if train is not None else None
