@@ -112,7 +112,7 @@ def promote(ws: Workspace, ref: str, stage: str = "production") -> tuple[Move, G
     subject = [Subject(f"model:{mv.ref}", mv.digest)]
     if not result.passed:
         reasons = [f"{c.control} {c.status}: {'; '.join(c.reasons)}" for c in result.failing()]
-        record(Evidence("CP6", "registry-promotion-refused", subject, Verdict.WARN,
+        record(Evidence("CP6", "registry-promotion-refused", subject, Verdict.INFO,
                         metrics={"version": mv.version},
                         details={"name": mv.name, "version": mv.version, "stage": stage,
                                  "gate": summary, "reasons": reasons,
