@@ -127,7 +127,7 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 # Sections that CPMAP_<SECTION>_<KEY> may set even when the file does not have them.
 KNOWN_SECTIONS = ("workspace", "store", "sources", "privacy", "secrets", "images", "access",
-                  "models", "gate")
+                  "models", "robustness", "redteam", "gate")
 
 
 def apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
