@@ -34,6 +34,13 @@ _NOT_SECRET_KEY = re.compile(
     r"tokeni[sz]|tokens\b|(?:^|[_.\-])(?:url|uri|endpoint|host|expir\w*|ttl|timeout|len|length|"
     r"count|limit|file|path|dir|name|type|header|field|prefix|method|policy|provider|rotation|"
     r"version|enabled|required|min|max|size|hint|label|regex|pattern|env|var)$")
+# Documentation's stock passwords (scott/tiger...) in connection-string examples.
+_DUMMY_PASSWORDS = frozenset({
+    "tiger", "postgres", "password", "pass", "passwd", "pwd", "pw", "secret", "admin", "root",
+    "test", "guest", "foo", "bar", "user", "username", "mysql", "changeme", "hunter2", "repo",
+    "prefix", "demo", "sample", "default", "letmein", "qwerty", "pa55word", "p@ssw0rd"})
+_REGEXY = re.compile(r"[\[\]\\]|\(\?")
+_TOKENS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _REFERENCE = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+\Z")  # settings.SECRET_KEY
 
@@ -71,6 +78,8 @@ def _placeholder(secret: str, generic: bool) -> bool:
     low = secret.lower()
     if len(set(low)) <= 3 or (generic and low[0] in "$%"):  # $VAR, %(name)s
         return True
+    if generic and "{" in low and "}" in low:  # f-string / str.format / Jinja fields
+        return True
     return any(w in low for w in (_GENERIC_PLACEHOLDER if generic else _PLACEHOLDER))
 
 
@@ -86,6 +95,17 @@ def _jwt_ok(token: str) -> bool:
 def _key_name(line_prefix: str) -> str:
     m = _KEY.search(line_prefix)
     return m.group(1).lower() if m else ""
+
+
+def wordy(value: str) -> bool:
+    """Identifiers, paths and phrases (``STORAGE_CREDENTIAL_EXISTS``, ``/openai/v1/chat``,
+    ``FiberForceLength2016``) split into long word tokens; random strings into short runs."""
+    tokens = _TOKENS.findall(value)
+    return bool(tokens) and sum(map(len, tokens)) / len(tokens) >= 3.5
+
+
+def _url_password_rejects(secret: str) -> bool:
+    return secret.lower() in _DUMMY_PASSWORDS or _REGEXY.search(secret) is not None
 
 
 def _generic_rejects(secret: str, line: str, line_prefix: str) -> bool:
@@ -158,6 +178,10 @@ def scan_text(text: str, *, config: bool = False, lockfile: bool = False,
             line_start = text.rfind("\n", 0, start) + 1
             if generic and _generic_rejects(secret, where.line_text(start),
                                             text[line_start:start]):
+                continue
+            if rule.id == "generic-secret" and wordy(secret):
+                continue
+            if rule.id == "url-password" and _url_password_rejects(secret):
                 continue
             spans.append((start, end))
             line, col = where.locate(m.start() if rule.at_match else start)
