@@ -84,7 +84,7 @@ def test_fairness_for_a_table_model(ws: Workspace, tmp_path: Path) -> None:
     from cpmap.models.datasets import read_path
     from cpmap.models.persist import save_file
 
-    csv = write_customers(tmp_path / "customers.csv")
+    csv = write_customers(tmp_path / "customers.csv", rows=400)
     data = read_path(csv, "customers", "0" * 64, "default")
     from sklearn.linear_model import LogisticRegression
 
