@@ -28,7 +28,11 @@ def from_store(ws: Workspace, ref: str) -> tuple[bytes, str, dict[str, Any]]:
         raise InputError(f"{ref}: no such file, and no model store to look it up in") from e
     from cpmap.core.artifacts import load_object
 
-    mv = get_model(ws, ref)
+    try:
+        mv = get_model(ws, ref)
+    except InputError as e:
+        raise InputError(f"{ref}: no such model file or directory, and no model-store version "
+                         "of that name", hint="cpmap models list") from e
     data = load_object(ws, mv.digest)
     if data is None:
         raise InputError(f"model {mv.ref}: stored artifact is missing or altered")
