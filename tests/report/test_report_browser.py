@@ -97,5 +97,7 @@ def test_workspace_report_renders(browser: Any, ws: Workspace, tmp_path: Path) -
     page, errors = _open(browser, path)
     assert all(page.locator(f"#cell-CP{i}").count() == 1 for i in range(1, 11))
     assert page.locator("#cell-CP6").get_attribute("data-status") == "pass"
+    registry = page.locator("#registry")
+    assert registry.is_visible() and "clf@1" in registry.inner_text()
     assert errors == []
     page.close()

@@ -143,10 +143,14 @@ def build_map(ws: Workspace, digests: set[str] | None = None) -> MapModel:
                    if {s["sha256"] for s in e.summary()["subjects"]} & digests]
     cells = [_cell(ws, c, [e for e in entries if e.predicate.get("control") == c.id])
              for c in CONTROLS]
+    from cpmap.formats.version_sections import registry_section
+
+    registry = registry_section(ws) if digests is None else None
     return MapModel(
         workspace=ws.name, generated=datetime.now(UTC).isoformat(timespec="seconds"),
         ledger_size=ledger.size(), ledger_ok=ok, ledger_message=message,
         checkpoint=ledger.latest_checkpoint() or "", cells=cells,
+        extra_sections=[registry] if registry else [],
     )
 
 

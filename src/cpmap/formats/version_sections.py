@@ -46,3 +46,35 @@ def sections(ws: Workspace, mv: ModelVersion, result: GateResult) -> list[dict[s
              "below. Border colours: the gate status of CP1 (data) and of the gate (model).</div>")
     return [{"id": "gate-summary", "title": "Gate", "html": gate_html},
             {"id": "lineage", "title": "Lineage", "html": graph}]
+
+
+MAX_VERSIONS = 20
+
+
+def registry_section(ws: Workspace) -> dict[str, str] | None:
+    """The workspace report's view of the registry: the latest versions, aliases and gate."""
+    from cpmap.errors import Error
+    from cpmap.gate.evaluate import evaluate
+    from cpmap.registry.versions import aliases, list_versions
+
+    try:
+        versions = list_versions(ws)[-MAX_VERSIONS:]
+    except Error as e:
+        return {"id": "registry", "title": "Model registry",
+                "html": f"<p class=\"sev-high\">{escape(e.message)}</p>"}
+    if not versions:
+        return None
+    by_name = {v.name: aliases(ws, v.name) for v in versions}
+    rows = []
+    for v in versions:
+        result = evaluate(ws, v)
+        tags = ", ".join(a for a, n in by_name[v.name].items() if n == v.version)
+        verdict = "pass" if result.passed else "fail"
+        blocking = ", ".join(f"{c.control} {c.status}" for c in result.failing())
+        rows.append(f"<tr><td>{escape(v.ref)}</td><td><code>{v.digest[:16]}</code></td>"
+                    f"<td>{escape(tags)}</td><td><span class=\"badge {verdict}\">{verdict}"
+                    f"</span> {escape(blocking)}</td></tr>")
+    table = ("<table><tr><th>version</th><th>sha256</th><th>aliases</th><th>gate</th></tr>"
+             + "".join(rows) + "</table><div class=\"summary\">The map of one version: "
+             "<code>cpmap report NAME@VERSION</code>.</div>")
+    return {"id": "registry", "title": "Model registry", "html": table}
