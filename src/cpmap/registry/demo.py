@@ -131,6 +131,9 @@ def _register(ctx: DemoContext, store_ref: str, lines: list[str]) -> ModelVersio
     data = _dataset_of(ws, store_ref)
     lines += [m for m in (_ensure_cp4(ws, store_ref, mv, data),
                           _ensure_cp5(ws, store_ref, mv, data)) if m]
+    from cpmap.gate.evaluate import evaluate
+
+    lines += _accept_residual_evasion(ws, mv, evaluate(ws, mv))
     card = build_card(ws, mv)
     record_card(ws, mv, card, ["intended_use", "limitations"])
     cards = ctx.workdir / "cards"
@@ -176,7 +179,6 @@ def run(ctx: DemoContext) -> StageResult:
     lines: list[str] = []
     robust = _register(ctx, _ref(pgd), lines)
     standard = _register(ctx, _ref(std), lines)
-    lines += _accept_residual_evasion(ws, robust, evaluate(ws, robust))
     r_robust, r_standard = evaluate(ws, robust), evaluate(ws, standard)
     lines += [f"{robust.ref} (PGD-trained): {_verdict(r_robust)}",
               f"{standard.ref} (standard): {_verdict(r_standard)}"]
@@ -191,7 +193,6 @@ def run(ctx: DemoContext) -> StageResult:
     except GateFailed:
         lines.append(f"promotion of {standard.ref} refused by the gate (exit 1 on the CLI)")
     serving = _register(ctx, _repackage(ws, _ref(pgd)), lines)
-    lines += _accept_residual_evasion(ws, serving, evaluate(ws, serving))
     try:
         promote(ws, serving.ref)
         lines.append(f"promoted {serving.ref} (repackaged for serving) to production")
