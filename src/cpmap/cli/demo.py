@@ -43,6 +43,11 @@ def demo(
                   f"in {r.seconds:.1f}s")
     path = write_report(ws, report)
     out.print(f"report: {path.resolve()}  ({time.perf_counter() - started:.0f}s in all)")
+    if any(r.control == "CP6" for r in results):
+        from cpmap.registry.demo import write_version_reports
+
+        for page in write_version_reports(ctx, report):
+            out.print(f"report of the production model: {page.resolve()}")
     out.print(f"workspace: {root} (try: cpmap ledger verify -w {root})")
     if not all(r.ok for r in results):
         raise typer.Exit(1)
