@@ -19,11 +19,16 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
 
 
 def set_config(ws: Workspace, toml: str) -> Workspace:
-    """Append ``toml`` to the workspace config and reopen it."""
+    """Append ``toml`` to the workspace config (replacing tables it redefines) and reopen it."""
+    import re
+
     from cpmap.core.workspace import open_workspace
 
     path = ws.dir / "cpmap.toml"
-    path.write_text(path.read_text() + "\n" + toml)
+    text = path.read_text()
+    for name in re.findall(r"^\[([^\]]+)\]$", toml, flags=re.M):
+        text = re.sub(rf"^\[{re.escape(name)}\]\n(?:(?!\[).*\n?)*", "", text, flags=re.M)
+    path.write_text(text + "\n" + toml)
     ws.close()
     return open_workspace(ws.root)
 
