@@ -293,5 +293,8 @@ def export_ledger(ledger: Ledger, out: Path) -> int:
               "size": size, "checkpoint": notes.get(size)}
     rows = ((i, data, notes.get(i + 1, "")) for i, _leaf, data in ledger.iter_rows())
     body = "\n".join(export_lines(header, rows)) + "\n"
-    atomic_write(out, body.encode())
+    try:
+        atomic_write(out, body.encode())
+    except OSError as e:
+        raise InputError(f"{out}: cannot write: {e.strerror}") from e
     return size
