@@ -9,7 +9,7 @@ import pytest
 
 from cpmap.core.keys import SigningKey
 from cpmap.core.ledger import Ledger, verify_ledger
-from cpmap.errors import InputError, TrustError, VerificationFailed
+from cpmap.errors import InputError, TrustError, VerificationFailed, WorkspaceError
 from cpmap.provenance import manifest, trust
 from cpmap.provenance.datasets import get_dataset, open_dataset, register_dataset
 from cpmap.provenance.lineage import lineage_of, transform
@@ -45,6 +45,15 @@ def test_untrusted_source_refused_unless_allowed(ws: Any, tmp_path: Path) -> Non
     assert entry.predicate["verdict"] == "warn"
     assert entry.predicate["findings"][0]["rule_id"] == "CP1-UNTRUSTED-SOURCE"
     assert dv.ref == "web@1"
+
+
+def test_malformed_trusted_sources_setting_is_a_clear_error(ws: Any, tmp_path: Path) -> None:
+    # e.g. CPMAP_SOURCES_TRUSTED=5: a number, not a list of patterns
+    ws.config.setdefault("sources", {})["trusted"] = 5
+    size = Ledger(ws).size()
+    with pytest.raises(WorkspaceError, match=r"\[sources\] trusted must be a list"):
+        register_dataset(ws, "d", _data(tmp_path))
+    assert Ledger(ws).size() == size
 
 
 def test_supplier_attestation(ws: Any, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.ledger import Ledger
 from cpmap.core.workspace import Workspace, open_workspace
-from cpmap.errors import InputError, TrustError, VerificationFailed
+from cpmap.errors import InputError, TrustError, VerificationFailed, WorkspaceError
 from cpmap.provenance import manifest, trust
 from cpmap.provenance.fingerprint import Fingerprint, fingerprint
 from cpmap.provenance.table import is_table, table_digest
@@ -66,6 +66,9 @@ def source_trusted(ws: Workspace, source: str) -> bool:
     patterns = ws.setting("sources", "trusted", []) or []
     if isinstance(patterns, str):
         patterns = [patterns]
+    if not isinstance(patterns, list):
+        raise WorkspaceError(f"{ws.dir / 'cpmap.toml'}: [sources] trusted must be a list of "
+                             f"patterns, not {patterns!r} (check CPMAP_SOURCES_TRUSTED too)")
     return any(fnmatch.fnmatchcase(source, str(p)) for p in patterns)
 
 
