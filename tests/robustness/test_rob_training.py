@@ -73,6 +73,15 @@ def test_configs_are_checked_and_merged(tmp_path: Path) -> None:
             merge({}, bad)
 
 
+@pytest.mark.parametrize("line", ['epochs = "x"', "lr = true", 'hidden = ["a"]', "arch = 3",
+                                  "eps = [0.1]"])
+def test_config_values_of_the_wrong_type_are_input_errors(tmp_path: Path, line: str) -> None:
+    p = tmp_path / "train.toml"
+    p.write_text(f'[train]\ndata = "builtin:digits"\n{line}\n')
+    with pytest.raises(InputError, match="wrong type"):
+        merge(load_toml(p), {})
+
+
 def test_dp_sgd_spends_the_dataset_budget(ws: Any) -> None:
     pytest.importorskip("opacus")
     from cpmap.privacy.budget import status

@@ -83,10 +83,32 @@ def from_mapping(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     if unknown:
         raise InputError(f"{where}: unknown training setting(s) {', '.join(unknown)}")
     out = dict(table)
+    for key, value in out.items():
+        _check_type(key, value, where)
     if "hidden" in out:
         h = out["hidden"]
         out["hidden"] = tuple(int(v) for v in (h if isinstance(h, list) else [h]))
     return out
+
+
+_FLOATS = frozenset({"lr", "test_size", "eps", "alpha", "trades_beta", "temperature",
+                     "dp_epsilon", "dp_delta", "max_grad_norm", "eval_eps"})
+_INTS = frozenset({"epochs", "seed", "batch_size", "steps"})
+
+
+def _check_type(key: str, value: Any, where: str) -> None:
+    """A TOML value of the wrong type is bad input, not a crash later in check()."""
+    if key == "hidden":
+        items = value if isinstance(value, list) else [value]
+        ok = all(isinstance(v, int) and not isinstance(v, bool) for v in items)
+    elif key in _INTS:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif key in _FLOATS:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise InputError(f"{where}: [train] {key} = {value!r}: wrong type")
 
 
 def load_toml(path: Path) -> dict[str, Any]:
