@@ -101,3 +101,22 @@ def test_split_is_seeded_and_stratified(ws: Any) -> None:
     assert len(a_train.y) + len(a_test.y) == len(ds.y)
     counts = np.bincount(a_test.y, minlength=10)
     assert counts.min() >= 40 and counts.max() <= 50
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04truncated"])
+def test_unreadable_npz_is_an_input_error_and_is_not_registered(
+        ws: Any, tmp_path: Path, content: bytes) -> None:
+    from cpmap.core.ledger import Ledger
+
+    bad = tmp_path / "bad file.npz"
+    bad.write_bytes(content)
+    before = len(Ledger(ws).entries())
+    with pytest.raises(InputError, match="bad file.npz"):
+        load_dataset(str(bad), ws)
+    assert len(Ledger(ws).entries()) == before
+
+
+def test_scalar_npz_arrays_are_an_input_error(tmp_path: Path) -> None:
+    np.savez(tmp_path / "s.npz", x=np.float32(1), y=np.int64(1))
+    with pytest.raises(InputError, match="scalars"):
+        load_dataset(str(tmp_path / "s.npz"))

@@ -132,10 +132,13 @@ def load_dataset(ref: str, ws: Workspace | None = None, *, label: str | None = N
     and labels are numbered in the model's class order, so rows mean what they meant in
     training.
     """
-    path, name, digest, default_label = resolve(ref, ws, purpose=purpose, principal=principal)
     pre = (like or {}).get("preprocess") or {}
     if pre.get("type") == "tabular":
         label = label or pre.get("label")
+    if ws is not None and ref not in BUILTINS and Path(ref).exists():
+        # a file that is not a usable dataset must not be registered (bad input changes nothing)
+        read_path(Path(ref), ref, "", label, pre if pre.get("type") == "tabular" else None)
+    path, name, digest, default_label = resolve(ref, ws, purpose=purpose, principal=principal)
     ds = read_path(path, name, digest, label or default_label,
                    pre if pre.get("type") == "tabular" else None)
     classes = [str(c) for c in (like or {}).get("classes") or []]

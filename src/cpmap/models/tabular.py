@@ -7,6 +7,7 @@ same transformation to new rows (:func:`apply_preprocess`).
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,11 @@ def read_npz(path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray, tup
                 raise InputError(f"{path}: needs arrays x and y (found {sorted(keys)})")
             x = np.asarray(data[xk], dtype=np.float32)
             raw = np.asarray(data[yk])
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: not a readable .npz without pickles: {e}") from e
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        # np.load raises EOFError on an empty file, BadZipFile on a truncated archive
+        raise InputError(f"{path}: not a readable .npz without pickles: {e or 'empty'}") from e
+    if x.ndim == 0 or raw.ndim == 0:
+        raise InputError(f"{path}: x and y must be arrays of rows, not scalars")
     x = x.reshape(len(x), -1)
     if len(x) != len(raw) or not np.isfinite(x).all():
         raise InputError(f"{path}: x and y lengths differ or x holds NaN/inf")
