@@ -22,7 +22,7 @@ from cpmap.controls import CONTROLS, PHASES, Control
 from cpmap.core.artifacts import load_object
 from cpmap.core.ledger import Entry, Ledger, verify_ledger
 from cpmap.core.workspace import Workspace, atomic_write
-from cpmap.errors import Error
+from cpmap.errors import Error, InputError
 
 MAX_FINDINGS = 25
 
@@ -203,7 +203,12 @@ def write_report(ws: Workspace, out_dir: Path, model: MapModel | None = None) ->
     """Write ``out_dir/index.html`` and return its path."""
     page = render(model or build_map(ws))
     path = out_dir / "index.html"
-    atomic_write(path, page.encode())
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: not a directory (--output names the report's directory)")
+    try:
+        atomic_write(path, page.encode())
+    except OSError as e:  # e.g. --output names a file, or a directory we may not write
+        raise InputError(f"{out_dir}: cannot write the report: {e.strerror}") from e
     return path
 
 
