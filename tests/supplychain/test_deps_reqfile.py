@@ -40,3 +40,24 @@ def test_pins_round_trip(pins: list[tuple[str, str]]) -> None:
     inputs = _parse(text)
     assert {(p.name, p.version) for p in inputs.pins} == set(pins)  # type: ignore[attr-defined]
     assert len(inputs.skipped) == len(pins)  # type: ignore[attr-defined]
+
+
+def test_pyproject_and_lock_of_wrong_shape_or_encoding_are_input_errors(tmp_path: Path) -> None:
+    import pytest
+
+    from cpmap.supplychain.reqsource import parse_pylock, parse_pyproject
+
+    bad = {
+        "str.toml": '[project]\ndependencies = "requests==2.28.1"\n',
+        "num.toml": '[project]\ndependencies = ["requests==2.28.1", 5]\n',
+        "group.toml": '[project]\n[project.optional-dependencies]\nx = "a"\n',
+        "groups.toml": '[project]\noptional-dependencies = ["a"]\n',
+    }
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(InputError, match=name):
+            parse_pyproject(tmp_path / name)
+    (tmp_path / "bin.toml").write_bytes(b"\xaa\xff\x00garbage")
+    for parse in (parse_pyproject, parse_pylock):
+        with pytest.raises(InputError, match="bin.toml: invalid TOML"):
+            parse(tmp_path / "bin.toml")

@@ -155,8 +155,16 @@ def _load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from e
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: invalid TOML: {e}") from e
+
+
+def _string_list(value: Any, path: Path, key: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{path}: {key} must be a list of requirement strings")
+    return value
 
 
 def parse_pyproject(path: Path) -> Inputs:
@@ -164,9 +172,12 @@ def parse_pyproject(path: Path) -> Inputs:
     project = _load_toml(path).get("project")
     if not isinstance(project, dict):
         raise InputError(f"{path}: no [project] table")
-    lines: list[str] = list(project.get("dependencies") or [])
-    for group in (project.get("optional-dependencies") or {}).values():
-        lines += list(group)
+    lines = list(_string_list(project.get("dependencies"), path, "[project] dependencies"))
+    groups = project.get("optional-dependencies") or {}
+    if not isinstance(groups, dict):
+        raise InputError(f"{path}: [project.optional-dependencies] must be a table")
+    for name, group in groups.items():
+        lines += _string_list(group, path, f"[project.optional-dependencies] {name}")
     pins: list[Pin] = []
     skipped: list[Skipped] = []
     for text in lines:
