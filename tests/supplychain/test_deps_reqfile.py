@@ -61,3 +61,10 @@ def test_pyproject_and_lock_of_wrong_shape_or_encoding_are_input_errors(tmp_path
     for parse in (parse_pyproject, parse_pylock):
         with pytest.raises(InputError, match="bin.toml: invalid TOML"):
             parse(tmp_path / "bin.toml")
+
+
+def test_unparsable_lines_are_skipped_with_a_one_line_reason(tmp_path: Path) -> None:
+    (tmp_path / "r.txt").write_text("foo===\n!!bad\n")
+    skipped = parse_requirements(tmp_path / "r.txt").skipped
+    assert len(skipped) == 2
+    assert all("\n" not in s.reason and s.reason.startswith("not a requirement") for s in skipped)

@@ -142,7 +142,9 @@ def parse_requirements(path: Path, _depth: int = 0, _seen: frozenset[Path] = fro
             try:
                 req = Requirement(_strip_options(line))
             except InvalidRequirement as e:
-                skipped.append(Skipped(line, f"not a requirement line: {e}", origin))
+                # packaging's message adds the line and a caret below it: keep the first line
+                reason = str(e).splitlines()[0] if str(e) else "unparsable"
+                skipped.append(Skipped(line, f"not a requirement line: {reason}", origin))
                 continue
             item = _classify(req, origin)
             (pins if isinstance(item, Pin) else skipped).append(item)  # type: ignore[arg-type]
