@@ -38,10 +38,26 @@ def test_file_overrides_only_what_it_sets(tmp_path: Path) -> None:
     ({"membership": {"reference_models": 0}}, "at least 1"),
     ({"seed": -1}, "non-negative integer"),
     ({"inversion": 3}, "must be a table"),
+    ({"evasion": {"eps": float("nan")}}, "evasion.eps: expected a non-negative number"),
+    ({"fuzzing": {"timeout_s": float("inf")}}, "fuzzing.timeout_s: expected"),
+    ({"fuzzing": {"timeout_s": 0}}, "timeout_s must be positive"),
+    ({"fuzzing": {"examples": 0}}, "fuzzing.examples must be at least 1"),
+    ({"evasion": {"samples": 0}}, "evasion.samples must be at least 1"),
+    ({"extraction": {"outputs": []}}, "extraction.outputs must name"),
+    ({"extraction": {"budgets": [10**7]}}, "budgets must be at most"),
+    ({"extraction": {"decimals": 1000}}, "decimals must be at most"),
+    ({"membership": {"attacks": []}}, "membership.attacks must name"),
+    ({"seed": 10**20}, "seed: expected a non-negative integer up to"),
 ])
 def test_bad_plans_name_the_key(data: dict[str, object], message: str) -> None:
     with pytest.raises(InputError, match=message):
         from_dict(data, "p.toml")
+
+
+def test_zero_counts_are_fine_in_disabled_sections() -> None:
+    plan = from_dict({"fuzzing": {"enabled": False, "examples": 0},
+                      "evasion": {"enabled": False, "samples": 0}}, "p.toml")
+    assert plan.sections() == ("extraction", "membership", "inversion")
 
 
 def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:

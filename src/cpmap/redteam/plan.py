@@ -8,6 +8,7 @@ attack.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -90,6 +91,9 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("membership", "attacks"): ("lira", "loss"),
 }
 _ONE_OF: dict[tuple[str, str], tuple[str, ...]] = {("membership", "reference"): ("mlp", "target")}
+_MAX_INT = 2**32 - 1  # seeds and counts; larger values overflow the RNGs or exhaust memory
+_MAX_BUDGET = 1_000_000  # extraction queries are materialised at once
+_MAX_DECIMALS = 15  # float64 precision; more rounds nothing and yields NaN
 
 
 def _coerce(where: str, default: Any, value: Any) -> Any:
@@ -98,12 +102,13 @@ def _coerce(where: str, default: Any, value: Any) -> Any:
             raise InputError(f"{where}: expected true or false")
         return value
     if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InputError(f"{where}: expected a non-negative integer")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INT:
+            raise InputError(f"{where}: expected a non-negative integer up to {_MAX_INT}")
         return value
     if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise InputError(f"{where}: expected a non-negative number")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or \
+                not math.isfinite(value):
+            raise InputError(f"{where}: expected a non-negative number (finite)")
         return float(value)
     if isinstance(default, str):
         if not isinstance(value, str):
@@ -152,11 +157,27 @@ def from_dict(data: dict[str, Any], source: str = "plan") -> Plan:
 
 
 def _check(plan: Plan, source: str) -> None:
+    if plan.fuzzing.enabled and plan.fuzzing.examples < 1:
+        raise InputError(f"{source}: fuzzing.examples must be at least 1")
+    if plan.fuzzing.enabled and plan.fuzzing.timeout_s <= 0:
+        raise InputError(f"{source}: fuzzing.timeout_s must be positive")
     if plan.evasion.eps > 1.0:
         raise InputError(f"{source}: evasion.eps must be at most 1 (a share of the input range)")
+    if plan.evasion.enabled and plan.evasion.samples < 1:
+        raise InputError(f"{source}: evasion.samples must be at least 1")
     if plan.extraction.enabled and (not plan.extraction.budgets or
                                     min(plan.extraction.budgets) < 1):
         raise InputError(f"{source}: extraction.budgets must be positive integers")
+    if plan.extraction.enabled and max(plan.extraction.budgets) > _MAX_BUDGET:
+        raise InputError(f"{source}: extraction.budgets must be at most {_MAX_BUDGET}")
+    if plan.extraction.enabled and not plan.extraction.outputs:
+        raise InputError(f"{source}: extraction.outputs must name at least one output",
+                         hint=f"one of {', '.join(OUTPUTS)}")
+    if plan.extraction.decimals > _MAX_DECIMALS:
+        raise InputError(f"{source}: extraction.decimals must be at most {_MAX_DECIMALS}")
+    if plan.membership.enabled and not plan.membership.attacks:
+        raise InputError(f"{source}: membership.attacks must name at least one attack",
+                         hint="lira, loss, or set enabled = false")
     if plan.membership.enabled and plan.membership.reference_models < 1 and \
             "lira" in plan.membership.attacks:
         raise InputError(f"{source}: membership.reference_models must be at least 1 for lira")
