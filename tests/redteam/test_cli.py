@@ -121,3 +121,14 @@ def test_findings_accept_and_sarif(project: Path) -> None:
 def test_bad_input_exits_2_with_one_line(project: Path, args: list[str], message: str) -> None:
     r = cpmap("redteam", "run", *args, cwd=project)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("output", ["a dir", "plan.toml/out.json"])
+def test_bad_output_exits_2_before_any_evidence(project: Path, output: str) -> None:
+    (project / "a dir").mkdir(exist_ok=True)
+    before = len(list(Ledger(open_workspace(project)).entries()))
+    r = cpmap("redteam", "run", "--model", "digits", "--data", "builtin:digits", "--plan",
+              "plan.toml", "-f", "json", "-o", output, cwd=project)
+    assert r.returncode == 2 and output in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert len(list(Ledger(open_workspace(project)).entries())) == before

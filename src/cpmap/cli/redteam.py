@@ -22,6 +22,19 @@ app = typer.Typer(no_args_is_help=True)
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 
 
+def _check_output(output: Path | None) -> None:
+    """Refuse an --output that cannot be a file before the campaign records evidence."""
+    from cpmap.errors import InputError
+
+    if output is None:
+        return
+    if output.is_dir():
+        raise InputError(f"{output}: is a directory (--output needs a file path)")
+    parent = next((p for p in output.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"{output}: {parent} is not a directory")
+
+
 @app.command("run")
 def run_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="Workspace model (name or "
@@ -54,6 +67,7 @@ def run_cmd(
     if fail_on not in SEVERITIES:
         raise InputError(f"--fail-on {fail_on!r}: use one of {', '.join(SEVERITIES)}")
     chosen = load_plan(plan)  # bad plans fail before torch is even imported
+    _check_output(output)  # and a bad --output before any evidence is recorded
     ws = open_workspace(workspace)
     err = stderr_console()
     from cpmap.redteam.service import run_campaign
