@@ -82,6 +82,10 @@ def test_bad_inputs(cli: Cli, tmp_path: Path) -> None:
     assert code == 2 and "missing.csv" in err
     code, _, err = cli("privacy", "scan", str(bad))
     assert code == 2 and "not a readable PARQUET" in err
+    empty = tmp_path / "empty dir"
+    empty.mkdir()
+    code, _, err = cli("privacy", "scan", str(empty))
+    assert code == 2 and err.startswith(f"cpmap: error: {empty}: directory holds no file")
 
 
 def test_scan_evidence_subjects_are_file_digests(ws: Workspace, customers_csv: Path) -> None:
