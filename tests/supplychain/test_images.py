@@ -150,3 +150,10 @@ def test_cli_bad_input(cli: Cli, tmp_path: Path) -> None:
 def test_dockerfile_parser_never_crashes(text: str) -> None:
     for use in dockerfile_uses(text, "fuzz"):
         check(use, [AllowRule("*")])
+
+
+def test_cli_table_goes_to_output_not_stdout(cli: Cli, tmp_path: Path) -> None:
+    out_file = tmp_path / "out dir" / "images.txt"
+    code, out, err = cli("scan", "images", str(ASSETS), "-o", str(out_file))
+    assert code == 1 and out == "" and f"wrote {out_file}" in err
+    assert "CP3-IMG-" in out_file.read_text()

@@ -78,11 +78,25 @@ def emit(
     output: Path | None,
     table: Callable[[Any], None],
 ) -> None:
-    """JSON to stdout/--output, or a table rendered by ``table`` on stdout."""
+    """JSON to stdout/--output, or a table rendered by ``table`` to stdout/--output."""
     if fmt == "json":
         emit_json(value, output)
     else:
-        table(value)
+        _table_to(output, lambda: table(value))
+
+
+def _table_to(output: Path | None, table: Callable[[], None]) -> None:
+    """Render a table on stdout, or into ``--output`` (which must not be ignored)."""
+    if output is None:
+        table()
+        return
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        table()
+    write_text(buffer.getvalue(), output)
 
 
 def emit_findings(findings: Sequence[Any], fmt: str, output: Path | None,
@@ -103,7 +117,7 @@ def emit_findings(findings: Sequence[Any], fmt: str, output: Path | None,
 
         write_text(findings_page(findings, title), output)
     else:
-        table()
+        _table_to(output, table)
 
 
 @contextmanager
