@@ -82,6 +82,12 @@ def test_bad_inputs(cli: Cli, tmp_path: Path) -> None:
     assert code == 2 and "missing.csv" in err
     code, _, err = cli("privacy", "scan", str(bad))
     assert code == 2 and "not a readable PARQUET" in err
+    ragged = tmp_path / "ragged.csv"  # pandas would make the names an index nobody scans
+    ragged.write_text("name,email\nJohn Smith,x,john@example.com\nJane Doe,y,jane@ex.com\n")
+    with pytest.raises(InputError, match="ragged.csv: .*more fields than the header"):
+        scan_path(ragged, RegexAnalyzer())
+    code, _, err = cli("privacy", "redact", str(ragged), "-o", str(tmp_path / "out.csv"))
+    assert code == 2 and "ragged.csv" in err and not (tmp_path / "out.csv").exists()
     empty = tmp_path / "empty dir"
     empty.mkdir()
     code, _, err = cli("privacy", "scan", str(empty))

@@ -51,7 +51,13 @@ def iter_chunks(path: Path, rows: int = 50_000, as_text: bool = False) -> Iterat
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
             kw: dict[str, Any] = {"dtype": str, "keep_default_na": False} if as_text else {}
             with pd.read_csv(path, sep=sep, chunksize=rows, **kw) as reader:
-                yield from reader
+                for chunk in reader:
+                    # pandas silently turns leading extra fields into an index, which no scan,
+                    # redaction or count would then see
+                    if not isinstance(chunk.index, pd.RangeIndex):
+                        raise InputError(f"{path}: not a readable CSV table: rows have more "
+                                         f"fields than the header")
+                    yield chunk
         else:
             with pd.read_json(path, lines=True, chunksize=rows,
                               dtype=False if as_text else True) as reader:
