@@ -70,3 +70,41 @@ def test_campaign_through_an_endpoint(tmp_path: Path, monkeypatch: pytest.Monkey
                                         "image_bytes": "rejected"}
     assert m["membership"]["auc"] is not None
     assert "k-123" not in json.dumps(result.to_json())
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("notaurl", "expected an http:// or https:// URL"),
+    ("file:///etc/passwd", "expected an http:// or https:// URL"),
+    ("http://[::1", "not a valid URL"),
+    ("http://user:s3cret@127.0.0.1:9/predict", "credentials in the URL are refused"),
+])
+def test_bad_endpoint_urls_are_refused(tmp_path: Path, url: str, message: str) -> None:
+    from cpmap.core.ledger import Ledger
+    from cpmap.errors import InputError
+
+    ws, _digest, _model_ = _model(tmp_path / "proj")
+    before = len(list(Ledger(ws).entries()))
+    with pytest.raises(InputError, match=message) as e:
+        run_campaign(ws, "served", "builtin:digits", plan=from_dict(PLAN), endpoint=url)
+    assert "s3cret" not in str(e.value)
+    assert len(list(Ledger(ws).entries())) == before
+
+
+def test_unreachable_endpoint_is_bad_input_not_a_finding(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cpmap.core.ledger import Ledger
+    from cpmap.errors import InputError
+
+    ws, _digest, _model_ = _model(tmp_path / "proj")
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    real = httpx.Client
+    monkeypatch.setattr(httpx, "Client", lambda *a, **k: real(
+        *a, transport=httpx.MockTransport(refuse), **k))
+    fuzz_only = {**{s: {"enabled": False} for s in PLAN}, "fuzzing": PLAN["fuzzing"]}
+    with pytest.raises(InputError, match="request failed"):
+        run_campaign(ws, "served", "builtin:digits", plan=from_dict(fuzz_only),
+                     endpoint="http://127.0.0.1:9/predict")
+    assert not list(Ledger(ws).entries(control="CP5"))

@@ -117,6 +117,8 @@ def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
     from cpmap.models.datasets import load_dataset
     from cpmap.models.store import get_model, load_version
 
+    if endpoint is not None:
+        check_endpoint(endpoint)
     mv = None
     if endpoint is None or _exists(ws, model_ref):
         mv = get_model(ws, model_ref)
@@ -130,6 +132,10 @@ def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
         digest = mv.digest if mv is not None else hashlib.sha256(endpoint.encode()).hexdigest()
         remote = RemoteModel(endpoint, ds.n_classes, ds.input_dim, api_key_env=api_key_env)
         target = target_for(remote, name, digest, ds, remote=True)
+        # one well-formed query first: an unreachable or refusing endpoint is bad input
+        # (exit 2, nothing recorded), not a fuzzing crash finding against the model
+        remote.predict_proba(held.x[:1])
+        remote.queries = 0
         target.image_shape = _image_shape(dict(getattr(mv, "record", {}).get("meta") or {}), ds)
     else:
         assert mv is not None  # noqa: S101 - set above when there is no endpoint
@@ -141,6 +147,23 @@ def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
                       seed)
     trainer = reference_trainer(record, ds, reference) if train is not None else None
     return Setup(target, data, trainer, target.image_shape, ds.ref, ds.digest)
+
+
+def check_endpoint(endpoint: str) -> None:
+    """An http(s) URL with a host and no credentials (those would be printed and recorded)."""
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(endpoint)
+        has_credentials = url.username is not None or url.password is not None
+    except ValueError as e:
+        raise InputError(f"--endpoint: not a valid URL: {e}") from e
+    if has_credentials:
+        raise InputError("--endpoint: credentials in the URL are refused (they would be "
+                         "printed and recorded)", hint="pass the API key with --api-key-env")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise InputError(f"--endpoint {endpoint!r}: expected an http:// or https:// URL "
+                         "with a host")
 
 
 def _exists(ws: Workspace, ref: str) -> bool:
