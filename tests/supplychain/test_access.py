@@ -151,3 +151,9 @@ def test_policy_loader_never_crashes(section: dict[str, object]) -> None:
     for principal in loaded.principals:
         check(loaded, principal, "read", "customers", ["age"])
     review(loaded, ["customers"], set())
+
+
+@pytest.mark.parametrize("section", [5, "x", ["principals"]])
+def test_access_section_that_is_not_a_table_is_input_error(section: object) -> None:
+    with pytest.raises(InputError, match=r"\[access\] must be a table"):
+        load_policy(section, "cpmap.toml")

@@ -128,6 +128,9 @@ def _grant(raw: Any, where: str) -> Grant:
 
 def load_policy(config: Any, source: str = "cpmap.toml") -> Policy:
     """The ``[access]`` section as a :class:`Policy`; malformed entries are bad input."""
+    if config is not None and not isinstance(config, Mapping):
+        # a policy that silently reads as "no policy" would turn enforcement off
+        raise InputError(f"{source}: [access] must be a table")
     section = config if isinstance(config, Mapping) else {}
     for key in ("principals", "roles"):
         if not isinstance(section.get(key) or {}, Mapping):
