@@ -126,6 +126,26 @@ def test_bad_redact_inputs(ws: Workspace, customers_csv: Path, cli: Cli) -> None
     assert list_datasets(ws) == []  # nothing registered either
 
 
+@pytest.mark.parametrize("command", [
+    ("redact",), ("decrypt",), ("synthesize", "-n", "5"),
+    ("anonymize", "-q", "age,gender", "--k", "2"),
+])
+def test_unwritable_output_is_bad_input_and_changes_nothing(ws: Workspace, customers_csv: Path,
+                                                            cli: Cli, command: tuple[str, ...]
+                                                            ) -> None:
+    from cpmap.core.ledger import Ledger
+
+    (ws.root / "a dir.csv").mkdir()
+    size = Ledger(ws).size()
+    for out, problem in ((ws.root / "a dir.csv", "is a directory"),
+                         (customers_csv / "x.csv", "is not a directory")):
+        code, _, err = cli("privacy", command[0], str(customers_csv), "-o", str(out),
+                           *command[1:])
+        assert code == 2 and err.startswith(f"cpmap: error: {out}: ") and problem in err, err
+        assert err.strip().count("\n") == 0
+    assert Ledger(ws).size() == size  # no dataset registered, no access, no budget spent
+
+
 def test_untouched_csv_cells_keep_their_text(ws: Workspace) -> None:
     src = ws.root / "z.csv"
     src.write_text("email,zip,amount\njane@example.org,02134,1.50\njoe@example.com,00501,2\n")

@@ -148,10 +148,12 @@ def decrypt(
     from cpmap.errors import InputError
     from cpmap.privacy.keys import aes_key, decrypt_text
     from cpmap.privacy.policy import record_cp2
+    from cpmap.privacy.writers import check_output
     from cpmap.provenance.fingerprint import hash_file
 
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    check_output(out)
     ws = _ws(workspace)
     try:
         text = path.read_bytes().decode("utf-8", errors="strict")

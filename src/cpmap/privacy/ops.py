@@ -14,6 +14,7 @@ from cpmap.errors import InputError
 from cpmap.privacy import tabular
 from cpmap.privacy.anonymity import Assessment, assess, violations
 from cpmap.privacy.policy import load_policy, record_cp2
+from cpmap.privacy.writers import check_output
 
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
@@ -120,6 +121,7 @@ def run_anonymize(ws: Workspace, path: Path, out: Path, quasi: list[str], k: int
 
     if tabular.table_format(out) is None:
         raise InputError(f"{out}: output must end in .csv, .tsv, .parquet or .jsonl")
+    check_output(out)
     frame = tabular.load(path)
     tabular.columns_of(frame, quasi + ([sensitive] if sensitive else []), "--quasi/--sensitive",
                        path)

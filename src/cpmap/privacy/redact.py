@@ -23,7 +23,7 @@ from cpmap.errors import InputError
 from cpmap.privacy.detect import Analyzer
 from cpmap.privacy.entities import DIRECT, check_entities
 from cpmap.privacy.transform import Replacer, Strategy
-from cpmap.privacy.writers import TableWriter, TextWriter
+from cpmap.privacy.writers import TableWriter, TextWriter, check_output
 
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
@@ -279,6 +279,7 @@ def redact(ws: Workspace, src: Path, out: Path, plan: Plan, analyzer: Analyzer, 
         raise InputError(f"{src}: no such file")
     if out.resolve() == src.resolve():
         raise InputError(f"{out}: the output must not overwrite the input")
+    check_output(out)
     if table_format(src) and table_format(out) is None:
         raise InputError(f"{out}: a table must be written as .csv, .tsv, .parquet or .jsonl")
     needs_aes = plan.default is Strategy.encrypt or Strategy.encrypt in (

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from cpmap.errors import InputError
 from cpmap.privacy import tabular
 from cpmap.privacy.policy import record_cp2
+from cpmap.privacy.writers import check_output
 
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
@@ -66,6 +67,7 @@ def run_synthesize(ws: Workspace, path: Path, out: Path, rows: int, *,
 
     if tabular.table_format(out) is None:
         raise InputError(f"{out}: output must end in .csv, .tsv, .parquet or .jsonl")
+    check_output(out)
     frame = tabular.load(path)
     if columns:
         frame = frame[tabular.columns_of(frame, columns, "--columns", path)]

@@ -15,6 +15,19 @@ import pandas as pd
 from cpmap.errors import InputError
 
 
+def check_output(out: Path) -> None:
+    """Refuse an output path that cannot be written, before anything is registered or spent."""
+    if out.is_dir():
+        raise InputError(f"{out}: is a directory, expected a file path")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{out}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{out}: cannot write in {parent}")
+
+
 class TableWriter:
     """Append chunks to a temporary file in the output's format; ``commit`` renames it."""
 
