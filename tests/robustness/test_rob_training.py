@@ -155,3 +155,19 @@ def test_policy_floor_fails_the_evidence(ws: Any, capsys: pytest.CaptureFixture[
     assert code == 1 and "CP4-LOW-ROBUSTNESS" in err
     entry = Ledger(open_workspace(ws.root)).entries(kind="robustness-evaluation")[-1]
     assert entry.predicate["verdict"] == "fail"
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (("--attacks", "square", "--square-iters", "0"), "--square-iters"),
+    (("--attacks", ""), "--attacks"),
+    (("--attacks", " , "), "--attacks"),
+])
+def test_evaluate_rejects_settings_that_would_fake_robustness(
+        ws: Any, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], match: str) -> None:
+    from cpmap.core.ledger import Ledger
+
+    before = len(Ledger(ws).entries())
+    code, _, err = run_cli(capsys, "robustness", "evaluate", "--model", "m", "--data",
+                           "builtin:digits", "--eps", "0.1", *args, "-w", str(ws.root))
+    assert code == 2 and match in err and len(err.strip().splitlines()) == 1
+    assert len(Ledger(ws).entries()) == before

@@ -75,7 +75,13 @@ def evaluate_cmd(
 
     if not 1 <= steps <= 10_000 or not 1 <= restarts <= 100 or samples < 0:
         raise InputError("--steps 1..10000, --restarts 1..100 and --samples >= 0")
-    names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks else None
+    if not 1 <= square_iters <= 100_000:
+        # 0 iterations would report the clean accuracy as robust accuracy
+        raise InputError(f"--square-iters {square_iters}: must be in 1..100000")
+    names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks is not None else None
+    if names == []:
+        raise InputError(f"--attacks {attacks!r}: name at least one attack",
+                         hint="fgsm, pgd, pgd-l2, apgd, square, hsj")
     settings = AttackSettings(steps=steps, restarts=restarts, square_iters=square_iters)
     ws = open_workspace(workspace)
     budgets = _floats(eps, "--eps")
