@@ -146,6 +146,17 @@ def test_unwritable_output_is_bad_input_and_changes_nothing(ws: Workspace, custo
     assert Ledger(ws).size() == size  # no dataset registered, no access, no budget spent
 
 
+@pytest.mark.parametrize("command", [("synthesize", "-n", "5"),
+                                     ("anonymize", "-q", "age,gender", "--k", "2")])
+def test_output_must_not_overwrite_the_input(ws: Workspace, customers_csv: Path, cli: Cli,
+                                             command: tuple[str, ...]) -> None:
+    before = customers_csv.read_bytes()
+    code, _, err = cli("privacy", command[0], str(customers_csv), "-o", str(customers_csv),
+                       *command[1:])
+    assert code == 2 and "must not overwrite the input" in err
+    assert customers_csv.read_bytes() == before
+
+
 def test_untouched_csv_cells_keep_their_text(ws: Workspace) -> None:
     src = ws.root / "z.csv"
     src.write_text("email,zip,amount\njane@example.org,02134,1.50\njoe@example.com,00501,2\n")

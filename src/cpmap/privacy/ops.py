@@ -121,7 +121,7 @@ def run_anonymize(ws: Workspace, path: Path, out: Path, quasi: list[str], k: int
 
     if tabular.table_format(out) is None:
         raise InputError(f"{out}: output must end in .csv, .tsv, .parquet or .jsonl")
-    check_output(out)
+    check_output(out, path)
     frame = tabular.load(path)
     tabular.columns_of(frame, quasi + ([sensitive] if sensitive else []), "--quasi/--sensitive",
                        path)

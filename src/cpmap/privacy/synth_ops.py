@@ -67,7 +67,7 @@ def run_synthesize(ws: Workspace, path: Path, out: Path, rows: int, *,
 
     if tabular.table_format(out) is None:
         raise InputError(f"{out}: output must end in .csv, .tsv, .parquet or .jsonl")
-    check_output(out)
+    check_output(out, path)
     frame = tabular.load(path)
     if columns:
         frame = frame[tabular.columns_of(frame, columns, "--columns", path)]

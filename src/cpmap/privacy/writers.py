@@ -15,8 +15,10 @@ import pandas as pd
 from cpmap.errors import InputError
 
 
-def check_output(out: Path) -> None:
+def check_output(out: Path, src: Path | None = None) -> None:
     """Refuse an output path that cannot be written, before anything is registered or spent."""
+    if src is not None and out.resolve() == src.resolve():
+        raise InputError(f"{out}: the output must not overwrite the input")
     if out.is_dir():
         raise InputError(f"{out}: is a directory, expected a file path")
     parent = out.parent
