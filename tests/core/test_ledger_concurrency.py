@@ -54,7 +54,12 @@ def test_sigkill_loses_no_acknowledged_entry(any_ws: Any) -> None:
     acked: set[int] = set()
     for round_ in range(4):
         procs = [_spawn(any_ws, f"r{round_}p{i}", 10_000) for i in range(2)]
-        time.sleep(0.6 + rng.random() * 1.2)
+        for p in procs:  # wait until each is appending (start-up is slow on a loaded machine)
+            assert p.stdout is not None
+            first = p.stdout.readline()
+            assert first, p.stderr.read() if p.stderr else "appender exited"
+            acked.add(int(first))
+        time.sleep(0.05 + rng.random() * 0.6)
         for p in procs:
             p.send_signal(signal.SIGKILL)
         for p in procs:
