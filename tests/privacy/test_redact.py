@@ -91,6 +91,14 @@ def test_keys_are_private_and_stable(ws: Workspace) -> None:
         keys.hmac_key(ws)
 
 
+def test_cli_decrypt_names_the_file_of_a_foreign_token(ws: Workspace, cli: Cli) -> None:
+    src = ws.root / "foreign.csv"
+    src.write_text("a\nenc:v1:US_SSN:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n")
+    code, _, err = cli("privacy", "decrypt", str(src), "-o", str(ws.root / "plain.csv"))
+    assert code == 2 and err.startswith(f"cpmap: error: {src}: encrypted token does not")
+    assert not (ws.root / "plain.csv").exists()
+
+
 def test_decrypt_refuses_foreign_token(ws: Workspace) -> None:
     token = keys.encrypt(bytes(32), "US_SSN", "219-09-9998")
     with pytest.raises(InputError, match="does not decrypt"):

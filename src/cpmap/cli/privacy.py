@@ -159,7 +159,10 @@ def decrypt(
         text = path.read_bytes().decode("utf-8", errors="strict")
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text: {e.reason}") from e
-    plain, n = decrypt_text(aes_key(ws), text)
+    try:
+        plain, n = decrypt_text(aes_key(ws), text)
+    except InputError as e:
+        raise InputError(f"{path}: {e.message}", hint=e.hint) from e
     atomic_write(out, plain.encode(), mode=0o600)
     # Re-identification is an access to personal data: it leaves a trace in the ledger.
     record_cp2(ws, "pii-decryption", [Subject(path.name, hash_file(path)[0])], Verdict.INFO,
