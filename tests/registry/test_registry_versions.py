@@ -142,3 +142,41 @@ def test_missing_artifact_and_symlink(ws: Workspace, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="symbolic link"):
         register(ws, "clf", tmp_path / "link.bin")
     assert list_versions(ws) == []
+
+
+@pytest.mark.parametrize(("setup", "message"), [
+    ("empty-file", "model file is empty"),
+    ("empty-dir", "model directory holds no files"),
+    ("missing-sbom", "cannot read SBOM"),
+    ("garbage-sbom", "SBOM is not valid JSON"),
+    ("other-json-sbom", "not a CycloneDX SBOM"),
+    ("huge-version", "versions are numbered up to"),
+])
+def test_bad_registrations_change_nothing(ws: Workspace, tmp_path: Path, setup: str,
+                                          message: str) -> None:
+    model, sbom, version = _file(tmp_path, "m.bin", b"weights"), None, None
+    if setup == "empty-file":
+        model = _file(tmp_path, "empty.bin", b"")
+    elif setup == "empty-dir":
+        model = tmp_path / "empty"
+        model.mkdir()
+    elif setup == "missing-sbom":
+        sbom = tmp_path / "missing.json"
+    elif setup == "garbage-sbom":
+        sbom = _file(tmp_path, "bom.json", b"\xfc\x00garbage")
+    elif setup == "other-json-sbom":
+        sbom = _file(tmp_path, "bom.json", b'{"spdxVersion": "SPDX-2.3"}')
+    else:
+        version = 10**30
+    before = len(list(Ledger(ws).entries()))
+    with pytest.raises(InputError, match=message):
+        register(ws, "clf", model, sbom=sbom, version=version, scan=True)
+    assert len(list(Ledger(ws).entries())) == before  # no scan evidence for a refused model
+    assert list_versions(ws) == []
+
+
+@pytest.mark.parametrize("ref", ["clf@²", "clf@99999999999999999999", "clf@9223372036854775808"])
+def test_odd_version_selectors_are_not_found(ws: Workspace, tmp_path: Path, ref: str) -> None:
+    register(ws, "clf", _file(tmp_path, "m.bin", b"weights"))
+    with pytest.raises(InputError, match="no such"):
+        get(ws, ref)

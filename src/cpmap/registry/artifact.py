@@ -90,6 +90,20 @@ def _copy_in(ws: Workspace, src: Path) -> tuple[str, int]:
     return digest, size
 
 
+def check_artifact(path: Path) -> None:
+    """Refuse what :func:`store_artifact` would refuse, before anything is scanned or recorded."""
+    if path.is_symlink():
+        raise InputError(f"{path}: model artifact is a symbolic link; give the real path")
+    if path.is_file():
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: model file is empty")
+        return
+    if not path.is_dir():
+        raise InputError(f"{path}: no such model file or directory")
+    if next(iter(walk(path)), None) is None:
+        raise InputError(f"{path}: model directory holds no files")
+
+
 def store_artifact(ws: Workspace, path: Path) -> Artifact:
     """Copy a model file or directory into the workspace objects; return its digests."""
     if path.is_symlink():

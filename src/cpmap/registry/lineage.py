@@ -7,6 +7,7 @@ about what the user names: a dataset reference that does not resolve is bad inpu
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess  # noqa: S404 - runs git by absolute path, fixed arguments
@@ -105,12 +106,25 @@ def git_info(directory: Path) -> dict[str, Any] | None:
     return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
-def store_sbom(ws: Workspace, path: Path) -> str:
-    """Keep the environment SBOM (CP3) with the workspace objects; return its digest."""
+def read_sbom(path: Path) -> bytes:
+    """The bytes of a CycloneDX JSON SBOM (as `cpmap sbom` writes it), or one clear error."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise InputError(f"{path}: cannot read SBOM: {e.strerror}") from e
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise InputError(f"{path}: SBOM is not valid JSON (expected CycloneDX JSON from "
+                         "`cpmap sbom`)") from e
+    if not isinstance(doc, dict) or doc.get("bomFormat") != "CycloneDX":
+        raise InputError(f"{path}: not a CycloneDX SBOM (no \"bomFormat\": \"CycloneDX\")")
+    return data
+
+
+def store_sbom(ws: Workspace, path: Path) -> str:
+    """Keep the environment SBOM (CP3) with the workspace objects; return its digest."""
+    data = read_sbom(path)
     digest = hashlib.sha256(data).hexdigest()
     ws.put_object(data, digest)
     return digest

@@ -20,7 +20,7 @@ from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.ledger import Ledger
 from cpmap.errors import InputError
 from cpmap.registry import lineage as lin
-from cpmap.registry.artifact import Artifact, check_objects, store_artifact
+from cpmap.registry.artifact import Artifact, check_artifact, check_objects, store_artifact
 from cpmap.registry.manifest import Lineage, ModelVersion, open_manifest, sign_manifest, statement
 from cpmap.registry.tables import model_aliases, model_versions
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+MAX_VERSION = 2**63 - 1  # the store's INTEGER
 ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,99}")
 
 
@@ -67,6 +68,11 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
     check_name(name)
     if version is not None and version < 1:
         raise InputError(f"version {version}: versions are numbered from 1")
+    if version is not None and version > MAX_VERSION:
+        raise InputError(f"version {version}: versions are numbered up to {MAX_VERSION}")
+    check_artifact(path)  # bad input changes nothing: no scan evidence for a refused model
+    if sbom is not None:
+        lin.read_sbom(sbom)
     refs = tuple(dict.fromkeys(lin.resolve_dataset(ws, d) for d in datasets))
     parent_info = None
     if parent:
@@ -186,7 +192,10 @@ def _load_row(ws: Workspace, row: Any) -> ModelVersion:
 def resolve_version(ws: Workspace, name: str, selector: str) -> int:
     """The version number a selector names: a number, ``latest`` or an alias."""
     with ws.store.read() as conn:
-        if selector.isdigit():
+        if selector.isdecimal():
+            if int(selector) > MAX_VERSION:
+                raise InputError(f"{name}@{selector}: no such model version",
+                                 hint="cpmap registry list")
             return int(selector)
         if selector == "latest":
             top = conn.execute(select(func.max(model_versions.c.version)).where(
