@@ -74,3 +74,13 @@ def test_cli_promote_exit_codes(kit: Kit, run_cli) -> None:  # type: ignore[no-u
     assert ok.returncode == 0, ok.stderr
     listed = run_cli("registry", "list", "-f", "json")
     assert '"production"' in listed.stdout
+
+
+def test_cli_card_to_a_directory_records_nothing(kit: Kit, run_cli) -> None:  # type: ignore[no-untyped-def]
+    mv = kit.model()
+    (kit.ws.root / "out dir").mkdir()
+    before = len(list(Ledger(kit.ws).entries()))
+    r = run_cli("registry", "card", mv.ref, "-f", "html", "-o", "out dir")
+    assert r.returncode == 2 and "out dir: is a directory" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert len(list(Ledger(kit.ws).entries())) == before

@@ -66,6 +66,17 @@ def write_text(text: str, output: Path | None) -> None:
     stderr_console().print(f"wrote {output}")
 
 
+def check_output(output: Path | None) -> None:
+    """Refuse an --output that cannot be a file, before a command records evidence."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise InputError(f"{output}: is a directory (--output needs a file path)")
+    parent = next((p for p in output.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"{output}: {parent} is not a directory")
+
+
 def emit_json(value: Any, output: Path | None = None) -> None:
     from cpmap.formats.jsonfmt import dumps
 

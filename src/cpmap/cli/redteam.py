@@ -12,6 +12,7 @@ from cpmap.cli.common import (
     FindingsFormatOpt,
     OutputOpt,
     WorkspaceOpt,
+    check_output,
     emit_findings,
     emit_json,
     stderr_console,
@@ -20,19 +21,6 @@ from cpmap.cli.common import (
 app = typer.Typer(no_args_is_help=True)
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
-
-
-def _check_output(output: Path | None) -> None:
-    """Refuse an --output that cannot be a file before the campaign records evidence."""
-    from cpmap.errors import InputError
-
-    if output is None:
-        return
-    if output.is_dir():
-        raise InputError(f"{output}: is a directory (--output needs a file path)")
-    parent = next((p for p in output.parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise InputError(f"{output}: {parent} is not a directory")
 
 
 @app.command("run")
@@ -67,7 +55,7 @@ def run_cmd(
     if fail_on not in SEVERITIES:
         raise InputError(f"--fail-on {fail_on!r}: use one of {', '.join(SEVERITIES)}")
     chosen = load_plan(plan)  # bad plans fail before torch is even imported
-    _check_output(output)  # and a bad --output before any evidence is recorded
+    check_output(output)  # and a bad --output before any evidence is recorded
     ws = open_workspace(workspace)
     err = stderr_console()
     from cpmap.redteam.service import run_campaign

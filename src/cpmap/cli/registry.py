@@ -15,6 +15,7 @@ from cpmap.cli.common import (
     FormatOpt,
     OutputOpt,
     WorkspaceOpt,
+    check_output,
     emit,
     emit_json,
     stderr_console,
@@ -265,6 +266,7 @@ def card(
     from cpmap.registry.card import build_card, load_card_file, record_card
     from cpmap.registry.versions import get
 
+    check_output(output)  # before the card is recorded
     ws = _ws(workspace)
     mv = get(ws, ref)
     prose = load_card_file(card_file) if card_file else None
