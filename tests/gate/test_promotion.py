@@ -63,6 +63,8 @@ def test_aliases(kit: Kit) -> None:
             set_alias(kit.ws, mv.ref, bad)
     with pytest.raises(InputError, match="nothing in production"):
         rollback(kit.ws, "clf")
+    with pytest.raises(InputError, match="stage 'candidate': one of production, staging"):
+        rollback(kit.ws, "clf", "candidate")
 
 
 def test_cli_promote_exit_codes(kit: Kit, run_cli) -> None:  # type: ignore[no-untyped-def]

@@ -154,6 +154,8 @@ def rollback_target(events: list[dict[str, Any]], current: int) -> int | None:
 
 def rollback(ws: Workspace, name: str, stage: str = "production") -> Move:
     """Move ``stage`` back to the previously approved version."""
+    if stage not in STAGES:
+        raise InputError(f"stage {stage!r}: one of {', '.join(STAGES)}")
     current = aliases(ws, name).get(stage)
     if current is None:
         raise InputError(f"model {name!r}: nothing in {stage} to roll back",
