@@ -171,3 +171,13 @@ def test_evaluate_rejects_settings_that_would_fake_robustness(
                            "builtin:digits", "--eps", "0.1", *args, "-w", str(ws.root))
     assert code == 2 and match in err and len(err.strip().splitlines()) == 1
     assert len(Ledger(ws).entries()) == before
+
+
+@pytest.mark.parametrize("seed", [-1, 1 << 64])
+def test_out_of_range_seeds_are_input_errors(
+        ws: Any, capsys: pytest.CaptureFixture[str], seed: int) -> None:
+    with pytest.raises(InputError, match="--seed"):
+        merge({}, {"seed": seed})
+    code, _, err = run_cli(capsys, "robustness", "evaluate", "--model", "m", "--data",
+                           "builtin:digits", "--seed", str(seed), "-w", str(ws.root))
+    assert code == 2 and "--seed" in err

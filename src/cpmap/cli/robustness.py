@@ -75,6 +75,8 @@ def evaluate_cmd(
 
     if not 1 <= steps <= 10_000 or not 1 <= restarts <= 100 or samples < 0:
         raise InputError("--steps 1..10000, --restarts 1..100 and --samples >= 0")
+    if not 0 <= seed < 1 << 32:  # numpy seeds must be non-negative 32-bit
+        raise InputError(f"--seed {seed}: must be in 0..{(1 << 32) - 1}")
     if not 1 <= square_iters <= 100_000:
         # 0 iterations would report the clean accuracy as robust accuracy
         raise InputError(f"--square-iters {square_iters}: must be in 1..100000")

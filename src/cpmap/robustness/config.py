@@ -59,6 +59,8 @@ class TrainConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise InputError(f"{name} {v!r}: must be a positive number")
+        if not 0 <= self.seed < 1 << 32:  # numpy seeds must be non-negative 32-bit
+            raise InputError(f"--seed {self.seed}: must be in 0..{(1 << 32) - 1}")
         if not 0 < self.test_size < 1 or not 1 <= self.steps <= 1000:
             raise InputError("test_size must be in (0, 1) and steps in 1..1000")
         if self.dp_epsilon is not None and not (math.isfinite(self.dp_epsilon)
