@@ -130,3 +130,13 @@ def test_models_cli_list_show_add_trust(ws: Any, tmp_path: Path,
     assert get_model(ws, "lr").format == "skops"  # converted to a safe format on the way in
     code, _, err = run_cli(capsys, "models", "trust", "xyz", "--note", "n", *w)
     assert code == 2 and "not a SHA-256" in err
+
+
+def test_models_add_names_a_missing_file_or_a_directory(
+        ws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    w = ("-w", str(ws.root))
+    code, _, err = run_cli(capsys, "models", "add", str(tmp_path / "no such.safetensors"),
+                           "--name", "x", *w)
+    assert code == 2 and "no such.safetensors: no such file" in err
+    code, _, err = run_cli(capsys, "models", "add", str(tmp_path), "--name", "x", *w)
+    assert code == 2 and "is a directory" in err

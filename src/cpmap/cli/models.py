@@ -74,6 +74,11 @@ def add(
     from cpmap.models import load
     from cpmap.models.store import save_model
 
+    from cpmap.errors import InputError
+
+    if not path.is_file():  # add takes a file; load() would look the name up in the store
+        raise InputError(f"{path}: " + ("is a directory, not a model file" if path.is_dir()
+                                         else "no such file"))
     ws = open_workspace(workspace)
     types = list(trust_type or [])
     model = load(path, ws, trusted_types=types)
