@@ -71,10 +71,9 @@ def add(
 ) -> None:
     """Load a model file safely and store it as the next version of NAME."""
     from cpmap.core.workspace import open_workspace
+    from cpmap.errors import InputError
     from cpmap.models import load
     from cpmap.models.store import save_model
-
-    from cpmap.errors import InputError
 
     if not path.is_file():  # add takes a file; load() would look the name up in the store
         raise InputError(f"{path}: " + ("is a directory, not a model file" if path.is_dir()
