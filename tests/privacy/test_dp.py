@@ -56,3 +56,16 @@ def test_budget_refusal_via_cli(ws: Workspace, cli: Cli, tmp_path: Path) -> None
     assert code == 1 and "budget exceeded" in err
     code, out, _ = cli("privacy", "budget", "-f", "json")
     assert json.loads(out)[0]["releases"] == 1
+
+
+@pytest.mark.parametrize(("query", "bounds", "eps", "msg"), [
+    ("count", None, 1e-300, "OpenDP cannot calibrate"),
+    ("mean(age)", "-1e308,1e308", 1.0, "OpenDP cannot calibrate"),
+    ("mean(name)", "0,1", 1.0, "column 'name': not numeric"),
+])
+def test_unusable_parameters_are_input_errors_and_spend_nothing(
+        ws: Workspace, query: str, bounds: str | None, eps: float, msg: str) -> None:
+    frame = pd.DataFrame({"age": [30, 40, 50] * 10, "name": ["Ann", "Bob", "Cy"] * 10})
+    with pytest.raises(InputError, match=msg):
+        dp.release(ws, frame, "people", dp.parse_query(query, bounds), eps)
+    assert budget.remaining(ws, "people") == pytest.approx(10.0)

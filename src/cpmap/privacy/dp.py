@@ -96,9 +96,16 @@ def opendp() -> Any:
 
 
 def _calibrated(make: Callable[[float], Any], epsilon: float) -> Any:
+    from opendp.mod import OpenDPException
+
     dp = opendp()
-    scale = dp.binary_search_param(make, d_in=1, d_out=epsilon)
-    meas = make(scale)
+    try:
+        scale = dp.binary_search_param(make, d_in=1, d_out=epsilon)
+        meas = make(scale)
+    except OpenDPException as e:  # e.g. an epsilon too small or bounds too wide to represent
+        detail = " ".join(str(e).split())[:200]
+        raise InputError(f"epsilon {epsilon}: OpenDP cannot calibrate a mechanism with these "
+                         f"parameters: {detail}") from e
     if meas.map(1) > epsilon * (1 + 1e-9):
         raise InputError(f"OpenDP could not calibrate a mechanism to epsilon {epsilon}")
     return meas
@@ -106,6 +113,8 @@ def _calibrated(make: Callable[[float], Any], epsilon: float) -> Any:
 
 def _numeric(frame: pd.DataFrame, column: str) -> list[float]:
     values = pd.to_numeric(frame[column], errors="coerce")
+    if values.isna().all() and frame[column].notna().any():
+        raise InputError(f"column {column!r}: not numeric (sum and mean need numbers)")
     # Missing values are imputed at 0 before clamping: dropping them would change the count,
     # which the mechanism does not account for separately.
     return [float(v) for v in values.fillna(0.0).to_numpy()]
