@@ -42,7 +42,24 @@ def test_env_override_reaches_the_policy(ws, monkeypatch: pytest.MonkeyPatch) ->
     {"CP3": {"fail_severity": "severe"}},
     {"CP6": {"card_fields": "intended_use"}},
     {"threshold": 3},
+    {"CP4": {"min_robust_accuracy": float("nan")}},  # NaN passes every comparison
+    {"CP4": {"eps": float("inf")}},
+    {"CP2": {"min_k": float("inf")}},
+    {"CP3": {"model_files": "Safe"}},  # anything but "safe" used to skip the check
 ])
 def test_bad_policies_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(InputError):
         from_config(bad)
+
+
+def test_model_files_any_is_accepted() -> None:
+    assert from_config({"CP3": {"model_files": "any"}}).rule("CP3")["model_files"] == "any"
+
+
+def test_nan_from_the_environment_is_refused(ws, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from cpmap.core.workspace import open_workspace
+    from cpmap.gate.policy import load
+
+    monkeypatch.setenv("CPMAP_GATE_CP4_MIN_ROBUST_ACCURACY", "nan")
+    with pytest.raises(InputError, match="min_robust_accuracy: expected a finite number"):
+        load(open_workspace(ws.root))

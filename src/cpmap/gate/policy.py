@@ -8,6 +8,7 @@ misspelt threshold must never weaken a release gate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from cpmap.core.evidence import CONTROLS
 from cpmap.errors import InputError
 
 SEVERITIES = ("critical", "high", "medium", "low", "info", "none")
+MODEL_FILES = ("safe", "any")  # "any": the model-file scan verdict does not gate
 
 # Each control: "required" plus its own thresholds. CP7..CP10 run after release (serving and
 # operations), so they cannot gate a promotion by default; their evidence still counts if present.
@@ -61,6 +63,8 @@ def _check_value(control: str, key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, int | float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InputError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # NaN compares false: it would pass every threshold
+            raise InputError(f"{where}: expected a finite number, got {value!r}")
         if value < 0:
             raise InputError(f"{where}: must not be negative")
     elif isinstance(default, list):
@@ -68,6 +72,9 @@ def _check_value(control: str, key: str, value: Any, default: Any) -> Any:
             raise InputError(f"{where}: expected a list of strings")
     elif key.endswith("severity") and value not in SEVERITIES:
         raise InputError(f"{where}: expected one of {', '.join(SEVERITIES)}")
+    elif key == "model_files" and value not in (*MODEL_FILES, ""):
+        # anything but "safe" skips the check: a typo must not silently weaken the gate
+        raise InputError(f"{where}: expected one of {', '.join(MODEL_FILES)}, got {value!r}")
     elif not isinstance(value, str):
         raise InputError(f"{where}: expected a string, got {value!r}")
     return value
