@@ -120,3 +120,21 @@ def test_scalar_npz_arrays_are_an_input_error(tmp_path: Path) -> None:
     np.savez(tmp_path / "s.npz", x=np.float32(1), y=np.int64(1))
     with pytest.raises(InputError, match="scalars"):
         load_dataset(str(tmp_path / "s.npz"))
+
+
+def test_infinite_and_empty_numeric_values_do_not_become_the_scale(tmp_path: Path) -> None:
+    import math
+    import warnings
+
+    n = 60
+    size = [float("inf") if i % 5 == 0 else float(i) for i in range(n)]
+    frame = pd.DataFrame({"size": size, "empty": [float("nan")] * n,
+                          "label": ["a", "b"] * (n // 2)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        ds = load_dataset(str(tmp_path / "t.csv"), label="label")
+    (col,) = ds.preprocess["columns"]
+    assert col["name"] == "size" and math.isfinite(col["max"]) and col["max"] == n - 1
+    assert ds.preprocess["dropped"] == ["empty"]
+    assert np.isfinite(ds.x).all() and ds.x[1:5, 0].max() > 0

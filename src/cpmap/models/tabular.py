@@ -87,7 +87,11 @@ def fit_preprocess(frame: Any, label: str,
             dropped.append(str(name))
         elif col.dtype.kind in "biuf" and (features is not None or not _identifier_like(col)):
             vals = col.to_numpy(dtype=np.float64)
-            lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
+            vals = vals[np.isfinite(vals)]  # inf/NaN must not become the scale (inf/inf = NaN)
+            if not vals.size:
+                dropped.append(str(name))
+                continue
+            lo, hi = float(vals.min()), float(vals.max())
             columns.append({"name": str(name), "kind": "numeric", "min": lo, "max": hi})
         elif 1 < col.nunique() <= MAX_CATEGORIES:
             cats = sorted(str(c) for c in col.dropna().unique())
