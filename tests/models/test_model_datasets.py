@@ -138,3 +138,14 @@ def test_infinite_and_empty_numeric_values_do_not_become_the_scale(tmp_path: Pat
     assert col["name"] == "size" and math.isfinite(col["max"]) and col["max"] == n - 1
     assert ds.preprocess["dropped"] == ["empty"]
     assert np.isfinite(ds.x).all() and ds.x[1:5, 0].max() > 0
+
+
+def test_image_class_folder_without_images_is_an_input_error(tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "img" / "a").mkdir(parents=True)
+    (tmp_path / "img" / "b b").mkdir()
+    Image.new("L", (4, 4)).save(tmp_path / "img" / "a" / "0.png")
+    (tmp_path / "img" / "b b" / "notes.txt").write_text("not an image")
+    with pytest.raises(InputError, match="without images: b b"):
+        load_dataset(str(tmp_path / "img"))

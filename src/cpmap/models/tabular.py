@@ -171,5 +171,9 @@ def read_images(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...],
             labels.append(i)
     if not rows or size is None:
         raise InputError(f"{root}: no images found")
+    present = set(labels)
+    empty = [cls for i, cls in enumerate(classes) if i not in present]
+    if empty:  # a class without images would silently train a model that never predicts it
+        raise InputError(f"{root}: class folder(s) without images: {', '.join(empty)}")
     return (np.stack(rows), np.asarray(labels, np.int64), tuple(classes),
             (1, size[1], size[0]))
