@@ -59,3 +59,20 @@ def test_cli_synthesize_and_evaluate(cli: Cli, customers_csv: Path) -> None:
     code, text, _ = cli("privacy", "evaluate-synthetic", str(customers_csv), str(out), "-f",
                         "json")
     assert code in (0, 1) and "dcr_ratio" in json.loads(text)
+
+
+@pytest.mark.parametrize(("args", "msg"), [
+    (("synthesize", "{data}", "-o", "{out}", "-n", "100000000000"), "--rows 100000000000: at most"),
+    (("synthesize", "{data}", "-o", "{out}", "--seed", "-1"), "--seed -1: must be between"),
+    (("evaluate-synthetic", "{data}", "{data}", "--seed", "4294967296"), "--seed 4294967296"),
+    (("evaluate-synthetic", "{data}", "{other}"), "other.csv: shares no column with"),
+])
+def test_cli_bad_numbers_and_tables(cli: Cli, customers_csv: Path, args: tuple[str, ...],
+                                    msg: str) -> None:
+    other = customers_csv.with_name("other.csv")
+    other.write_text("x,y\n1,2\n3,4\n")
+    out = customers_csv.with_name("syn.csv")
+    code, _, err = cli("privacy", *(a.format(data=customers_csv, out=out, other=other)
+                                    for a in args))
+    assert code == 2 and msg in err and err.strip().count("\n") == 0, err
+    assert not out.exists()

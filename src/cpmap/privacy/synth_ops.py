@@ -53,6 +53,14 @@ class SynthReport:
                 "epsilon": self.epsilon, "seed": self.seed, "entry": self.entry}
 
 
+MAX_ROWS = 5_000_000  # as many as a table CP2 loads whole
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed < 2**32:
+        raise InputError(f"--seed {seed}: must be between 0 and 2**32 - 1")
+
+
 def run_synthesize(ws: Workspace, path: Path, out: Path, rows: int, *,
                    epsilon: float | None = None, seed: int = 0,
                    columns: list[str] | None = None,
@@ -68,6 +76,9 @@ def run_synthesize(ws: Workspace, path: Path, out: Path, rows: int, *,
     if tabular.table_format(out) is None:
         raise InputError(f"{out}: output must end in .csv, .tsv, .parquet or .jsonl")
     check_output(out, path)
+    if rows > MAX_ROWS:
+        raise InputError(f"--rows {rows}: at most {MAX_ROWS:,} synthetic rows")
+    _check_seed(seed)
     frame = tabular.load(path)
     if columns:
         frame = frame[tabular.columns_of(frame, columns, "--columns", path)]
@@ -107,8 +118,12 @@ def run_evaluate(ws: Workspace | None, real: Path, synthetic: Path, holdout: Pat
     from cpmap.privacy.plots import column_distances
     from cpmap.privacy.synth_eval import evaluate
 
-    scores = evaluate(tabular.load(real), tabular.load(synthetic),
-                      tabular.load(holdout) if holdout else None, target, seed)
+    _check_seed(seed)
+    real_frame, synth_frame = tabular.load(real), tabular.load(synthetic)
+    if not set(synth_frame.columns) & set(real_frame.columns):
+        raise InputError(f"{synthetic}: shares no column with {real}")
+    scores = evaluate(real_frame, synth_frame, tabular.load(holdout) if holdout else None,
+                      target, seed)
     value = scores.to_dict()
     if ws is None:
         return value, None
