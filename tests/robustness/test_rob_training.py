@@ -181,3 +181,10 @@ def test_out_of_range_seeds_are_input_errors(
     code, _, err = run_cli(capsys, "robustness", "evaluate", "--model", "m", "--data",
                            "builtin:digits", "--seed", str(seed), "-w", str(ws.root))
     assert code == 2 and "--seed" in err
+
+
+def test_dp_epsilon_opacus_cannot_reach_is_an_input_error(small: Any) -> None:
+    pytest.importorskip("opacus")
+    tr, _ = small
+    with pytest.raises(InputError, match="--dp-epsilon 1e-06"):
+        train(tr, TrainConfig(arch="mlp", epochs=1, dp_epsilon=1e-6))

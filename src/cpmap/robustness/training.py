@@ -211,10 +211,14 @@ def _dp_loop(engine_cls: Any, net: torch.nn.Module, x: torch.Tensor, y: torch.Te
                         generator=gen)
     opt = torch.optim.SGD(net.parameters(), lr=max(cfg.lr, 0.05), momentum=0.9)
     engine = engine_cls(accountant="rdp", secure_mode=False)
-    private, opt, loader = engine.make_private_with_epsilon(
-        module=net, optimizer=opt, data_loader=loader, target_epsilon=cfg.dp_epsilon,
-        target_delta=cfg.dp_delta, epochs=cfg.epochs, max_grad_norm=cfg.max_grad_norm,
-        noise_generator=torch.Generator().manual_seed(cfg.seed + 1))
+    try:
+        private, opt, loader = engine.make_private_with_epsilon(
+            module=net, optimizer=opt, data_loader=loader, target_epsilon=cfg.dp_epsilon,
+            target_delta=cfg.dp_delta, epochs=cfg.epochs, max_grad_norm=cfg.max_grad_norm,
+            noise_generator=torch.Generator().manual_seed(cfg.seed + 1))
+    except ValueError as e:  # Opacus: no noise multiplier reaches so small an epsilon
+        raise InputError(f"--dp-epsilon {cfg.dp_epsilon:g}: Opacus cannot train at this "
+                         f"privacy level ({e})", hint="raise --dp-epsilon") from e
     history = []
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
