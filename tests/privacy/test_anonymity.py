@@ -94,6 +94,10 @@ def test_impossible_and_bad_requests() -> None:
         anonymize(frame, ["age"], 2, l_=2)
     with pytest.raises(InputError, match="prefix"):
         hierarchies_from({"zip": "suffix"})
+    sens = frame.columns[-1]
+    for bad_t in (float("nan"), -1.0, 1.5):  # NaN used to crash recording the evidence
+        with pytest.raises(InputError, match="--t .*must be in"):
+            anonymize(frame, ["age"], 2, t=bad_t, sensitive=sens)
 
 
 def test_cli_assess_and_anonymize(cli: Cli, customers_csv: Path) -> None:

@@ -247,6 +247,8 @@ def anonymize(frame: pd.DataFrame, quasi: list[str], k: int, *, l_: int | None =
         raise InputError("--l/--t need --sensitive: the column whose values must stay diverse")
     if not 0 <= suppress < 0.5:
         raise InputError(f"--suppress {suppress}: must be in [0, 0.5)")
+    if t is not None and not 0 <= t <= 1:  # also refuses NaN
+        raise InputError(f"--t {t}: must be in [0, 1]")
     hier = dict(hierarchies or {})
     cols = [_column(frame, q, hier.get(q)) for q in quasi]
     dropped = _suppress(cols, len(frame), k, suppress)
