@@ -106,6 +106,17 @@ def test_detects_truncation_against_witness(any_ws: Any) -> None:
     _expect_bad(ledger, 4)
 
 
+def test_damaged_witness_is_a_failed_verification(ws: Any) -> None:
+    ledger = _fill(ws, 2)
+    ws.checkpoint_path.write_bytes(b"\xe3\x80garbage\xff\n")  # not even UTF-8
+    with pytest.raises(LedgerError, match="checkpoint witness"):
+        verify_ledger(ledger)
+    ws.checkpoint_path.unlink()
+    ws.checkpoint_path.mkdir()
+    with pytest.raises(LedgerError, match="cannot read the checkpoint witness"):
+        verify_ledger(ledger)
+
+
 def test_detects_forged_checkpoint(any_ws: Any) -> None:
     ledger = _fill(any_ws, 5)
     with any_ws.store.write() as conn:

@@ -279,7 +279,10 @@ def envelope_bytes(obj: dict[str, Any]) -> bytes:
 def verify_ledger(ledger: Ledger, all_signatures: bool = False) -> VerifyReport:
     """Verify the workspace ledger: envelopes, leaf hashes, every checkpoint and the witness."""
     path = ledger.ws.checkpoint_path
-    witness = path.read_text() if path.exists() else None
+    try:  # undecodable bytes are a damaged witness: the note check below reports it
+        witness = path.read_bytes().decode("utf-8", errors="replace") if path.exists() else None
+    except OSError as e:
+        raise LedgerError(f"{path}: cannot read the checkpoint witness: {e.strerror}") from e
     rows = (Row(i, data, leaf) for i, leaf, data in ledger.iter_rows())
     return verify_rows(rows, ledger.checkpoints(), ledger.ws.public_key, ledger.origin, witness,
                        all_signatures)
