@@ -212,6 +212,15 @@ def test_export_garbage_line_detected(ws: Any, tmp_path: Path) -> None:
     _expect_export_bad(ws, path, lines, 2)
 
 
+def test_export_header_checkpoint_of_wrong_type_detected(ws: Any, tmp_path: Path) -> None:
+    path, lines = _export(ws, tmp_path, 2)
+    header = json.loads(lines[0])
+    header["checkpoint"] = 5
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with pytest.raises(LedgerError, match="header checkpoint"):
+        verify_export(path, ws.public_key)
+
+
 def test_intermediate_checkpoint_signature_checked_on_request(ws: Any) -> None:
     ledger = _fill(ws, 5)
     with ws.store.write() as conn:

@@ -180,6 +180,8 @@ def _read_header(path: Path, line: bytes) -> dict[str, Any]:
         raise LedgerError(f"{path}: first line is not a cpmap ledger export header") from e
     if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
         raise LedgerError(f"{path}: not a {EXPORT_FORMAT} file")
+    if not isinstance(header.get("checkpoint"), str | None):
+        raise LedgerError(f"{path}: header checkpoint is not a signed note (edited)")
     return header
 
 
