@@ -101,6 +101,7 @@ def test_trust_key_commands(project: Path, tmp_path: Path) -> None:
     ("trust", "key", "add", "k", "data/y.txt"),
     ("ledger", "export", "-o", "data"),
     ("report", "-o", "data/y.txt"),
+    ("ledger", "show", "--limit", "-1"),
 ])
 def test_bad_input_exits_2_with_one_line(project: Path, args: tuple[str, ...]) -> None:
     r = cpmap(*args, cwd=project)

@@ -23,6 +23,10 @@ def show(
     from cpmap.core.ledger import Ledger
     from cpmap.core.workspace import open_workspace
 
+    from cpmap.errors import InputError
+
+    if limit < 0:  # entries[-limit:] would silently drop the first entries instead
+        raise InputError(f"--limit {limit}: must be >= 0 (0: all)")
     ledger = Ledger(open_workspace(workspace))
     entries = [e.summary() for e in ledger.entries(control=control)]
     if limit:
