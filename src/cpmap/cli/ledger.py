@@ -22,7 +22,6 @@ def show(
     """List ledger entries and the latest signed checkpoint."""
     from cpmap.core.ledger import Ledger
     from cpmap.core.workspace import open_workspace
-
     from cpmap.errors import InputError
 
     if limit < 0:  # entries[-limit:] would silently drop the first entries instead
