@@ -157,3 +157,14 @@ def test_cli_table_goes_to_output_not_stdout(cli: Cli, tmp_path: Path) -> None:
     code, out, err = cli("scan", "images", str(ASSETS), "-o", str(out_file))
     assert code == 1 and out == "" and f"wrote {out_file}" in err
     assert "CP3-IMG-" in out_file.read_text()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_named_dockerfile_is_not_read(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "Dockerfile")  # reading it would block the scan forever
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "Dockerfile").write_text(f"FROM python:3.11@{DIGEST}\n")
+    report = scan(tmp_path)
+    assert [u.ref for u in report.uses] == [f"python:3.11@{DIGEST}"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -249,3 +250,11 @@ def test_dollar_inside_a_password_is_still_a_secret(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("DB_PASSWORD=Pa$$w0rd!2024xyz\nAPI_PASSWORD=$FROM_ENV\n")
     assert [(f.rule, f.line) for f in scan_tree(tmp_path).findings] == [
         ("credential-assignment", 1)]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_in_the_tree_is_skipped_not_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "app.env")  # reading it would block the scan forever
+    (tmp_path / "ok.txt").write_text("nothing here\n")
+    scan = scan_tree(tmp_path)
+    assert scan.files_scanned == 1 and scan.files_skipped == {"unreadable": 1}

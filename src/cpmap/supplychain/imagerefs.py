@@ -70,8 +70,8 @@ def candidate_files(root: Path) -> Iterator[Path]:
             if child.is_dir():
                 if child.name not in SKIP_DIRS:
                     stack.append(child)
-            elif is_dockerfile(child) or child.suffix in (".yml", ".yaml"):
-                yield child
+            elif child.is_file() and (is_dockerfile(child) or child.suffix in (".yml", ".yaml")):
+                yield child  # regular files only: reading a FIFO named Dockerfile would block
 
 
 def _logical(text: str) -> Iterator[tuple[int, str]]:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
@@ -67,7 +68,10 @@ def scan_file(path: Path, display: str, max_bytes: int = DEFAULT_MAX_BYTES) -> F
     if path.suffix.lower() in BINARY_EXTS:
         return FileResult(display, (), "", 0, "binary")
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            return FileResult(display, (), "", 0, "unreadable")
+        size = st.st_size
         if size > max_bytes:
             return FileResult(display, (), "", size, "too large")
         data = path.read_bytes()
