@@ -132,6 +132,11 @@ def test_bad_redact_inputs(ws: Workspace, customers_csv: Path, cli: Cli) -> None
     from cpmap.provenance.datasets import list_datasets
 
     assert list_datasets(ws) == []  # nothing registered either
+    folder = ws.root / "a folder.csv"
+    folder.mkdir()
+    for args in (("redact", "-o", "x.csv"), ("decrypt", "-o", "x.csv"), ("assess", "-q", "age")):
+        code, _, err = cli("privacy", args[0], str(folder), *args[1:])
+        assert code == 2 and f"{folder}: is a directory, expected a file" in err, err
 
 
 @pytest.mark.parametrize("command", [

@@ -152,7 +152,8 @@ def decrypt(
     from cpmap.provenance.fingerprint import hash_file
 
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: " + ("is a directory, expected a file" if path.is_dir()
+                                          else "no such file"))
     check_output(out)
     ws = _ws(workspace)
     try:

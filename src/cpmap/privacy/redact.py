@@ -276,7 +276,8 @@ def redact(ws: Workspace, src: Path, out: Path, plan: Plan, analyzer: Analyzer, 
     from cpmap.provenance.lineage import transform
 
     if not src.is_file():
-        raise InputError(f"{src}: no such file")
+        raise InputError(f"{src}: " + ("is a directory, expected a file" if src.is_dir()
+                                          else "no such file"))
     if out.resolve() == src.resolve():
         raise InputError(f"{out}: the output must not overwrite the input")
     check_output(out)

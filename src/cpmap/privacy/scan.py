@@ -142,7 +142,8 @@ def scan_path(path: Path, analyzer: Analyzer, sample_rows: int = 10_000,
               max_hits: int = 1000, progress: Callable[[int], None] | None = None
               ) -> FileResult:
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: " + ("is a directory, expected a file" if path.is_dir()
+                                          else "no such file"))
     if table_format(path):
         result = scan_table(path, analyzer, sample_rows)
         if progress is not None:

@@ -29,7 +29,8 @@ def table_format(path: Path) -> str | None:
 
 def _need(path: Path) -> str:
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: " + ("is a directory, expected a file" if path.is_dir()
+                                          else "no such file"))
     fmt = table_format(path)
     if fmt is None:
         raise InputError(f"{path}: not a table (expected .csv, .tsv, .parquet or .jsonl)")
