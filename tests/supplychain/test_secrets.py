@@ -258,3 +258,14 @@ def test_a_fifo_in_the_tree_is_skipped_not_read(tmp_path: Path) -> None:
     (tmp_path / "ok.txt").write_text("nothing here\n")
     scan = scan_tree(tmp_path)
     assert scan.files_scanned == 1 and scan.files_skipped == {"unreadable": 1}
+
+
+@pytest.mark.parametrize(("line", "match"), [("baseline = 5", "baseline must be"),
+                                             ("exclude = 5", "exclude must be")])
+def test_workspace_config_of_the_wrong_type_is_bad_input(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, match: str) -> None:
+    ws = init(tmp_path)
+    with (ws.dir / "cpmap.toml").open("a") as fh:
+        fh.write(f"\n[secrets]\n{line}\n")
+    code, _, err = cli(capsys, "scan", "secrets", str(tmp_path), "-w", str(tmp_path))
+    assert code == 2 and "cpmap.toml: [secrets]" in err and match in err

@@ -48,8 +48,13 @@ def secrets(
     ws = optional_workspace(workspace)
     if ws is not None:  # [secrets] baseline / exclude in cpmap.toml (CPMAP_SECRETS_*)
         configured = ws.setting("secrets", "baseline")
-        baseline = baseline or (ws.root / str(configured) if configured else None)
         extra = ws.setting("secrets", "exclude") or []
+        toml = ws.dir / "cpmap.toml"
+        if configured is not None and not isinstance(configured, str):
+            raise InputError(f"{toml}: [secrets] baseline must be a file name (a string)")
+        if not isinstance(extra, str | list):
+            raise InputError(f"{toml}: [secrets] exclude must be a list of globs")
+        baseline = baseline or (ws.root / configured if configured else None)
         exclude = [*(exclude or ()), *(extra.split(",") if isinstance(extra, str) else extra)]
     if update_baseline and baseline is None:
         raise InputError("--update-baseline needs --baseline FILE")
