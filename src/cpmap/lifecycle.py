@@ -52,7 +52,8 @@ def _load(target: str) -> Callable[[DemoContext], StageResult]:
 
 
 def run(ctx: DemoContext, only: set[str] | None = None,
-        on_stage: Callable[[str, str], None] | None = None) -> list[StageResult]:
+        on_stage: Callable[[str, str], None] | None = None,
+        on_result: Callable[[StageResult], None] | None = None) -> list[StageResult]:
     """Run every registered stage (or those in ``only``) in lifecycle order."""
     results = []
     for control, title, target in STAGES:
@@ -62,6 +63,8 @@ def run(ctx: DemoContext, only: set[str] | None = None,
             on_stage(control, title)
         start = time.perf_counter()
         result = _load(target)(ctx)
-        results.append(StageResult(result.control, result.ok, result.lines,
-                                   time.perf_counter() - start))
+        done = StageResult(result.control, result.ok, result.lines, time.perf_counter() - start)
+        results.append(done)
+        if on_result is not None:
+            on_result(done)
     return results

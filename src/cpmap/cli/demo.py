@@ -24,23 +24,36 @@ def demo(
     """Run every implemented control on built-in data and write the report."""
     from cpmap.core.workspace import DIRNAME, init, open_workspace
     from cpmap.formats.report import write_report
-    from cpmap.lifecycle import DemoContext, run
+    from cpmap.lifecycle import DemoContext, StageResult, run
 
     out = stderr_console()
     root = workspace or Path(tempfile.mkdtemp(prefix="cpmap-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     ws = open_workspace(root) if (root / DIRNAME).exists() else init(root, "demo")
     out.print(f"[bold]cpmap demo[/] in {root}")
-    ctx = DemoContext(ws, root / "project", lambda s: out.print(f"    {s}"))
+    logged: set[str] = set()  # what the running stage already printed
+
+    def log(text: str) -> None:
+        logged.add(text.strip())
+        out.print(f"    {text}", markup=False, highlight=False)
+
+    def start(control: str, title: str) -> None:
+        logged.clear()
+        out.print(f"[bold cyan]{control}[/] {title}")
+
+    def show(r: StageResult) -> None:
+        for line in r.lines:
+            if line.strip() not in logged:
+                out.print(f"    {line}", markup=False, highlight=False)
+        out.print(f"    [{'green' if r.ok else 'red'}]{'done' if r.ok else 'FAILED'}[/] "
+                  f"in {r.seconds:.1f}s")
+
+    ctx = DemoContext(ws, root / "project", log)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = run(ctx, {c.strip().upper() for c in only.split(",")} if only else None,
-                  on_stage=lambda cp, title: out.print(f"[bold cyan]{cp}[/] {title}"))
-    for r in results:
-        for line in r.lines:
-            out.print(f"    {line}")
-        out.print(f"    [{'green' if r.ok else 'red'}]{'done' if r.ok else 'FAILED'}[/] "
-                  f"in {r.seconds:.1f}s")
+                  on_stage=start,
+                  on_result=show)
     path = write_report(ws, report)
     out.print(f"report: {path.resolve()}  ({time.perf_counter() - started:.0f}s in all)")
     if any(r.control == "CP6" for r in results):
