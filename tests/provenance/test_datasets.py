@@ -56,6 +56,26 @@ def test_malformed_trusted_sources_setting_is_a_clear_error(ws: Any, tmp_path: P
     assert Ledger(ws).size() == size
 
 
+@pytest.mark.parametrize("statement", [
+    {"subject": [5], "predicate": {}},
+    {"subject": [{"name": "a.txt"}], "predicate": {}},
+    {"subject": [{"name": "a.txt", "digest": {"sha256": "00"}}], "predicate": "x"},
+    {"subject": [], "predicate": {"digest": "x"}},
+])
+def test_malformed_signed_manifest_is_bad_input(tmp_path: Path, statement: dict[str, Any]
+                                                ) -> None:
+    import json
+
+    from cpmap.core import dsse
+
+    st = {"_type": "https://in-toto.io/Statement/v1", "predicateType": manifest.MANIFEST_TYPE,
+          **statement}
+    att = tmp_path / "att.json"
+    att.write_text(manifest.dump(dsse.sign(json.dumps(st).encode(), SigningKey.generate())))
+    with pytest.raises(InputError, match="att.json: malformed data manifest"):
+        manifest.read_attestation(att)
+
+
 def test_supplier_attestation(ws: Any, tmp_path: Path) -> None:
     d = _data(tmp_path)
     supplier = SigningKey.generate("acme")

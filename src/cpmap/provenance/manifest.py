@@ -58,7 +58,17 @@ def read_attestation(path: Path) -> dsse.Envelope:
     st = env.statement()
     if st.get("predicateType") != MANIFEST_TYPE or not isinstance(st.get("subject"), list):
         raise InputError(f"{path}: not a cpmap data manifest attestation")
+    pred = st.get("predicate", {})
+    if not all(_subject_ok(s) for s in st["subject"]) or not isinstance(pred, dict) \
+            or not isinstance(pred.get("digest", {}), dict):
+        raise InputError(f"{path}: malformed data manifest (subjects need a name and a sha256 "
+                         f"digest, the predicate must be an object)")
     return env
+
+
+def _subject_ok(s: Any) -> bool:
+    return (isinstance(s, dict) and isinstance(s.get("name"), str)
+            and isinstance(s.get("digest"), dict) and isinstance(s["digest"].get("sha256"), str))
 
 
 @dataclass(frozen=True)
