@@ -76,6 +76,15 @@ def test_malformed_signed_manifest_is_bad_input(tmp_path: Path, statement: dict[
         manifest.read_attestation(att)
 
 
+def test_signed_non_json_payload_names_the_attestation(tmp_path: Path) -> None:
+    from cpmap.core import dsse
+
+    att = tmp_path / "att.json"
+    att.write_text(manifest.dump(dsse.sign(b"hello", SigningKey.generate())))
+    with pytest.raises(InputError, match="att.json: envelope payload is not JSON"):
+        manifest.read_attestation(att)
+
+
 def test_supplier_attestation(ws: Any, tmp_path: Path) -> None:
     d = _data(tmp_path)
     supplier = SigningKey.generate("acme")

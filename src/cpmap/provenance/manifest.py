@@ -55,7 +55,10 @@ def read_attestation(path: Path) -> dsse.Envelope:
     except OSError as e:
         raise InputError(f"{path}: cannot read attestation: {e.strerror}") from e
     env = dsse.parse_envelope(data, str(path))
-    st = env.statement()
+    try:
+        st = env.statement()
+    except InputError as e:
+        raise InputError(f"{path}: {e.message}") from e
     if st.get("predicateType") != MANIFEST_TYPE or not isinstance(st.get("subject"), list):
         raise InputError(f"{path}: not a cpmap data manifest attestation")
     pred = st.get("predicate", {})
