@@ -59,3 +59,28 @@ def test_pickle_models_are_refused(ws: Workspace, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="refused") as info:
         import_version(ws, uri, "evil", "1")
     assert "unpickling" in info.value.message and "model.pkl" in info.value.message
+
+
+@pytest.mark.parametrize("uri", ["garbage://x", "file:///nonexistent/mlruns"])
+def test_unusable_tracking_uri_is_one_clear_error(ws: Workspace, tmp_path: Path,
+                                                  uri: str) -> None:
+    from cpmap.registry.mlflow_interop import export_version, import_version
+
+    (tmp_path / "m.bin").write_bytes(b"w")
+    mv = register(ws, "clf", tmp_path / "m.bin").version
+    with pytest.raises(InputError, match="--tracking-uri .*: MLflow refused") as e:
+        export_version(ws, mv, uri)
+    assert "\n" not in e.value.message
+    with pytest.raises(InputError, match="--tracking-uri .*: MLflow refused"):
+        import_version(ws, uri, "clf", "1")
+
+
+def test_tracking_uri_password_is_not_printed() -> None:
+    from mlflow.exceptions import MlflowException
+
+    from cpmap.registry.mlflow_interop import mlflow_errors
+
+    uri = "postgresql://u:hunter2@db.invalid/mlflow"
+    with pytest.raises(InputError) as e, mlflow_errors(uri):
+        raise MlflowException(f"cannot reach {uri}")
+    assert "hunter2" not in e.value.message and "u:***@db.invalid" in e.value.message

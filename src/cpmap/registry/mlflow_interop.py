@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +44,26 @@ def _client(uri: str) -> Any:
     except ImportError as e:
         raise InputError("MLflow interop needs the mlflow extra",
                          hint="pip install 'cpmap[mlflow]'") from e
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with mlflow_errors(uri):
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextmanager
+def mlflow_errors(uri: str) -> Iterator[None]:
+    """MLflow's refusals (unsupported URI, unreachable store, ...) as one line naming the URI,
+    with any password in it hidden."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cpmap.core.store import redact_url
+
+    try:
+        yield
+    except (MlflowException, SQLAlchemyError, OSError) as e:
+        safe = redact_url(uri)
+        text = str(getattr(e, "message", "") or e).replace(uri, safe).strip()
+        first = (text.splitlines() or [type(e).__name__])[0][:300]
+        raise InputError(f"--tracking-uri {safe}: MLflow refused: {first}") from e
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,11 @@ def export_version(ws: Workspace, mv: ModelVersion, uri: str, experiment: str = 
                    ) -> Exported:
     """Log the version's files to a run and register them as an MLflow model version."""
     client = _client(uri)
+    with mlflow_errors(uri):
+        return _export(ws, mv, client, experiment)
+
+
+def _export(ws: Workspace, mv: ModelVersion, client: Any, experiment: str) -> Exported:
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp is not None else client.create_experiment(experiment)
     tags = _tags(ws, mv)
@@ -143,13 +169,16 @@ def import_version(ws: Workspace, uri: str, mlflow_name: str, mlflow_version: st
     try:
         mv = client.get_model_version(mlflow_name, mlflow_version)
     except MlflowException as e:
+        from cpmap.core.store import redact_url
+
         raise InputError(f"MLflow model {mlflow_name} version {mlflow_version}: not found at "
-                         f"{uri}") from e
+                         f"{redact_url(uri)}") from e
     with tempfile.TemporaryDirectory(prefix="cpmap-mlflow-") as tmp:
         from mlflow.artifacts import download_artifacts
 
-        local = Path(download_artifacts(artifact_uri=mv.source, dst_path=tmp,
-                                        tracking_uri=uri))
+        with mlflow_errors(uri):
+            local = Path(download_artifacts(artifact_uri=mv.source, dst_path=tmp,
+                                            tracking_uri=uri))
         reasons = unsafe_reasons(local)
         if reasons:
             raise InputError(f"MLflow model {mlflow_name} version {mlflow_version}: refused: "
