@@ -188,3 +188,19 @@ def test_dp_epsilon_opacus_cannot_reach_is_an_input_error(small: Any) -> None:
     tr, _ = small
     with pytest.raises(InputError, match="--dp-epsilon 1e-06"):
         train(tr, TrainConfig(arch="mlp", epochs=1, dp_epsilon=1e-6))
+
+
+@pytest.mark.parametrize("line", ['threads = "x"', "threads = 100000", "threads = 0",
+                                  'min_robust_accuracy = "x"', "min_robust_accuracy = nan",
+                                  'min_robust_accuracy = 0.5\npolicy_eps = "x"'])
+def test_bad_robustness_settings_are_input_errors(ws: Any, line: str) -> None:
+    from cpmap.core.workspace import open_workspace
+    from cpmap.robustness.evaluate import Evaluation
+    from cpmap.robustness.service import policy_findings, set_threads
+
+    toml = ws.dir / "cpmap.toml"
+    toml.write_text(toml.read_text() + f"\n[robustness]\n{line}\n")
+    w = open_workspace(ws.root)
+    with pytest.raises(InputError, match=r"cpmap.toml: \[robustness\]"):
+        set_threads(w)
+        policy_findings(w, Evaluation(0.9, (), 10))

@@ -41,8 +41,25 @@ def set_threads(ws: Workspace | None) -> None:
     """
     import torch
 
-    n = int(ws.setting("robustness", "threads", 1) if ws is not None else 1)
-    torch.set_num_threads(max(1, n))
+    n = int(setting_number(ws, "threads", 1, 1, 1024)) if ws is not None else 1
+    torch.set_num_threads(n)
+
+
+def setting_number(ws: Workspace, key: str, default: float, lo: float, hi: float) -> float:
+    """A ``[robustness]`` number (TOML or CPMAP_ROBUSTNESS_*), checked: bad config is bad input."""
+    import math
+
+    from cpmap.errors import InputError
+
+    raw = ws.setting("robustness", key, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(raw, bool) or not (math.isfinite(value) and lo <= value <= hi):
+        raise InputError(f"{ws.dir / 'cpmap.toml'}: [robustness] {key} = {raw!r}: "
+                         f"must be a number in {lo:g}..{hi:g}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -212,10 +229,10 @@ def evaluate_model(ws: Workspace, model_ref: str, data: str, eps: Sequence[float
 
 def policy_findings(ws: Workspace, ev: Evaluation) -> list[Finding]:
     """``[robustness] min_robust_accuracy`` at ``policy_eps`` (default 0.1), if configured."""
-    floor = ws.setting("robustness", "min_robust_accuracy", None)
-    if floor is None:
+    if ws.setting("robustness", "min_robust_accuracy", None) is None:
         return []
-    eps = float(ws.setting("robustness", "policy_eps", 0.1))
+    floor = setting_number(ws, "min_robust_accuracy", 0.0, 0.0, 1.0)
+    eps = setting_number(ws, "policy_eps", 0.1, 1e-12, 1e6)
     got = ev.robust_at(eps)
     if got is None or got >= float(floor):
         return []
