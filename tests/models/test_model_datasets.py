@@ -149,3 +149,8 @@ def test_image_class_folder_without_images_is_an_input_error(tmp_path: Path) -> 
     (tmp_path / "img" / "b b" / "notes.txt").write_text("not an image")
     with pytest.raises(InputError, match="without images: b b"):
         load_dataset(str(tmp_path / "img"))
+
+
+def test_a_missing_path_is_named_as_a_missing_file(ws: Any, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"no such\.npz: no such file"):
+        load_dataset(str(tmp_path / "no such.npz"), ws)

@@ -104,6 +104,8 @@ def resolve(ref: str, ws: Workspace | None, *, purpose: str = "",
         return (*_register(ws, _name_for(path), path, None, purpose, principal), None)
     if ws is None:
         raise InputError(f"{ref}: no such file, and no workspace to look the dataset up in")
+    if "/" in ref or "\\" in ref:  # dataset names cannot hold a path separator
+        raise InputError(f"{ref}: no such file or directory")
     from cpmap.provenance.datasets import open_dataset
 
     dv = open_dataset(ref, ws, principal=principal, purpose=purpose or "model training")
