@@ -316,3 +316,16 @@ def test_directory_scan_finds_pickles_whatever_their_name(tmp_path: Path) -> Non
 @pytest.mark.parametrize("name", ["__dict__", "dict.__subclasses__", "object.__reduce_ex__"])
 def test_introspection_chains_are_malicious(name: str) -> None:
     assert classify("builtins", name)[0] is ModelVerdict.MALICIOUS
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_given_explicitly_is_named_not_a_regular_file(tmp_path: Path) -> None:
+    from cpmap.errors import InputError
+    from cpmap.supplychain.modelfiles import scan_path
+
+    os.mkfifo(tmp_path / "model.pkl")
+    with pytest.raises(InputError, match="model.pkl: not a regular file"):
+        scan_path(tmp_path / "model.pkl")
+    with pytest.raises(InputError, match="gone.pkl: no such file"):
+        scan_path(tmp_path / "gone.pkl")
+    assert scan_path(tmp_path) == []  # walked directories skip it too

@@ -39,7 +39,8 @@ def scan_path(path: str | os.PathLike[str]) -> list[FileReport]:
     if root.is_dir():
         return [scan_file(p) for p in iter_model_files(root)]
     if not root.is_file():
-        raise InputError(f"{root}: no such file or directory")
+        raise InputError(f"{root}: " + ("not a regular file" if root.exists()
+                                        else "no such file or directory"))
     return [scan_file(root)]
 
 
