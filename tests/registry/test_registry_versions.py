@@ -180,3 +180,16 @@ def test_odd_version_selectors_are_not_found(ws: Workspace, tmp_path: Path, ref:
     register(ws, "clf", _file(tmp_path, "m.bin", b"weights"))
     with pytest.raises(InputError, match="no such"):
         get(ws, ref)
+
+
+@pytest.mark.parametrize(("training", "message"), [
+    ({"datasets": [{"digest": "nosuch"}]}, "not registered"),
+    ({"datasets": 5}, "'datasets' must be a list"),
+    ({"datasets": "x"}, "'datasets' must be a list"),
+])
+def test_bad_training_record_changes_nothing(ws: Workspace, tmp_path: Path,
+                                             training: dict[str, object], message: str) -> None:
+    before = len(list(Ledger(ws).entries()))
+    with pytest.raises(InputError, match=message):
+        register(ws, "clf", _file(tmp_path, "m.bin", b"weights"), training=training, scan=True)
+    assert len(list(Ledger(ws).entries())) == before  # no model-scan evidence either

@@ -78,6 +78,8 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
     if parent:
         p = get(ws, parent)
         parent_info = {"name": p.name, "version": p.version, "digest": p.digest}
+    if training and not refs:  # a given record's datasets must resolve before any scan
+        refs = _datasets_from_training(ws, training)
     if scan and not _known(ws, name, path, version):
         lin.scan_model_files(ws, path)
     artifact = store_artifact(ws, path)
@@ -122,7 +124,10 @@ def _datasets_from_training(ws: Workspace, train: Mapping[str, Any]) -> tuple[An
     """Training data named by the model layer's record (``datasets`` or ``meta``)."""
     found = []
     meta = train.get("meta") if isinstance(train.get("meta"), dict) else {}
-    named = list(train.get("datasets") or [])
+    listed = train.get("datasets") or []
+    if not isinstance(listed, list):
+        raise InputError(f"training record: 'datasets' must be a list, got {listed!r:.80}")
+    named = list(listed)
     if isinstance(meta, dict) and isinstance(meta.get("dataset_digest"), str):
         named.append({"name": meta.get("dataset"), "digest": meta["dataset_digest"]})
     for d in named:
