@@ -168,3 +168,9 @@ def test_a_fifo_named_dockerfile_is_not_read(tmp_path: Path) -> None:
     (tmp_path / "sub" / "Dockerfile").write_text(f"FROM python:3.11@{DIGEST}\n")
     report = scan(tmp_path)
     assert [u.ref for u in report.uses] == [f"python:3.11@{DIGEST}"]
+
+
+@pytest.mark.parametrize("digests", [5, f"{DIGEST}", {"a": 1}])
+def test_allowlist_digests_that_are_not_a_list_are_input_errors(digests: object) -> None:
+    with pytest.raises(InputError, match=r"allow\[0\]: digests must be a list"):
+        allowlist([{"pattern": "python:*", "digests": digests}])

@@ -93,7 +93,10 @@ def allowlist(config: Any, source: str = "cpmap.toml") -> list[AllowRule]:
         if isinstance(item, str):
             rules.append(AllowRule(item))
         elif isinstance(item, Mapping) and isinstance(item.get("pattern"), str):
-            digests = tuple(str(d) for d in item.get("digests") or [])
+            raw = item.get("digests") or []
+            if not isinstance(raw, list):  # a bare string would be read character by character
+                raise InputError(f"{source}: [images] allow[{n}]: digests must be a list")
+            digests = tuple(str(d) for d in raw)
             bad = [d for d in digests if not _DIGEST.match(d)]
             if bad:
                 raise InputError(f"{source}: [images] allow[{n}]: {bad[0]!r} is not "
