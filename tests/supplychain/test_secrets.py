@@ -269,3 +269,21 @@ def test_workspace_config_of_the_wrong_type_is_bad_input(
         fh.write(f"\n[secrets]\n{line}\n")
     code, _, err = cli(capsys, "scan", "secrets", str(tmp_path), "-w", str(tmp_path))
     assert code == 2 and "cpmap.toml: [secrets]" in err and match in err
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_history_never_runs_a_repository_textconv_driver(tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / ".gitattributes").write_text("* diff=evil\n")
+    (repo / "a.txt").write_text("hello\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "init")
+    # a repository handed over with its .git/config: textconv would run this command
+    _git(repo, "config", "diff.evil.textconv", f"sh -c 'touch {canary}; cat \"$0\"'")
+    (repo / "a.txt").write_text("hello\nmore\n")
+    _git(repo, "commit", "-qam", "more")
+    scan_tree(repo, history=True)
+    assert not canary.exists()

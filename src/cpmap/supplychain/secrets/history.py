@@ -44,7 +44,7 @@ def _git() -> str:
 
 def _patches(repo: Path) -> Iterator[_Patch]:
     args = [_git(), "-C", str(repo), "log", "-p", "--all", "--reverse", "--no-color",
-            "--no-ext-diff", "--no-renames", "--unified=0", "--diff-filter=AM",
+            "--no-ext-diff", "--no-textconv", "--no-renames", "--unified=0", "--diff-filter=AM",
             f"--format={COMMIT_MARK}%H"]
     with tempfile.TemporaryFile() as err_file:
         # fixed argv, no shell; stderr to a file so that a chatty git cannot block the pipe
