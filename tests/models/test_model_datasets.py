@@ -93,6 +93,12 @@ def test_bad_dataset_inputs_are_named(tmp_path: Path) -> None:
         load_dataset("nope")
 
 
+def test_npz_label_that_is_not_an_array_is_named(tmp_path: Path) -> None:
+    np.savez(tmp_path / "d.npz", x=np.ones((4, 2)), y=np.array([0, 1, 0, 1]))
+    with pytest.raises(InputError, match="no label array 'foo'"):
+        load_dataset(str(tmp_path / "d.npz"), label="foo")
+
+
 def test_split_is_seeded_and_stratified(ws: Any) -> None:
     ds = load_dataset("builtin:digits", ws)
     a_train, a_test = ds.split(0.25, 3)

@@ -38,6 +38,8 @@ def read_npz(path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray, tup
             keys = set(data.files)
             xk = next((k for k in ("x", "X", "data", "features") if k in keys), None)
             yk = label or next((k for k in ("y", "Y", "labels", "target") if k in keys), None)
+            if label is not None and label not in keys:
+                raise InputError(f"{path}: no label array {label!r} (found {sorted(keys)})")
             if xk is None or yk is None or yk not in keys:
                 raise InputError(f"{path}: needs arrays x and y (found {sorted(keys)})")
             x = np.asarray(data[xk], dtype=np.float32)
