@@ -37,6 +37,20 @@ def test_table_columns(tmp_path: Path, customers_frame: pd.DataFrame, suffix: st
     assert all(not c.pii for c in result.columns if c.column in ("age", "income", "default"))
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_missing_values_in_typed_tables(tmp_path: Path, suffix: str) -> None:
+    # pandas 3 keeps missing cells as NaN through astype(str): the scan crashed on them
+    frame = pd.DataFrame({"email": ["a.b@example.com", None, "c.d@example.org"] * 5,
+                          "score": [0.5, None, float("nan")] * 5})
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True)
+    result = scan_path(path, RegexAnalyzer())
+    assert {c.column: c.entity for c in result.columns if c.pii} == {"email": "EMAIL_ADDRESS"}
+
+
 def test_free_text_column(tmp_path: Path) -> None:
     frame = pd.DataFrame({"note": ["all good, nothing to report today"] * 8
                           + ["please mail me at jane.roe@example.org thanks"] * 2})

@@ -63,7 +63,7 @@ def iter_chunks(path: Path, rows: int = 50_000, as_text: bool = False) -> Iterat
             with pd.read_json(path, lines=True, chunksize=rows,
                               dtype=False if as_text else True) as reader:
                 for chunk in reader:
-                    yield chunk.astype(str) if as_text else chunk
+                    yield _text(chunk) if as_text else chunk
     except InputError:
         raise
     except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as e:
@@ -80,7 +80,13 @@ def _parquet_chunks(path: Path, rows: int, as_text: bool) -> Iterator[pd.DataFra
     with pq.ParquetFile(path) as pf:
         for batch in pf.iter_batches(batch_size=rows):
             frame = batch.to_pandas()
-            yield frame.astype(str) if as_text else frame
+            yield _text(frame) if as_text else frame
+
+
+def _text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as a string, a missing one as "" (as a CSV read as text has it): pandas 3's
+    ``astype(str)`` keeps missing values as NaN, which string code cannot handle."""
+    return frame.astype(str).fillna("")
 
 
 def sample(path: Path, n: int, seed: int = 0, as_text: bool = True) -> tuple[pd.DataFrame, int]:
