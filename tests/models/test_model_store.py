@@ -140,3 +140,13 @@ def test_models_add_names_a_missing_file_or_a_directory(
     assert code == 2 and "no such.safetensors: no such file" in err
     code, _, err = run_cli(capsys, "models", "add", str(tmp_path), "--name", "x", *w)
     assert code == 2 and "is a directory" in err
+
+
+@pytest.mark.parametrize("body", [{"probabilities": [[1, "a", 0]]}, {"predictions": ["x"]},
+                                  {"probabilities": [[1], [2, 3]]},
+                                  {"probabilities": {"a": 1}}])
+def test_remote_model_answers_that_are_not_numbers_are_input_errors(body: Any) -> None:
+    m = RemoteModel("http://127.0.0.1:9/p", 3, 4, client=httpx.Client(
+        transport=httpx.MockTransport(lambda _r: httpx.Response(200, json=body))))
+    with pytest.raises(InputError, match="127.0.0.1:9/p"):
+        m.predict_proba(np.zeros((1, 4), dtype=np.float32))

@@ -76,6 +76,13 @@ class RemoteModel:
         return self._parse(body, len(rows))
 
     def _parse(self, body: Any, n: int) -> np.ndarray:
+        try:
+            return self._parse_body(body, n)
+        except (ValueError, TypeError) as e:  # ragged lists, strings where numbers belong
+            raise RemoteError(f"{self.url}: response values are not numbers of one shape") \
+                from e
+
+    def _parse_body(self, body: Any, n: int) -> np.ndarray:
         if isinstance(body, dict) and "probabilities" in body:
             probs = np.asarray(body["probabilities"], dtype=np.float32)
         elif isinstance(body, dict) and "predictions" in body:
