@@ -86,3 +86,11 @@ def test_cli_card_to_a_directory_records_nothing(kit: Kit, run_cli) -> None:  # 
     assert r.returncode == 2 and "out dir: is a directory" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert len(list(Ledger(kit.ws).entries())) == before
+
+
+def test_cli_gate_output_under_a_file_is_named(kit: Kit, run_cli) -> None:  # type: ignore[no-untyped-def]
+    mv = kit.model()
+    (kit.ws.root / "notadir").write_text("x")
+    r = run_cli("gate", mv.ref, "-f", "json", "-o", "notadir/gate.json")
+    assert r.returncode == 2
+    assert r.stderr.strip() == "cpmap: error: notadir/gate.json: notadir is not a directory"

@@ -59,6 +59,7 @@ def write_text(text: str, output: Path | None) -> None:
         return
     from cpmap.core.workspace import atomic_write
 
+    check_output(output)  # "a/b" under a file "a": name it, not mkdir's "File exists"
     try:
         atomic_write(output, text.encode())
     except OSError as e:
