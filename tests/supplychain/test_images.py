@@ -174,3 +174,11 @@ def test_a_fifo_named_dockerfile_is_not_read(tmp_path: Path) -> None:
 def test_allowlist_digests_that_are_not_a_list_are_input_errors(digests: object) -> None:
     with pytest.raises(InputError, match=r"allow\[0\]: digests must be a list"):
         allowlist([{"pattern": "python:*", "digests": digests}])
+
+
+@pytest.mark.parametrize("ref", ["python:3.11@sha256:zz", "python@md5:abc", "python:3.11@"])
+def test_a_malformed_digest_is_invalid_not_pinned(tmp_path: Path, ref: str) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM {ref}\n")
+    report = scan(tmp_path / "Dockerfile")
+    assert report.metrics()["pinned"] == 0
+    assert [f.rule_id for f in report.findings] == ["CP3-IMG-INVALID"]

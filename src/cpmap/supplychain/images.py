@@ -54,6 +54,8 @@ def parse_ref(ref: str) -> ImageRef | None:
     rest, _, digest = ref.partition("@")
     if not rest or any(c.isspace() for c in ref):
         return None
+    if "@" in ref and not _DIGEST.match(digest):
+        return None  # '@sha256:zz' is no pin: report it as invalid, never as pinned
     head, sep, tail = rest.rpartition(":")
     if sep and "/" not in tail:
         rest, tag = head, tail
@@ -163,7 +165,7 @@ class ImagesReport:
 
     def metrics(self) -> dict[str, int]:
         return {"files": len(self.files), "images": len(self.uses),
-                "pinned": sum(1 for u in self.uses if "@sha256:" in u.ref),
+                "pinned": sum(1 for u in self.uses if (p := parse_ref(u.ref)) and p.digest),
                 "findings": len(self.findings), "skipped": len(self.skipped)}
 
 
