@@ -117,3 +117,10 @@ def test_cli_assess_and_anonymize(cli: Cli, customers_csv: Path) -> None:
     assert code == 0
     code, _, err = cli("privacy", "assess", str(customers_csv), "-q", "nope")
     assert code == 2 and "nope" in err
+
+
+def test_missing_category_is_a_value_not_a_crash() -> None:
+    # pandas 3 keeps None as NaN through astype(str); sorting NaN with strings crashed
+    frame = pd.DataFrame({"zip": ["A", "A", "B", "B", None, None], "age": range(6)})
+    result = anonymize(frame, ["zip"], 2)
+    assert len(result.frame) == 6

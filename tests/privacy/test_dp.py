@@ -69,3 +69,9 @@ def test_unusable_parameters_are_input_errors_and_spend_nothing(
     with pytest.raises(InputError, match=msg):
         dp.release(ws, frame, "people", dp.parse_query(query, bounds), eps)
     assert budget.remaining(ws, "people") == pytest.approx(10.0)
+
+
+def test_histogram_counts_missing_values_as_other(ws: Workspace) -> None:
+    frame = pd.DataFrame({"g": ["F", None, "M", None] * 50})
+    rel = dp.release(ws, frame, "people", dp.parse_query("histogram(g)", None, "F,M"), 5.0)
+    assert abs(rel.value["__other__"] - 100) < 20

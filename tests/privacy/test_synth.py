@@ -76,3 +76,13 @@ def test_cli_bad_numbers_and_tables(cli: Cli, customers_csv: Path, args: tuple[s
                                     for a in args))
     assert code == 2 and msg in err and err.strip().count("\n") == 0, err
     assert not out.exists()
+
+
+def test_cli_synthesize_parquet_with_missing_values(cli: Cli, tmp_path: Path) -> None:
+    data = tmp_path / "m.parquet"
+    pd.DataFrame({"city": ["Oslo", None, "Rome", "Oslo"] * 10,
+                  "age": [30.0, 41.0, None, 52.0] * 10}).to_parquet(data, index=False)
+    code, _, err = cli("privacy", "synthesize", str(data), "-o", str(tmp_path / "s.csv"),
+                       "-n", "20")
+    assert code == 0, err
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 20

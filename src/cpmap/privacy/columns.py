@@ -92,7 +92,8 @@ def entity_rows(values: list[str], analyzer: Analyzer) -> Counter[str]:
 
 
 def classify(column: str, series: pd.Series, analyzer: Analyzer) -> ColumnResult:
-    values = [v for v in series.astype(str).tolist() if v.strip() and v not in ("nan", "None")]
+    text = series.astype(str).fillna("")  # pandas 3 keeps missing values as NaN
+    values = [v for v in text.tolist() if v.strip() and v not in ("nan", "None")]
     n = len(values)
     counts = entity_rows(values, analyzer)
     hint = header_entity(column)

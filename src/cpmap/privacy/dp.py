@@ -153,7 +153,9 @@ def evaluate(frame: pd.DataFrame, q: Query, epsilon: float) -> dict[str, Any]:
         return {"value": max(0, _count(dp, len(frame), epsilon)), "mechanism": "discrete laplace"}
     if q.kind == "histogram":
         assert q.column is not None  # noqa: S101 - guaranteed by the parser
-        counts = noisy_histogram(frame[q.column].astype(str).tolist(), q.categories, epsilon)
+        # a missing value (NaN even after astype(str) in pandas 3) counts in __other__
+        counts = noisy_histogram(frame[q.column].astype(str).fillna("").tolist(), q.categories,
+                                 epsilon)
         return {"value": dict(zip((*q.categories, "__other__"), counts, strict=True)),
                 "mechanism": "discrete laplace per category"}
     assert q.column is not None and q.bounds is not None  # noqa: S101 - parser

@@ -67,7 +67,7 @@ def _column(frame: pd.DataFrame, name: str, hierarchy: Hierarchy | None) -> Colu
             raise InputError(f"--quasi {name}: numeric column has missing values; fill or "
                              "drop them first")
         return Column(name, True, s.to_numpy(dtype=float), (), None)
-    text = s.astype(str)
+    text = s.astype(str).fillna("")  # pandas 3 keeps missing values as NaN
     uniq = sorted(text.unique(), key=lambda v: _order_key(v, hierarchy))
     index = {v: i for i, v in enumerate(uniq)}
     return Column(name, False, text.map(index).to_numpy(dtype=np.int64), tuple(uniq), hierarchy)
