@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -86,3 +87,11 @@ def test_cli_synthesize_parquet_with_missing_values(cli: Cli, tmp_path: Path) ->
                        "-n", "20")
     assert code == 0, err
     assert len(pd.read_csv(tmp_path / "s.csv")) == 20
+
+
+def test_evaluate_with_missing_text_values() -> None:
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame({"city": rng.choice(["Oslo", "Rome", None], 60),
+                         "age": rng.normal(40, 5, 60), "y": rng.choice(["a", "b"], 60)})
+    scores = evaluate(real, real.sample(frac=1.0, random_state=1), target="y")
+    assert scores.exact_copy_rate > 0.5  # a copy, and no crash on the missing cities

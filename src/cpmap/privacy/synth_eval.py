@@ -124,6 +124,16 @@ def _tstr(train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame, targe
     return scores[0], scores[1]
 
 
+def _fill_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A missing value in a non-numeric column as "": pandas 3's ``astype(str)`` keeps it NaN,
+    which cannot be sorted with the strings or used as a one-hot index."""
+    out = frame.copy()
+    for c in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[c]):
+            out[c] = out[c].astype(str).fillna("")
+    return out
+
+
 def evaluate(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame | None = None,
              target: str | None = None, seed: int = 0) -> SynthScores:
     cols = [c for c in synth.columns if c in real.columns]
@@ -137,6 +147,7 @@ def evaluate(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame | No
         real, holdout = shuffled.iloc[:cut], shuffled.iloc[cut:]
     if len(holdout) < 2 or len(real) < 2:
         raise InputError("need at least 2 real training and 2 holdout rows")
+    real, synth, holdout = _fill_text(real), _fill_text(synth), _fill_text(holdout)
     rs = real.sample(min(len(real), MAX_ROWS), random_state=seed)
     ss = synth.sample(min(len(synth), MAX_ROWS), random_state=seed)
     hs = holdout.sample(min(len(holdout), MAX_ROWS), random_state=seed)
