@@ -235,3 +235,11 @@ def test_intermediate_checkpoint_signature_checked_on_request(ws: Any) -> None:
     with pytest.raises(LedgerError) as err:
         verify_ledger(ledger, all_signatures=True)
     assert err.value.index == 1
+
+
+def test_missing_witness_is_reported(ws: Any) -> None:
+    ledger = _fill(ws, 3)
+    ws.checkpoint_path.unlink()
+    report = verify_ledger(ledger)
+    assert report.witness_size is None
+    assert any("no checkpoint witness" in n for n in report.notes)

@@ -88,6 +88,8 @@ def verify(
                   f"verified, root {report.root[:16]}…")
         if report.witness_size is not None:
             out.print(f"checkpoint witness at size {report.witness_size} is consistent")
+        for note in report.notes:
+            out.print(f"[yellow]note[/]: {note}")
 
 
 @app.command()

@@ -284,8 +284,12 @@ def verify_ledger(ledger: Ledger, all_signatures: bool = False) -> VerifyReport:
     except OSError as e:
         raise LedgerError(f"{path}: cannot read the checkpoint witness: {e.strerror}") from e
     rows = (Row(i, data, leaf) for i, leaf, data in ledger.iter_rows())
-    return verify_rows(rows, ledger.checkpoints(), ledger.ws.public_key, ledger.origin, witness,
-                       all_signatures)
+    report = verify_rows(rows, ledger.checkpoints(), ledger.ws.public_key, ledger.origin,
+                         witness, all_signatures)
+    if witness is None and report.size:
+        report.notes.append(f"no checkpoint witness at {path}: truncation of the store can only "
+                            "be detected against a checkpoint kept elsewhere")
+    return report
 
 
 def export_ledger(ledger: Ledger, out: Path) -> int:
