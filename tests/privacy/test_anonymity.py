@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -124,3 +125,11 @@ def test_missing_category_is_a_value_not_a_crash() -> None:
     frame = pd.DataFrame({"zip": ["A", "A", "B", "B", None, None], "age": range(6)})
     result = anonymize(frame, ["zip"], 2)
     assert len(result.frame) == 6
+
+
+def test_cli_refuses_l_below_one(ws: Any, customers_csv: Path, cli: Cli) -> None:
+    out = ws.root / "anon.csv"
+    code, _, err = cli("privacy", "anonymize", str(customers_csv), "--quasi", "age,zip",
+                       "--k", "2", "--l", "0", "-o", str(out))
+    assert code == 2 and "--l" in err
+    assert not out.exists()
