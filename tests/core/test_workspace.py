@@ -74,3 +74,11 @@ def test_unreachable_database_is_one_line_error(tmp_path: Path,
 def test_env_sets_known_sections_absent_from_the_file(tmp_path: Path) -> None:
     data = config.apply_env({}, {"CPMAP_PRIVACY_K": "7", "CPMAP_NOPE_X": "1"})
     assert data == {"privacy": {"k": 7}}
+
+
+@pytest.mark.parametrize("name", ["ok\n", "", "-x", "a b", "../x", "x" * 201])
+def test_names_are_checked_whole(name: str) -> None:
+    from cpmap.core.names import check_name
+
+    with pytest.raises(InputError):
+        check_name("dataset", name)

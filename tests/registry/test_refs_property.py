@@ -8,9 +8,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cpmap.core.names import NAME_RE
 from cpmap.errors import InputError
 from cpmap.registry.card import load_card_file
-from cpmap.registry.versions import NAME_RE, parse_ref
+from cpmap.registry.versions import parse_ref
 
 
 @given(st.text(max_size=80))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select
 
+from cpmap.core.names import check_name
 from cpmap.errors import InputError
 from cpmap.models.persist import load_bytes, model_bytes
 from cpmap.models.protocol import Model
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from cpmap.core.evidence import Evidence
     from cpmap.core.workspace import Workspace
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
 @dataclass(frozen=True)
@@ -77,8 +76,7 @@ def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any]
     from cpmap.core.ledger import Ledger
     from cpmap.models.tables import models
 
-    if not _NAME.match(name):
-        raise InputError(f"model name {name!r}: use letters, digits, '.', '_' and '-'")
+    check_name("model", name)
     data, fmt, extra = model_bytes(model)
     digest = hashlib.sha256(data).hexdigest()
     ws.put_object(data, digest)

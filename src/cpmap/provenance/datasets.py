@@ -10,7 +10,6 @@ a model is never trained on bytes that differ from the registered version, and r
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,14 +21,13 @@ from sqlalchemy import func, insert, select
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.ledger import Ledger
+from cpmap.core.names import check_name
 from cpmap.core.workspace import Workspace, open_workspace
 from cpmap.errors import InputError, TrustError, VerificationFailed, WorkspaceError
 from cpmap.provenance import manifest, trust
 from cpmap.provenance.fingerprint import Fingerprint, fingerprint
 from cpmap.provenance.table import is_table, table_digest
 from cpmap.provenance.tables import datasets, lineage
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
 @dataclass(frozen=True)
@@ -116,8 +114,7 @@ def register_dataset(
     fp: Fingerprint | None = None,
 ) -> DatasetVersion:
     """Register ``path`` as the next version of ``name`` (or return the identical latest one)."""
-    if not _NAME.match(name):
-        raise InputError(f"dataset name {name!r}: use letters, digits, '.', '_' and '-'")
+    check_name("dataset", name)
     path = path.resolve()
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select
 
+from cpmap.core import names
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.ledger import Ledger
 from cpmap.errors import InputError
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
     from cpmap.core.workspace import Workspace
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 MAX_VERSION = 2**63 - 1  # the store's INTEGER
 ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,99}")
 
@@ -41,10 +41,7 @@ class Registered:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.fullmatch(name):
-        raise InputError(f"model name {name!r}: use letters, digits, '.', '_' and '-' "
-                         "(at most 200, starting with a letter or digit)")
-    return name
+    return names.check_name("model", name)
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
