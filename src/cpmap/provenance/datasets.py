@@ -71,14 +71,14 @@ def source_trusted(ws: Workspace, source: str) -> bool:
 
 
 def _check_supplier(ws: Workspace, path: Path, supplier: str | None, attestation: Path | None,
-                    allow: bool) -> list[Finding]:
+                    allow: bool, fp: Fingerprint) -> list[Finding]:
     if supplier is None and attestation is None:
         return []
     if attestation is None:
         raise InputError(f"supplier {supplier!r}: --attestation is required to check a supplier")
     env = manifest.read_attestation(attestation)
     keys = [trust.get_key(ws, supplier)] if supplier else trust.trusted_public_keys(ws)
-    result = manifest.verify(path, env, keys)
+    result = manifest.verify(path, env, keys, fp)
     problems = []
     if result.signer is None:
         problems.append(f"{attestation}: not signed by "
@@ -120,8 +120,8 @@ def register_dataset(
         raise InputError(f"{path}: no such file or directory")
     src = source or (f"transform:{transform}" if transform else path.as_uri())
     findings = _source_findings(ws, src, allow_untrusted)
-    findings += _check_supplier(ws, path, supplier, attestation, allow_untrusted)
     fp = fp or fingerprint(path)
+    findings += _check_supplier(ws, path, supplier, attestation, allow_untrusted, fp)
     table = table_digest(path) if is_table(path) else None
     latest = _latest(ws, name)
     if latest is not None and latest.digest == fp.digest and not findings:

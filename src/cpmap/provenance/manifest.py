@@ -93,11 +93,15 @@ class Verification:
                 "added": list(self.diff.added)}
 
 
-def verify(path: Path, envelope: dsse.Envelope, keys: list[PublicKey]) -> Verification:
-    """Check ``path`` against a signed manifest, trusting only ``keys``."""
+def verify(path: Path, envelope: dsse.Envelope, keys: list[PublicKey],
+           fp: Fingerprint | None = None) -> Verification:
+    """Check ``path`` against a signed manifest, trusting only ``keys``.
+
+    ``fp`` is the fingerprint of ``path`` when the caller already has it (no second hashing).
+    """
     st = envelope.statement()
     expected = {str(s["name"]): str(s["digest"]["sha256"]) for s in st["subject"]}
-    fp = fingerprint(path)
+    fp = fp or fingerprint(path)
     pred = st.get("predicate", {})
     if fp.kind == "file" and pred.get("kind") == "file" and len(expected) == 1:
         # A single file may be renamed; its content is what is attested.
