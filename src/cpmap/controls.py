@@ -1,59 +1,116 @@
-"""The Control Points Map: ten controls in five phases, and which of them cpmap implements.
+"""THE control registry: the Control Points Map's ten controls, each declared in its package.
 
-This is the one registry the report, the README table and ``cpmap demo`` read. A control point
-becomes ``implemented`` when its package records evidence and its demo stage runs.
+Everything that needs to know the controls reads them here: the gate (requirements and their
+typed defaults), ``cpmap init`` (the ``[gate]`` policy it writes), the store (table modules),
+the CLI (groups and commands), the report (the map's cells), the lifecycle behind ``cpmap demo``
+(stages) and the evidence reader (which typed predicate a kind is). Built-ins and extensions go
+through the same path: a package on the ``cpmap.controls`` entry-point group that names a
+:class:`~cpmap.core.control.ControlPoint` joins the map like a built-in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from cpmap.core.control import PHASES, ControlPoint, Gate, Rule
+from cpmap.core.predicate import Predicate, Untyped
+from cpmap.privacy.control import CONTROL as CP2
+from cpmap.provenance.control import CONTROL as CP1
+from cpmap.redteam.control import CONTROL as CP5
+from cpmap.registry.control import CONTROL as CP6
+from cpmap.robustness.control import CONTROL as CP4
+from cpmap.supplychain.control import CONTROL as CP3
+
+__all__ = ["BUILTIN", "PHASES", "ControlPoint", "all_controls", "config_sections", "control",
+           "extended", "predicate_class", "read_predicate", "table_modules"]
 
 
-@dataclass(frozen=True)
-class Control:
-    id: str
-    phase: int
-    phase_name: str
-    title: str
-    summary: str
-    implemented: bool
-    commands: tuple[str, ...] = ()
+def _planned(cp: str, phase: int, title: str, summary: str) -> ControlPoint:
+    """A control of the map that cpmap does not implement yet: shown, never required."""
+    return ControlPoint(cp, phase, title, summary, Gate(Rule), implemented=False)
 
 
-PHASES = {1: "Data", 2: "Build", 3: "Validate", 4: "Serve", 5: "Operate"}
-
-CONTROLS: tuple[Control, ...] = (
-    Control("CP1", 1, "Data", "Provenance & integrity",
-            "Fingerprints, signed manifests, trusted sources and suppliers, lineage.", True,
-            ("cpmap data", "cpmap trust")),
-    Control("CP2", 1, "Data", "Privacy & anonymization",
-            "PII scan and redaction, k-anonymity, differential privacy, synthetic data.", True,
-            ("cpmap privacy",)),
-    Control("CP3", 2, "Build", "Secure environment & supply chain",
-            "Dependency vulnerabilities, SBOM, secrets, model-file scanning, images, access.",
-            True, ("cpmap scan", "cpmap sbom", "cpmap access")),
-    Control("CP4", 2, "Build", "Adversarial robustness training",
-            "FGSM/PGD/APGD attacks, adversarial training, robustness curves.", True,
-            ("cpmap train", "cpmap robustness", "cpmap models")),
-    Control("CP5", 3, "Validate", "AI penetration testing",
-            "Red-team campaigns: fuzzing, evasion, extraction, membership, inversion.", True,
-            ("cpmap redteam run", "cpmap redteam findings", "cpmap redteam accept")),
-    Control("CP6", 3, "Validate", "Model governance & versioning",
-            "Signed registry, model cards, the gate, promotion and rollback.", True,
-            ("cpmap registry", "cpmap gate", "cpmap report NAME@VERSION")),
-    Control("CP7", 4, "Serve", "Secure API endpoint & input validation",
-            "Inference gateway: authn/authz, rate limits, strict input validation.", False),
-    Control("CP8", 4, "Serve", "Real-time input/output monitoring",
-            "Input baselines, out-of-distribution alerts, confidence logs.", False),
-    Control("CP9", 5, "Operate", "Drift & performance monitoring",
-            "Drift tests, metric tracking, golden-set re-validation.", False),
-    Control("CP10", 5, "Operate", "Secure retraining & feedback loop",
-            "Triggered retraining, data re-checks, human review, re-gated promotion.", False),
+BUILTIN: tuple[ControlPoint, ...] = (
+    CP1, CP2, CP3, CP4, CP5, CP6,
+    _planned("CP7", 4, "Secure API endpoint & input validation",
+             "Inference gateway: authn/authz, rate limits, strict input validation."),
+    _planned("CP8", 4, "Real-time input/output monitoring",
+             "Input baselines, out-of-distribution alerts, confidence logs."),
+    _planned("CP9", 5, "Drift & performance monitoring",
+             "Drift tests, metric tracking, golden-set re-validation."),
+    _planned("CP10", 5, "Secure retraining & feedback loop",
+             "Triggered retraining, data re-checks, human review, re-gated promotion."),
 )
 
+_extra: list[ControlPoint] = []
 
-def control(cp: str) -> Control:
-    for c in CONTROLS:
+
+@cache
+def _plugins() -> tuple[ControlPoint, ...]:
+    found = []
+    for ep in entry_points(group="cpmap.controls"):
+        value = ep.load()
+        if not isinstance(value, ControlPoint):
+            raise TypeError(f"entry point {ep.name} ({ep.value}) is not a ControlPoint")
+        found.append(value)
+    return tuple(found)
+
+
+def all_controls() -> tuple[ControlPoint, ...]:
+    """Every control in map order (phase, then declaration order); ids are unique."""
+    merged: dict[str, ControlPoint] = {}
+    for c in (*BUILTIN, *_plugins(), *_extra):
+        merged[c.id] = c  # a later declaration of an id replaces a planned one
+    return tuple(sorted(merged.values(), key=lambda c: c.phase))
+
+
+def control(cp: str) -> ControlPoint:
+    for c in all_controls():
         if c.id == cp:
             return c
     raise KeyError(cp)
+
+
+@contextmanager
+def extended(*more: ControlPoint) -> Iterator[None]:
+    """Register ``more`` for the duration of the block (tests, notebooks)."""
+    _extra.extend(more)
+    _kinds.cache_clear()
+    try:
+        yield
+    finally:
+        for c in more:
+            _extra.remove(c)
+        _kinds.cache_clear()
+
+
+CORE_SECTIONS = ("workspace", "store", "gate")  # cpmap's own cpmap.toml sections
+
+
+def config_sections() -> tuple[str, ...]:
+    """The cpmap.toml sections cpmap and its controls read (``CPMAP_<SECTION>_<KEY>`` sets)."""
+    return tuple(dict.fromkeys((*CORE_SECTIONS, *(s for c in all_controls() for s in c.config))))
+
+
+def table_modules() -> tuple[str, ...]:
+    """Modules that define the controls' store tables."""
+    return tuple(dict.fromkeys(t for c in all_controls() for t in c.tables))
+
+
+@cache
+def _kinds() -> Mapping[str, type[Predicate]]:
+    return {p.kind: p for c in all_controls() for p in c.evidence}
+
+
+def predicate_class(kind: str) -> type[Predicate]:
+    """The typed predicate of an evidence kind (:class:`Untyped` for kinds nobody declares)."""
+    return _kinds().get(kind, Untyped)
+
+
+def read_predicate(kind: str, predicate: Mapping[str, Any]) -> Predicate:
+    """The typed predicate of a ledger entry's wire predicate."""
+    return predicate_class(kind).parse(predicate)

@@ -1,4 +1,7 @@
-"""A kit that records, for a registered model, the evidence each control would record."""
+"""A kit that records, for a registered model, the evidence each control would record.
+
+Evidence is built with the producers' own typed predicates, so a renamed metric breaks these
+tests instead of leaving them green while the gate no longer sees the producer's evidence."""
 
 from __future__ import annotations
 
@@ -16,7 +19,11 @@ import pytest
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Severity
 from cpmap.core.workspace import Workspace
+from cpmap.provenance.predicates import DataSignature
+from cpmap.redteam.predicates import RedteamCampaign
 from cpmap.registry.manifest import ModelVersion
+from cpmap.robustness.predicates import AttackRow, RobustnessEvaluation
+from cpmap.supplychain.predicates import ModelScan
 
 
 @dataclass
@@ -31,8 +38,8 @@ class Kit:
         path = self.tmp / f"{name}.csv"
         path.write_bytes(content)
         dv = register_dataset(self.ws, name, path, source="builtin:test")
-        record(Evidence("CP1", "data-signature", [Subject(path.name, dv.digest)], Verdict.PASS),
-               self.ws)
+        record(Evidence.of(DataSignature(verdict=Verdict.PASS),
+                           [Subject(path.name, dv.digest)]), self.ws)
         return dv.ref
 
     def model(self, name: str = "clf", content: bytes = b"weights-1",
@@ -47,24 +54,25 @@ class Kit:
     def cp3(self, mv: ModelVersion, verdict: str = "safe") -> None:
         findings = [] if verdict == "safe" else [Finding("CP3-PICKLE", Severity.CRITICAL,
                                                          "os.system in pickle")]
-        record(Evidence("CP3", "model-scan", [Subject(mv.artifact.files[0].path, mv.digest)],
-                        Verdict.PASS if verdict == "safe" else Verdict.FAIL,
-                        findings=findings, details={"file_verdict": verdict}), self.ws)
+        scan = ModelScan(verdict=Verdict.PASS if verdict == "safe" else Verdict.FAIL,
+                         findings=tuple(findings), files=1, safe=int(verdict == "safe"),
+                         suspicious=int(verdict == "suspicious"),
+                         malicious=int(verdict == "malicious"))
+        record(Evidence.of(scan, [Subject(mv.artifact.files[0].path, mv.digest)]), self.ws)
 
     def cp4(self, mv: ModelVersion, robust: float = 0.7, clean: float = 0.95,
             eps: float = 0.15) -> None:
-        record(Evidence("CP4", "robustness-evaluation", [Subject(mv.ref, mv.digest)],
-                        Verdict.INFO, metrics={"clean_accuracy": clean},
-                        details={"results": [{"attack": "pgd", "eps": eps,
-                                              "robust_accuracy": robust}]}), self.ws)
+        ev = RobustnessEvaluation(verdict=Verdict.INFO, clean_accuracy=clean,
+                                  results=(AttackRow("pgd", eps, robust),))
+        record(Evidence.of(ev, [Subject(mv.ref, mv.digest)]), self.ws)
 
     def cp5(self, mv: ModelVersion, tpr: float = 0.01, high: int = 0) -> None:
         findings = [Finding("CP5-FUZZ-CRASH", Severity.HIGH, "crash",
                             properties={"id": f"RT-{k}", "status": "open"})
                     for k in range(high)]
-        record(Evidence("CP5", "redteam-campaign", [Subject(mv.ref, mv.digest)], Verdict.INFO,
-                        metrics={"membership_tpr_at_0.1pct_fpr": tpr}, findings=findings),
-               self.ws)
+        campaign = RedteamCampaign(verdict=Verdict.INFO, findings=tuple(findings),
+                                   membership_tpr_at_0_1pct_fpr=tpr)
+        record(Evidence.of(campaign, [Subject(mv.ref, mv.digest)]), self.ws)
 
     def cp6(self, mv: ModelVersion, fields: tuple[str, ...] = ("intended_use", "limitations")
             ) -> None:

@@ -11,6 +11,9 @@ from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.store import ledger_entries
 from cpmap.gate.evaluate import evaluate
 from cpmap.gate.output import findings, junit
+from cpmap.privacy.predicates import AnonymityAssessment, PiiRedaction, PiiScan
+from cpmap.provenance.predicates import DatasetAccess
+from cpmap.redteam.predicates import RedteamAcceptance
 
 from .conftest import Kit
 
@@ -113,8 +116,8 @@ def test_failed_evidence_verdict_counts_for_cp1(kit: Kit) -> None:
     mv = kit.model()
     kit.everything(mv)
     d = mv.lineage.datasets[0]
-    record(Evidence("CP1", "dataset-access", [Subject(d.name, d.digest)], Verdict.FAIL,
-                    metrics={"integrity_ok": False}), kit.ws)
+    record(Evidence.of(DatasetAccess(verdict=Verdict.FAIL, integrity_ok=False),
+                       [Subject(d.name, d.digest)]), kit.ws)
     result = evaluate(kit.ws, mv)
     assert _status(result)["CP1"] == "fail"
     assert any("integrity check failed" in r for r in result.control("CP1").reasons)
@@ -124,8 +127,8 @@ def test_not_required_control_still_fails_on_bad_evidence(kit: Kit) -> None:
     mv = kit.model()
     kit.everything(mv)
     d = mv.lineage.datasets[0]
-    record(Evidence("CP2", "anonymity-assessment", [Subject(d.name, d.digest)], Verdict.WARN,
-                    metrics={"k": 2}), kit.ws)
+    record(Evidence.of(AnonymityAssessment(verdict=Verdict.WARN, k=2),
+                       [Subject(d.name, d.digest)]), kit.ws)
     result = evaluate(kit.ws, mv)
     assert _status(result)["CP2"] == "fail" and not result.passed
 
@@ -173,11 +176,10 @@ def test_cp2_judges_the_training_data_not_its_redacted_ancestor(kit: Kit) -> Non
     clean_path.write_text("email,y\n***,1\n")
     clean = register_dataset(kit.ws, "clean", clean_path, source="builtin:test",
                              parents=[raw.digest], transform="redact")
-    record(Evidence("CP2", "pii-scan", [Subject("raw.csv", raw.digest)], Verdict.FAIL,
-                    metrics={"pii_columns": 1, "text_hits": 0}), kit.ws)
-    record(Evidence("CP2", "pii-redaction", [Subject(clean.ref, clean.digest),
-                                              Subject(raw.ref, raw.digest)], Verdict.PASS,
-                    metrics={"rescan_direct_identifiers": 0}), kit.ws)
+    record(Evidence.of(PiiScan(verdict=Verdict.FAIL, pii_columns=1, text_hits=0),
+                       [Subject("raw.csv", raw.digest)]), kit.ws)
+    record(Evidence.of(PiiRedaction(verdict=Verdict.PASS, rescan_direct_identifiers=0),
+                       [Subject(clean.ref, clean.digest), Subject(raw.ref, raw.digest)]), kit.ws)
     on_clean = kit.model("a", b"a", datasets=(clean.ref,))
     on_raw = kit.model("b", b"b", datasets=(raw.ref,))
     assert _status(evaluate(kit.ws, on_clean))["CP2"] == "pass"
@@ -192,6 +194,7 @@ def test_cp5_findings_persist_until_remediated_or_accepted(kit: Kit) -> None:
     kit.cp5(mv, high=1)  # RT-0 open
     kit.cp5(mv)  # a narrower campaign that does not report it: still open
     assert any("1 open finding" in r for r in evaluate(kit.ws, mv).control("CP5").reasons)
-    record(Evidence("CP5", "redteam-acceptance", [Subject(mv.ref, mv.digest)], Verdict.INFO,
-                    details={"finding": "RT-0", "reason": "risk accepted"}), kit.ws)
+    record(Evidence.of(RedteamAcceptance(verdict=Verdict.INFO, finding="RT-0",
+                                         reason="risk accepted"),
+                       [Subject(mv.ref, mv.digest)]), kit.ws)
     assert _status(evaluate(kit.ws, mv))["CP5"] == "pass"

@@ -8,21 +8,21 @@ import pytest
 
 from cpmap.core import config
 from cpmap.errors import InputError
-from cpmap.gate.policy import DEFAULTS, from_config
+from cpmap.gate.policy import Policy, defaults, from_config, policy_toml
 
 
 def test_init_writes_the_defaults() -> None:
-    written = tomllib.loads(config.DEFAULT_TOML.format(name="x"))["gate"]
-    assert from_config(written).to_dict() == DEFAULTS
-    assert {k.upper() for k in written} == set(DEFAULTS)
+    written = tomllib.loads(config.default_toml("x", policy_toml()))["gate"]
+    assert from_config(written).to_dict() == Policy(defaults()).to_dict()
+    assert {k.upper() for k in written} == set(defaults())
 
 
 def test_overrides_and_env_style_keys() -> None:
     p = from_config({"CP4": {"min_robust_accuracy": 0.7}, "cp2_required": True,
                      "cp5_max_membership_tpr_at_0_1pct_fpr": 0.01})
-    assert p.rule("CP4")["min_robust_accuracy"] == 0.7
+    assert p.rule("CP4").min_robust_accuracy == 0.7
     assert p.required("CP2")
-    assert p.rule("CP5")["max_membership_tpr_at_0.1pct_fpr"] == 0.01
+    assert p.rule("CP5").max_membership_tpr_at_0_1pct_fpr == 0.01
 
 
 def test_env_override_reaches_the_policy(ws, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
@@ -30,7 +30,7 @@ def test_env_override_reaches_the_policy(ws, monkeypatch: pytest.MonkeyPatch) ->
     from cpmap.gate.policy import load
 
     monkeypatch.setenv("CPMAP_GATE_CP4_MIN_ROBUST_ACCURACY", "0.9")
-    assert load(open_workspace(ws.root)).rule("CP4")["min_robust_accuracy"] == 0.9
+    assert load(open_workspace(ws.root)).rule("CP4").min_robust_accuracy == 0.9
 
 
 @pytest.mark.parametrize("bad", [
@@ -53,7 +53,7 @@ def test_bad_policies_are_refused(bad: dict[str, object]) -> None:
 
 
 def test_model_files_any_is_accepted() -> None:
-    assert from_config({"CP3": {"model_files": "any"}}).rule("CP3")["model_files"] == "any"
+    assert from_config({"CP3": {"model_files": "any"}}).rule("CP3").model_files == "any"
 
 
 def test_nan_from_the_environment_is_refused(ws, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

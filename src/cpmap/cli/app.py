@@ -1,4 +1,7 @@
-"""The command tree. Each group lives in its own module and is registered here by one line."""
+"""The command tree: cpmap's own commands and every control's, from the control registry.
+
+Each group lives in its own module, imported only when it runs (``cpmap data fingerprint`` must
+not pay for torch)."""
 
 from __future__ import annotations
 
@@ -7,30 +10,22 @@ from typing import Any
 
 import typer
 
-# (group name, module holding `app`, help). A module is imported only when its group runs.
-GROUPS: list[tuple[str, str, str]] = [
-    ("ledger", "cpmap.cli.ledger", "Inspect, prove, export and verify the evidence ledger."),
-    ("data", "cpmap.cli.data", "CP1: fingerprint, sign, verify, register datasets; lineage."),
-    ("trust", "cpmap.cli.trust", "Keys trusted to sign supplier attestations."),
-    ("privacy", "cpmap.cli.privacy", "CP2: PII scan/redact, k-anonymity, DP, synthetic data."),
-    ("scan", "cpmap.cli.scan", "CP3: scan dependencies, secrets, model files and images."),
-    ("access", "cpmap.cli.access", "CP3: least-privilege data access: check and review."),
-    ("models", "cpmap.cli.models", "Stored models: list, show, add safely, trust a pickle."),
-    ("robustness", "cpmap.cli.robustness", "CP4: robustness evaluation under attack."),
-    ("registry", "cpmap.cli.registry", "CP6: model versions, cards, aliases, promotion, "
-     "rollback."),
-    ("redteam", "cpmap.cli.redteam", "CP5: red-team campaigns and tracked findings."),
-]
+from cpmap.controls import all_controls
+from cpmap.core.control import CliCommand, CliGroup
 
-# (command name, module, function name): top-level commands.
-COMMANDS: list[tuple[str, str, str]] = [
-    ("init", "cpmap.cli.init_cmd", "init"),
-    ("demo", "cpmap.cli.demo", "demo"),
-    ("report", "cpmap.cli.report", "report"),
-    ("sbom", "cpmap.cli.sbom", "sbom"),
-    ("train", "cpmap.cli.train", "train"),
-    ("gate", "cpmap.cli.gate", "gate"),
-]
+# cpmap's own groups and commands; each control point declares its own (``ControlPoint.cli``).
+CORE: tuple[CliGroup | CliCommand, ...] = (
+    CliGroup("ledger", "cpmap.cli.ledger",
+             "Inspect, prove, export and verify the evidence ledger."),
+    CliCommand("init", "cpmap.cli.init_cmd", "init"),
+    CliCommand("demo", "cpmap.cli.demo", "demo"),
+    CliCommand("report", "cpmap.cli.report", "report"),
+)
+
+
+def entries() -> tuple[CliGroup | CliCommand, ...]:
+    """Every group and command: cpmap's, then each control's in map order."""
+    return (*CORE, *(e for c in all_controls() for e in c.cli))
 
 
 def _version(value: bool) -> None:
@@ -58,15 +53,14 @@ def build(wanted: str | None = None) -> Any:
         """cpmap: the AI-security Control Points Map."""
 
     # Import only the invoked group: `cpmap data fingerprint` must not pay for the others.
-    only = wanted if wanted in _names() else None
-    for name, module, help_text in GROUPS:
-        if only in (None, name):
-            app.add_typer(importlib.import_module(module).app, name=name, help=help_text)
-    for name, module, func in COMMANDS:
-        if only in (None, name):
-            app.command(name)(getattr(importlib.import_module(module), func))
+    known = entries()
+    only = wanted if wanted in {e.name for e in known} else None
+    for e in known:
+        if only not in (None, e.name):
+            continue
+        module = importlib.import_module(e.module)
+        if isinstance(e, CliGroup):
+            app.add_typer(module.app, name=e.name, help=e.help)
+        else:
+            app.command(e.name)(getattr(module, e.function))
     return typer.main.get_command(app)
-
-
-def _names() -> set[str]:
-    return {g[0] for g in GROUPS} | {c[0] for c in COMMANDS}

@@ -15,7 +15,7 @@ from typing import Any
 
 from cpmap.errors import WorkspaceError
 
-DEFAULT_TOML = """\
+BASE_TOML = """\
 # cpmap workspace configuration.
 # Every setting can also be given as an environment variable CPMAP_<SECTION>_<KEY>,
 # e.g. CPMAP_STORE_URL or CPMAP_SOURCES_TRUSTED='["file://*"]'.
@@ -52,57 +52,6 @@ default_delta_budget = 1e-5
 # required is still evaluated when evidence exists. Override any key with an environment
 # variable, e.g. CPMAP_GATE_CP4_MIN_ROBUST_ACCURACY=0.6.
 
-[gate.CP1]
-# Training data (and its recorded ancestors) registered, from trusted sources, intact, and
-# signed: a verified supplier attestation or signature evidence on it or an ancestor.
-required = true
-signed = true
-allow_untrusted_sources = false
-
-[gate.CP2]
-# Set required = true when training data can hold personal data (the demo digits cannot).
-required = false
-max_pii_findings = 0
-min_k = 5
-
-[gate.CP3]
-# No finding at or above fail_severity (dependencies), no secrets, model files safe.
-required = true
-fail_severity = "critical"
-max_secrets = 0
-model_files = "safe"
-
-[gate.CP4]
-# Robust accuracy under `attack` at `eps` (and clean accuracy) from a robustness evaluation.
-required = true
-attack = "pgd"
-eps = 0.15
-min_robust_accuracy = 0.4
-min_clean_accuracy = 0.8
-
-[gate.CP5]
-# Membership-inference TPR at 0.1% FPR at most this, and no open finding at or above
-# fail_severity from red-team campaigns.
-required = true
-"max_membership_tpr_at_0.1pct_fpr" = 0.05
-fail_severity = "high"
-
-[gate.CP6]
-# A model card with these fields filled in (`cpmap registry card`).
-required = true
-card_fields = ["intended_use", "limitations"]
-
-[gate.CP7]
-required = false
-
-[gate.CP8]
-required = false
-
-[gate.CP9]
-required = false
-
-[gate.CP10]
-required = false
 """
 
 
@@ -125,14 +74,20 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     return apply_env(data, os.environ if env is None else env)
 
 
-# Sections that CPMAP_<SECTION>_<KEY> may set even when the file does not have them.
-KNOWN_SECTIONS = ("workspace", "store", "sources", "privacy", "secrets", "images", "access",
-                  "models", "robustness", "redteam", "gate")
+
+
+def default_toml(name: str, policy: str) -> str:
+    """A new workspace's cpmap.toml: the settings above, then ``policy`` (the ``[gate.CPn]``
+    sections, which the control registry writes: :func:`cpmap.gate.policy.policy_toml`)."""
+    return BASE_TOML.format(name=name) + policy
 
 
 def apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """Override ``[section] key`` from ``CPMAP_SECTION_KEY`` (sections present or known)."""
-    for section in KNOWN_SECTIONS:
+    """Override ``[section] key`` from ``CPMAP_SECTION_KEY`` (sections present, or known: cpmap's
+    own and those each control declares in the registry)."""
+    from cpmap.controls import config_sections
+
+    for section in config_sections():
         if any(name.startswith(f"CPMAP_{section.upper()}_") for name in env):
             data.setdefault(section, {})
     for section, values in data.items():

@@ -9,15 +9,16 @@ verdict, metrics and findings so that the gate and the report read every control
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from cpmap import __version__
 from cpmap.core import dsse
-from cpmap.core.findings import Finding
+from cpmap.core.findings import Finding, Verdict
+from cpmap.core.predicate import ContractError, Predicate, wire
 from cpmap.errors import InputError
 
 if TYPE_CHECKING:
@@ -28,14 +29,9 @@ if TYPE_CHECKING:
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_PREFIX = "https://cpmap.dev/evidence/"
-CONTROLS = tuple(f"CP{i}" for i in range(1, 11))
+_CONTROL_ID = re.compile(r"^[A-Z][A-Z0-9]{1,15}$")
 
-
-class Verdict(StrEnum):
-    PASS = "pass"  # noqa: S105 - a verdict, not a password
-    FAIL = "fail"
-    WARN = "warn"
-    INFO = "info"
+__all__ = ["Evidence", "Predicate", "Subject", "Verdict", "canonical_json", "record", "seal"]
 
 
 @dataclass(frozen=True)
@@ -61,10 +57,17 @@ class Evidence:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.control not in CONTROLS:
-            raise InputError(f"evidence control {self.control!r} is not one of CP1..CP10")
+        if not _CONTROL_ID.match(self.control):
+            raise InputError(f"evidence control {self.control!r} is not a control id (CP1..)")
         if not self.subjects:
             raise InputError(f"{self.control} {self.kind}: evidence needs at least one subject")
+
+    @classmethod
+    def of(cls, predicate: Predicate, subjects: Sequence[Subject]) -> Evidence:
+        """The evidence for a typed predicate about ``subjects``."""
+        w = wire(predicate)
+        return cls(predicate.control, predicate.kind, list(subjects), predicate.verdict,
+                   w["metrics"], predicate.findings, w["details"])
 
     @property
     def predicate_type(self) -> str:
@@ -105,8 +108,22 @@ def _json_default(value: Any) -> Any:
 
 
 def seal(evidence: Evidence, workspace: Workspace) -> dsse.Envelope:
-    """Sign the evidence statement with the workspace key."""
+    """Sign the evidence statement with the workspace key (after checking it against its kind's
+    typed predicate: evidence the gate cannot read back must never be signed)."""
+    check_contract(evidence)
     return dsse.sign(canonical_json(evidence.statement()), workspace.signing_key)
+
+
+def check_contract(evidence: Evidence) -> None:
+    """Raise :class:`ContractError` if ``evidence`` does not fit its kind's declared predicate."""
+    from cpmap.controls import predicate_class
+
+    cls = predicate_class(evidence.kind)
+    if cls.control and cls.control != evidence.control:
+        raise ContractError(f"{evidence.kind} evidence belongs to {cls.control}, "
+                            f"not {evidence.control}")
+    if cls.kind:
+        cls.strict(evidence.verdict, evidence.metrics, evidence.findings, evidence.details)
 
 
 def record(evidence: Evidence, workspace: Workspace | None = None,

@@ -13,6 +13,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from cpmap.core.tags import Tag, parse_tag
+from cpmap.errors import InputError
+
+
+class Verdict(StrEnum):
+    """A control's verdict on its subject: what the report colours and the gate may honour."""
+
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
+    FAIL = "fail"
+    WARN = "warn"
+    INFO = "info"
+
 
 class Severity(StrEnum):
     CRITICAL = "critical"
@@ -28,6 +40,21 @@ class Severity(StrEnum):
 
 _RANK = {Severity.CRITICAL: 4, Severity.HIGH: 3, Severity.MEDIUM: 2, Severity.LOW: 1,
          Severity.INFO: 0}
+
+
+class SeverityFloor(StrEnum):
+    """A policy threshold: findings at or above it count; ``none`` counts no finding."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+    NONE = "none"
+
+    def admits(self, severity: Severity) -> bool:
+        """Whether a finding of ``severity`` is at or above this floor."""
+        return self is not SeverityFloor.NONE and severity.rank >= Severity(self.value).rank
 
 
 @dataclass(frozen=True)
@@ -62,8 +89,12 @@ class Finding:
     message: str
     location: Location = field(default_factory=Location)
     remediation: str = ""
-    tags: tuple[str, ...] = ()
+    tags: tuple[Tag, ...] = ()
     properties: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # producers may pass the enum members or their exact strings; both become the member
+        object.__setattr__(self, "tags", tuple(parse_tag(t) for t in self.tags))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,7 +103,7 @@ class Finding:
             "message": self.message,
             "location": self.location.to_dict(),
             "remediation": self.remediation,
-            "tags": list(self.tags),
+            "tags": [t.value for t in self.tags],
             "properties": dict(self.properties),
         }
 
@@ -88,7 +119,7 @@ class Finding:
                 field=loc.get("field"),
             ),
             remediation=str(data.get("remediation", "")),
-            tags=tuple(data.get("tags", ())),
+            tags=tuple(_known_tags(data.get("tags", ()))),
             properties=dict(data.get("properties", {})),
         )
 
@@ -100,3 +131,14 @@ def max_severity(findings: Iterable[Finding]) -> Severity | None:
         if worst is None or f.severity.rank > worst.rank:
             worst = f.severity
     return worst
+
+
+def _known_tags(values: Iterable[Any]) -> list[Tag]:
+    """Tags read back from evidence: those this version knows (a later one may know more)."""
+    out = []
+    for v in values:
+        try:
+            out.append(parse_tag(str(v)))
+        except InputError:
+            continue
+    return out

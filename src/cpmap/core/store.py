@@ -81,21 +81,14 @@ kv = Table(
 
 _ADVISORY_LOCK = 0x63706D6170  # "cpmap"
 
-# Modules that define further tables on ``metadata``; imported before ``create_all`` so that
-# every store has every table. A package with tables adds one line here.
-TABLE_MODULES: list[str] = [
-    "cpmap.provenance.tables",
-    "cpmap.privacy.tables",
-    "cpmap.models.tables",
-    "cpmap.registry.tables",
-    "cpmap.redteam.tables",
-]
-
-
 def _load_table_modules() -> None:
+    """Import the modules that define the controls' tables on ``metadata`` (each control
+    declares its own in the registry) before ``create_all``, so every store has every table."""
     import importlib
 
-    for name in TABLE_MODULES:
+    from cpmap.controls import table_modules
+
+    for name in table_modules():
         importlib.import_module(name)
 
 

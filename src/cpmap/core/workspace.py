@@ -128,7 +128,7 @@ def init(directory: Path, name: str | None = None) -> Workspace:
     ws_name = _NAME_OK.sub("-", name or directory.name or "cpmap").strip("-") or "cpmap"
     staging = Path(tempfile.mkdtemp(dir=directory, prefix=".cpmap-init-"))
     try:
-        (staging / "cpmap.toml").write_text(cfg.DEFAULT_TOML.format(name=ws_name))
+        (staging / "cpmap.toml").write_text(cfg.default_toml(ws_name, policy_toml()))
         (staging / "objects").mkdir()
         ws = Workspace(directory, cfg.load(staging / "cpmap.toml"))
         key = SigningKey.generate(ws.key_name)
@@ -169,3 +169,10 @@ def open_workspace(path: Path | str | None = None) -> Workspace:
             )
         root = found
     return Workspace(root.resolve(), cfg.load(root / DIRNAME / "cpmap.toml"))
+
+
+def policy_toml() -> str:
+    """The gate policy's defaults, from the control registry."""
+    from cpmap.gate.policy import policy_toml as render
+
+    return render()

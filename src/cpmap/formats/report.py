@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from cpmap import __version__
-from cpmap.controls import CONTROLS, PHASES, Control
+from cpmap.controls import PHASES, ControlPoint, all_controls
 from cpmap.core.artifacts import load_object
 from cpmap.core.ledger import Entry, Ledger, verify_ledger
+from cpmap.core.predicate import Plot
 from cpmap.core.workspace import Workspace, atomic_write
 from cpmap.errors import Error, InputError
+from cpmap.gate.evidence import item_of
 
 MAX_FINDINGS = 25
 
@@ -42,7 +44,7 @@ class KindView:
 
 @dataclass
 class Cell:
-    control: Control
+    control: ControlPoint
     status: str
     evidence: int = 0
     kinds: list[KindView] = field(default_factory=list)
@@ -73,37 +75,35 @@ def _kind(entry: Entry) -> str:
     return str(entry.summary()["kind"])
 
 
-def _plots(ws: Workspace, refs: Iterable[Any]) -> list[dict[str, str]]:
+def _plots(ws: Workspace, refs: Iterable[Plot]) -> list[dict[str, str]]:
     out = []
     for ref in refs:
-        if not isinstance(ref, dict):
+        if not isinstance(ref, Plot):
             continue
-        data = load_object(ws, str(ref.get("sha256", "")))
+        data = load_object(ws, ref.sha256)
         if data is None:
             continue
-        mime = str(ref.get("media_type", "image/png"))
-        out.append({"title": str(ref.get("title", "")),
-                    "uri": f"data:{mime};base64,{base64.b64encode(data).decode()}"})
+        out.append({"title": ref.title,
+                    "uri": f"data:{ref.media_type};base64,{base64.b64encode(data).decode()}"})
     return out
 
 
 def _view(ws: Workspace, entry: Entry) -> KindView:
-    pred = entry.predicate
-    details = pred.get("details") or {}
+    """A cell's view of one entry, from its typed predicate (read from the signed envelope)."""
+    item = item_of(entry)
+    p = item.predicate
     return KindView(
-        kind=_kind(entry), index=entry.index, verdict=str(pred.get("verdict", "")),
+        kind=item.kind, index=entry.index, verdict=item.verdict,
         created_at=entry.created_at[:19].replace("T", " "),
-        subjects=[f"{s.get('name')} sha256:{str(s.get('digest', {}).get('sha256', ''))[:12]}"
-                  for s in entry.statement.get("subject", [])][:6],
-        metrics={k: v for k, v in (pred.get("metrics") or {}).items()
-                 if isinstance(v, str | int | float | bool)},
-        findings=list(pred.get("findings") or [])[:MAX_FINDINGS],
-        highlights=[str(h) for h in details.get("highlights", [])][:12],
-        plots=_plots(ws, details.get("plots", [])),
+        subjects=[f"{n} sha256:{d[:12]}" for d, n in item.subjects.items()][:6],
+        metrics={k: v for k, v in p.metrics().items() if isinstance(v, str | int | float | bool)},
+        findings=[f.to_dict() for f in p.findings][:MAX_FINDINGS],
+        highlights=[str(h) for h in p.highlights][:12],
+        plots=_plots(ws, p.plots),
     )
 
 
-def _status(control: Control, latest: list[KindView]) -> str:
+def _status(control: ControlPoint, latest: list[KindView]) -> str:
     if not latest:
         return "not run" if control.implemented else "not implemented yet"
     verdicts = {k.verdict for k in latest}
@@ -113,7 +113,7 @@ def _status(control: Control, latest: list[KindView]) -> str:
     return "pass"
 
 
-def _cell(ws: Workspace, control: Control, mine: list[Entry]) -> Cell:
+def _cell(ws: Workspace, control: ControlPoint, mine: list[Entry]) -> Cell:
     latest: dict[str, Entry] = {}
     for e in mine:
         latest[_kind(e)] = e
@@ -142,7 +142,7 @@ def build_map(ws: Workspace, digests: set[str] | None = None) -> MapModel:
         entries = [e for e in entries
                    if {s["sha256"] for s in e.summary()["subjects"]} & digests]
     cells = [_cell(ws, c, [e for e in entries if e.predicate.get("control") == c.id])
-             for c in CONTROLS]
+             for c in all_controls()]
     from cpmap.formats.version_sections import registry_section
 
     registry = registry_section(ws) if digests is None else None
@@ -168,7 +168,7 @@ def build_version_map(ws: Workspace, ref: str) -> MapModel:
     wanted = {i.index for c in result.controls for i in c.evidence if i.verified}
     entries = [e for e in ledger.entries() if e.index in wanted]
     cells = []
-    for control in CONTROLS:
+    for control in all_controls():
         gate = result.control(control.id)
         mine = {i.index for i in gate.evidence if i.verified}
         cell = _cell(ws, control, [e for e in entries if e.index in mine])

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cpmap.core.evidence import CONTROLS
-from cpmap.gate.evidence import Item, collect
-from cpmap.gate.policy import FAIL_ON_FAILED_EVIDENCE, Policy
+from cpmap.controls import all_controls, control
+from cpmap.core.control import FailedEvidence, load
+from cpmap.gate.evidence import collect
+from cpmap.gate.kit import Item, Reason, Requirement, generic
+from cpmap.gate.policy import Policy
 from cpmap.gate.policy import load as load_policy
-from cpmap.gate.requirements import REQUIREMENTS, Reason, generic
 from cpmap.gate.scope import Scope, scope_of
 
 if TYPE_CHECKING:
@@ -84,27 +85,32 @@ def _status(required: bool, has_evidence: bool, reasons: Sequence[Reason]) -> st
     return "pass"
 
 
-def evaluate_control(control: str, all_items: Sequence[Item], scope: Scope,
+def _requirement(target: str | None) -> Requirement:
+    return generic if target is None else load(target)  # type: ignore[no-any-return]
+
+
+def evaluate_control(cp: str, all_items: Sequence[Item], scope: Scope,
                      policy: Policy) -> ControlResult:
-    digests = scope.for_control(control)
-    items = [i for i in all_items if i.control == control and i.about(digests)]
+    gate = control(cp).gate
+    digests = scope.about(gate.about)
+    items = [i for i in all_items if i.control == cp and i.about(digests)]
     bad = [i for i in items if not i.verified]
     good = [i for i in items if i.verified]
-    rule = policy.rule(control)
+    rule = policy.rule(cp)
     reasons = [Reason(f"tampered evidence: {i.problem}") for i in bad]
-    reasons += REQUIREMENTS.get(control, generic)(good, scope, rule)
-    if control in FAIL_ON_FAILED_EVIDENCE:
-        # CP2 judges the training data itself: a raw ancestor's failing PII scan is what the
-        # recorded redaction fixed.
-        own = [i for i in good if i.about(scope.datasets)] if control == "CP2" else good
-        reasons += _failed_evidence(own, scope)
+    reasons += _requirement(gate.requirement)(good, scope, rule)
+    if gate.failed_evidence is FailedEvidence.TRAINING_DATA:
+        # a raw ancestor's failing check (a PII scan) is what a recorded fix (redaction) fixed
+        reasons += _failed_evidence([i for i in good if i.about(scope.datasets)], scope)
+    elif gate.failed_evidence is FailedEvidence.ANY:
+        reasons += _failed_evidence(good, scope)
     reasons = list(dict.fromkeys(reasons))
-    required = policy.required(control)
+    required = policy.required(cp)
     status = _status(required, bool(items), reasons)
     texts = tuple(r.text for r in reasons)
     if status == "not-required":
         texts = ("not required by the policy", *(t for t in texts if not t.startswith("no ")))
-    return ControlResult(control, status, texts, tuple(items), required)
+    return ControlResult(cp, status, texts, tuple(items), required)
 
 
 def evaluate(ws: Workspace, mv: ModelVersion, policy: Policy | None = None) -> GateResult:
@@ -112,7 +118,7 @@ def evaluate(ws: Workspace, mv: ModelVersion, policy: Policy | None = None) -> G
     policy = policy or load_policy(ws)
     scope = scope_of(ws, mv)
     view = collect(ws, scope.everything)
-    results = [evaluate_control(c, view.items, scope, policy) for c in CONTROLS]
+    results = [evaluate_control(c.id, view.items, scope, policy) for c in all_controls()]
     if view.problem:
         results = [ControlResult(r.control, "fail", (f"ledger: {view.problem}", *r.reasons),
                                  r.evidence, r.required) for r in results]

@@ -7,45 +7,19 @@ checkpoint. Anything else is reported as tampered evidence, which fails its cont
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from cpmap.controls import read_predicate
 from cpmap.core import merkle
 from cpmap.core.checkpoint import Checkpoint, open_note
 from cpmap.core.ledger import Entry, Ledger, read_witness_size
 from cpmap.errors import Error
+from cpmap.gate.kit import Item
 
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class Item:
-    """One piece of evidence as the gate sees it."""
-
-    index: int
-    control: str
-    kind: str
-    verdict: str
-    created_at: str
-    subjects: Mapping[str, str]  # digest -> name
-    metrics: Mapping[str, Any] = field(default_factory=dict)
-    findings: tuple[Mapping[str, Any], ...] = ()
-    details: Mapping[str, Any] = field(default_factory=dict)
-    problem: str | None = None
-
-    @property
-    def verified(self) -> bool:
-        return self.problem is None
-
-    def about(self, digests: Iterable[str]) -> bool:
-        return not self.subjects.keys().isdisjoint(digests)
-
-    def ref(self) -> dict[str, Any]:
-        return {"index": self.index, "kind": self.kind, "verdict": self.verdict,
-                "created_at": self.created_at, "verified": self.verified,
-                "subjects": [f"{n} sha256:{d}" for d, n in self.subjects.items()][:8]}
 
 
 @dataclass(frozen=True)
@@ -56,16 +30,15 @@ class LedgerView:
 
 
 def item_of(entry: Entry, problem: str | None = None) -> Item:
-    """An entry as the gate sees it (``problem``: why it failed verification, if it did)."""
+    """An entry as the gate and the report see it: its typed predicate, read from the signed
+    envelope (``problem``: why it failed verification, if it did)."""
     st = entry.statement
     pred = entry.predicate
     subjects = {str(s.get("digest", {}).get("sha256", "")): str(s.get("name", ""))
                 for s in st.get("subject", []) if isinstance(s, dict)}
-    findings = tuple(f for f in pred.get("findings") or [] if isinstance(f, dict))
-    return Item(entry.index, str(pred.get("control", "")), str(entry.summary()["kind"]),
-                str(pred.get("verdict", "")), entry.created_at, subjects,
-                dict(pred.get("metrics") or {}), findings, dict(pred.get("details") or {}),
-                problem)
+    kind = str(entry.summary()["kind"])
+    return Item(entry.index, str(pred.get("control", "")), kind, entry.created_at, subjects,
+                read_predicate(kind, pred), problem)
 
 
 def collect(ws: Workspace, digests: Iterable[str]) -> LedgerView:

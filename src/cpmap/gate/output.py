@@ -6,11 +6,9 @@ from __future__ import annotations
 from typing import Any
 from xml.etree import ElementTree as ET  # noqa: S405 - we only build XML, never parse it
 
+from cpmap.controls import control
 from cpmap.core.findings import Finding, Location, Severity
 from cpmap.gate.evaluate import GateResult
-
-_ATLAS = {"CP4": ("AML.T0043",), "CP5": ("AML.T0024",), "CP1": ("AML.T0020",),
-          "CP3": ("AML.T0010",)}
 
 
 def rows(result: GateResult) -> list[dict[str, Any]]:
@@ -29,7 +27,7 @@ def findings(result: GateResult) -> list[Finding]:
                 Location(f"model:{result.model}@{result.version}", field=c.control),
                 f"Produce passing {c.control} evidence for sha256:{result.digest[:12]} or "
                 "change the [gate] policy in cpmap.toml after review.",
-                _ATLAS.get(c.control, ()),
+                control(c.control).gate.tags,
                 {"control": c.control, "status": c.status, "digest": result.digest})
             for reason in c.reasons or ("failed",))
     return out

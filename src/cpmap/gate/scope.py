@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cpmap.core.control import About
 from cpmap.registry.lineage import dataset_names, dataset_parents
 
 if TYPE_CHECKING:
@@ -41,10 +42,11 @@ class Scope:
     def data(self) -> frozenset[str]:
         return frozenset(a for d in self.datasets for a in self.ancestors(d))
 
-    def for_control(self, control: str) -> frozenset[str]:
-        if control in {"CP1", "CP2"}:
+    def about(self, part: About) -> frozenset[str]:
+        """The digests a control's evidence must name to count for this version."""
+        if part is About.DATA:
             return self.data
-        if control == "CP3":
+        if part is About.BUILD:
             return self.model | self.environment
         return self.model
 

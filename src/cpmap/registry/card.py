@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, canonical_json, record
 from cpmap.errors import InputError
-from cpmap.gate.requirements import MIA_KEYS, metric, robustness_results
+from cpmap.redteam.predicates import RedteamCampaign
+from cpmap.robustness.predicates import RobustnessEvaluation
 
 if TYPE_CHECKING:
     from cpmap.core.ledger import Entry
@@ -64,26 +65,24 @@ def filled(card_prose: Mapping[str, Any]) -> list[str]:
 
 def _metrics(result: GateResult) -> dict[str, Any]:
     out: dict[str, Any] = {"performance": [], "robustness": [], "membership_inference": None}
-    cp4 = [i for i in result.control("CP4").evidence if i.verified and robustness_results(i)]
+    cp4 = [(i, i.predicate) for i in result.control("CP4").evidence if i.verified
+           and isinstance(i.predicate, RobustnessEvaluation) and i.predicate.results]
     if cp4:
-        ev = cp4[-1]
-        clean = metric(ev, "clean_accuracy")
-        if clean is not None:
-            out["performance"].append({"type": "accuracy", "value": clean, "slice": "clean",
-                                       "evidence": ev.index})
-        out["robustness"] = [{"attack": r.get("attack"), "eps": r.get("eps"),
-                              "robust_accuracy": r.get("robust_accuracy"),
-                              "evidence": ev.index} for r in robustness_results(ev)]
-    cp5 = [i for i in result.control("CP5").evidence
-           if i.verified and metric(i, *MIA_KEYS) is not None]
+        item, ev = cp4[-1]
+        if ev.clean_accuracy is not None:
+            out["performance"].append({"type": "accuracy", "value": ev.clean_accuracy,
+                                       "slice": "clean", "evidence": item.index})
+        out["robustness"] = [{"attack": r.attack, "eps": r.eps,
+                              "robust_accuracy": r.robust_accuracy, "evidence": item.index}
+                             for r in ev.results]
+    cp5 = [(i, i.predicate) for i in result.control("CP5").evidence if i.verified
+           and isinstance(i.predicate, RedteamCampaign)
+           and i.predicate.membership_tpr_at_0_1pct_fpr is not None]
     if cp5:
-        ev = cp5[-1]
+        item, camp = cp5[-1]
         out["membership_inference"] = {
-            "auc": metric(ev, "membership_auc", "membership.auc", "auc"),
-            "tpr_at_0.1pct_fpr": metric(ev, *MIA_KEYS),
-            "tpr_at_1pct_fpr": metric(ev, "membership_tpr_at_1pct_fpr",
-                                      "membership.tpr_at_1pct_fpr", "tpr_at_1pct_fpr"),
-            "evidence": ev.index}
+            "auc": camp.membership_auc, "tpr_at_0.1pct_fpr": camp.membership_tpr_at_0_1pct_fpr,
+            "tpr_at_1pct_fpr": camp.membership_tpr_at_1pct_fpr, "evidence": item.index}
     return out
 
 

@@ -1,0 +1,113 @@
+"""CP4 evidence kinds: trained and stored models, robustness evaluations under attack."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from cpmap.core.predicate import Predicate, detail, family, metric
+
+
+@dataclass(frozen=True, kw_only=True)
+class _CP4(Predicate):
+    control: ClassVar[str] = "CP4"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _StoredModel(_CP4):
+    """What the model store adds to the evidence of every stored version."""
+
+    model: str = detail("")
+    version: int | None = detail()
+    format: str = detail("")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRegistration(_StoredModel):
+    """A model brought into the store from outside (``cpmap models add``)."""
+
+    kind: ClassVar[str] = "model-registration"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelTraining(_StoredModel):
+    """A model trained by ``cpmap train``: its recipe and held-out figures."""
+
+    kind: ClassVar[str] = "model-training"
+    clean_accuracy: float | None = metric(unit="ratio")
+    robust_accuracy: Mapping[str, float] = family("robust_accuracy@", unit="ratio")  # by eps
+    train_seconds: float | None = metric(unit="seconds")
+    seconds_per_epoch: float | None = metric(unit="seconds")
+    train_rows: int | None = metric(unit="count")
+    test_rows: int | None = metric(unit="count")
+    dp_epsilon: float | None = metric()
+    config: Mapping[str, Any] = detail(factory=dict)
+    dp: Mapping[str, Any] | None = detail()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PickleTrust(_CP4):
+    """A pickle-based model digest trusted for loading (it can run code: a warning)."""
+
+    kind: ClassVar[str] = "model-pickle-trust"
+    note: str = detail("")
+
+
+@dataclass(frozen=True)
+class AttackRow:
+    """One attack at one eps: the accuracy that survived it."""
+
+    attack: str
+    eps: float
+    robust_accuracy: float
+    queries: int | None = None
+
+
+@dataclass(frozen=True)
+class AttackStrength:
+    steps: int | None = None
+    restarts: int | None = None
+    apgd_steps: int | None = None
+    square_iters: int | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RobustnessEvaluation(_CP4):
+    """Accuracy of a model (first subject) on a dataset (second) under each attack and eps."""
+
+    kind: ClassVar[str] = "robustness-evaluation"
+    clean_accuracy: float | None = metric(unit="ratio")
+    samples: int | None = metric(unit="count")
+    robust_accuracy: Mapping[str, float] = family("robust_accuracy@", unit="ratio")  # worst
+    fgsm: Mapping[str, float] = family("fgsm@", unit="ratio")
+    pgd: Mapping[str, float] = family("pgd@", unit="ratio")
+    pgd_l2: Mapping[str, float] = family("pgd-l2@", unit="ratio")
+    apgd: Mapping[str, float] = family("apgd@", unit="ratio")
+    square: Mapping[str, float] = family("square@", unit="ratio")
+    hsj: Mapping[str, float] = family("hsj@", unit="ratio")
+    model: str = detail("")
+    dataset: str = detail("")
+    results: tuple[AttackRow, ...] = detail(factory=tuple)
+    settings: AttackStrength | None = detail()
+
+    def at_least(self, attack: str, eps: float) -> list[AttackRow]:
+        """The results of ``attack`` at ``eps`` or stronger."""
+        return [r for r in self.results if isinstance(r, AttackRow) and r.attack == attack
+                and isinstance(r.eps, int | float) and r.eps >= eps - 1e-12]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RobustnessComparison(_CP4):
+    """Side by side robustness of several models (the demo's standard vs PGD-trained)."""
+
+    kind: ClassVar[str] = "robustness-comparison"
+    standard_clean: float | None = metric(key="standard.clean_accuracy", unit="ratio")
+    standard_robust: float | None = metric(key="standard.robust_accuracy@0.1", unit="ratio")
+    pgd_clean: float | None = metric(key="pgd.clean_accuracy", unit="ratio")
+    pgd_robust: float | None = metric(key="pgd.robust_accuracy@0.1", unit="ratio")
+
+
+KINDS = (ModelRegistration, ModelTraining, PickleTrust, RobustnessEvaluation,
+         RobustnessComparison)
