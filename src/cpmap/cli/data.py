@@ -17,6 +17,7 @@ from cpmap.cli.common import (
     stderr_console,
     write_text,
 )
+from cpmap.core.tags import Atlas, OwaspML
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -102,7 +103,7 @@ def _record_verification(ws: Any, path: Path, result: Any) -> None:
     findings = [Finding("CP1-MODIFIED" if kind == "modified" else f"CP1-{kind.upper()}",
                         Severity.HIGH, f"{kind} file: {name}", Location(f"{path}/{name}"),
                         "Restore the file or re-sign the dataset through a recorded transform.",
-                        ("AML.T0020", "ML02: Data Poisoning Attack"))
+                        (Atlas.T0020, OwaspML.ML02))
                 for kind in ("modified", "missing", "added")
                 for name in getattr(result.diff, kind)]
     if result.signer is None:

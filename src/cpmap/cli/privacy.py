@@ -148,6 +148,7 @@ def decrypt(
     from cpmap.errors import InputError
     from cpmap.privacy.keys import aes_key, decrypt_text
     from cpmap.privacy.policy import record_cp2
+    from cpmap.privacy.predicates import PiiDecryption
     from cpmap.privacy.writers import check_output
     from cpmap.provenance.fingerprint import hash_file
 
@@ -166,7 +167,7 @@ def decrypt(
         raise InputError(f"{path}: {e.message}", hint=e.hint) from e
     atomic_write(out, plain.encode(), mode=0o600)
     # Re-identification is an access to personal data: it leaves a trace in the ledger.
-    record_cp2(ws, "pii-decryption", [Subject(path.name, hash_file(path)[0])], Verdict.INFO,
+    record_cp2(ws, PiiDecryption, [Subject(path.name, hash_file(path)[0])], Verdict.INFO,
                {"values_decrypted": n}, details={"input": str(path), "output": str(out),
                                                  "highlights": [f"decrypted {n} values of "
                                                                 f"{path.name}"]})

@@ -261,9 +261,8 @@ def card(
 ) -> None:
     """Write the model card and record it (CP6 evidence)."""
     from cpmap.errors import InputError
-    from cpmap.gate.policy import load as load_policy
     from cpmap.registry import card_render
-    from cpmap.registry.card import build_card, load_card_file, record_card
+    from cpmap.registry.card import build_card, load_card_file, record_card, required_fields
     from cpmap.registry.versions import get
 
     check_output(output)  # before the card is recorded
@@ -276,8 +275,7 @@ def card(
             raise InputError("fairness needs both --fairness-data and --sensitive")
         fair = card_render.fairness_for(ws, mv, fairness_data, sensitive, label, positive)
     doc = build_card(ws, mv, prose, fair)
-    required = list(load_policy(ws).rule("CP6").get("card_fields", []))
-    entry = record_card(ws, mv, doc, required)
+    entry = record_card(ws, mv, doc, required_fields(ws))
     if fmt == CardFmt.json:
         emit_json(doc, output)
     elif fmt == CardFmt.html:

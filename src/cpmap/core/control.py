@@ -14,6 +14,7 @@ pulls in its library; a requirement pulls in the ledger): declarations stay chea
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -57,7 +58,9 @@ class Gate:
     """A control's release requirement."""
 
     rule: type[Rule]
-    requirement: str | None = None  # "module:function" (see cpmap.gate.kit.Requirement)
+    # "module:function" (kept lazy: a requirement imports the ledger) or the function itself;
+    # see cpmap.gate.kit.Requirement. None: some verified evidence must exist.
+    requirement: str | Callable[..., Any] | None = None
     about: About = About.MODEL
     failed_evidence: FailedEvidence = FailedEvidence.ANY
     tags: tuple[Tag, ...] = ()  # ATLAS techniques a blocked control points to

@@ -20,7 +20,6 @@ import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import cache
 from types import NoneType, UnionType
 from typing import Any, ClassVar, Self
 
@@ -57,6 +56,12 @@ class Plot:
     title: str = ""
     media_type: str = "image/png"
 
+    @classmethod
+    def of(cls, ref: Mapping[str, str]) -> Plot:
+        """From the reference :func:`cpmap.core.artifacts.save_plot` returns."""
+        return cls(str(ref["sha256"]), str(ref.get("title", "")),
+                   str(ref.get("media_type", "image/png")))
+
 
 @dataclass(frozen=True)
 class Unknown:
@@ -88,7 +93,8 @@ class Predicate:
     @classmethod
     def parse(cls, predicate: Mapping[str, Any]) -> Self:
         """Read the wire predicate back into this kind (unknown keys kept in ``unknown``)."""
-        return _decode(cls, predicate)
+        found: Self = _decode(cls, predicate)
+        return found
 
     @classmethod
     def strict(cls, verdict: Verdict, metrics: Mapping[str, Any] | None = None,
@@ -96,8 +102,8 @@ class Predicate:
                ) -> Self:
         """This kind from wire-shaped parts, refusing any key the kind does not declare: what
         :func:`cpmap.core.evidence.record` checks every recorded predicate against."""
-        p = _decode(cls, {"verdict": verdict.value, "metrics": dict(metrics or {}),
-                          "details": dict(details or {})})
+        p: Self = _decode(cls, {"verdict": verdict.value, "metrics": dict(metrics or {}),
+                                "details": dict(details or {})})
         extra = [*p.unknown.metrics, *p.unknown.details]
         if extra:
             raise ContractError(f"{cls.kind} evidence: undeclared key(s) {', '.join(extra)} "
@@ -197,9 +203,14 @@ def _findings(value: Any) -> tuple[Finding, ...]:
     return tuple(out)
 
 
-@cache
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
 def _hints(cls: type[Any]) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """Field types, resolved once per class (annotations are strings under PEP 563)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def convert(hint: Any, value: Any) -> Any:

@@ -8,7 +8,7 @@ part of the scope. A required control without the evidence it needs is ``missing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -85,8 +85,11 @@ def _status(required: bool, has_evidence: bool, reasons: Sequence[Reason]) -> st
     return "pass"
 
 
-def _requirement(target: str | None) -> Requirement:
-    return generic if target is None else load(target)  # type: ignore[no-any-return]
+def _requirement(target: str | Callable[..., Any] | None) -> Requirement:
+    if target is None:
+        return generic
+    found: Requirement = load(target) if isinstance(target, str) else target
+    return found
 
 
 def evaluate_control(cp: str, all_items: Sequence[Item], scope: Scope,

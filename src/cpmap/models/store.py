@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +24,9 @@ from cpmap.models.persist import load_bytes, model_bytes
 from cpmap.models.protocol import Model
 
 if TYPE_CHECKING:
-    from cpmap.core.evidence import Evidence
+    from cpmap.core.evidence import Subject
     from cpmap.core.workspace import Workspace
+    from cpmap.robustness.predicates import StoredModel
 
 
 
@@ -65,32 +66,33 @@ def library_versions() -> dict[str, str]:
 
 
 def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any],
-               evidence: Evidence | None = None) -> ModelVersion:
+               predicate: StoredModel | None = None, subjects: Sequence[Subject] = ()
+               ) -> ModelVersion:
     """Store ``model`` as the next version of ``name`` with its training record.
 
-    ``evidence`` (CP4, usually ``model-training``) gets the model digest as first subject and
-    commits with the row; without it a plain ``model-registration`` INFO entry is recorded.
+    ``predicate`` (CP4, usually ``model-training``) is recorded about the model digest (first
+    subject) and ``subjects`` (its training data, a teacher), committed with the row; without
+    it a plain ``model-registration`` INFO entry is recorded.
     """
     from cpmap.core.evidence import Evidence, Subject, Verdict
     from cpmap.core.evidence import record as record_evidence
     from cpmap.core.ledger import Ledger
     from cpmap.models.tables import models
+    from cpmap.robustness.predicates import ModelRegistration
 
     check_name("model", name)
     data, fmt, extra = model_bytes(model)
     digest = hashlib.sha256(data).hexdigest()
     ws.put_object(data, digest)
     full = {**dict(record), **extra, "libraries": library_versions(), "meta": _meta(model)}
-    base = evidence or Evidence("CP4", "model-registration", [Subject(name, digest)],
-                                Verdict.INFO)
-    others = [s for s in base.subjects if s.digest != digest]
+    base = predicate or ModelRegistration(verdict=Verdict.INFO)
+    others = [s for s in subjects if s.digest != digest]
     now = datetime.now(UTC).isoformat(timespec="seconds")
     with ws.store.write() as conn:
         version = int(conn.execute(select(func.coalesce(func.max(models.c.version), 0))
                                    .where(models.c.name == name)).scalar_one()) + 1
-        ev = Evidence(base.control, base.kind, [Subject(f"{name}@{version}", digest), *others],
-                      base.verdict, base.metrics, base.findings,
-                      {**dict(base.details), "model": name, "version": version, "format": fmt})
+        stored = replace(base, model=name, version=version, format=fmt)
+        ev = Evidence.of(stored, [Subject(f"{name}@{version}", digest), *others])
         entry = record_evidence(ev, ws, conn)
         conn.execute(insert(models).values(
             name=name, version=version, digest=digest, format=fmt, arch=str(extra["arch"]),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 
+from cpmap.core.tags import Atlas, OwaspML
 from cpmap.errors import InputError, TrustError
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def trust(ws: Workspace, digest: str, note: str) -> int:
     from cpmap.core.findings import Finding, Location, Severity
     from cpmap.core.ledger import Ledger
     from cpmap.models.tables import trusted_pickles
+    from cpmap.robustness.predicates import PickleTrust
 
     d = normalize_digest(digest)
     if not note.strip():
@@ -64,9 +66,9 @@ def trust(ws: Workspace, digest: str, note: str) -> int:
     finding = Finding("CP4-PICKLE-TRUSTED", Severity.MEDIUM,
                       f"pickle-based model file sha256:{d[:16]} trusted for loading: {note}",
                       Location(f"sha256:{d}"), "Convert the model to safetensors or skops.",
-                      ("AML.T0011.000", "ML06: AI Supply Chain Attacks"))
-    ev = Evidence("CP4", "model-pickle-trust", [Subject("pickle-model", d)], Verdict.WARN,
-                  findings=[finding], details={"note": note, "highlights": [finding.message]})
+                      (Atlas.T0011_000, OwaspML.ML06))
+    ev = Evidence.of(PickleTrust(verdict=Verdict.WARN, findings=(finding,), note=note,
+                                 highlights=(finding.message,)), [Subject("pickle-model", d)])
     now = datetime.now(UTC).isoformat(timespec="seconds")
     with ws.store.write() as conn:
         entry = record(ev, ws, conn)

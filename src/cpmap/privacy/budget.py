@@ -246,6 +246,7 @@ def spend(ws: Workspace, dataset: str, epsilon: float, purpose: str, delta: floa
     """
     from cpmap.core.evidence import Evidence, Subject, Verdict, seal
     from cpmap.core.ledger import Ledger
+    from cpmap.privacy.predicates import PrivacySpend
     from cpmap.privacy.tables import privacy_spends
 
     budget = budget_for(ws, dataset)
@@ -258,17 +259,14 @@ def spend(ws: Workspace, dataset: str, epsilon: float, purpose: str, delta: floa
         _refuse_if_over(budget, spent_eps, spent_delta, eps, dlt)
         name_digest = digest or subject_digest(conn, budget.dataset)
         total_eps, total_delta = spent_eps + eps, spent_delta + dlt
-        evidence = Evidence(
-            control="CP2", kind=EVIDENCE_KIND,
-            subjects=[Subject(budget.dataset, name_digest)], verdict=Verdict.PASS,
-            metrics={"epsilon": eps, "delta": dlt, "spent_epsilon": total_eps,
-                     "spent_delta": total_delta, "budget_epsilon": budget.epsilon,
-                     "budget_delta": budget.delta,
-                     "remaining_epsilon": max(0.0, budget.epsilon - total_eps)},
-            details={"purpose": purpose, "dataset": budget.dataset, **dict(details or {}),
-                     "highlights": [f"DP release from {budget.dataset}: epsilon {eps:g} "
-                                    f"({total_eps:g} of {budget.epsilon:g} spent) for {purpose}"]},
-        )
+        charge = PrivacySpend.strict(Verdict.PASS, {
+            "epsilon": eps, "delta": dlt, "spent_epsilon": total_eps, "spent_delta": total_delta,
+            "budget_epsilon": budget.epsilon, "budget_delta": budget.delta,
+            "remaining_epsilon": max(0.0, budget.epsilon - total_eps)}, (), {
+            "purpose": purpose, "dataset": budget.dataset, **dict(details or {}),
+            "highlights": [f"DP release from {budget.dataset}: epsilon {eps:g} "
+                           f"({total_eps:g} of {budget.epsilon:g} spent) for {purpose}"]})
+        evidence = Evidence.of(charge, [Subject(budget.dataset, name_digest)])
         ledger = Ledger(ws)
         entry = ledger.append_in(conn, seal(evidence, ws))
         now = datetime.now(UTC).isoformat(timespec="seconds")

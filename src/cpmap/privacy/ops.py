@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cpmap.core.tags import Atlas, OwaspML
 from cpmap.errors import InputError
 from cpmap.privacy import tabular
 from cpmap.privacy.anonymity import Assessment, assess, violations
 from cpmap.privacy.policy import load_policy, record_cp2
+from cpmap.privacy.predicates import AnonymityAssessment
 from cpmap.privacy.writers import check_output
 
 if TYPE_CHECKING:
@@ -84,9 +86,9 @@ def run_assess(ws: Workspace | None, path: Path, quasi: list[str], sensitive: st
     if ws is not None:
         findings = [Finding("CP2-ANONYMITY", Severity.HIGH, p, Location(str(path)),
                             "cpmap privacy anonymize --quasi ... --k K", (
-                                "AML.T0024", "ML03:2023 Model Inversion Attack")) for p in problems]
+                                Atlas.T0024, OwaspML.ML03)) for p in problems]
         entry = record_cp2(
-            ws, "anonymity-assessment", [_subject(ws, path)], Verdict(verdict),
+            ws, AnonymityAssessment, [_subject(ws, path)], Verdict(verdict),
             metrics={key: v for key, v in a.to_dict().items() if not isinstance(v, list)}
             | {"required_k": want_k} | dict(extra or {}),
             findings=findings,

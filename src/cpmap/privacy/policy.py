@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from cpmap.core.findings import Finding
     from cpmap.core.ledger import Entry
     from cpmap.core.workspace import Workspace
+    from cpmap.privacy.predicates import CP2Evidence
 
 MAX_EVIDENCE_FINDINGS = 200
 
@@ -60,14 +61,15 @@ def load_policy(ws: Workspace | None) -> Policy:
     return Policy(k, l_, t, mu, fail_on)
 
 
-def record_cp2(ws: Workspace, kind: str, subjects: Sequence[Subject], verdict: Verdict,
-               metrics: Mapping[str, Any], findings: Sequence[Finding] = (),
+def record_cp2(ws: Workspace, kind: type[CP2Evidence], subjects: Sequence[Subject],
+               verdict: Verdict, metrics: Mapping[str, Any], findings: Sequence[Finding] = (),
                details: Mapping[str, Any] | None = None) -> Entry:
-    """Sign and append CP2 evidence; findings beyond the cap are counted, not stored."""
+    """Sign and append CP2 evidence of ``kind``; findings beyond the cap are counted, not
+    stored."""
     from cpmap.core.evidence import Evidence, record
 
     kept = list(findings)[:MAX_EVIDENCE_FINDINGS]
     extra = dict(details or {})
     if len(findings) > len(kept):
         extra["findings_truncated"] = len(findings) - len(kept)
-    return record(Evidence("CP2", kind, list(subjects), verdict, dict(metrics), kept, extra), ws)
+    return record(Evidence.of(kind.strict(verdict, metrics, kept, extra), subjects), ws)

@@ -10,13 +10,13 @@ from cpmap.core.predicate import Predicate, detail, metric
 
 
 @dataclass(frozen=True, kw_only=True)
-class _CP2(Predicate):
+class CP2Evidence(Predicate):
     control: ClassVar[str] = "CP2"
     findings_truncated: int | None = detail()  # findings beyond the stored cap, counted
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiiScan(_CP2):
+class PiiScan(CP2Evidence):
     """PII found in files or tables (values never stored, only entity types and counts)."""
 
     kind: ClassVar[str] = "pii-scan"
@@ -36,7 +36,7 @@ class PiiScan(_CP2):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiiRedaction(_CP2):
+class PiiRedaction(CP2Evidence):
     """A redacted copy (first subject) of a dataset (second), and its re-scan."""
 
     kind: ClassVar[str] = "pii-redaction"
@@ -52,7 +52,7 @@ class PiiRedaction(_CP2):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiiDecryption(_CP2):
+class PiiDecryption(CP2Evidence):
     """Values encrypted by redaction decrypted again with the workspace key."""
 
     kind: ClassVar[str] = "pii-decryption"
@@ -62,7 +62,7 @@ class PiiDecryption(_CP2):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AnonymityAssessment(_CP2):
+class AnonymityAssessment(CP2Evidence):
     """k-anonymity, l-diversity, t-closeness and re-identification risk of a table."""
 
     kind: ClassVar[str] = "anonymity-assessment"
@@ -86,7 +86,7 @@ class AnonymityAssessment(_CP2):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrivacySpend(_CP2):
+class PrivacySpend(CP2Evidence):
     """A differentially private release charged to its dataset's budget."""
 
     kind: ClassVar[str] = "privacy-spend"
@@ -109,7 +109,7 @@ class PrivacySpend(_CP2):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SyntheticData(_CP2):
+class SyntheticData(CP2Evidence):
     """A synthetic copy (first subject) made from a dataset (second)."""
 
     kind: ClassVar[str] = "synthetic-data"
@@ -124,7 +124,7 @@ class SyntheticData(_CP2):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SyntheticEvaluation(_CP2):
+class SyntheticEvaluation(CP2Evidence):
     """Fidelity, utility and privacy scores of a synthetic table against the real one."""
 
     kind: ClassVar[str] = "synthetic-evaluation"

@@ -309,6 +309,7 @@ def _record(ws: Workspace, src: Path, out: Path, source: Any, dv: Any, targets: 
             counts: Counter[str], rescan: Any, residual: int, plan: Plan) -> RedactResult:
     from cpmap.core.evidence import Subject, Verdict
     from cpmap.privacy.policy import record_cp2
+    from cpmap.privacy.predicates import PiiRedaction
 
     # Faked values look like PII by design: leave them out of the re-scan verdict.
     faked = {t.column for t in targets if t.strategy is Strategy.fake}
@@ -322,7 +323,7 @@ def _record(ws: Workspace, src: Path, out: Path, source: Any, dv: Any, targets: 
     verdict = "fail" if residual or direct_left else "pass"
     kind = "table" if targets or rescan.kind == "table" else "text"
     entry = record_cp2(
-        ws, "pii-redaction", [Subject(dv.ref, dv.digest), Subject(source.ref, source.digest)],
+        ws, PiiRedaction, [Subject(dv.ref, dv.digest), Subject(source.ref, source.digest)],
         Verdict(verdict),
         metrics={"values_redacted": sum(counts.values()), "columns_redacted": len(targets),
                  "residual_values": residual, "rescan_direct_identifiers": len(direct_left)},

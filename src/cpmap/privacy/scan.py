@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cpmap.core.findings import Finding, Location
+from cpmap.core.tags import Atlas, OwaspLLM, OwaspML
 from cpmap.errors import InputError
 from cpmap.privacy.columns import ColumnResult, classify
 from cpmap.privacy.detect import Analyzer, redacted_snippet
@@ -26,8 +27,8 @@ from cpmap.privacy.tabular import sample, table_format
 CHUNK_CHARS = 1 << 20
 OVERLAP = 256  # longer than any entity: a match starting before the cut is whole
 LEFT = 64  # context kept left of the cut, for lookbehinds and context words
-TAGS = ("AML.T0057", "LLM02:2025 Sensitive Information Disclosure",
-        "ML03:2023 Model Inversion Attack")
+TAGS = (Atlas.T0057, OwaspLLM.LLM02,
+        OwaspML.ML03)
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ def record_scan(ws: Any, results: list[FileResult], backend: str, fail_on: str) 
     """Record CP2 ``pii-scan`` evidence about every scanned file; return the ledger index."""
     from cpmap.core.evidence import Subject, Verdict
     from cpmap.privacy.policy import record_cp2
+    from cpmap.privacy.predicates import PiiScan
 
     all_findings = [f for r in results for f in findings(r)]
     entities: Counter[str] = Counter()
@@ -233,7 +235,7 @@ def record_scan(ws: Any, results: list[FileResult], backend: str, fail_on: str) 
                   f"{len(pii_files)} with PII" + (f"; columns {', '.join(columns[:8])}"
                                                     if columns else "")]
     entry = record_cp2(
-        ws, "pii-scan", [Subject(Path(r.path).name, r.sha256) for r in results],
+        ws, PiiScan, [Subject(Path(r.path).name, r.sha256) for r in results],
         Verdict(verdict),
         metrics={"files": len(results), "files_with_pii": len(pii_files),
                  "pii_columns": len(columns),

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cpmap.core.tags import Atlas, OwaspML
 from cpmap.errors import InputError
 from cpmap.privacy import tabular
 from cpmap.privacy.policy import record_cp2
+from cpmap.privacy.predicates import SyntheticData, SyntheticEvaluation
 from cpmap.privacy.writers import check_output
 
 if TYPE_CHECKING:
@@ -98,7 +100,7 @@ def run_synthesize(ws: Workspace, path: Path, out: Path, rows: int, *,
         tabular.write(data, out)
         dv = t.output(out, name=name or f"{source.name}-synthetic")
     entry = record_cp2(
-        ws, "synthetic-data", [Subject(dv.ref, dv.digest), Subject(source.ref, source.digest)],
+        ws, SyntheticData, [Subject(dv.ref, dv.digest), Subject(source.ref, source.digest)],
         Verdict.INFO,
         metrics={"rows": rows, "columns": len(model.columns), "dropped": len(model.dropped),
                  "epsilon": epsilon if epsilon is not None else -1, "dp": epsilon is not None},
@@ -132,12 +134,12 @@ def run_evaluate(ws: Workspace | None, real: Path, synthetic: Path, holdout: Pat
         f"synthetic rows too close to real ones: exact copies {scores.exact_copy_rate:.1%}, "
         f"DCR ratio {scores.dcr_ratio:.2f}", Location(str(synthetic)),
         "Synthesize with --epsilon (DP) or drop near-unique columns.",
-        ("AML.T0024", "ML03:2023 Model Inversion Attack"))]
+        (Atlas.T0024, OwaspML.ML03))]
     metrics = {k: v for k, v in value.items() if isinstance(v, int | float) and v is not None}
     tstr = (f", TSTR {scores.tstr_accuracy:.3f} vs TRTR {scores.trtr_accuracy:.3f}"
             if scores.tstr_accuracy is not None and scores.trtr_accuracy is not None else "")
     entry = record_cp2(
-        ws, "synthetic-evaluation", [_subject(ws, synthetic), _subject(ws, real)],
+        ws, SyntheticEvaluation, [_subject(ws, synthetic), _subject(ws, real)],
         Verdict(scores.verdict), metrics, findings,
         details={"column_distance": value["column_distance"], "target": target,
                  "plots": [column_distances(ws, scores.column_distance,

@@ -22,10 +22,12 @@ from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.ledger import Ledger
 from cpmap.core.names import check_name
+from cpmap.core.tags import Atlas, OwaspML
 from cpmap.core.workspace import Workspace, open_workspace
 from cpmap.errors import InputError, TrustError, VerificationFailed, WorkspaceError
 from cpmap.provenance import manifest, trust
 from cpmap.provenance.fingerprint import Fingerprint, fingerprint
+from cpmap.provenance.predicates import DatasetAccess, DatasetRegistration
 from cpmap.provenance.table import is_table, table_digest
 from cpmap.provenance.tables import datasets, lineage
 
@@ -92,7 +94,7 @@ def _check_supplier(ws: Workspace, path: Path, supplier: str | None, attestation
         raise TrustError("; ".join(problems), hint="--allow-untrusted records it as a finding")
     return [Finding("CP1-SUPPLIER-ATTESTATION", Severity.HIGH, p, Location(str(attestation)),
                     "Obtain a correctly signed attestation from the supplier and re-register.",
-                    ("AML.T0010", "ML02: Data Poisoning Attack")) for p in problems]
+                    (Atlas.T0010, OwaspML.ML02)) for p in problems]
 
 
 def _source_findings(ws: Workspace, source: str, allow: bool) -> list[Finding]:
@@ -104,7 +106,7 @@ def _source_findings(ws: Workspace, source: str, allow: bool) -> list[Finding]:
     return [Finding("CP1-UNTRUSTED-SOURCE", Severity.HIGH,
                     f"dataset registered from untrusted source {source}", Location(source),
                     "Add the source to [sources] trusted after review, or obtain the data from "
-                    "a trusted source.", ("AML.T0010", "ML02: Data Poisoning Attack"))]
+                    "a trusted source.", (Atlas.T0010, OwaspML.ML02))]
 
 
 def register_dataset(
@@ -161,15 +163,12 @@ def _registration_evidence(dv: DatasetVersion, findings: list[Finding],
     if dv.supplier:
         highlights.append(f"supplier {dv.supplier}: attestation verified"
                           if not findings else f"supplier {dv.supplier}: attestation problems")
-    return Evidence(
-        "CP1", "dataset-registration", subjects, verdict,
-        metrics={"files": dv.files, "bytes": dv.size_bytes, "untrusted": len(findings)},
-        findings=findings,
-        details={"dataset": dv.name, "version": dv.version, "source": dv.source,
-                 "supplier": dv.supplier, "license": dv.license, "kind": dv.kind,
-                 "table_digest": dv.table_digest, "parents": list(dv.parents),
-                 "transform": transform or "", "highlights": highlights},
-    )
+    return Evidence.of(DatasetRegistration(
+        verdict=verdict, findings=tuple(findings), highlights=tuple(highlights), files=dv.files,
+        bytes=dv.size_bytes, untrusted=len(findings), dataset=dv.name, version=dv.version,
+        source=dv.source, supplier=dv.supplier, license=dv.license, data_kind=dv.kind,
+        table_digest=dv.table_digest, parents=tuple(dv.parents), transform=transform or ""),
+        subjects)
 
 
 def _row(r: Any, parents: tuple[str, ...] = ()) -> DatasetVersion:
@@ -245,12 +244,11 @@ def open_dataset(ref: str, ws: Workspace | None = None, *, principal: str | None
         "CP1-INTEGRITY", Severity.CRITICAL,
         f"{dv.ref}: files at {dv.path} no longer match the registered digest",
         Location(dv.path), "Restore the registered data or register the change as a new "
-        "version through a recorded transform.", ("AML.T0020", "ML02: Data Poisoning Attack"))]
-    record(Evidence("CP1", "dataset-access", [Subject(dv.ref, dv.digest)],
-                    Verdict.PASS if ok else Verdict.FAIL,
-                    metrics={"integrity_ok": ok}, findings=findings,
-                    details={"principal": principal or "", "purpose": purpose,
-                             "action": action, "dataset": dv.ref}), ws)
+        "version through a recorded transform.", (Atlas.T0020, OwaspML.ML02))]
+    access = DatasetAccess(verdict=Verdict.PASS if ok else Verdict.FAIL, findings=tuple(findings),
+                           integrity_ok=ok, principal=principal or "", purpose=purpose,
+                           action=action, dataset=dv.ref)
+    record(Evidence.of(access, [Subject(dv.ref, dv.digest)]), ws)
     if not ok:
         raise VerificationFailed(f"{dv.ref}: {dv.path} does not match its registered digest "
                                  f"{dv.digest[:16]}")

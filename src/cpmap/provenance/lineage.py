@@ -32,6 +32,7 @@ from cpmap.provenance.datasets import (
     register_dataset,
 )
 from cpmap.provenance.fingerprint import fingerprint
+from cpmap.provenance.predicates import DataTransform
 
 
 @dataclass
@@ -77,16 +78,14 @@ def transform(name: str, inputs: Sequence[DatasetVersion | str | Path],
         return
     subjects = [Subject(o.ref, o.digest) for o in t.outputs]
     subjects += [Subject(i.ref, i.digest) for i in resolved]
-    record(Evidence(
-        "CP1", "data-transform", subjects, Verdict.PASS,
-        metrics={"inputs": len(resolved), "outputs": len(t.outputs),
-                 "seconds": round(time.perf_counter() - start, 3)},
-        details={"transform": name, "params": dict(t.params),
-                 "inputs": [{"ref": i.ref, "sha256": i.digest} for i in resolved],
-                 "outputs": [{"ref": o.ref, "sha256": o.digest} for o in t.outputs],
-                 "highlights": [f"{name}: {', '.join(i.ref for i in resolved)} -> "
-                                f"{', '.join(o.ref for o in t.outputs)}"]},
-    ), ws)
+    step = DataTransform(
+        verdict=Verdict.PASS, input_count=len(resolved), output_count=len(t.outputs),
+        seconds=round(time.perf_counter() - start, 3), transform=name, params=dict(t.params),
+        inputs=tuple({"ref": i.ref, "sha256": i.digest} for i in resolved),
+        outputs=tuple({"ref": o.ref, "sha256": o.digest} for o in t.outputs),
+        highlights=(f"{name}: {', '.join(i.ref for i in resolved)} -> "
+                    f"{', '.join(o.ref for o in t.outputs)}",))
+    record(Evidence.of(step, subjects), ws)
 
 
 @dataclass(frozen=True)

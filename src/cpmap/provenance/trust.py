@@ -17,6 +17,7 @@ from cpmap.core.keys import PublicKey, load_public_key, parse_public_key
 from cpmap.core.ledger import Ledger
 from cpmap.core.workspace import Workspace
 from cpmap.errors import InputError, TrustError
+from cpmap.provenance.predicates import TrustKeyChange
 from cpmap.provenance.tables import trusted_keys
 
 
@@ -38,8 +39,8 @@ def add_key(ws: Workspace, name: str, pem: Path) -> TrustedKey:
     _validate_name(name)
     key = load_public_key(pem, name)
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    evidence = Evidence("CP1", "trust-key", [Subject(f"key:{name}", key.keyid)], Verdict.INFO,
-                        details={"action": "add", "name": name, "keyid": key.keyid})
+    evidence = Evidence.of(TrustKeyChange(verdict=Verdict.INFO, action="add", name=name,
+                                          keyid=key.keyid), [Subject(f"key:{name}", key.keyid)])
     with ws.store.write() as conn:
         existing = conn.execute(select(trusted_keys.c.name).where(
             (trusted_keys.c.name == name) | (trusted_keys.c.keyid == key.keyid))).first()
@@ -58,9 +59,9 @@ def remove_key(ws: Workspace, name: str) -> None:
         if row is None:
             raise InputError(f"trusted key {name!r}: no such key")
         conn.execute(delete(trusted_keys).where(trusted_keys.c.name == name))
-        entry = record(Evidence("CP1", "trust-key", [Subject(f"key:{name}", row.keyid)],
-                                Verdict.INFO, details={"action": "remove", "name": name,
-                                                       "keyid": row.keyid}), ws, conn)
+        change = TrustKeyChange(verdict=Verdict.INFO, action="remove", name=name,
+                                keyid=row.keyid)
+        entry = record(Evidence.of(change, [Subject(f"key:{name}", row.keyid)]), ws, conn)
     Ledger(ws).witness(entry)
 
 

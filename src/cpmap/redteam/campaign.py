@@ -219,6 +219,7 @@ def record(ws: Workspace, result: CampaignResult, image_shape: tuple[int, int] |
     from cpmap.core.evidence import record as record_evidence
     from cpmap.core.ledger import Ledger
     from cpmap.redteam import tracking
+    from cpmap.redteam.predicates import RedteamCampaign
     from cpmap.redteam.report import details, verdict
 
     plots = _plots(ws, result, image_shape)
@@ -228,9 +229,10 @@ def record(ws: Workspace, result: CampaignResult, image_shape: tuple[int, int] |
                                                 result.campaign_id)
         status = tracking.statuses(conn, [str(f.properties["id"]) for f in result.findings])
         result.findings = [_with_status(f, status) for f in result.findings]
-        ev = Evidence("CP5", "redteam-campaign", [Subject(result.model, result.digest)],
-                      verdict(result.findings, status), _scalars(result), result.findings,
-                      {**details(result, status, plots), **(extra_details or {})})
+        campaign = RedteamCampaign.strict(
+            verdict(result.findings, status), _scalars(result), result.findings,
+            {**details(result, status, plots), **(extra_details or {})})
+        ev = Evidence.of(campaign, [Subject(result.model, result.digest)])
         entry = record_evidence(ev, ws, conn)
         tracking.set_entry(conn, result.campaign_id, entry.index)
     Ledger(ws).witness(entry)

@@ -45,6 +45,9 @@ class RedteamCampaign(_CP5):
     status: Mapping[str, str] = detail(factory=dict)  # finding id -> open|remediated|accepted
     transitions: tuple[Mapping[str, Any], ...] = detail(factory=tuple)
     endpoint: str | None = detail()
+    dataset: str | None = detail()
+    dataset_digest: str | None = detail()
+    data_roles: Any = detail()  # which rows the attacker and the evaluation used
 
 
 @dataclass(frozen=True, kw_only=True)

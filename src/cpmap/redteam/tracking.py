@@ -20,6 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from cpmap.core.findings import Finding
 from cpmap.errors import InputError
+from cpmap.redteam.predicates import RedteamAcceptance
 from cpmap.redteam.rules import RULES
 from cpmap.redteam.tables import redteam_findings
 
@@ -159,12 +160,11 @@ def accept(ws: Workspace, fid: str, reason: str, by: str = "") -> Tracked:
         now = _now()
         conn.execute(update(redteam_findings).where(redteam_findings.c.id == fid).values(
             status=ACCEPTED, reason=reason.strip(), updated_at=now))
-        ev = Evidence("CP5", "redteam-acceptance", [Subject(row.model, row.last_digest)],
-                      Verdict.INFO, {}, (),
-                      {"finding": fid, "rule_id": row.rule_id, "title": row.title,
-                       "previous_status": row.status, "reason": reason.strip(),
-                       "accepted_by": by,
-                       "highlights": [f"{fid} ({row.rule_id}) accepted: {reason.strip()}"]})
+        ev = Evidence.of(RedteamAcceptance(
+            verdict=Verdict.INFO, finding=fid, rule_id=row.rule_id, title=row.title,
+            previous_status=row.status, reason=reason.strip(), accepted_by=by,
+            highlights=(f"{fid} ({row.rule_id}) accepted: {reason.strip()}",)),
+            [Subject(row.model, row.last_digest)])
         entry = record(ev, ws, conn)
     Ledger(ws).witness(entry)
     with ws.store.read() as conn:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cpmap.core.evidence import Evidence, Subject, Verdict, canonical_json, record
 from cpmap.errors import InputError
 from cpmap.redteam.predicates import RedteamCampaign
+from cpmap.registry.predicates import ModelCard
 from cpmap.robustness.predicates import RobustnessEvaluation
 
 if TYPE_CHECKING:
@@ -131,6 +132,15 @@ def build_card(ws: Workspace, mv: ModelVersion, prose: Mapping[str, Any] | None 
     }
 
 
+def required_fields(ws: Workspace) -> list[str]:
+    """The card fields the gate's CP6 rule asks for (cpmap.toml, ``CPMAP_GATE_CP6_*``)."""
+    from cpmap.gate.policy import load
+    from cpmap.registry.control import CP6Rule
+
+    rule = load(ws).rule("CP6")
+    return list(rule.card_fields) if isinstance(rule, CP6Rule) else []
+
+
 def record_card(ws: Workspace, mv: ModelVersion, card: Mapping[str, Any],
                 required: list[str] | None = None) -> Entry:
     """Keep the card (content-addressed) and record CP6 ``model-card`` evidence about it."""
@@ -150,10 +160,8 @@ def record_card(ws: Workspace, mv: ModelVersion, card: Mapping[str, Any],
         highlights.append(f"fairness on {fair.get('sensitive_attribute')}: demographic parity "
                           f"difference {fair.get('demographic_parity_difference')}, equalized "
                           f"odds difference {fair.get('equalized_odds_difference')}")
-    return record(Evidence(
-        "CP6", "model-card", [Subject(f"model:{mv.ref}", mv.digest),
-                              Subject(f"card:{mv.ref}", digest)],
-        Verdict.WARN if missing else Verdict.PASS, metrics=metrics,
-        details={"name": mv.name, "version": mv.version, "card_sha256": digest,
-                 "filled": fields, "missing": missing, "fairness": fair,
-                 "highlights": highlights}), ws)
+    pred = ModelCard.strict(Verdict.WARN if missing else Verdict.PASS, metrics, (), {
+        "name": mv.name, "version": mv.version, "card_sha256": digest, "filled": fields,
+        "missing": missing, "fairness": fair, "highlights": highlights})
+    return record(Evidence.of(pred, [Subject(f"model:{mv.ref}", mv.digest),
+                                     Subject(f"card:{mv.ref}", digest)]), ws)

@@ -54,17 +54,19 @@ def _has(ws: Workspace, mv: ModelVersion, control: str, kind: str,
 
 def _ensure_cp4(ws: Workspace, store_ref: str, mv: ModelVersion, data: str) -> str | None:
     """Evaluate at the gate's (attack, eps) unless that evaluation already exists."""
+    from cpmap.gate.evidence import item_of
     from cpmap.gate.policy import load as load_policy
-    from cpmap.gate.requirements import robustness_results
+    from cpmap.robustness.control import CP4Rule
+    from cpmap.robustness.predicates import RobustnessEvaluation
 
     rule = load_policy(ws).rule("CP4")
-    attack, eps = str(rule["attack"]), float(rule["eps"])
+    assert isinstance(rule, CP4Rule)  # noqa: S101 - the registry declares CP4's rule type
+    attack, eps = rule.attack, rule.eps
 
     def at_eps(e: Any) -> bool:
-        from cpmap.gate.evidence import item_of
-
-        return any(str(r.get("attack")) == attack and abs(float(r.get("eps", -1)) - eps) < 1e-9
-                   for r in robustness_results(item_of(e)))
+        p = item_of(e).predicate
+        return isinstance(p, RobustnessEvaluation) and any(
+            r.attack == attack and abs(r.eps - eps) < 1e-9 for r in p.results)
 
     if _has(ws, mv, "CP4", "robustness-evaluation", at_eps):
         return None
@@ -79,10 +81,13 @@ def _ensure_cp5(ws: Workspace, store_ref: str, mv: ModelVersion, data: str) -> s
     """A small seeded campaign (fuzzing and membership inference) unless one measured
     membership inference on this model already."""
     from cpmap.gate.evidence import item_of
-    from cpmap.gate.requirements import MIA_KEYS, metric
+    from cpmap.redteam.predicates import RedteamCampaign
 
-    if _has(ws, mv, "CP5", "redteam-campaign",
-            lambda e: metric(item_of(e), *MIA_KEYS) is not None):
+    def measured(e: Any) -> bool:
+        p = item_of(e).predicate
+        return isinstance(p, RedteamCampaign) and p.membership_tpr_at_0_1pct_fpr is not None
+
+    if _has(ws, mv, "CP5", "redteam-campaign", measured):
         return None
     from cpmap.redteam.plan import from_dict
     from cpmap.redteam.service import run_campaign

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.errors import InputError, VerificationFailed
 from cpmap.registry.artifact import materialize
+from cpmap.registry.predicates import ModelSigning
 
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
@@ -68,12 +69,12 @@ def sign_bundle(ws: Workspace, mv: ModelVersion, out: Path) -> dict[str, Any]:
         except OSError as e:
             raise InputError(f"{out}: cannot write bundle: {e.strerror}") from e
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    record(Evidence("CP6", "registry-model-signing", [Subject(f"model:{mv.ref}", mv.digest),
-                                                      Subject(f"bundle:{out.name}", digest)],
-                    Verdict.PASS, details={"name": mv.name, "version": mv.version,
-                                           "bundle_sha256": digest, "public_key": str(pub),
-                                           "highlights": [f"OpenSSF model-signing bundle for "
-                                                          f"{mv.ref} (ECDSA P-256)"]}), ws)
+    signing = ModelSigning(verdict=Verdict.PASS, name=mv.name, version=mv.version,
+                           bundle_sha256=digest, public_key=str(pub),
+                           highlights=(f"OpenSSF model-signing bundle for {mv.ref} "
+                                       "(ECDSA P-256)",))
+    record(Evidence.of(signing, [Subject(f"model:{mv.ref}", mv.digest),
+                                 Subject(f"bundle:{out.name}", digest)]), ws)
     return {"path": str(out), "sha256": digest, "public_key": str(pub)}
 
 

@@ -8,7 +8,7 @@ were rolled back from. Every move is a CP6 ledger entry committed with the alias
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select
@@ -16,6 +16,7 @@ from sqlalchemy import delete, insert, select
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.ledger import Ledger
 from cpmap.errors import Error, InputError
+from cpmap.registry.predicates import AliasSet, Promotion, PromotionRefused, Rollback
 from cpmap.registry.tables import model_aliases, model_events
 from cpmap.registry.versions import ALIAS_RE, aliases, get, now
 
@@ -72,13 +73,11 @@ def _current(conn: Connection, name: str, alias: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def _move(ws: Workspace, mv: ModelVersion, alias: str, evidence: Evidence,
+def _move(ws: Workspace, mv: ModelVersion, alias: str, move: AliasSet | Promotion | Rollback,
           action: str | None = None) -> Move:
     with ws.store.write() as conn:
         previous = _current(conn, mv.name, alias)
-        details = {**dict(evidence.details), "previous": previous}
-        ev = Evidence(evidence.control, evidence.kind, evidence.subjects, evidence.verdict,
-                      evidence.metrics, evidence.findings, details)
+        ev = Evidence.of(replace(move, previous=previous), [Subject(f"model:{mv.ref}", mv.digest)])
         entry = record(ev, ws, conn=conn)
         _set(conn, mv.name, alias, mv.version, entry.index)
         if action is not None:
@@ -93,9 +92,8 @@ def set_alias(ws: Workspace, ref: str, alias: str) -> Move:
     """Point ``alias`` at a version (e.g. ``candidate``)."""
     _check_alias(alias)
     mv = get(ws, ref)
-    ev = Evidence("CP6", "registry-alias", [Subject(f"model:{mv.ref}", mv.digest)],
-                  Verdict.INFO, details={"name": mv.name, "version": mv.version, "alias": alias,
-                                         "highlights": [f"alias {mv.name}@{alias} -> {mv.ref}"]})
+    ev = AliasSet(verdict=Verdict.INFO, name=mv.name, version=mv.version, alias=alias,
+                  highlights=(f"alias {mv.name}@{alias} -> {mv.ref}",))
     return _move(ws, mv, alias, ev)
 
 
@@ -112,20 +110,17 @@ def promote(ws: Workspace, ref: str, stage: str = "production") -> tuple[Move, G
     subject = [Subject(f"model:{mv.ref}", mv.digest)]
     if not result.passed:
         reasons = [f"{c.control} {c.status}: {'; '.join(c.reasons)}" for c in result.failing()]
-        record(Evidence("CP6", "registry-promotion-refused", subject, Verdict.INFO,
-                        metrics={"version": mv.version},
-                        details={"name": mv.name, "version": mv.version, "stage": stage,
-                                 "gate": summary, "reasons": reasons,
-                                 "highlights": [f"promotion of {mv.ref} to {stage} refused: "
-                                                + ", ".join(c.control for c in
-                                                            result.failing())]}), ws)
+        refused = PromotionRefused(
+            verdict=Verdict.INFO, version_number=mv.version, name=mv.name, version=mv.version,
+            stage=stage, gate=summary, reasons=tuple(reasons),
+            highlights=(f"promotion of {mv.ref} to {stage} refused: "
+                        + ", ".join(c.control for c in result.failing()),))
+        record(Evidence.of(refused, subject), ws)
         raise GateFailed(f"{mv.ref}: not promoted to {stage}, the gate failed: "
                          + " | ".join(reasons))
-    ev = Evidence("CP6", "registry-promotion", subject, Verdict.PASS,
-                  metrics={"version": mv.version},
-                  details={"name": mv.name, "version": mv.version, "stage": stage,
-                           "gate": summary,
-                           "highlights": [f"{mv.ref} promoted to {stage} (gate passed)"]})
+    ev = Promotion(verdict=Verdict.PASS, version_number=mv.version, name=mv.name,
+                   version=mv.version, stage=stage, gate=summary,
+                   highlights=(f"{mv.ref} promoted to {stage} (gate passed)",))
     return _move(ws, mv, stage, ev, action="promote"), result
 
 
@@ -165,10 +160,8 @@ def rollback(ws: Workspace, name: str, stage: str = "production") -> Move:
         raise InputError(f"model {name!r}: no earlier approved version to roll back to "
                          f"from {name}@{current}")
     mv = get(ws, f"{name}@{target}")  # verifies the manifest
-    ev = Evidence("CP6", "registry-rollback", [Subject(f"model:{mv.ref}", mv.digest)],
-                  Verdict.INFO, metrics={"version": mv.version, "from_version": current},
-                  details={"name": name, "version": mv.version, "stage": stage,
-                           "from_version": current,
-                           "highlights": [f"{stage} rolled back from {name}@{current} to "
-                                          f"{mv.ref}"]})
+    ev = Rollback(verdict=Verdict.INFO, version_number=mv.version,
+                  from_version_number=current, name=name, version=mv.version, stage=stage,
+                  from_version=current,
+                  highlights=(f"{stage} rolled back from {name}@{current} to {mv.ref}",))
     return _move(ws, mv, stage, ev, action="rollback")

@@ -23,6 +23,7 @@ from cpmap.errors import InputError
 from cpmap.registry import lineage as lin
 from cpmap.registry.artifact import Artifact, check_artifact, check_objects, store_artifact
 from cpmap.registry.manifest import Lineage, ModelVersion, open_manifest, sign_manifest, statement
+from cpmap.registry.predicates import RegistryVersion
 from cpmap.registry.tables import model_aliases, model_versions
 
 if TYPE_CHECKING:
@@ -174,14 +175,11 @@ def _evidence(name: str, number: int, artifact: Artifact, lineage: Lineage,
     if lineage.git:
         highlights.append(f"code commit {str(lineage.git.get('commit', ''))[:12]}"
                           + (" (dirty)" if lineage.git.get("dirty") else ""))
-    return Evidence(
-        control="CP6", kind="registry-version", subjects=subjects, verdict=Verdict.PASS,
-        metrics={"version": number, "bytes": artifact.size, "files": len(artifact.files),
-                 "datasets": len(lineage.datasets)},
-        details={"name": name, "version": number, "digest": artifact.digest,
-                 "lineage": lineage.to_dict(), "card_fields": sorted(card),
-                 "highlights": highlights},
-    )
+    return Evidence.of(RegistryVersion(
+        verdict=Verdict.PASS, highlights=tuple(highlights), version_number=number,
+        bytes=artifact.size, files=len(artifact.files), datasets=len(lineage.datasets),
+        name=name, version=number, digest=artifact.digest, lineage=lineage.to_dict(),
+        card_fields=tuple(sorted(card))), subjects)
 
 
 # -- loading ---------------------------------------------------------------------------------

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cpmap.core.findings import Finding, Location, Severity
+from cpmap.core.tags import Atlas, OwaspML
 from cpmap.models.protocol import GradientModel, Model, predict
 
 if TYPE_CHECKING:
     from cpmap.robustness.evaluate import AttackSettings, Evaluation
 
-TAGS = ("AML.T0043", "ML01: Input Manipulation Attack")
+TAGS = (Atlas.T0043, OwaspML.ML01)
 REMEDY = ("Do not trust these robustness figures: evaluate with APGD and black-box attacks, "
           "remove non-differentiable or randomized defences, and retrain adversarially.")
 MAX_CHECK_ROWS = 200

@@ -17,19 +17,27 @@ import numpy as np
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Location, Severity
+from cpmap.core.predicate import Plot
+from cpmap.core.tags import Atlas, OwaspML
 from cpmap.models.datasets import Dataset, load_dataset
 from cpmap.models.protocol import Model, accuracy, has_gradients
 from cpmap.models.store import ModelVersion, get_model, load_version, save_model
 from cpmap.robustness.config import TrainConfig
 from cpmap.robustness.evaluate import AttackSettings, Evaluation, evaluate
 from cpmap.robustness.plots import curves
+from cpmap.robustness.predicates import (
+    AttackRow,
+    AttackStrength,
+    ModelTraining,
+    RobustnessEvaluation,
+)
 from cpmap.robustness.training import EpochHook, TrainOutcome, train
 
 if TYPE_CHECKING:
     from cpmap.core.ledger import Entry
     from cpmap.core.workspace import Workspace
 
-TAGS = ("AML.T0043", "ML01: Input Manipulation Attack")
+TAGS = (Atlas.T0043, OwaspML.ML01)
 
 
 def set_threads(ws: Workspace | None) -> None:
@@ -146,9 +154,13 @@ def train_model(ws: Workspace, data: str, cfg: TrainConfig, name: str,
         "distilled" if cfg.distill_from else ("DP-SGD" if cfg.dp_epsilon else "standard"))
     line = (f"{name}: {how} {cfg.arch} on {ds.ref}: clean {metrics['clean_accuracy']:.3f}, "
             f"robust@{cfg.eval_eps:g} {metrics[f'robust_accuracy@{cfg.eval_eps:g}']:.3f}")
-    ev = Evidence("CP4", "model-training", subjects, Verdict.PASS, metrics,
-                  details={"config": cfg.to_dict(), "dp": outcome.dp, "highlights": [line]})
-    mv = save_model(ws, name, outcome.model, rec, ev)
+    pred = ModelTraining(
+        verdict=Verdict.PASS, highlights=(line,), clean_accuracy=metrics["clean_accuracy"],
+        robust_accuracy={f"{cfg.eval_eps:g}": metrics[f"robust_accuracy@{cfg.eval_eps:g}"]},
+        train_seconds=metrics["train_seconds"], seconds_per_epoch=metrics["seconds_per_epoch"],
+        train_rows=metrics["train_rows"], test_rows=metrics["test_rows"],
+        dp_epsilon=metrics.get("dp_epsilon"), config=cfg.to_dict(), dp=outcome.dp)
+    mv = save_model(ws, name, outcome.model, rec, pred, subjects)
     return Trained(mv, metrics, outcome)
 
 
@@ -244,32 +256,35 @@ def policy_findings(ws: Workspace, ev: Evaluation) -> list[Finding]:
                     {"eps": eps, "robust_accuracy": got})]
 
 
-def evidence_metrics(ev: Evaluation) -> dict[str, Any]:
-    metrics: dict[str, Any] = {"clean_accuracy": round(ev.clean_accuracy, 5),
-                               "samples": ev.samples}
+def evaluation_predicate(ev: Evaluation, name: str, dataset: str, verdict: Verdict,
+                         plots: Sequence[Plot] = (), highlights: Sequence[str] = ()
+                         ) -> RobustnessEvaluation:
+    """The CP4 evidence of an evaluation: per attack and eps, and the worst case per eps."""
+    per_attack: dict[str, dict[str, float]] = {}
     for r in ev.results:
-        metrics[f"{r.attack}@{r.eps:g}"] = round(r.robust_accuracy, 5)
-    for e in sorted({r.eps for r in ev.results}):
-        worst = ev.robust_at(e)
-        if worst is not None:
-            metrics[f"robust_accuracy@{e:g}"] = round(worst, 5)
-    return metrics
+        per_attack.setdefault(r.attack, {})[f"{r.eps:g}"] = round(r.robust_accuracy, 5)
+    worst = {f"{e:g}": round(w, 5) for e in sorted({r.eps for r in ev.results})
+             if (w := ev.robust_at(e)) is not None}
+    s = ev.settings
+    return RobustnessEvaluation(
+        verdict=verdict, findings=tuple(ev.findings), highlights=tuple(highlights),
+        plots=tuple(plots), clean_accuracy=round(ev.clean_accuracy, 5), samples=ev.samples,
+        robust_accuracy=worst, model=name, dataset=dataset,
+        results=tuple(AttackRow(r.attack, r.eps, round(r.robust_accuracy, 6), r.queries)
+                      for r in ev.results),
+        settings=AttackStrength(s.steps, s.restarts, s.apgd_steps, s.square_iters, s.seed),
+        fgsm=per_attack.get("fgsm", {}), pgd=per_attack.get("pgd", {}),
+        pgd_l2=per_attack.get("pgd-l2", {}), apgd=per_attack.get("apgd", {}),
+        square=per_attack.get("square", {}), hsj=per_attack.get("hsj", {}))
 
 
 def record_evaluation(ws: Workspace, name: str, digest: str, ds: Dataset,
                       ev: Evaluation) -> Entry:
-    findings = list(ev.findings)
-    verdict = (Verdict.FAIL if any(f.rule_id == "CP4-LOW-ROBUSTNESS" for f in findings)
-               else Verdict.WARN if findings else Verdict.PASS)
+    verdict = (Verdict.FAIL if any(f.rule_id == "CP4-LOW-ROBUSTNESS" for f in ev.findings)
+               else Verdict.WARN if ev.findings else Verdict.PASS)
     plot = curves(ws, {name: ev}, f"{name} on {ds.ref}: accuracy under attack")
     worst = {e: ev.robust_at(e) for e in sorted({r.eps for r in ev.results})}
     line = f"{name}: clean {ev.clean_accuracy:.3f}; worst-case robust " + ", ".join(
         f"{v:.3f}@{e:g}" for e, v in worst.items() if v is not None)
-    return record(Evidence(
-        "CP4", "robustness-evaluation", [Subject(name, digest), Subject(ds.ref, ds.digest)],
-        verdict, evidence_metrics(ev), findings,
-        {"model": name, "dataset": ds.ref, **ev.to_dict(), "plots": [plot],
-         "settings": {"steps": ev.settings.steps, "restarts": ev.settings.restarts,
-                      "apgd_steps": ev.settings.apgd_steps,
-                      "square_iters": ev.settings.square_iters, "seed": ev.settings.seed},
-         "highlights": [line]}), ws)
+    pred = evaluation_predicate(ev, name, ds.ref, verdict, [Plot.of(plot)], [line])
+    return record(Evidence.of(pred, [Subject(name, digest), Subject(ds.ref, ds.digest)]), ws)

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, canonical_json, record
 from cpmap.core.findings import Finding, Location, Severity
+from cpmap.core.tags import Atlas, OwaspLLM, OwaspML
 from cpmap.errors import Error, InputError
+from cpmap.supplychain.predicates import AccessRefused, AccessReview
 
 if TYPE_CHECKING:
     from cpmap.core.ledger import Entry
@@ -40,8 +42,8 @@ if TYPE_CHECKING:
 
 ACTIONS = ("read", "write", "delete", "admin")
 WRITE_ACTIONS = {"write", "delete", "admin", "*"}
-TAGS = ("AML.T0025", "OWASP-ML06:2023 AI Supply Chain Attacks",
-        "OWASP-LLM02:2025 Sensitive Information Disclosure")
+TAGS = (Atlas.T0025, OwaspML.ML06,
+        OwaspLLM.LLM02)
 
 
 class AccessDenied(Error):
@@ -188,10 +190,9 @@ def enforce(ws: Workspace, principal: str, action: str, ref: str, digest: str) -
                       Location(path=policy.source, field=ref),
                       "grant a role with exactly this access, or use a dataset this principal "
                       "may read (e.g. a redacted version)", TAGS, {"principal": principal})
-    record(Evidence("CP3", "access-denied", [Subject(ref, digest)], Verdict.FAIL,
-                    metrics={"denied": 1}, findings=[finding],
-                    details={"principal": principal, "action": action, "dataset": ref,
-                             "reason": decision.reason}), ws)
+    record(Evidence.of(AccessRefused(verdict=Verdict.FAIL, findings=(finding,),
+                                     principal=principal, action=action, dataset=ref,
+                                     reason=decision.reason), [Subject(ref, digest)]), ws)
     raise AccessDenied(f"{ref}: {principal} may not {action}: {decision.reason}",
                        hint="see [access] in cpmap.toml and `cpmap access review`")
 
@@ -279,8 +280,7 @@ def record_review(ws: Workspace, policy: Policy, findings: Sequence[Finding]) ->
     lines = [f"{len(policy.principals)} principals, {len(policy.roles)} roles, "
              f"{len(findings)} over-broad or stale grants"]
     lines += [f.message for f in findings[:5]]
-    return record(Evidence("CP3", "access-review", [Subject("access-policy", policy.digest())],
-                           verdict, metrics={"principals": len(policy.principals),
-                                             "roles": len(policy.roles),
-                                             "findings": len(findings)},
-                           findings=list(findings), details={"highlights": lines}), ws)
+    review = AccessReview(verdict=verdict, findings=tuple(findings), highlights=tuple(lines),
+                          principals=len(policy.principals), roles=len(policy.roles),
+                          finding_count=len(findings))
+    return record(Evidence.of(review, [Subject("access-policy", policy.digest())]), ws)

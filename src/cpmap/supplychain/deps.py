@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, canonical_json, record
 from cpmap.core.findings import Finding, Location, Severity
+from cpmap.core.tags import Atlas, OwaspLLM, OwaspML
 from cpmap.supplychain.osv import Vuln, merge, smallest_fix
 from cpmap.supplychain.osvdb import AdvisorySource
 from cpmap.supplychain.reqsource import Inputs, Skipped
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
 
 RULE = "CP3-DEP-VULN"
-TAGS = ("AML.T0010", "OWASP-ML06:2023 AI Supply Chain Attacks",
-        "OWASP-LLM03:2025 Supply Chain")
+TAGS = (Atlas.T0010, OwaspML.ML06,
+        OwaspLLM.LLM03)
 UNRATED = Severity.MEDIUM  # a vulnerability without a rating is not assumed harmless
 
 

@@ -25,14 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, canonical_json, record
 from cpmap.core.findings import Finding, Location, Severity
+from cpmap.core.tags import Atlas, OwaspML
 from cpmap.errors import InputError
 from cpmap.supplychain.imagerefs import ImageUse, SkippedFile, candidate_files, read_uses
+from cpmap.supplychain.predicates import ImageScan
 
 if TYPE_CHECKING:
     from cpmap.core.ledger import Entry
     from cpmap.core.workspace import Workspace
 
-TAGS = ("AML.T0010", "OWASP-ML06:2023 AI Supply Chain Attacks")
+TAGS = (Atlas.T0010, OwaspML.ML06)
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -195,8 +197,10 @@ def record_evidence(report: ImagesReport, ws: Workspace) -> Entry:
              f"{report.metrics()['pinned']} pinned by digest, {len(report.findings)} findings"]
     lines += [f"{f.location}: {f.rule_id} {f.properties.get('image')}"
               for f in report.findings[:5]]
-    evidence = Evidence(control="CP3", kind="image-scan",
-                        subjects=[Subject(f"images:{report.root}", tree)], verdict=verdict,
-                        metrics=report.metrics(), findings=list(report.findings),
-                        details={"highlights": lines, "files": dict(report.files)})
+    m = report.metrics()
+    scan = ImageScan(verdict=verdict, findings=tuple(report.findings), highlights=tuple(lines),
+                     files=m["files"], images=m["images"], pinned=m["pinned"],
+                     finding_count=m["findings"], skipped=m["skipped"],
+                     scanned=dict(report.files))
+    evidence = Evidence.of(scan, [Subject(f"images:{report.root}", tree)])
     return record(evidence, ws)

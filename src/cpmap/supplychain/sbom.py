@@ -194,15 +194,14 @@ def record_evidence(result: BomResult, ws: Workspace, label: str) -> Entry:
     import hashlib
 
     from cpmap.core.evidence import Evidence, Subject, Verdict, record
+    from cpmap.supplychain.predicates import Sbom
 
     data = result.text.encode()
     digest = hashlib.sha256(data).hexdigest()
     ws.put_object(data, digest)
     lines = [f"CycloneDX 1.6 BOM (schema-valid): {result.packages} packages, "
              f"{result.datasets} datasets, {result.models} models"]
-    return record(Evidence(
-        "CP3", "sbom", [Subject(label, digest)], Verdict.PASS,
-        metrics={"packages": result.packages, "datasets": result.datasets,
-                 "models": result.models},
-        details={"highlights": lines, "object": f"sha256/{digest}", "format": "CycloneDX 1.6"},
-    ), ws)
+    bom = Sbom(verdict=Verdict.PASS, highlights=tuple(lines), packages=result.packages,
+               datasets=result.datasets, models=result.models, object=f"sha256/{digest}",
+               format="CycloneDX 1.6")
+    return record(Evidence.of(bom, [Subject(label, digest)]), ws)

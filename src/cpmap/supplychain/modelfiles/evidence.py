@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Location, Severity
+from cpmap.core.tags import Atlas, OwaspLLM, OwaspML
 from cpmap.supplychain.modelfiles.report import FileReport, ModelVerdict
 
 if TYPE_CHECKING:
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
 
 KIND = "model-scan"
-TAGS = ("AML.T0010.003", "AML.T0011.000", "OWASP ML06:2023 AI Supply Chain Attacks",
-        "OWASP LLM03:2025 Supply Chain")
+TAGS = (Atlas.T0010_003, Atlas.T0011_000, OwaspML.ML06,
+        OwaspLLM.LLM03)
 _SEVERITY = {ModelVerdict.MALICIOUS: Severity.CRITICAL, ModelVerdict.SUSPICIOUS: Severity.MEDIUM}
 
 

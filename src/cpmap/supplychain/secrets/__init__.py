@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from cpmap.core.findings import Finding, Location
+from cpmap.core.tags import Atlas, OwaspLLM, OwaspML
 from cpmap.errors import InputError
 from cpmap.supplychain.secrets.engine import Hit, fingerprint, mask
 from cpmap.supplychain.secrets.files import DEFAULT_MAX_BYTES, FileResult, iter_files, scan_file
 
-TAGS = ("AML.T0055", "OWASP LLM02:2025 Sensitive Information Disclosure",
-        "OWASP ML06:2023 AI Supply Chain Attacks")
+TAGS = (Atlas.T0055, OwaspLLM.LLM02,
+        OwaspML.ML06)
 PARALLEL_MIN_FILES = 5000  # below this, process start-up costs more than it saves
 
 
