@@ -17,11 +17,9 @@ from cpmap.cli.common import (
     emit_json,
     stderr_console,
 )
+from cpmap.core.findings import Severity, SeverityFloor
 
 app = typer.Typer(no_args_is_help=True)
-
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-
 
 @app.command("run")
 def run_cmd(
@@ -52,8 +50,9 @@ def run_cmd(
     from cpmap.errors import InputError
     from cpmap.redteam.plan import load_plan
 
-    if fail_on not in SEVERITIES:
-        raise InputError(f"--fail-on {fail_on!r}: use one of {', '.join(SEVERITIES)}")
+    choices = [s.value for s in Severity]
+    if fail_on not in choices:
+        raise InputError(f"--fail-on {fail_on!r}: use one of {', '.join(choices)}")
     chosen = load_plan(plan)  # bad plans fail before torch is even imported
     check_output(output)  # and a bad --output before any evidence is recorded
     ws = open_workspace(workspace)
@@ -82,9 +81,9 @@ def run_cmd(
     err.print(f"recorded CP5 evidence at ledger index {result.entry}")
     for t in result.transitions:
         err.print(f"  {t.id} {t.rule_id}: {t.before or 'new'} -> {t.after}")
-    threshold = SEVERITIES.index(fail_on)
-    if any(SEVERITIES.index(f.severity.value) <= threshold
-           and f.properties.get("status", "open") == "open" for f in findings):
+    floor = SeverityFloor(fail_on)
+    if any(floor.admits(f.severity) and f.properties.get("status", "open") == "open"
+           for f in findings):
         raise typer.Exit(1)
 
 

@@ -26,7 +26,7 @@ CONTROL = ControlPoint(
     "Red-team campaigns: fuzzing, evasion, extraction, membership, inversion.",
     Gate(CP5Rule, "cpmap.redteam.requirement:requirement",
          failed_evidence=FailedEvidence.IGNORE, tags=(Atlas.T0024,)),
-    commands=("cpmap redteam run", "cpmap redteam findings", "cpmap redteam accept"),
+    commands=("cpmap redteam",),
     evidence=KINDS,
     tables=("cpmap.redteam.tables",),
     cli=(CliGroup("redteam", "cpmap.cli.redteam",

@@ -20,7 +20,7 @@ CONTROL = ControlPoint(
     "CP6", 3, "Model governance & versioning",
     "Signed registry, model cards, the gate, promotion and rollback.",
     Gate(CP6Rule, "cpmap.registry.requirement:requirement"),
-    commands=("cpmap registry", "cpmap gate", "cpmap report NAME@VERSION"),
+    commands=("cpmap registry", "cpmap gate", "cpmap report"),
     evidence=KINDS,
     tables=("cpmap.registry.tables",),
     cli=(CliGroup("registry", "cpmap.cli.registry",
