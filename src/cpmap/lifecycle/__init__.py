@@ -47,10 +47,12 @@ def select(only: Iterable[str] | None, stages: Sequence[Stage] = STAGES) -> tupl
     wanted = {c.strip().upper() for c in only if c.strip()}
     known = list(dict.fromkeys(s[0] for s in stages))
     unknown = sorted(wanted.difference(known))
-    if unknown or not wanted:
-        raise InputError(f"--only {','.join(unknown) or repr('')}: no lifecycle stage for "
-                         f"{'that control' if len(unknown) == 1 else 'those controls'} "
-                         f"(stages: {', '.join(known)})")
+    listed = f"(stages: {', '.join(known)})"
+    if not wanted:
+        raise InputError(f"--only: names no control {listed}")
+    if unknown:
+        raise InputError(f"--only {','.join(unknown)}: no lifecycle stage for "
+                         f"{'that control' if len(unknown) == 1 else 'those controls'} {listed}")
     return tuple(s for s in stages if s[0] in wanted)
 
 
