@@ -52,3 +52,9 @@ def test_merge_adds_what_a_later_stage_made_and_changes_neither() -> None:
     assert early.sbom == Path("a.json") and not early.has("registry_model")
     with pytest.raises(AttributeError):
         early.sbom = Path("x")  # type: ignore[misc]
+
+
+def test_the_docs_list_every_artifact_with_its_maker() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "lifecycle.md").read_text()
+    for f in fields(Artifacts):
+        assert f"| `{f.name}` | `{f.type}` | {f.metadata['made_by']} |" in doc, f.name
