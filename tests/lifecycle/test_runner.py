@@ -7,6 +7,8 @@ import types
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cpmap.core.ledger import Ledger
 from cpmap.core.workspace import Workspace
@@ -86,3 +88,16 @@ def test_cp6_alone_fails_naming_cp4_before_it_records_anything(
     assert "artifact digits_standard" in result.lines[0]
     assert "the CP4 stage makes it" in result.lines[0]
     assert len(Ledger(ws).entries()) == before
+
+
+@given(st.lists(st.text(max_size=6) | st.sampled_from(["CP1", "cp3", " CP6 ", "CP9"]),
+                max_size=5))
+def test_select_either_picks_stages_in_order_or_refuses(only: list[str]) -> None:
+    wanted = {c.strip().upper() for c in only if c.strip()}
+    try:
+        chosen = select(only)
+    except InputError as e:
+        assert not wanted or not wanted <= {s[0] for s in STAGES}, e.message
+        assert "\n" not in e.message
+        return
+    assert chosen == tuple(s for s in STAGES if s[0] in wanted) and chosen

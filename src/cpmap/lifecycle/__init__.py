@@ -50,8 +50,9 @@ def select(only: Iterable[str] | None, stages: Sequence[Stage] = STAGES) -> tupl
     listed = f"(stages: {', '.join(known)})"
     if not wanted:
         raise InputError(f"--only: names no control {listed}")
-    if unknown:
-        raise InputError(f"--only {','.join(unknown)}: no lifecycle stage for "
+    if unknown:  # shown on one line whatever the user typed
+        shown = ",".join(u if u.isprintable() else repr(u) for u in unknown)
+        raise InputError(f"--only {shown}: no lifecycle stage for "
                          f"{'that control' if len(unknown) == 1 else 'those controls'} {listed}")
     return tuple(s for s in stages if s[0] in wanted)
 
