@@ -3,7 +3,7 @@
 Same target, same split, same evaluation records, in one run:
 
 * Target: the demo's deliberately overfit digits MLP (256 hidden units, full-batch Adam, 200
-  epochs on 180 training images; ``cpmap.redteam.demo.OVERFIT``).
+  epochs on 180 training images; ``cpmap.lifecycle.stages.cp5.OVERFIT``).
 * Evaluation: 90 training images (members) and 900 held-out images (non-members); FPR is
   resolved to 1/900, so "TPR at 0.1% FPR" is the TPR at zero false positives.
 * ART's attack is supervised: it is given the other 90 members and 90 more non-members with
@@ -36,7 +36,7 @@ SEEDS = (0, 1, 2)
 
 def _setup(seed: int) -> dict[str, Any]:
     from cpmap.builtin import digits
-    from cpmap.redteam.demo import OVERFIT
+    from cpmap.lifecycle.stages.cp5 import OVERFIT
     from cpmap.redteam.shadow import train_mlp
 
     x, y = digits()
@@ -50,7 +50,7 @@ def _setup(seed: int) -> dict[str, Any]:
 
 def _scores_ours(s: dict[str, Any], ev_x: np.ndarray, ev_y: np.ndarray,
                  is_member: np.ndarray, seed: int) -> list[tuple[str, Any, float]]:
-    from cpmap.redteam.demo import OVERFIT
+    from cpmap.lifecycle.stages.cp5 import OVERFIT
     from cpmap.redteam.membership import lira_offline, loss_threshold
     from cpmap.redteam.shadow import mlp_trainer
     from cpmap.redteam.target import Target
@@ -114,9 +114,9 @@ def membership() -> str:
 
 def campaigns() -> str:
     from cpmap.core.workspace import init
-    from cpmap.lifecycle import DemoContext
+    from cpmap.lifecycle import Context
+    from cpmap.lifecycle.stages.cp5 import OVERFIT, train_mlp
     from cpmap.models.datasets import load_dataset
-    from cpmap.redteam.demo import OVERFIT, _train
     from cpmap.redteam.plan import Plan
     from cpmap.redteam.service import run_campaign
     from cpmap.robustness.config import TrainConfig
@@ -129,8 +129,8 @@ def campaigns() -> str:
         ws = init(Path(tmp) / "proj")
         train_model(ws, "builtin:digits", TrainConfig(arch="mlp", epochs=10, lr=1e-2),
                     "digits_standard")
-        ctx = DemoContext(ws, Path(tmp), lambda _line: None, {})
-        _train(ctx, load_dataset("builtin:digits", ws), "digits_overfit", OVERFIT, "overfit")
+        ctx = Context(ws, Path(tmp), lambda _line: None)
+        train_mlp(ctx, load_dataset("builtin:digits", ws), "digits_overfit", OVERFIT, "overfit")
         for name in ("digits_standard", "digits_overfit"):
             start = time.perf_counter()
             r = run_campaign(ws, name, "builtin:digits", plan=Plan())

@@ -1,4 +1,4 @@
-"""``cpmap scan model``: exit codes, JSON/SARIF shapes, evidence; and the CP3 demo stage."""
+"""``cpmap scan model``: exit codes, JSON/SARIF shapes, evidence."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 from cpmap.cli import main
 from cpmap.core.ledger import Ledger
 from cpmap.core.workspace import init
-from cpmap.lifecycle import STAGES, DemoContext
 
 
 class _Evil:
@@ -81,24 +80,3 @@ def test_evidence_is_recorded(models: tuple[Path, Path, Path], tmp_path: Path,
     (entry,) = Ledger(ws).entries(control="CP3")
     summary = entry.summary()
     assert summary["verdict"] == "fail" and summary["kind"] == "model-scan"
-
-
-def test_demo_stage_plants_and_catches(tmp_path: Path) -> None:
-    target = next(t for c, title, t in STAGES if t.endswith("demo_scan:run"))
-    from cpmap.supplychain import demo_scan
-
-    assert target == "cpmap.supplychain.demo_scan:run"
-    ws = init(tmp_path / "ws")
-    work = tmp_path / "work"
-    work.mkdir()
-    logged: list[str] = []
-    result = demo_scan.run(DemoContext(ws, work, logged.append))
-    assert result.ok and result.control == "CP3"
-    assert any("huggingface-token" in line for line in result.lines)
-    token = demo_scan.plant_env(tmp_path / "again").read_text().split("HF_TOKEN=")[1].split()[0]
-    assert token not in "\n".join(result.lines + tuple(logged))
-    assert not (work / "models" / "PAYLOAD_RAN").exists()
-    entries = [e.summary() for e in Ledger(ws).entries(control="CP3")]
-    assert [(e["kind"], e["verdict"]) for e in entries] == [
-        ("secret-scan", "fail"), ("secret-scan", "pass"), ("model-scan", "fail")]
-    assert "HF_TOKEN=${HF_TOKEN}" in (work / "app" / ".env").read_text()

@@ -24,8 +24,10 @@ def demo(
     """Run every implemented control on built-in data and write the report."""
     from cpmap.core.workspace import DIRNAME, init, open_workspace
     from cpmap.formats.report import write_report
-    from cpmap.lifecycle import DemoContext, StageResult, run
+    from cpmap.lifecycle import Context, StageResult, run, select
+    from cpmap.lifecycle.project import production_reports
 
+    stages = select(only.split(",") if only else None)  # bad --only changes nothing
     out = stderr_console()
     root = workspace or Path(tempfile.mkdtemp(prefix="cpmap-demo-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -48,19 +50,15 @@ def demo(
         out.print(f"    [{'green' if r.ok else 'red'}]{'done' if r.ok else 'FAILED'}[/] "
                   f"in {r.seconds:.1f}s")
 
-    ctx = DemoContext(ws, root / "project", log)
+    ctx = Context(ws, root / "project", log)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    results = run(ctx, {c.strip().upper() for c in only.split(",")} if only else None,
-                  on_stage=start,
-                  on_result=show)
+    outcome = run(ctx, stages, on_stage=start, on_result=show)
     path = write_report(ws, report)
     out.print(f"report: {path.resolve()}  ({time.perf_counter() - started:.0f}s in all)")
-    if any(r.control == "CP6" for r in results):
-        from cpmap.registry.demo import write_version_reports
-
-        for page in write_version_reports(ctx, report):
+    if outcome.artifacts.has("registry_model"):
+        for page in production_reports(ws, outcome.artifacts.registry_model, report):
             out.print(f"report of the production model: {page.resolve()}")
     out.print(f"workspace: {root} (try: cpmap ledger verify -w {root})")
-    if not all(r.ok for r in results):
+    if not outcome.ok:
         raise typer.Exit(1)

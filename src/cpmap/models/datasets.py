@@ -6,6 +6,10 @@ folder with one subfolder per class). With a workspace every dataset is register
 by digest) and opened through CP1, which re-checks its bytes and records the access, so a model
 links to the exact data it saw by digest.
 
+A built-in dataset brings its :class:`Schema` (the digits' 8x8 image shape, the customer table's
+model columns and label); so does a dataset registered from a built-in source. Nothing depends on
+what a dataset is called.
+
 Tabular features are min-max scaled to [0, 1] (small categoricals one-hot, identifier-like text
 columns dropped), so that attack budgets (eps) mean the same share of every feature's range.
 """
@@ -26,11 +30,40 @@ if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
 
 DATA_SUFFIXES = frozenset({".npz", ".csv", ".parquet", ".pq"})
-BUILTINS = {"builtin:digits": ("digits", "digits.npz", None),
-            "builtin:customers": ("customers", "customers.csv", "default")}
 # The customer table's model inputs: its numbers and gender; identifiers, contact details and
 # the zip/city quasi-identifiers stay out.
 CUSTOMER_FEATURES = ("age", "gender", "income", "loan_amount", "credit_score")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What a file does not say about itself: its default label column, the image shape of its
+    flat rows, the table columns a model reads. Known for the built-in datasets, and for a
+    registered dataset through the source recorded when it was registered (its own metadata),
+    never guessed from a dataset's name."""
+
+    label: str | None = None
+    image_shape: tuple[int, int, int] | None = None
+    features: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str  # the dataset name it is registered under
+    filename: str
+    schema: Schema
+
+
+NO_SCHEMA = Schema()
+BUILTINS = {"builtin:digits": Builtin("digits", "digits.npz", Schema(image_shape=(1, 8, 8))),
+            "builtin:customers": Builtin("customers", "customers.csv",
+                                         Schema("default", features=CUSTOMER_FEATURES))}
+
+
+def schema_of_source(source: str) -> Schema:
+    """The schema of a dataset registered from ``source`` (a built-in's, else none)."""
+    known = BUILTINS.get(source)
+    return known.schema if known is not None else NO_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -84,24 +117,24 @@ def _name_for(path: Path) -> str:
 
 
 def resolve(ref: str, ws: Workspace | None, *, purpose: str = "",
-            principal: str | None = None) -> tuple[Path, str, str, str | None]:
-    """(path, ref, digest, default label) of a dataset reference; registered when possible."""
+            principal: str | None = None) -> tuple[Path, str, str, Schema]:
+    """(path, ref, digest, schema) of a dataset reference; registered when possible."""
     if ref in BUILTINS:
-        name, filename, label = BUILTINS[ref]
+        known = BUILTINS[ref]
         base = ws.dir / "data" / "builtin" if ws is not None else None
         if base is None:
             import tempfile
 
             base = Path(tempfile.mkdtemp(prefix="cpmap-builtin-"))
-        path = base / filename
+        path = base / known.filename
         if not path.exists():
             from cpmap import builtin
 
-            builtin.write_digits(path) if name == "digits" else builtin.write_customers(path)
-        return (*_register(ws, name, path, ref, purpose, principal), label)
+            getattr(builtin, f"write_{known.name}")(path)
+        return (*_register(ws, known.name, path, ref, purpose, principal), known.schema)
     path = Path(ref)
     if path.exists():
-        return (*_register(ws, _name_for(path), path, None, purpose, principal), None)
+        return (*_register(ws, _name_for(path), path, None, purpose, principal), NO_SCHEMA)
     if ws is None:
         raise InputError(f"{ref}: no such file, and no workspace to look the dataset up in")
     if "/" in ref or "\\" in ref:  # dataset names cannot hold a path separator
@@ -109,7 +142,7 @@ def resolve(ref: str, ws: Workspace | None, *, purpose: str = "",
     from cpmap.provenance.datasets import open_dataset
 
     dv = open_dataset(ref, ws, principal=principal, purpose=purpose or "model training")
-    return Path(dv.path), dv.ref, dv.digest, None
+    return Path(dv.path), dv.ref, dv.digest, schema_of_source(dv.source)
 
 
 def _register(ws: Workspace | None, name: str, path: Path, source: str | None, purpose: str,
@@ -140,9 +173,9 @@ def load_dataset(ref: str, ws: Workspace | None = None, *, label: str | None = N
     if ws is not None and ref not in BUILTINS and Path(ref).exists():
         # a file that is not a usable dataset must not be registered (bad input changes nothing)
         read_path(Path(ref), ref, "", label, pre if pre.get("type") == "tabular" else None)
-    path, name, digest, default_label = resolve(ref, ws, purpose=purpose, principal=principal)
-    ds = read_path(path, name, digest, label or default_label,
-                   pre if pre.get("type") == "tabular" else None)
+    path, name, digest, schema = resolve(ref, ws, purpose=purpose, principal=principal)
+    ds = read_path(path, name, digest, label or schema.label,
+                   pre if pre.get("type") == "tabular" else None, schema=schema)
     classes = [str(c) for c in (like or {}).get("classes") or []]
     return _in_class_order(ds, classes) if classes else ds
 
@@ -170,7 +203,9 @@ def _single_data_file(root: Path) -> Path | None:
 
 
 def read_path(path: Path, ref: str, digest: str, label: str | None,
-              preprocess: dict[str, Any] | None = None) -> Dataset:
+              preprocess: dict[str, Any] | None = None, *,
+              schema: Schema = NO_SCHEMA) -> Dataset:
+    """Read one resolved dataset file or folder; ``schema`` fills in what the file cannot say."""
     if path.is_dir() and (single := _single_data_file(path)) is not None:
         path = single  # a registered tree holding one data file (e.g. data/digits/digits.npz)
     suffix = path.suffix.lower()
@@ -180,14 +215,14 @@ def read_path(path: Path, ref: str, digest: str, label: str | None,
                        {"type": "image", "image_shape": list(shape)})
     if suffix == ".npz":
         x, y, classes = read_npz(path, label)
-        square = (1, 8, 8) if x.shape[1] == 64 and ref.startswith("digits") else None
+        known = schema.image_shape
+        square = known if known and known[0] * known[1] * known[2] == x.shape[1] else None
         lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
         return Dataset(ref, digest, x, y, classes, (), (lo, hi), square, {"type": "array"})
     if suffix in (".csv", ".parquet", ".pq"):
         if not label:
             raise InputError(f"{path}: tables need --label COLUMN naming the class column")
-        features = CUSTOMER_FEATURES if ref.split("@")[0] == "customers" else None
-        x, y, classes, names, pre = read_table(path, label, features, preprocess)
+        x, y, classes, names, pre = read_table(path, label, schema.features, preprocess)
         return Dataset(ref, digest, x, y, classes, names, (0.0, 1.0), None, pre)
     if suffix in IMAGE_SUFFIXES:
         raise InputError(f"{path}: give the folder of class subfolders, not one image")

@@ -28,6 +28,6 @@ CONTROL = ControlPoint(
     tables=("cpmap.privacy.tables",),
     cli=(CliGroup("privacy", "cpmap.cli.privacy",
                   "CP2: PII scan/redact, k-anonymity, DP, synthetic data."),),
-    stages=(Stage("Data privacy & anonymization", "cpmap.privacy.demo:run"),),
+    stages=(Stage("Data privacy & anonymization", "cpmap.lifecycle.stages.cp2:run"),),
     config=("privacy",),
 )

@@ -106,6 +106,7 @@ class PrivacySpend(CP2Evidence):
     model: str | None = detail()
     noise_multiplier: float | None = detail()
     max_grad_norm: float | None = detail()
+    columns: tuple[str, ...] | None = detail()  # a synthetic release: the columns modelled
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,6 +30,6 @@ CONTROL = ControlPoint(
     cli=(CliGroup("data", "cpmap.cli.data",
                   "CP1: fingerprint, sign, verify, register datasets; lineage."),
          CliGroup("trust", "cpmap.cli.trust", "Keys trusted to sign supplier attestations.")),
-    stages=(Stage("Data provenance & integrity", "cpmap.provenance.demo:run"),),
+    stages=(Stage("Data provenance & integrity", "cpmap.lifecycle.stages.cp1:run"),),
     config=("sources",),
 )

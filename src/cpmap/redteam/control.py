@@ -31,6 +31,6 @@ CONTROL = ControlPoint(
     tables=("cpmap.redteam.tables",),
     cli=(CliGroup("redteam", "cpmap.cli.redteam",
                   "CP5: red-team campaigns and tracked findings."),),
-    stages=(Stage("AI penetration testing", "cpmap.redteam.demo:run"),),
+    stages=(Stage("AI penetration testing", "cpmap.lifecycle.stages.cp5:run"),),
     config=("redteam",),
 )

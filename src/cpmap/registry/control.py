@@ -26,5 +26,5 @@ CONTROL = ControlPoint(
     cli=(CliGroup("registry", "cpmap.cli.registry",
                   "CP6: model versions, cards, aliases, promotion, rollback."),
          CliCommand("gate", "cpmap.cli.gate", "gate")),
-    stages=(Stage("Model governance", "cpmap.registry.demo:run"),),
+    stages=(Stage("Model governance", "cpmap.lifecycle.stages.cp6:run"),),
 )

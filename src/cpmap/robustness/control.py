@@ -32,6 +32,6 @@ CONTROL = ControlPoint(
                   "Stored models: list, show, add safely, trust a pickle."),
          CliGroup("robustness", "cpmap.cli.robustness", "CP4: robustness evaluation under attack."),
          CliCommand("train", "cpmap.cli.train", "train")),
-    stages=(Stage("Adversarial robustness", "cpmap.robustness.demo:run"),),
+    stages=(Stage("Adversarial robustness", "cpmap.lifecycle.stages.cp4:run"),),
     config=("models", "robustness"),
 )

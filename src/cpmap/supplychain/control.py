@@ -40,7 +40,7 @@ CONTROL = ControlPoint(
                   "CP3: least-privilege data access: check and review."),
          CliCommand("sbom", "cpmap.cli.sbom", "sbom")),
     stages=(Stage("Supply chain: dependencies, SBOM, images, access",
-                  "cpmap.supplychain.demo_deps:run"),
-            Stage("Supply chain: secrets and model files", "cpmap.supplychain.demo_scan:run")),
+                  "cpmap.lifecycle.stages.cp3_deps:run"),
+            Stage("Supply chain: secrets and model files", "cpmap.lifecycle.stages.cp3_scan:run")),
     config=("secrets", "images", "access"),
 )

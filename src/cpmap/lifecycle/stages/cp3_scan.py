@@ -1,4 +1,4 @@
-"""CP3 demo stage: secrets and model files in the demo project.
+"""CP3 stage: secrets and model files in the demo project.
 
 It plants a realistic (seeded, never valid) Hugging Face token in the project's ``.env`` next to
 placeholders that must *not* be reported, finds it, moves it to the environment and re-scans
@@ -15,7 +15,7 @@ import random
 import string
 from pathlib import Path
 
-from cpmap.lifecycle import DemoContext, StageResult
+from cpmap.lifecycle.context import Context, StageResult
 
 SEED = 4
 
@@ -61,7 +61,7 @@ def write_models(workdir: Path) -> tuple[Path, Path, Path]:
     return safe, evil, canary
 
 
-def secrets_drill(ctx: DemoContext) -> tuple[bool, list[str]]:
+def secrets_drill(ctx: Context) -> tuple[bool, list[str]]:
     """Plant, find, review, remediate, re-scan: the last scan (the one the gate reads) is clean."""
     from cpmap.supplychain.secrets import baseline, scan_tree
     from cpmap.supplychain.secrets.evidence import record_scan
@@ -89,24 +89,31 @@ def secrets_drill(ctx: DemoContext) -> tuple[bool, list[str]]:
     return len(planted) == 1 and not final.active, lines
 
 
-def run(ctx: DemoContext) -> StageResult:
+def _model_files(ctx: Context) -> tuple[bool, list[str]]:
+    """A safe and a trojaned model file: the scanner tells them apart without loading either."""
     from cpmap.supplychain.modelfiles import ModelVerdict, scan_path
     from cpmap.supplychain.modelfiles.evidence import record_scan as record_models
 
-    secrets_ok, lines = secrets_drill(ctx)
     safe, evil, canary = write_models(ctx.workdir)
     reports = scan_path(ctx.workdir / "models")
     record_models(reports, ctx.ws)
     by_name = {Path(r.path).name: r for r in reports}
     caught = by_name[evil.name].verdict is ModelVerdict.MALICIOUS
     clean = by_name[safe.name].verdict is ModelVerdict.SAFE
+    lines = []
     for r in reports:
         why = next((x.message for x in r.reasons if x.verdict is not ModelVerdict.SAFE), "")
         lines.append(f"model {Path(r.path).name}: {r.verdict.value}" + (f" ({why})" if why
                                                                          else ""))
     lines.append("payload never executed (canary absent)" if not canary.exists()
                  else "PAYLOAD RAN: canary present")
-    ok = secrets_ok and caught and clean and not canary.exists()
+    return caught and clean and not canary.exists(), lines
+
+
+def run(ctx: Context) -> StageResult:
+    secrets_ok, lines = secrets_drill(ctx)
+    models_ok, model_lines = _model_files(ctx)
+    lines += model_lines
     for line in lines:
         ctx.log(line)
-    return StageResult("CP3", ok, tuple(lines))
+    return StageResult("CP3", secrets_ok and models_ok, tuple(lines))

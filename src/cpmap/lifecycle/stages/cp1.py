@@ -1,19 +1,26 @@
-"""CP1 demo stage: register, fingerprint, sign, verify, trace lineage, catch tampering."""
+"""CP1 stage: register, fingerprint, sign, verify, trace lineage, catch tampering.
+
+Makes the built-in data (the customer table and the digits images) in the project, registers
+both (digits from a supplier with a signed attestation checked against its trusted key) and a
+de-duplicated customer table with lineage, and hands all of them on.
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from cpmap.builtin import write_customers, write_digits
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.keys import SigningKey
-from cpmap.lifecycle import DemoContext, StageResult
+from cpmap.lifecycle.artifacts import Artifacts
+from cpmap.lifecycle.context import Context, StageResult
+from cpmap.lifecycle.data import write_builtin_data
 from cpmap.provenance import manifest, trust
-from cpmap.provenance.datasets import open_dataset, register_dataset
+from cpmap.provenance.datasets import DatasetVersion, open_dataset, register_dataset
 from cpmap.provenance.fingerprint import fingerprint
 from cpmap.provenance.lineage import lineage_of, transform
+from cpmap.provenance.predicates import IntegrityDrill
 
 
 def _supplier_key(workdir: Path) -> tuple[SigningKey, Path]:
@@ -23,7 +30,7 @@ def _supplier_key(workdir: Path) -> tuple[SigningKey, Path]:
     return key, pub
 
 
-def tamper_drill(ctx: DemoContext, source: Path, attestation: Path) -> list[str]:
+def tamper_drill(ctx: Context, source: Path, attestation: Path) -> list[str]:
     """Copy a signed dataset, flip one byte, and record that verification catches it."""
     copy = ctx.workdir / "tampered" / source.name
     if source.is_dir():
@@ -39,24 +46,32 @@ def tamper_drill(ctx: DemoContext, source: Path, attestation: Path) -> list[str]
                              trust.trusted_public_keys(ctx.ws))
     caught = not result.ok
     fp = fingerprint(copy)
-    record(Evidence(
-        "CP1", "integrity-drill", [Subject(f"tampered:{source.name}", fp.digest)],
-        Verdict.PASS if caught else Verdict.FAIL,
-        metrics={"tamper_detected": caught, "modified": len(result.diff.modified)},
-        findings=[Finding("CP1-MODIFIED", Severity.INFO,
+    drill = IntegrityDrill(
+        verdict=Verdict.PASS if caught else Verdict.FAIL, tamper_detected=caught,
+        modified=len(result.diff.modified),
+        findings=(Finding("CP1-MODIFIED", Severity.INFO,
                           f"drill: one flipped byte in {victim.name} detected",
-                          Location(str(victim)), "none: this is the expected outcome")],
-        details={"highlights": [f"flipped one byte of {victim.name}: verification "
-                                f"{'caught it' if caught else 'MISSED it'}"]}), ctx.ws)
+                          Location(str(victim)), "none: this is the expected outcome"),),
+        highlights=(f"flipped one byte of {victim.name}: verification "
+                    f"{'caught it' if caught else 'MISSED it'}",))
+    record(Evidence.of(drill, [Subject(f"tampered:{source.name}", fp.digest)]), ctx.ws)
     return [f"tampered copy: {'caught' if caught else 'MISSED'} "
             f"(modified: {', '.join(result.diff.modified) or 'none'})"]
 
 
-def run(ctx: DemoContext) -> StageResult:
+def _dedupe(ctx: Context, raw: DatasetVersion) -> tuple[Path, DatasetVersion]:
+    """A recorded transformation: the customer table de-duplicated by customer_id."""
+    import pandas as pd
+
+    with transform("dedupe", inputs=[raw.ref], ws=ctx.ws, params={"key": "customer_id"}) as t:
+        clean = ctx.workdir / "data" / "customers-clean.csv"
+        pd.read_csv(t.inputs[0].path).drop_duplicates("customer_id").to_csv(clean, index=False)
+        return clean, t.output(clean, name="customers-clean")
+
+
+def run(ctx: Context) -> StageResult:
     ws, wd = ctx.ws, ctx.workdir
-    customers = write_customers(wd / "data" / "customers.csv")
-    digits = write_digits(wd / "data" / "digits" / "digits.npz")
-    ctx.artifacts.update(customers_csv=customers, digits_npz=digits)
+    customers, digits = write_builtin_data(wd)
 
     # A supplier ships digits with a signed manifest; we trust its key and check it on register.
     key, pub = _supplier_key(wd)
@@ -67,7 +82,6 @@ def run(ctx: DemoContext) -> StageResult:
                           supplier="acme-data", attestation=att, license="BSD-3-Clause")
     cu = register_dataset(ws, "customers", customers, source="builtin:customers",
                           license="CC0-1.0")
-    ctx.artifacts.update(digits_dataset=dg.ref, customers_dataset=cu.ref)
 
     # Our own signed manifest of the customer table, verified.
     own = wd / "customers.att.json"
@@ -75,14 +89,7 @@ def run(ctx: DemoContext) -> StageResult:
     ok = manifest.verify(customers, manifest.read_attestation(own),
                          trust.trusted_public_keys(ws)).ok
 
-    # A recorded transformation: de-duplicate by customer_id.
-    import pandas as pd
-
-    with transform("dedupe", inputs=[cu.ref], ws=ws, params={"key": "customer_id"}) as t:
-        clean = wd / "data" / "customers-clean.csv"
-        pd.read_csv(t.inputs[0].path).drop_duplicates("customer_id").to_csv(clean, index=False)
-        cc = t.output(clean, name="customers-clean")
-    ctx.artifacts["customers_clean_csv"] = clean
+    clean, cc = _dedupe(ctx, cu)
     open_dataset(cc.ref, ws, principal="demo-trainer", purpose="training")
     chain = lineage_of(ws, cc.ref)
     lines = [
@@ -92,4 +99,6 @@ def run(ctx: DemoContext) -> StageResult:
         f"{', '.join(p.dataset.ref for p in chain.parents if p.dataset)}",
     ]
     lines += tamper_drill(ctx, digits.parent, att)
-    return StageResult("CP1", ok, tuple(lines))
+    made = Artifacts(customers_csv=customers, digits_npz=digits, digits=dg, customers=cu,
+                     customers_clean_csv=clean, customers_clean=cc)
+    return StageResult("CP1", ok, tuple(lines), made=made)

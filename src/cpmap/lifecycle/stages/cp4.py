@@ -1,21 +1,25 @@
-"""The CP4 demo stage: a standard and a PGD-trained digits model, and a customer-table model.
+"""The CP4 stage: a standard and a PGD-trained digits model, and a customer-table model.
 
 All three are trained through ``cpmap train``'s service (datasets by digest, stored models,
-signed ``model-training`` evidence), evaluated under attack (``robustness-evaluation``
-evidence with curves), and compared in one ``robustness-comparison`` entry whose plot shows
-both digits models' curves in the report's CP4 cell. The stage fails if adversarial training
-does not buy robustness at eps 0.1 while keeping clean accuracy useful.
+signed ``model-training`` evidence) on the datasets CP1 registered (the built-ins when CP1 did
+not run), evaluated under attack (``robustness-evaluation`` evidence with curves), and compared
+in one ``robustness-comparison`` entry whose plot shows both digits models' curves in the
+report's CP4 cell. The stage fails if adversarial training does not buy robustness at eps 0.1
+while keeping clean accuracy useful. The three models are handed on to CP5 and CP6.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cpmap.lifecycle.artifacts import Artifacts
+from cpmap.lifecycle.context import Context, StageResult
+from cpmap.lifecycle.data import customers_ref, digits_ref
 from cpmap.robustness.config import TrainConfig
 from cpmap.robustness.evaluate import AttackSettings
 
 if TYPE_CHECKING:
-    from cpmap.lifecycle import DemoContext, StageResult
+    from cpmap.models.store import ModelVersion
     from cpmap.robustness.service import Evaluated
 
 EPS = (0.05, 0.1, 0.2)
@@ -29,7 +33,7 @@ MIN_GAIN = 0.05  # robust accuracy points the PGD model must gain at eps 0.1
 MIN_CLEAN = 0.85
 
 
-def _train(ctx: DemoContext, data: str, cfg: TrainConfig, name: str) -> str:
+def _train(ctx: Context, data: str, cfg: TrainConfig, name: str) -> ModelVersion:
     from cpmap.robustness.service import train_model
 
     t = train_model(ctx.ws, data, cfg, name)
@@ -37,12 +41,10 @@ def _train(ctx: DemoContext, data: str, cfg: TrainConfig, name: str) -> str:
     ctx.log(f"  trained {t.version.ref} ({cfg.adversarial or 'standard'} {cfg.arch}): clean "
             f"{m['clean_accuracy']:.3f}, robust@0.1 {m['robust_accuracy@0.1']:.3f} "
             f"in {m['train_seconds']:.1f}s")
-    ctx.artifacts[name] = t.version.name
-    ctx.artifacts[f"{name}_ref"] = t.version.ref
-    return t.version.ref
+    return t.version
 
 
-def _evaluate(ctx: DemoContext, ref: str, data: str, eps: tuple[float, ...],
+def _evaluate(ctx: Context, ref: str, data: str, eps: tuple[float, ...],
               attacks: list[str], samples: int,
               settings: AttackSettings = SETTINGS) -> Evaluated:
     from cpmap.robustness.service import evaluate_model
@@ -55,32 +57,32 @@ def _evaluate(ctx: DemoContext, ref: str, data: str, eps: tuple[float, ...],
     return res
 
 
-def _compare(ctx: DemoContext, std: Evaluated, pgd: Evaluated, lines: list[str]) -> None:
+def _compare(ctx: Context, std: Evaluated, pgd: Evaluated, lines: list[str]) -> None:
     from cpmap.core.evidence import Evidence, Subject, Verdict, record
+    from cpmap.core.predicate import Plot
     from cpmap.robustness.plots import curves
+    from cpmap.robustness.predicates import RobustnessComparison
 
     plot = curves(ctx.ws, {"standard": std.evaluation, "PGD-trained": pgd.evaluation},
                   "digits: standard vs PGD-trained MLP under attack")
-    metrics = {f"{label}.{k}": v for label, res in (("standard", std), ("pgd", pgd))
-               for k, v in (("clean_accuracy", res.evaluation.clean_accuracy),
-                            ("robust_accuracy@0.1", res.evaluation.robust_at(0.1)))}
-    record(Evidence("CP4", "robustness-comparison",
-                    [Subject(std.model, std.model_digest), Subject(pgd.model, pgd.model_digest)],
-                    Verdict.INFO, metrics, (), {"plots": [plot], "highlights": lines}), ctx.ws)
+    s, p = std.evaluation, pgd.evaluation
+    comparison = RobustnessComparison(
+        verdict=Verdict.INFO, plots=(Plot.of(plot),), highlights=tuple(lines),
+        standard_clean=s.clean_accuracy, standard_robust=s.robust_at(0.1),
+        pgd_clean=p.clean_accuracy, pgd_robust=p.robust_at(0.1))
+    record(Evidence.of(comparison, [Subject(std.model, std.model_digest),
+                                    Subject(pgd.model, pgd.model_digest)]), ctx.ws)
 
 
-def run(ctx: DemoContext) -> StageResult:
-    from cpmap.lifecycle import StageResult
-
-    digits = str(ctx.artifacts.get("digits_dataset") or "builtin:digits")
-    customers = str(ctx.artifacts.get("customers_dataset") or "builtin:customers")
-    std_ref = _train(ctx, digits, DIGITS, "digits_standard")
-    pgd_ref = _train(ctx, digits, DIGITS_PGD, "digits_pgd")
-    cust_ref = _train(ctx, customers, CUSTOMERS, "customers_model")
+def run(ctx: Context) -> StageResult:
+    digits, customers = digits_ref(ctx), customers_ref(ctx)
+    std_mv = _train(ctx, digits, DIGITS, "digits_standard")
+    pgd_mv = _train(ctx, digits, DIGITS_PGD, "digits_pgd")
+    cust_mv = _train(ctx, customers, CUSTOMERS, "customers_model")
     white = ["fgsm", "pgd", "apgd", "square"]
-    std = _evaluate(ctx, std_ref, digits, EPS, white, 300)
-    pgd = _evaluate(ctx, pgd_ref, digits, EPS, white, 300)
-    _evaluate(ctx, cust_ref, customers, (0.05, 0.1), ["square", "hsj"], 100, TABLE_SETTINGS)
+    std = _evaluate(ctx, std_mv.ref, digits, EPS, white, 300)
+    pgd = _evaluate(ctx, pgd_mv.ref, digits, EPS, white, 300)
+    _evaluate(ctx, cust_mv.ref, customers, (0.05, 0.1), ["square", "hsj"], 100, TABLE_SETTINGS)
     s, p = std.evaluation, pgd.evaluation
     s01, p01 = s.robust_at(0.1) or 0.0, p.robust_at(0.1) or 0.0
     lines = [f"digits_standard: clean {s.clean_accuracy:.3f}, robust@0.1 {s01:.3f}",
@@ -90,4 +92,5 @@ def run(ctx: DemoContext) -> StageResult:
     ok = p01 >= s01 + MIN_GAIN and p.clean_accuracy >= MIN_CLEAN
     if not ok:
         lines.append("adversarial training did not give the expected robustness gain")
-    return StageResult("CP4", ok, tuple(lines))
+    made = Artifacts(digits_standard=std_mv, digits_pgd=pgd_mv, customers_model=cust_mv)
+    return StageResult("CP4", ok, tuple(lines), made=made)

@@ -1,8 +1,8 @@
-"""CP2 demo stage: scan, redact, k-anonymize, one DP statistic, a DP synthetic copy.
+"""CP2 stage: scan, redact, k-anonymize, one DP statistic, a DP synthetic copy.
 
-Runs on the customer table CP1 registered (``ctx.artifacts["customers_csv"]``), all seeded, in
-a few seconds on two cores. Every step records CP2 evidence and registers its output through
-CP1 lineage, so the report's CP2 cell and ``cpmap data lineage`` show the whole chain.
+Runs on the customer table CP1 wrote (or writes it when CP1 did not run), all seeded, in a few
+seconds on two cores. Every step records CP2 evidence and registers its output through CP1
+lineage, so the report's CP2 cell and ``cpmap data lineage`` show the whole chain.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from cpmap.lifecycle import DemoContext, StageResult
+from cpmap.lifecycle.artifacts import Artifacts
+from cpmap.lifecycle.context import Context, StageResult
+from cpmap.lifecycle.data import customers_table
 from cpmap.privacy import scan as sc
 from cpmap.privacy.detect import RegexAnalyzer
 from cpmap.privacy.redact import Plan, redact
@@ -23,17 +25,7 @@ BOUNDS = {"age": (18.0, 90.0), "income": (0.0, 300_000.0), "loan_amount": (0.0, 
 CATEGORIES = {"gender": ("F", "M", "X"), "default": ("0", "1")}
 
 
-def _customers(ctx: DemoContext) -> Path:
-    path = ctx.artifacts.get("customers_csv")
-    if path is None:  # CP1 did not run (cpmap demo --only CP2): make the table ourselves
-        from cpmap.builtin import write_customers
-
-        path = write_customers(ctx.workdir / "data" / "customers.csv")
-        ctx.artifacts["customers_csv"] = path
-    return Path(path)
-
-
-def _split(ctx: DemoContext, source: Path) -> tuple[Path, Path]:
+def _split(ctx: Context, source: Path) -> tuple[Path, Path]:
     """A recorded 75/25 split: the synthesizer fits on one part, is judged on the other."""
     import pandas as pd
 
@@ -54,13 +46,23 @@ def _split(ctx: DemoContext, source: Path) -> tuple[Path, Path]:
     return train, hold
 
 
-def run(ctx: DemoContext) -> StageResult:
+def _dp_line(ctx: Context, customers: Path, have_dp: bool) -> str:
     from cpmap.privacy import dp, tabular
+
+    if not have_dp:  # never hand-rolled noise: without OpenDP there is no DP release
+        return "DP release skipped: OpenDP is not installed (pip install 'cpmap[dp]')"
+    stat = dp.release(ctx.ws, tabular.load(customers), "customers", dp.Query(
+        "mean", "age", BOUNDS["age"]), 1.0)
+    return (f"DP mean(age) = {stat.value:.2f} (epsilon 1, OpenDP Laplace; "
+            f"{stat.remaining:g} of the customers budget left)")
+
+
+def run(ctx: Context) -> StageResult:
     from cpmap.privacy.ops import run_anonymize
     from cpmap.privacy.synth_ops import run_evaluate, run_synthesize
 
     ws, wd = ctx.ws, ctx.workdir
-    customers = _customers(ctx)
+    customers, made = customers_table(ctx)
     analyzer = RegexAnalyzer()
     scanned = sc.scan_path(customers, analyzer)
     sc.record_scan(ws, [scanned], "cpmap", "direct")
@@ -69,24 +71,13 @@ def run(ctx: DemoContext) -> StageResult:
 
     red_path = wd / "data" / "customers-redacted.csv"
     red = redact(ws, customers, red_path, Plan(Strategy.hash, direct_only=True), analyzer)
-    ctx.artifacts.update(customers_redacted_csv=red_path, customers_redacted=red.output_ref)
-
     anon_path = wd / "data" / "customers-anonymized.csv"
     anon = run_anonymize(ws, red_path, anon_path, QUASI, 5, 2, None, "default", suppress=0.02)
-    ctx.artifacts.update(customers_anonymized_csv=anon_path,
-                         customers_anonymized=anon.output_ref)
     release = sc.scan_path(anon_path, analyzer)  # the table we would hand to training
     sc.record_scan(ws, [release], "cpmap", "direct")
 
     have_dp = importlib.util.find_spec("opendp") is not None
-    if have_dp:
-        stat = dp.release(ws, tabular.load(customers), "customers", dp.Query(
-            "mean", "age", BOUNDS["age"]), 1.0)
-        dp_line = (f"DP mean(age) = {stat.value:.2f} (epsilon 1, OpenDP Laplace; "
-                   f"{stat.remaining:g} of the customers budget left)")
-    else:  # never hand-rolled noise: without OpenDP there is no DP release
-        dp_line = "DP release skipped: OpenDP is not installed (pip install 'cpmap[dp]')"
-
+    dp_line = _dp_line(ctx, customers, have_dp)
     train, hold = _split(ctx, customers)
     syn_path = wd / "data" / "customers-synthetic.csv"
     eps = 2.0 if have_dp else None
@@ -94,7 +85,10 @@ def run(ctx: DemoContext) -> StageResult:
                          bounds=BOUNDS if have_dp else None,
                          categories=CATEGORIES if have_dp else None)
     scores, _entry = run_evaluate(ws, train, syn_path, hold, "default", seed=7)
-    ctx.artifacts.update(customers_synthetic_csv=syn_path, customers_synthetic=syn.output_ref)
+    made = made.merge(Artifacts(
+        customers_redacted_csv=red_path, customers_redacted=red.output_ref,
+        customers_anonymized_csv=anon_path, customers_anonymized=anon.output_ref,
+        customers_synthetic_csv=syn_path, customers_synthetic=syn.output_ref))
 
     a = anon.check.assessment
     ok = (scanned.pii and not release.pii and red.verdict == "pass" and red.residual_values == 0
@@ -113,4 +107,4 @@ def run(ctx: DemoContext) -> StageResult:
         f"{scores['trtr_accuracy']:.3f}, exact copies {scores['exact_copy_rate']:.1%}, DCR ratio "
         f"{scores['dcr_ratio']:.2f}",
     )
-    return StageResult("CP2", bool(ok), lines)
+    return StageResult("CP2", bool(ok), lines, made=made)

@@ -1,4 +1,4 @@
-"""The CP6 demo stage end to end on two small digits models (mechanics, not thresholds:
+"""The CP6 stage end to end on two small digits models (mechanics, not thresholds:
 the real demo's models and policy are exercised by `cpmap demo`)."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ def test_stage_registers_gates_promotes_and_rolls_back(
     pytest.importorskip("torch")
     from cpmap.core.ledger import Ledger
     from cpmap.core.workspace import open_workspace
-    from cpmap.lifecycle import DemoContext
-    from cpmap.registry.demo import run
+    from cpmap.lifecycle import Artifacts, Context
+    from cpmap.lifecycle.stages.cp6 import run
     from cpmap.registry.versions import aliases, list_versions
     from cpmap.robustness.config import TrainConfig
     from cpmap.robustness.service import train_model
@@ -32,9 +32,8 @@ def test_stage_registers_gates_promotes_and_rolls_back(
     std = train_model(ws, "builtin:digits", TrainConfig(epochs=2, seed=0), "digits_standard")
     pgd = train_model(ws, "builtin:digits", TrainConfig(epochs=2, seed=0, adversarial="pgd",
                                                         steps=3), "digits_pgd")
-    ctx = DemoContext(ws, tmp_path / "work", lambda _s: None,
-                      {"digits_standard_ref": std.version.ref,
-                       "digits_pgd_ref": pgd.version.ref})
+    ctx = Context(ws, tmp_path / "work", lambda _s: None,
+                  Artifacts(digits_standard=std.version, digits_pgd=pgd.version))
     ctx.workdir.mkdir()
     result = run(ctx)
     text = "\n".join(result.lines)
@@ -49,3 +48,4 @@ def test_stage_registers_gates_promotes_and_rolls_back(
             "registry-rollback"} <= kinds
     # With both thresholds at 0 the standard model passes too: the stage says so and fails.
     assert not result.ok and "did NOT stop it" in text
+    assert result.made.registry_model == "digits"

@@ -1,12 +1,13 @@
-"""The CP5 demo stage: red-team campaigns on the digits models.
+"""The CP5 stage: red-team campaigns on the digits models.
 
 * ``digits_mia`` version 1 is deliberately overfit (a wide MLP trained full-batch to zero loss
   on 180 images); version 2 is the same network regularized (weight decay, early stop). A
   membership campaign on each shows what overfitting leaks at low FPR, and the tracker marks
   v1's membership finding remediated by v2.
-* ``digits_pgd`` (CP4's adversarially trained model) gets an evasion campaign, and
-  ``digits_standard`` the full default plan (fuzzing, evasion, extraction, membership,
-  inversion). One inversion finding is accepted with a reason to show the workflow.
+* ``digits_pgd`` (CP4's adversarially trained model, when CP4 ran) gets an evasion campaign,
+  and ``digits_standard`` (CP4's, or a quick one trained here) the full default plan (fuzzing,
+  evasion, extraction, membership, inversion). One inversion finding is accepted with a reason
+  to show the workflow.
 * A summary entry carries the overfit-vs-regularized ROC on log-log axes for the report.
 """
 
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cpmap.lifecycle.artifacts import Artifacts
+from cpmap.lifecycle.context import Context, StageResult
+from cpmap.lifecycle.data import digits_ref
 from cpmap.redteam.plan import Plan, from_dict
 from cpmap.redteam.shadow import MLPConfig
 
 if TYPE_CHECKING:
-    from cpmap.lifecycle import DemoContext, StageResult
     from cpmap.models.datasets import Dataset
+    from cpmap.models.store import ModelVersion
     from cpmap.redteam.campaign import CampaignResult
 
 
@@ -29,10 +33,12 @@ OVERFIT = MLPConfig(hidden=256, epochs=200, lr=1e-2)
 REGULARIZED = MLPConfig(hidden=256, epochs=40, lr=1e-2, weight_decay=5e-3)
 MEMBERSHIP_ONLY = {s: {"enabled": False} for s in ("fuzzing", "evasion", "extraction",
                                                    "inversion")}
+EVASION_ONLY = {s: {"enabled": False} for s in ("fuzzing", "extraction", "membership",
+                                                "inversion")}
 DEMO_PLAN: dict[str, Any] = {"evasion": {"samples": 40}}  # otherwise the default plan
 
 
-def _train(ctx: DemoContext, ds: Dataset, name: str, cfg: MLPConfig, how: str) -> Any:
+def train_mlp(ctx: Context, ds: Dataset, name: str, cfg: MLPConfig, how: str) -> ModelVersion:
     """Train an MLP of the model layer's ``mlp`` architecture and store it as ``name``."""
     import torch
 
@@ -60,29 +66,22 @@ def _train(ctx: DemoContext, ds: Dataset, name: str, cfg: MLPConfig, how: str) -
     return mv
 
 
-def _standard(ctx: DemoContext) -> str:
-    """CP4's standard digits model, or a quick one when the CP4 stage did not run."""
-    name = ctx.artifacts.get("digits_standard")
-    if name:
-        return str(name)
+def _standard(ctx: Context) -> tuple[str, Artifacts]:
+    """CP4's standard digits model, or a quick one (then handed on) when CP4 did not run."""
+    if ctx.artifacts.has("digits_standard"):
+        return ctx.artifacts.digits_standard.name, Artifacts()
     from cpmap.robustness.config import TrainConfig
     from cpmap.robustness.service import train_model
 
-    mv = train_model(ctx.ws, _data(ctx),
+    mv = train_model(ctx.ws, digits_ref(ctx),
                      TrainConfig(arch="mlp", epochs=10, lr=1e-2), "digits_standard").version
-    ctx.artifacts["digits_standard"] = mv.name
-    return mv.name
+    return mv.name, Artifacts(digits_standard=mv)
 
 
-def _data(ctx: DemoContext) -> str:
-    """The digits dataset CP1 registered (what CP4 trained on), else the built-in."""
-    return str(ctx.artifacts.get("digits_dataset") or "builtin:digits")
-
-
-def _campaign(ctx: DemoContext, model: str, plan: Plan) -> CampaignResult:
+def _campaign(ctx: Context, model: str, plan: Plan) -> CampaignResult:
     from cpmap.redteam.service import run_campaign
 
-    result = run_campaign(ctx.ws, model, _data(ctx), plan=plan)
+    result = run_campaign(ctx.ws, model, digits_ref(ctx), plan=plan)
     worst = result.worst.value if result.worst else "none"
     ctx.log(f"  {model}: {len(result.findings)} finding(s), worst {worst} "
             f"({sum(result.seconds.values()):.1f}s)")
@@ -92,53 +91,58 @@ def _campaign(ctx: DemoContext, model: str, plan: Plan) -> CampaignResult:
     return result
 
 
-def _summary(ctx: DemoContext, overfit: CampaignResult, regular: CampaignResult,
+def _summary(ctx: Context, overfit: CampaignResult, regular: CampaignResult,
              lines: list[str]) -> None:
     from cpmap.core.evidence import Evidence, Subject, Verdict, record
+    from cpmap.core.predicate import Plot
     from cpmap.redteam import plots
+    from cpmap.redteam.predicates import RedteamSummary
 
     curves = [(f"overfit v1 {r.attack}", r) for r in overfit.artifacts["membership"]] + \
              [(f"regularized v2 {r.attack}", r) for r in regular.artifacts["membership"]]
     ref = plots.save(ctx.ws, plots.roc_figure(curves),
                      "digits_mia: membership ROC, overfit v1 vs regularized v2 (log-log)")
     mo, mr = overfit.metrics["membership"], regular.metrics["membership"]
-    metrics = {"overfit.tpr_at_0.1pct_fpr": mo["tpr_at_0.1pct_fpr"],
-               "overfit.tpr_at_1pct_fpr": mo["tpr_at_1pct_fpr"], "overfit.auc": mo["auc"],
-               "regularized.tpr_at_0.1pct_fpr": mr["tpr_at_0.1pct_fpr"],
-               "regularized.tpr_at_1pct_fpr": mr["tpr_at_1pct_fpr"],
-               "regularized.auc": mr["auc"]}
-    ev = Evidence("CP5", "redteam-summary",
-                  [Subject(overfit.model + "@1", overfit.digest),
-                   Subject(regular.model + "@2", regular.digest)],
-                  Verdict.INFO, metrics, (), {"plots": [ref], "highlights": lines})
+    summary = RedteamSummary(
+        verdict=Verdict.INFO, plots=(Plot.of(ref),), highlights=tuple(lines),
+        overfit_tpr_at_0_1pct_fpr=mo["tpr_at_0.1pct_fpr"],
+        overfit_tpr_at_1pct_fpr=mo["tpr_at_1pct_fpr"], overfit_auc=mo["auc"],
+        regularized_tpr_at_0_1pct_fpr=mr["tpr_at_0.1pct_fpr"],
+        regularized_tpr_at_1pct_fpr=mr["tpr_at_1pct_fpr"], regularized_auc=mr["auc"])
+    ev = Evidence.of(summary, [Subject(overfit.model + "@1", overfit.digest),
+                               Subject(regular.model + "@2", regular.digest)])
     record(ev, ctx.ws)
 
 
-def run(ctx: DemoContext) -> StageResult:
-    from cpmap.lifecycle import StageResult
-    from cpmap.models.datasets import load_dataset
-    from cpmap.redteam.report import highlights
+def _accept_inversion(ctx: Context, model: str) -> None:
     from cpmap.redteam.tracking import accept, list_findings
 
-    ds = load_dataset(_data(ctx), ctx.ws, purpose="CP5 red-team demo")
-    mia_plan = from_dict({"seed": 0, **MEMBERSHIP_ONLY,
-                          "membership": {"reference_models": REFS}})
-    _train(ctx, ds, "digits_mia", OVERFIT, "deliberately overfit")
-    overfit = _campaign(ctx, "digits_mia", mia_plan)
-    _train(ctx, ds, "digits_mia", REGULARIZED, "regularized: weight decay, early stop")
-    regular = _campaign(ctx, "digits_mia", mia_plan)
-    pgd = ctx.artifacts.get("digits_pgd")
-    if pgd:
-        evasion_only = {s: {"enabled": False} for s in ("fuzzing", "extraction", "membership",
-                                                        "inversion")}
-        _campaign(ctx, str(pgd), from_dict({"evasion": DEMO_PLAN["evasion"], **evasion_only}))
-    full = _campaign(ctx, _standard(ctx), from_dict(DEMO_PLAN))
-    inv = [f for f in list_findings(ctx.ws, full.model, only_open=True)
+    inv = [f for f in list_findings(ctx.ws, model, only_open=True)
            if f.rule_id == "CP5-INVERSION"]
     if inv:
         accept(ctx.ws, inv[0].id, "digit class means are public knowledge; no individual "
                "is represented by a class", by="cpmap demo")
         ctx.log(f"  accepted {inv[0].id} (CP5-INVERSION) with a recorded reason")
+
+
+def run(ctx: Context) -> StageResult:
+    from cpmap.models.datasets import load_dataset
+    from cpmap.redteam.report import highlights
+    from cpmap.redteam.tracking import list_findings
+
+    ds = load_dataset(digits_ref(ctx), ctx.ws, purpose="CP5 red-team demo")
+    mia_plan = from_dict({"seed": 0, **MEMBERSHIP_ONLY,
+                          "membership": {"reference_models": REFS}})
+    train_mlp(ctx, ds, "digits_mia", OVERFIT, "deliberately overfit")
+    overfit = _campaign(ctx, "digits_mia", mia_plan)
+    train_mlp(ctx, ds, "digits_mia", REGULARIZED, "regularized: weight decay, early stop")
+    regular = _campaign(ctx, "digits_mia", mia_plan)
+    if ctx.artifacts.has("digits_pgd"):
+        _campaign(ctx, ctx.artifacts.digits_pgd.name,
+                  from_dict({"evasion": DEMO_PLAN["evasion"], **EVASION_ONLY}))
+    standard, made = _standard(ctx)
+    full = _campaign(ctx, standard, from_dict(DEMO_PLAN))
+    _accept_inversion(ctx, full.model)
     mo, mr = overfit.metrics["membership"], regular.metrics["membership"]
     lines = [f"digits_mia v1 overfit: membership TPR {mo['tpr_at_0.1pct_fpr']:.1%} at 0.1% FPR, "
              f"{mo['tpr_at_1pct_fpr']:.1%} at 1% FPR (AUC {mo['auc']:.3f})",
@@ -150,5 +154,4 @@ def run(ctx: DemoContext) -> StageResult:
     lines.append(f"{len(open_now)} red-team finding(s) open across models")
     ok = mo["tpr_at_0.1pct_fpr"] >= mr["tpr_at_0.1pct_fpr"] and \
         mo["tpr_at_1pct_fpr"] > mr["tpr_at_1pct_fpr"]
-    return StageResult("CP5", ok, tuple(lines))
-
+    return StageResult("CP5", ok, tuple(lines), made=made)

@@ -1,20 +1,22 @@
-"""CP3 demo stage: dependencies against the bundled OSV sample, ML-BOM, images, data access.
+"""CP3 stage: dependencies against the bundled OSV sample, ML-BOM, images, data access.
 
 The demo project pins a few real packages (two with real advisories in the bundled OSV
 sample), ships a Dockerfile with one vetted and one unvetted base image, and gets an access
 policy in which one role is over-broad. Each scanner records its CP3 evidence; the stage is ok
-when every scanner caught what was planted and nothing else.
+when every scanner caught what was planted and nothing else. The access check reads the raw
+and the de-duplicated customer tables CP1 registered.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
-from pathlib import Path
 
-from cpmap.core import config as cfg
 from cpmap.core.evidence import Subject
-from cpmap.lifecycle import DemoContext, StageResult
+from cpmap.lifecycle.artifacts import Artifacts
+from cpmap.lifecycle.context import Context, StageResult
+from cpmap.lifecycle.project import add_policy, write_once
+from cpmap.provenance.datasets import DatasetVersion
 
 REQUIREMENTS = """\
 # demo project dependencies
@@ -55,29 +57,12 @@ grants = [{{ datasets = ["*"], actions = ["read", "write"] }}]
 """
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_text(text)
-    return path
-
-
-def _configure(ctx: DemoContext) -> None:
-    """Add the demo's image allowlist and access policy to the workspace configuration."""
-    toml = ctx.ws.dir / "cpmap.toml"
-    text = toml.read_text()
-    if "[access]" not in text:
-        toml.write_text(text + POLICY)
-    ctx.ws.config.clear()
-    ctx.ws.config.update(cfg.load(toml))
-
-
-def _deps(ctx: DemoContext) -> tuple[bool, list[str]]:
+def _deps(ctx: Context) -> tuple[bool, list[str]]:
     from cpmap.supplychain import deps
     from cpmap.supplychain.osvdb import SAMPLE_DB, OfflineDatabase
     from cpmap.supplychain.reqsource import parse_requirements
 
-    req = _write(ctx.workdir / "requirements.txt", REQUIREMENTS)
+    req = write_once(ctx.workdir / "requirements.txt", REQUIREMENTS)
     inputs = parse_requirements(req)
     report = deps.scan(inputs, OfflineDatabase(SAMPLE_DB, [p.name for p in inputs.pins]))
     subject = Subject("file:requirements.txt", hashlib.sha256(req.read_bytes()).hexdigest())
@@ -88,7 +73,7 @@ def _deps(ctx: DemoContext) -> tuple[bool, list[str]]:
     return vulnerable == {"requests", "urllib3"} and len(report.skipped) == 1, lines
 
 
-def _sbom(ctx: DemoContext) -> tuple[bool, list[str]]:
+def _sbom(ctx: Context) -> tuple[bool, list[str], Artifacts]:
     from cpmap.supplychain import bomsources, reqsource, sbom
 
     dists = reqsource.environment(sys.executable)
@@ -98,16 +83,15 @@ def _sbom(ctx: DemoContext) -> tuple[bool, list[str]]:
     path = ctx.workdir / "bom.cdx.json"
     path.write_text(result.text)
     sbom.record_evidence(result, ctx.ws, "sbom:bom.cdx.json")
-    ctx.artifacts["sbom"] = path
     return result.datasets == len(datasets) > 0, [
         f"ML-BOM {path.name}: CycloneDX 1.6, schema-valid, {result.packages} packages, "
-        f"{result.datasets} datasets, {result.models} models"]
+        f"{result.datasets} datasets, {result.models} models"], Artifacts(sbom=path)
 
 
-def _images(ctx: DemoContext) -> tuple[bool, list[str]]:
+def _images(ctx: Context) -> tuple[bool, list[str]]:
     from cpmap.supplychain import images
 
-    dockerfile = _write(ctx.workdir / "Dockerfile", DOCKERFILE)
+    dockerfile = write_once(ctx.workdir / "Dockerfile", DOCKERFILE)
     rules = images.allowlist(ctx.ws.setting("images", "allow"))
     report = images.scan(dockerfile, rules)
     images.record_evidence(report, ctx.ws)
@@ -120,14 +104,15 @@ def _images(ctx: DemoContext) -> tuple[bool, list[str]]:
     return found == expected, lines
 
 
-def _access(ctx: DemoContext) -> tuple[bool, list[str]]:
+def _access(ctx: Context, clean: DatasetVersion, raw: DatasetVersion) -> tuple[bool, list[str]]:
+    """The trainer may read the de-duplicated table, not the raw one; the policy is reviewed."""
     from cpmap.provenance.datasets import open_dataset
     from cpmap.supplychain import access
 
     ws = ctx.ws
-    open_dataset("customers-clean", ws, principal="demo-trainer", purpose="training")
+    open_dataset(clean.name, ws, principal="demo-trainer", purpose="training")
     try:
-        open_dataset("customers", ws, principal="demo-trainer", purpose="training")
+        open_dataset(raw.name, ws, principal="demo-trainer", purpose="training")
         denied = False
     except access.AccessDenied:
         denied = True
@@ -135,18 +120,20 @@ def _access(ctx: DemoContext) -> tuple[bool, list[str]]:
     findings = access.review(policy, access.raw_datasets(ws), access.ledger_principals(ws))
     access.record_review(ws, policy, findings)
     rules = {f.rule_id for f in findings}
-    lines = [f"access: demo-trainer read customers-clean allowed; read raw customers "
+    lines = [f"access: demo-trainer read {clean.name} allowed; read raw {raw.name} "
              f"{'denied and recorded' if denied else 'ALLOWED'}"]
     lines += [f"  review: {f.rule_id} {f.message}" for f in findings]
     ok = denied and {"CP3-ACCESS-WILDCARD", "CP3-ACCESS-RAW-WRITE"} <= rules
     return ok, lines
 
 
-def run(ctx: DemoContext) -> StageResult:
-    _configure(ctx)
-    ok, lines = True, []
-    for step in (_deps, _sbom, _images, _access):
-        step_ok, step_lines = step(ctx)
-        ok = ok and step_ok
-        lines += step_lines
-    return StageResult("CP3", ok, tuple(lines))
+def run(ctx: Context) -> StageResult:
+    clean, raw = ctx.artifacts.customers_clean, ctx.artifacts.customers  # before changing a thing
+    add_policy(ctx.ws, POLICY, "[access]")
+    deps_ok, lines = _deps(ctx)
+    sbom_ok, sbom_lines, made = _sbom(ctx)
+    images_ok, image_lines = _images(ctx)
+    access_ok, access_lines = _access(ctx, clean, raw)
+    ok = deps_ok and sbom_ok and images_ok and access_ok
+    return StageResult("CP3", ok, tuple(lines + sbom_lines + image_lines + access_lines),
+                       made=made)

@@ -1,0 +1,1 @@
+"""One module per control point's lifecycle stage, each with ``run(ctx) -> StageResult``."""
