@@ -198,3 +198,15 @@ def test_cp5_findings_persist_until_remediated_or_accepted(kit: Kit) -> None:
                                          reason="risk accepted"),
                        [Subject(mv.ref, mv.digest)]), kit.ws)
     assert _status(evaluate(kit.ws, mv))["CP5"] == "pass"
+
+
+def test_required_for_a_stage_only_counts_for_that_promotion(kit: Kit) -> None:
+    from cpmap.gate.policy import from_config
+
+    mv = kit.model()
+    kit.everything(mv)
+    policy = from_config({"CP2": {"required_for": ["production"]}})
+    assert evaluate(kit.ws, mv, policy).passed
+    for_production = evaluate(kit.ws, mv, policy, stage="production")
+    assert for_production.control("CP2").status == "missing" and not for_production.passed
+    assert evaluate(kit.ws, mv, policy, stage="staging").passed

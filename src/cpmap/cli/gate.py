@@ -23,13 +23,22 @@ def gate(
     fmt: Annotated[GateFmt, typer.Option("--format", "-f", help="Output format.")]
     = GateFmt.table,
     output: OutputOpt = None,
+    stage: Annotated[str | None, typer.Option(
+        "--stage", help="Judge a promotion to this stage (e.g. production): controls whose "
+        "rule lists it in required_for count as required.")] = None,
 ) -> None:
     """Check a model version against the [gate] policy. Exit 0 pass, 1 fail."""
     from cpmap.core.workspace import open_workspace
     from cpmap.gate import output as out
     from cpmap.gate.evaluate import gate as run_gate
 
-    result = run_gate(open_workspace(workspace), ref)
+    if stage is not None:
+        from cpmap.errors import InputError
+        from cpmap.registry.stages import STAGES
+
+        if stage not in STAGES:
+            raise InputError(f"--stage {stage!r}: one of {', '.join(STAGES)}")
+    result = run_gate(open_workspace(workspace), ref, stage=stage)
     if fmt == GateFmt.json:
         emit_json(result.to_dict(), output)
     elif fmt == GateFmt.sarif:

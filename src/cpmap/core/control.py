@@ -35,6 +35,9 @@ class Rule:
     """
 
     required: bool = False
+    # registry stages whose promotion needs the control even when it is not required
+    # everywhere (CP7's gateway check is needed for production, not for staging)
+    required_for: tuple[str, ...] = ()
 
 
 class About(StrEnum):

@@ -49,6 +49,7 @@ class GateResult:
     digest: str
     controls: tuple[ControlResult, ...]
     scope: Scope
+    stage: str | None = None  # the promotion target the gate was run for
 
     @property
     def passed(self) -> bool:
@@ -61,8 +62,9 @@ class GateResult:
         return [c for c in self.controls if c.blocking]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "version": self.version, "digest": self.digest,
-                "passed": self.passed, "controls": [c.to_dict() for c in self.controls]}
+        out = {"model": self.model, "version": self.version, "digest": self.digest,
+               "passed": self.passed, "controls": [c.to_dict() for c in self.controls]}
+        return out if self.stage is None else {**out, "stage": self.stage}
 
 
 def _failed_evidence(items: Sequence[Item], scope: Scope) -> list[Reason]:
@@ -92,8 +94,8 @@ def _requirement(target: str | Callable[..., Any] | None) -> Requirement:
     return found
 
 
-def evaluate_control(cp: str, all_items: Sequence[Item], scope: Scope,
-                     policy: Policy) -> ControlResult:
+def evaluate_control(cp: str, all_items: Sequence[Item], scope: Scope, policy: Policy,
+                     stage: str | None = None) -> ControlResult:
     gate = control(cp).gate
     digests = scope.about(gate.about)
     items = [i for i in all_items if i.control == cp and i.about(digests)]
@@ -108,7 +110,7 @@ def evaluate_control(cp: str, all_items: Sequence[Item], scope: Scope,
     elif gate.failed_evidence is FailedEvidence.ANY:
         reasons += _failed_evidence(good, scope)
     reasons = list(dict.fromkeys(reasons))
-    required = policy.required(cp)
+    required = policy.required(cp, stage)
     status = _status(required, bool(items), reasons)
     texts = tuple(r.text for r in reasons)
     if status == "not-required":
@@ -116,19 +118,22 @@ def evaluate_control(cp: str, all_items: Sequence[Item], scope: Scope,
     return ControlResult(cp, status, texts, tuple(items), required)
 
 
-def evaluate(ws: Workspace, mv: ModelVersion, policy: Policy | None = None) -> GateResult:
-    """Run the gate for a loaded (and therefore verified) model version."""
+def evaluate(ws: Workspace, mv: ModelVersion, policy: Policy | None = None,
+             stage: str | None = None) -> GateResult:
+    """Run the gate for a loaded (and therefore verified) model version, for a promotion to
+    ``stage`` when one is given (a rule's ``required_for`` stages then count as required)."""
     policy = policy or load_policy(ws)
     scope = scope_of(ws, mv)
     view = collect(ws, scope.everything)
-    results = [evaluate_control(c.id, view.items, scope, policy) for c in all_controls()]
+    results = [evaluate_control(c.id, view.items, scope, policy, stage) for c in all_controls()]
     if view.problem:
         results = [ControlResult(r.control, "fail", (f"ledger: {view.problem}", *r.reasons),
                                  r.evidence, r.required) for r in results]
-    return GateResult(mv.name, mv.version, mv.digest, tuple(results), scope)
+    return GateResult(mv.name, mv.version, mv.digest, tuple(results), scope, stage)
 
 
-def gate(ws: Workspace, ref: str, policy: Policy | None = None) -> GateResult:
+def gate(ws: Workspace, ref: str, policy: Policy | None = None,
+         stage: str | None = None) -> GateResult:
     from cpmap.registry.versions import get
 
-    return evaluate(ws, get(ws, ref), policy)
+    return evaluate(ws, get(ws, ref), policy, stage)

@@ -30,8 +30,10 @@ class Policy:
     def rule(self, control: str) -> Rule:
         return self.rules[control]
 
-    def required(self, control: str) -> bool:
-        return self.rules[control].required
+    def required(self, control: str, stage: str | None = None) -> bool:
+        """Whether ``control`` must pass (for a promotion to ``stage``, when one is given)."""
+        rule = self.rules[control]
+        return rule.required or (stage is not None and stage in rule.required_for)
 
     def to_dict(self) -> dict[str, Any]:
         """The effective policy, keyed as in cpmap.toml (what gate evidence records)."""

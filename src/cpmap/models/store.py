@@ -26,7 +26,7 @@ from cpmap.models.protocol import Model
 if TYPE_CHECKING:
     from cpmap.core.evidence import Subject
     from cpmap.core.workspace import Workspace
-    from cpmap.robustness.predicates import StoredModel
+    from cpmap.robustness.predicates import StoredModelEvidence
 
 
 
@@ -66,7 +66,7 @@ def library_versions() -> dict[str, str]:
 
 
 def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any],
-               predicate: StoredModel | None = None, subjects: Sequence[Subject] = ()
+               predicate: StoredModelEvidence | None = None, subjects: Sequence[Subject] = ()
                ) -> ModelVersion:
     """Store ``model`` as the next version of ``name`` with its training record.
 

@@ -105,7 +105,7 @@ def promote(ws: Workspace, ref: str, stage: str = "production") -> tuple[Move, G
     if stage not in STAGES:
         raise InputError(f"stage {stage!r}: one of {', '.join(STAGES)}")
     mv = get(ws, ref)
-    result = evaluate(ws, mv)
+    result = evaluate(ws, mv, stage=stage)
     summary = {c.control: c.status for c in result.controls}
     subject = [Subject(f"model:{mv.ref}", mv.digest)]
     if not result.passed:

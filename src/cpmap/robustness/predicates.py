@@ -15,7 +15,7 @@ class _CP4(Predicate):
 
 
 @dataclass(frozen=True, kw_only=True)
-class StoredModel(_CP4):
+class StoredModelEvidence(_CP4):
     """What the model store adds to the evidence of every stored version."""
 
     model: str = detail("")
@@ -24,14 +24,14 @@ class StoredModel(_CP4):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelRegistration(StoredModel):
+class ModelRegistration(StoredModelEvidence):
     """A model brought into the store from outside (``cpmap models add``)."""
 
     kind: ClassVar[str] = "model-registration"
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelTraining(StoredModel):
+class ModelTraining(StoredModelEvidence):
     """A model trained by ``cpmap train``: its recipe and held-out figures."""
 
     kind: ClassVar[str] = "model-training"
