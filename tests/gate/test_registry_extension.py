@@ -91,7 +91,7 @@ def test_throwaway_control_reaches_gate_report_and_policy(
 
     fresh = init(tmp_path / "fresh", "fresh")
     written = tomllib.loads((fresh.dir / "cpmap.toml").read_text())["gate"]
-    assert written["CP11"] == {"required": True, "min_score": 0.5}
+    assert written["CP11"] == {"required": True, "required_for": [], "min_score": 0.5}
     fresh.close()
 
     with pytest.raises(SystemExit) as done:
