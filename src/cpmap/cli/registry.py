@@ -163,11 +163,11 @@ def verify(
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Verify manifest signatures, stored bytes and ledger entries. Exit 1 on any problem."""
-    from cpmap.registry.versions import get, list_versions
+    from cpmap.registry.versions import matching
     from cpmap.registry.versions import verify as check
 
     ws = _ws(workspace)
-    versions = [get(ws, ref)] if "@" in ref else list_versions(ws, ref)
+    versions = matching(ws, ref)
     if not versions:
         from cpmap.errors import InputError
 
@@ -298,10 +298,10 @@ def export_mlflow(
 ) -> None:
     """Register versions in MLflow, tagged with their digest, gate verdict and evidence."""
     from cpmap.registry.mlflow_interop import export_version
-    from cpmap.registry.versions import get, list_versions
+    from cpmap.registry.versions import matching
 
     ws = _ws(workspace)
-    versions = [get(ws, ref)] if "@" in ref else list_versions(ws, ref)
+    versions = matching(ws, ref)
     done = [{"model": v.ref, **export_version(ws, v, tracking_uri, experiment).to_dict()}
             for v in versions]
 

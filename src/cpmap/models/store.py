@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, insert, select
 
 from cpmap.core.names import check_name
+from cpmap.core.refs import Ref
 from cpmap.errors import InputError
 from cpmap.models.persist import load_bytes, model_bytes
 from cpmap.models.protocol import Model
@@ -121,12 +122,10 @@ def get_model(ws: Workspace, ref: str) -> ModelVersion:
     if ref.startswith("sha256:"):
         q = q.where(models.c.digest == ref[7:].lower())
     else:
-        name, _, version = ref.partition("@")
-        q = q.where(models.c.name == name)
-        if version:
-            if not version.isdigit():
-                raise InputError(f"model {ref!r}: version must be a number")
-            q = q.where(models.c.version == int(version))
+        parsed = Ref.parse(ref, "model")
+        q = q.where(models.c.name == parsed.name)
+        if parsed.version is not None:
+            q = q.where(models.c.version == parsed.version)
     with ws.store.read() as conn:
         r = conn.execute(q.order_by(models.c.version.desc()).limit(1)).first()
     if r is None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from cpmap.core.refs import Ref
 from cpmap.errors import InputError
 from cpmap.registry.manifest import DatasetRef
 
@@ -40,13 +41,11 @@ def resolve_dataset(ws: Workspace, ref: str) -> DatasetRef:
             return DatasetRef(str(known.name), int(known.version), digest)
         return DatasetRef(f"sha256:{digest[:12]}", None, digest)
 
-    name, _, ver = ref.partition("@")
+    parsed = Ref.parse(ref, "dataset")
     q = select(datasets.c.name, datasets.c.version, datasets.c.digest).where(
-        datasets.c.name == name)
-    if ver:
-        if not ver.isdigit():
-            raise InputError(f"dataset {ref!r}: version must be a number")
-        q = q.where(datasets.c.version == int(ver))
+        datasets.c.name == parsed.name)
+    if parsed.version is not None:
+        q = q.where(datasets.c.version == parsed.version)
     with ws.store.read() as conn:
         row = conn.execute(q.order_by(datasets.c.version.desc()).limit(1)).first()
     if row is None:

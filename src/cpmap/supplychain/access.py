@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, canonical_json, record
 from cpmap.core.findings import Finding, Location, Severity
+from cpmap.core.refs import Ref
 from cpmap.errors import Error, InputError
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ def workspace_policy(ws: Workspace) -> Policy:
 def check(policy: Policy, principal: str, action: str, dataset: str,
           columns: Sequence[str] | None = None) -> Decision:
     """Whether ``principal`` may ``action`` on ``dataset`` (a name, ``name@N`` accepted)."""
-    name = dataset.partition("@")[0]
+    name = Ref.parse(dataset, "dataset").name
     if action not in ACTIONS:
         raise InputError(f"action {action!r}: expected one of {', '.join(ACTIONS)}")
     if principal not in policy.principals:
