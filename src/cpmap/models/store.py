@@ -29,9 +29,14 @@ if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
 
 
-
 @dataclass(frozen=True)
-class ModelVersion:
+class StoredModel:
+    """A trained model kept in the model store (``name@N`` of the ``models`` table).
+
+    Not a registry version: registering one (``cpmap registry register NAME MODEL@N``) makes a
+    signed :class:`cpmap.registry.manifest.ModelVersion` of it, the one model-version type.
+    """
+
     name: str
     version: int
     digest: str
@@ -66,7 +71,7 @@ def library_versions() -> dict[str, str]:
 
 
 def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any],
-               evidence: Evidence | None = None) -> ModelVersion:
+               evidence: Evidence | None = None) -> StoredModel:
     """Store ``model`` as the next version of ``name`` with its training record.
 
     ``evidence`` (CP4, usually ``model-training``) gets the model digest as first subject and
@@ -98,23 +103,23 @@ def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any]
             record=json.dumps(full, sort_keys=True, default=str), created_at=now,
             entry=entry.index))
     Ledger(ws).witness(entry)
-    return ModelVersion(name, version, digest, fmt, str(extra["arch"]), full, now, entry.index)
+    return StoredModel(name, version, digest, fmt, str(extra["arch"]), full, now, entry.index)
 
 
 def _meta(model: Model) -> dict[str, Any]:
     return dict(getattr(model, "meta", {}) or {})
 
 
-def _row(r: Any) -> ModelVersion:
+def _row(r: Any) -> StoredModel:
     try:
         rec = json.loads(r.record)
     except ValueError:
         rec = {}
-    return ModelVersion(r.name, int(r.version), r.digest, r.format, r.arch, rec, r.created_at,
+    return StoredModel(r.name, int(r.version), r.digest, r.format, r.arch, rec, r.created_at,
                         int(r.entry))
 
 
-def get_model(ws: Workspace, ref: str) -> ModelVersion:
+def get_model(ws: Workspace, ref: str) -> StoredModel:
     """``name`` (latest), ``name@N`` or ``sha256:<hex>``."""
     from cpmap.models.tables import models
 
@@ -133,7 +138,7 @@ def get_model(ws: Workspace, ref: str) -> ModelVersion:
     return _row(r)
 
 
-def list_models(ws: Workspace) -> list[ModelVersion]:
+def list_models(ws: Workspace) -> list[StoredModel]:
     from cpmap.models.tables import models
 
     with ws.store.read() as conn:
@@ -141,7 +146,7 @@ def list_models(ws: Workspace) -> list[ModelVersion]:
     return [_row(r) for r in rows]
 
 
-def load_version(ws: Workspace, mv: ModelVersion, trusted_types: Iterable[str] = ()) -> Model:
+def load_version(ws: Workspace, mv: StoredModel, trusted_types: Iterable[str] = ()) -> Model:
     """Load a stored version, checking its bytes against the recorded digest."""
     from cpmap.core.artifacts import load_object
 

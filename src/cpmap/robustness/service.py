@@ -20,7 +20,7 @@ from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.refs import Ref
 from cpmap.models.datasets import Dataset, load_dataset
 from cpmap.models.protocol import Model, accuracy, has_gradients
-from cpmap.models.store import ModelVersion, get_model, load_version, save_model
+from cpmap.models.store import StoredModel, get_model, load_version, save_model
 from cpmap.robustness.config import TrainConfig
 from cpmap.robustness.evaluate import AttackSettings, Evaluation, evaluate
 from cpmap.robustness.plots import curves
@@ -65,7 +65,7 @@ def setting_number(ws: Workspace, key: str, default: float, lo: float, hi: float
 
 @dataclass(frozen=True)
 class Trained:
-    version: ModelVersion
+    version: StoredModel
     metrics: dict[str, Any]
     outcome: TrainOutcome
 
