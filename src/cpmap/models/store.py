@@ -50,6 +50,11 @@ class StoredModel:
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    def lineage_record(self) -> dict[str, Any]:
+        """The training record a registry version made of this model keeps as lineage."""
+        return {**dict(self.record), "model_store": {"ref": self.ref, "entry": self.entry},
+                "arch": self.arch, "format": self.format}
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "ref": self.ref,
                 "digest": self.digest, "format": self.format, "arch": self.arch,

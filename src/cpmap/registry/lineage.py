@@ -130,28 +130,27 @@ def store_sbom(ws: Workspace, path: Path) -> str:
 
 
 def training_record(ws: Workspace, digest: str) -> dict[str, Any] | None:
-    """The model layer's (CP4) training record for a model digest, when it keeps one."""
+    """The model store's (CP4) training record of a model with these bytes, if it holds one.
+
+    A file exported from the model store and registered by path gets the same lineage as
+    registering ``NAME@N`` from the store (:func:`cpmap.registry.intake.from_store`).
+    """
+    from cpmap.models.store import get_model
+
     try:
-        from cpmap.models import registry as model_store  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+        return get_model(ws, f"sha256:{digest}").lineage_record()
+    except InputError:
         return None
-    finder = getattr(model_store, "training_record_for_digest", None)
-    if finder is None:
-        return None
-    record = finder(ws, digest)
-    return dict(record) if isinstance(record, dict) else None
 
 
 def scan_model_files(ws: Workspace, path: Path) -> int | None:
-    """Run the CP3 model-file scanner on ``path`` and record its evidence (None: not installed).
+    """Run the CP3 model-file scanner on ``path`` and record its evidence (None: no files).
 
     The scan never loads or unpickles anything; its verdict is left to the gate.
     """
-    try:
-        from cpmap.supplychain.modelfiles.evidence import record_scan
-        from cpmap.supplychain.modelfiles.scan import scan_path
-    except ImportError:
-        return None
+    from cpmap.supplychain.modelfiles.evidence import record_scan
+    from cpmap.supplychain.modelfiles.scan import scan_path
+
     reports = scan_path(path)
     return record_scan(reports, ws).index if reports else None
 

@@ -53,7 +53,7 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
              scan: bool = False, pin_environment: bool = False) -> Registered:
     """Store ``path`` as a version of ``name`` with its lineage; idempotent per content.
 
-    With ``scan`` the CP3 model-file scanner (when installed) checks the files first and
+    With ``scan`` the CP3 model-file scanner checks the files first and
     records its evidence, which the gate then finds under the version's digests. With
     ``pin_environment`` the workspace's latest CP3 environment scans (dependencies, secrets,
     SBOM, images) become part of the lineage, so the gate holds the version to them.
