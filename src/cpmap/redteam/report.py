@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cpmap.core.evidence import Verdict
 from cpmap.core.findings import Finding, Severity
+from cpmap.redteam.plan import SEED_OFFSET
 
 if TYPE_CHECKING:
     from cpmap.redteam.campaign import CampaignResult
@@ -64,17 +65,11 @@ def details(result: CampaignResult, status: Mapping[str, str],
             plots: list[dict[str, str]]) -> dict[str, Any]:
     return {"campaign": result.campaign_id, "model": result.model,
             "plan": result.plan.to_dict(), "seed": result.plan.seed,
-            "seeds": {s: result.plan.seed + off for s, off in _offsets().items()},
+            "seeds": {s: result.plan.seed + off for s, off in SEED_OFFSET.items()},
             "results": result.metrics, "seconds": result.seconds,
             "status": dict(status),
             "transitions": [t.__dict__ for t in result.transitions],
             "plots": plots, "highlights": highlights(result)}
-
-
-def _offsets() -> dict[str, int]:
-    from cpmap.redteam.campaign import SEED_OFFSET
-
-    return SEED_OFFSET
 
 
 def summary_rows(result: CampaignResult) -> list[dict[str, Any]]:

@@ -261,16 +261,22 @@ def ledger_principals(ws: Workspace) -> set[str]:
 
 
 def raw_datasets(ws: Workspace) -> list[str]:
-    """Registered dataset names with no lineage parents, plus those matching ``[access] raw``."""
-    from cpmap.provenance.datasets import list_datasets, parents_of
+    """Registered dataset names with no lineage parents, plus those matching ``[access] raw``.
+
+    Read from CP1's tables: :mod:`cpmap.provenance.datasets` enforces this module's policy
+    when it opens a dataset, so this module sits below it and does not import it.
+    """
+    from sqlalchemy import select
+
+    from cpmap.provenance.tables import datasets, lineage
 
     policy = workspace_policy(ws)
-    out = set()
-    for dv in list_datasets(ws):
-        if not parents_of(ws, dv.digest) or any(fnmatch.fnmatchcase(dv.name, p)
-                                                 for p in policy.raw):
-            out.add(dv.name)
-    return sorted(out)
+    with ws.store.read() as conn:
+        rows = conn.execute(select(datasets.c.name, datasets.c.digest)).all()
+        derived = set(conn.execute(select(lineage.c.child).distinct()).scalars())
+    return sorted({str(name) for name, digest in rows
+                   if digest not in derived
+                   or any(fnmatch.fnmatchcase(name, p) for p in policy.raw)})
 
 
 def record_review(ws: Workspace, policy: Policy, findings: Sequence[Finding]) -> Entry:
