@@ -16,6 +16,7 @@ from cpmap.cli.common import (
     WorkspaceOpt,
     emit,
     emit_findings,
+    optional_workspace,
     progress,
     stderr_console,
 )
@@ -28,18 +29,10 @@ BackendOpt = Annotated[str, typer.Option(
     "--backend", help="cpmap (built-in engine) or presidio (extra 'presidio').")]
 
 
-def _ws(path: Path | None, required: bool = True) -> Any:
-    """The workspace; with ``required=False`` None when there is none (evidence is skipped)."""
+def _ws(path: Path | None) -> Any:
     from cpmap.core.workspace import open_workspace
-    from cpmap.errors import WorkspaceError
 
-    try:
-        return open_workspace(path)
-    except WorkspaceError:
-        if required or path is not None:
-            raise
-        stderr_console().print("no cpmap workspace: evidence not recorded")
-        return None
+    return open_workspace(path)
 
 
 def _render(rows: list[dict[str, Any]], title: str) -> None:
@@ -68,7 +61,7 @@ def scan(
     from cpmap.privacy.entities import check_entities
     from cpmap.privacy.policy import load_policy
 
-    ws = _ws(workspace, required=False)
+    ws = optional_workspace(workspace, note=True)
     analyzer = sc.make_analyzer(backend, check_entities(entity), presidio_model)
     files = sc.expand(paths)
     with progress("scanning", sum(f.stat().st_size for f in files)) as advance:
@@ -143,33 +136,9 @@ def decrypt(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Reverse `redact --strategy encrypt` with the workspace AES key (keep the output safe)."""
-    from cpmap.core.evidence import Subject, Verdict
-    from cpmap.core.workspace import atomic_write
-    from cpmap.errors import InputError
-    from cpmap.privacy.keys import aes_key, decrypt_text
-    from cpmap.privacy.policy import record_cp2
-    from cpmap.privacy.writers import check_output
-    from cpmap.provenance.fingerprint import hash_file
+    from cpmap.privacy.ops import run_decrypt
 
-    if not path.is_file():
-        raise InputError(f"{path}: " + ("is a directory, expected a file" if path.is_dir()
-                                          else "no such file"))
-    check_output(out)
-    ws = _ws(workspace)
-    try:
-        text = path.read_bytes().decode("utf-8", errors="strict")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text: {e.reason}") from e
-    try:
-        plain, n = decrypt_text(aes_key(ws), text)
-    except InputError as e:
-        raise InputError(f"{path}: {e.message}", hint=e.hint) from e
-    atomic_write(out, plain.encode(), mode=0o600)
-    # Re-identification is an access to personal data: it leaves a trace in the ledger.
-    record_cp2(ws, "pii-decryption", [Subject(path.name, hash_file(path)[0])], Verdict.INFO,
-               {"values_decrypted": n}, details={"input": str(path), "output": str(out),
-                                                 "highlights": [f"decrypted {n} values of "
-                                                                f"{path.name}"]})
+    n = run_decrypt(lambda: _ws(workspace), path, out)
     stderr_console().print(f"decrypted {n} values into {out} (mode 0600)")
 
 
@@ -197,8 +166,8 @@ def assess(
     """
     from cpmap.privacy.ops import run_assess, split_cols
 
-    report = run_assess(_ws(workspace, required=False), data, split_cols(quasi), sensitive,
-                        k, l_div, t)
+    ws = optional_workspace(workspace, note=True)
+    report = run_assess(ws, data, split_cols(quasi), sensitive, k, l_div, t)
 
     def table(v: dict[str, Any]) -> None:
         rows = [{"metric": key, "value": val} for key, val in v.items()
@@ -248,20 +217,6 @@ def anonymize(
         raise typer.Exit(1)
 
 
-def _dataset(ws: Any, data: str, name: str | None, purpose: str) -> tuple[Path, str, str]:
-    """(path, budget name, digest) of a file or a CP1 dataset reference (``name@version``)."""
-    from cpmap.provenance.datasets import find_by_digest, open_dataset
-    from cpmap.provenance.fingerprint import fingerprint
-
-    path = Path(data)
-    if path.is_file():
-        digest = fingerprint(path).digest
-        found = find_by_digest(ws, digest)
-        return path, name or (found.name if found else path.stem), digest
-    dv = open_dataset(data, ws, purpose=purpose)
-    return Path(dv.path), name or dv.name, dv.digest
-
-
 @app.command("dp-query")
 def dp_query(
     data: Annotated[str, typer.Argument(help="A table file or a CP1 dataset (name@version).")],
@@ -281,10 +236,11 @@ def dp_query(
     Exit 1 when the budget would be exceeded (nothing is released).
     """
     from cpmap.privacy import dp, tabular
+    from cpmap.privacy.ops import release_input
 
     ws = _ws(workspace)
     q = dp.parse_query(query, bounds, categories)
-    path, name, digest = _dataset(ws, data, dataset, f"dp-query {q}")
+    path, name, digest = release_input(ws, data, dataset, f"dp-query {q}")
     rel = dp.release(ws, tabular.load(path), name, q, epsilon, digest)
 
     def table(v: dict[str, Any]) -> None:
@@ -361,7 +317,7 @@ def evaluate_synthetic(
     """
     from cpmap.privacy.synth_ops import run_evaluate
 
-    value, entry = run_evaluate(_ws(workspace, required=False), real, synthetic, holdout,
+    value, entry = run_evaluate(optional_workspace(workspace, note=True), real, synthetic, holdout,
                                 target, seed)
     value["entry"] = entry
     emit(value, fmt.value, None, lambda v: _render(

@@ -27,7 +27,7 @@ def images(
 
     Exit 1 when there are findings, 0 when every image is pinned and allowed.
     """
-    from cpmap.cli.scan_deps import optional_workspace
+    from cpmap.cli.common import optional_workspace
     from cpmap.supplychain import images as img
 
     ws = optional_workspace(workspace)

@@ -6,6 +6,7 @@ pure computations on DataFrames that the benchmark and the tests call directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,3 +141,51 @@ def run_anonymize(ws: Workspace, path: Path, out: Path, quasi: list[str], k: int
         "information_loss_ncp": info["information_loss_ncp"], "suppressed": result.suppressed,
         "partitions": result.partitions})
     return AnonymizeReport(out, info, check, dv.ref)
+
+
+def run_decrypt(open_ws: Callable[[], Workspace], path: Path, out: Path) -> int:
+    """Reverse ``redact --strategy encrypt`` of ``path`` into ``out`` (mode 0600); the count.
+
+    The input and output are checked before the workspace is opened (``open_ws``), so bad
+    input names itself first; nothing is written when a token does not decrypt.
+    """
+    from cpmap.core.evidence import Subject, Verdict
+    from cpmap.core.workspace import atomic_write
+    from cpmap.privacy.keys import aes_key, decrypt_text
+    from cpmap.provenance.fingerprint import hash_file
+
+    if not path.is_file():
+        raise InputError(f"{path}: " + ("is a directory, expected a file" if path.is_dir()
+                                          else "no such file"))
+    check_output(out)
+    ws = open_ws()
+    try:
+        text = path.read_bytes().decode("utf-8", errors="strict")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text: {e.reason}") from e
+    try:
+        plain, n = decrypt_text(aes_key(ws), text)
+    except InputError as e:
+        raise InputError(f"{path}: {e.message}", hint=e.hint) from e
+    atomic_write(out, plain.encode(), mode=0o600)
+    # Re-identification is an access to personal data: it leaves a trace in the ledger.
+    record_cp2(ws, "pii-decryption", [Subject(path.name, hash_file(path)[0])], Verdict.INFO,
+               {"values_decrypted": n}, details={"input": str(path), "output": str(out),
+                                                 "highlights": [f"decrypted {n} values of "
+                                                                f"{path.name}"]})
+    return n
+
+
+def release_input(ws: Workspace, data: str, name: str | None, purpose: str
+                  ) -> tuple[Path, str, str]:
+    """(path, budget name, digest) of a file or a CP1 dataset reference (``name@version``)."""
+    from cpmap.provenance.datasets import find_by_digest, open_dataset
+    from cpmap.provenance.fingerprint import fingerprint
+
+    path = Path(data)
+    if path.is_file():
+        digest = fingerprint(path).digest
+        found = find_by_digest(ws, digest)
+        return path, name or (found.name if found else path.stem), digest
+    dv = open_dataset(data, ws, purpose=purpose)
+    return Path(dv.path), name or dv.name, dv.digest

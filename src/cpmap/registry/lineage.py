@@ -121,6 +121,17 @@ def read_sbom(path: Path) -> bytes:
     return data
 
 
+def read_training_record(path: Path) -> dict[str, Any]:
+    """A training record given as a JSON file (``--training-record``), or one clear error."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise InputError(f"{path}: not a readable JSON training record") from e
+    if not isinstance(record, dict):
+        raise InputError(f"{path}: training record must be a JSON object")
+    return record
+
+
 def store_sbom(ws: Workspace, path: Path) -> str:
     """Keep the environment SBOM (CP3) with the workspace objects; return its digest."""
     data = read_sbom(path)
