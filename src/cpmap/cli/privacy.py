@@ -108,6 +108,7 @@ def redact(
 
     Exit 1 when direct identifiers or original values survive in the output.
     """
+    from cpmap.core.evidence import Verdict
     from cpmap.privacy import redact as rd
     from cpmap.privacy.scan import make_analyzer
 
@@ -125,7 +126,7 @@ def redact(
                                f"{v['rescan_entities'] or 'clean'})")
 
     emit(result.to_dict(), fmt.value, None, table)
-    if result.verdict == "fail":
+    if result.verdict is Verdict.FAIL:
         raise typer.Exit(1)
 
 
@@ -164,6 +165,7 @@ def assess(
 
     Exit 1 when the table misses the policy (cpmap.toml [privacy] k, l, t, max_unique).
     """
+    from cpmap.core.evidence import Verdict
     from cpmap.privacy.ops import run_assess, split_cols
 
     ws = optional_workspace(workspace, note=True)
@@ -177,7 +179,7 @@ def assess(
             stderr_console().print(f"[red]{p}[/]")
 
     emit(report.to_dict(), fmt.value, None, table)
-    if report.verdict == "fail":
+    if report.verdict is Verdict.FAIL:
         raise typer.Exit(1)
 
 
@@ -200,6 +202,7 @@ def anonymize(
 
     The output is re-assessed; exit 1 if it misses the requested k/l/t.
     """
+    from cpmap.core.evidence import Verdict
     from cpmap.privacy.ops import run_anonymize, split_cols
 
     report = run_anonymize(_ws(workspace), data, out, split_cols(quasi), k, l_div, t, sensitive,
@@ -213,7 +216,7 @@ def anonymize(
                 f"Mondrian k={k}")
 
     emit(report.to_dict(), fmt.value, None, table)
-    if report.check.verdict == "fail":
+    if report.check.verdict is Verdict.FAIL:
         raise typer.Exit(1)
 
 

@@ -18,6 +18,7 @@ from cpmap.privacy.policy import load_policy, record_cp2
 from cpmap.privacy.writers import check_output
 
 if TYPE_CHECKING:
+    from cpmap.core.evidence import Verdict
     from cpmap.core.workspace import Workspace
 
 
@@ -46,12 +47,12 @@ def _subject(ws: Workspace | None, path: Path) -> Any:
 class AssessReport:
     assessment: Assessment
     problems: tuple[str, ...]
-    verdict: str
+    verdict: Verdict
     entry: int | None
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.assessment.to_dict(), "problems": list(self.problems),
-                "verdict": self.verdict, "entry": self.entry}
+                "verdict": self.verdict.value, "entry": self.entry}
 
 
 def run_assess(ws: Workspace | None, path: Path, quasi: list[str], sensitive: str | None,
@@ -80,14 +81,14 @@ def run_assess(ws: Workspace | None, path: Path, quasi: list[str], sensitive: st
         plots.append(class_sizes(ws, sizes, want_k, f"{path.name}: classes on "
                                  f"{', '.join(quasi)}"))
     problems = tuple(violations(a, want_k, want_l, want_t, policy.max_unique))
-    verdict = "fail" if problems else "pass"
+    verdict = Verdict.FAIL if problems else Verdict.PASS
     entry = None
     if ws is not None:
         findings = [Finding("CP2-ANONYMITY", Severity.HIGH, p, Location(str(path)),
                             "cpmap privacy anonymize --quasi ... --k K", (
                                 "AML.T0024", "ML03:2023 Model Inversion Attack")) for p in problems]
         entry = record_cp2(
-            ws, "anonymity-assessment", [_subject(ws, path)], Verdict(verdict),
+            ws, "anonymity-assessment", [_subject(ws, path)], verdict,
             metrics={key: v for key, v in a.to_dict().items() if not isinstance(v, list)}
             | {"required_k": want_k} | dict(extra or {}),
             findings=findings,
