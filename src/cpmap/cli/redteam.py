@@ -20,9 +20,6 @@ from cpmap.cli.common import (
 
 app = typer.Typer(no_args_is_help=True)
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-
-
 @app.command("run")
 def run_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="Workspace model (name or "
@@ -49,11 +46,10 @@ def run_cmd(
     Exit 0 when no open finding reaches --fail-on, 1 otherwise, 2 on bad input.
     """
     from cpmap.core.workspace import open_workspace
-    from cpmap.errors import InputError
     from cpmap.redteam.plan import load_plan
+    from cpmap.redteam.report import fails, parse_fail_on
 
-    if fail_on not in SEVERITIES:
-        raise InputError(f"--fail-on {fail_on!r}: use one of {', '.join(SEVERITIES)}")
+    threshold = parse_fail_on(fail_on)
     chosen = load_plan(plan)  # bad plans fail before torch is even imported
     check_output(output)  # and a bad --output before any evidence is recorded
     ws = open_workspace(workspace)
@@ -82,9 +78,7 @@ def run_cmd(
     err.print(f"recorded CP5 evidence at ledger index {result.entry}")
     for t in result.transitions:
         err.print(f"  {t.id} {t.rule_id}: {t.before or 'new'} -> {t.after}")
-    threshold = SEVERITIES.index(fail_on)
-    if any(SEVERITIES.index(f.severity.value) <= threshold
-           and f.properties.get("status", "open") == "open" for f in findings):
+    if fails(findings, threshold):
         raise typer.Exit(1)
 
 

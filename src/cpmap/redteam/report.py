@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cpmap.core.evidence import Verdict
 from cpmap.core.findings import Finding, Severity
+from cpmap.errors import InputError
 from cpmap.redteam.plan import SEED_OFFSET
 
 if TYPE_CHECKING:
@@ -22,6 +23,21 @@ def verdict(findings: Sequence[Finding], status: Mapping[str, str]) -> Verdict:
     if any(f.severity.rank >= Severity.HIGH.rank for f in live):
         return Verdict.FAIL
     return Verdict.WARN if live else Verdict.PASS
+
+
+def parse_fail_on(text: str) -> Severity:
+    """The ``--fail-on`` threshold: a severity name, or one clear error."""
+    try:
+        return Severity(text)
+    except ValueError:
+        raise InputError(f"--fail-on {text!r}: use one of "
+                         f"{', '.join(s.value for s in Severity)}") from None
+
+
+def fails(findings: Sequence[Finding], threshold: Severity) -> bool:
+    """Whether an open finding is at least as severe as ``threshold`` (exit 1 on the CLI)."""
+    return any(f.severity.rank >= threshold.rank and f.properties.get("status", "open") == "open"
+               for f in findings)
 
 
 def _pct(v: Any) -> str:
