@@ -31,8 +31,7 @@ def images(
     from cpmap.supplychain import images as img
 
     ws = optional_workspace(workspace)
-    rules = img.allowlist(ws.setting("images", "allow") if ws else None,
-                          str(ws.dir / "cpmap.toml") if ws else "cpmap.toml")
+    rules = img.workspace_allowlist(ws)
     report = img.scan(path, rules)
 
     def table() -> None:
