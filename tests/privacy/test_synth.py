@@ -36,6 +36,17 @@ def test_fidelity_and_privacy_scores(customers_frame: pd.DataFrame) -> None:
     assert copied.exact_copy_rate == 1.0 and copied.verdict == "fail"
 
 
+def test_scores_carry_the_verdict_type(customers_frame: pd.DataFrame) -> None:
+    from cpmap.core.evidence import Verdict
+
+    cols = ["age", "income", "default"]
+    train, hold = customers_frame[cols].iloc[:200], customers_frame[cols].iloc[200:]
+    copied = evaluate(train, train.copy(), hold, "default")
+    assert copied.verdict is Verdict.FAIL
+    value = copied.to_dict()["verdict"]
+    assert type(value) is str and value == "fail"  # JSON and tables get the plain string
+
+
 def test_dp_needs_public_domains(customers_frame: pd.DataFrame) -> None:
     pytest.importorskip("opendp")
     frame = customers_frame[["age", "gender"]]

@@ -193,3 +193,23 @@ def test_bad_training_record_changes_nothing(ws: Workspace, tmp_path: Path,
     with pytest.raises(InputError, match=message):
         register(ws, "clf", _file(tmp_path, "m.bin", b"weights"), training=training, scan=True)
     assert len(list(Ledger(ws).entries())) == before  # no model-scan evidence either
+
+
+def test_a_model_store_file_registered_by_path_keeps_its_training_record(
+        ws: Workspace, tmp_path: Path) -> None:
+    import torch
+
+    from cpmap.core.artifacts import load_object
+    from cpmap.models import ArchSpec, TorchModel, build
+    from cpmap.models.store import save_model
+
+    torch.manual_seed(0)
+    spec = ArchSpec("mlp", 4, 3, (8,))
+    stored = save_model(ws, "m", TorchModel(build(spec), spec), {"seed": 7})
+    data = load_object(ws, stored.digest)
+    assert data is not None
+    exported = _file(tmp_path, "m.safetensors", data)
+    mv = register(ws, "clf", exported).version
+    assert mv.lineage.training is not None and mv.lineage.training["seed"] == 7
+    assert mv.lineage.training["model_store"] == {"ref": "m@1", "entry": stored.entry}
+    assert register(ws, "other", _file(tmp_path, "x.bin", b"w")).version.lineage.training is None

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cpmap.errors import InputError
+
+if TYPE_CHECKING:
+    from cpmap.core.workspace import Workspace
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -38,6 +42,23 @@ class FindingsFmt(StrEnum):
 
 FormatOpt = Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")]
 FindingsFormatOpt = Annotated[FindingsFmt, typer.Option("--format", "-f", help="Output format.")]
+
+
+def optional_workspace(path: Path | None, *, note: bool = False) -> Workspace | None:
+    """The workspace to record evidence in; None (the command only reports) when there is none.
+
+    A workspace that is named (``--workspace``, ``$CPMAP_WORKSPACE``) must open: a typo there is
+    bad input, not a reason to skip the evidence. With ``note`` a missing one is said on stderr.
+    """
+    from cpmap.core.workspace import find_root, open_workspace
+
+    if path is not None or os.environ.get("CPMAP_WORKSPACE"):
+        return open_workspace(path)
+    if find_root(Path.cwd()) is None:
+        if note:
+            stderr_console().print("no cpmap workspace: evidence not recorded")
+        return None
+    return open_workspace()
 
 
 def stderr_console() -> Any:

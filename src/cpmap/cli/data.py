@@ -17,7 +17,6 @@ from cpmap.cli.common import (
     stderr_console,
     write_text,
 )
-from cpmap.core.tags import Atlas, OwaspML
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -46,22 +45,13 @@ def sign(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Write a DSSE-signed in-toto manifest of PATH, signed by the workspace key."""
-    from cpmap.core.evidence import Evidence, Subject, Verdict, record
     from cpmap.core.workspace import open_workspace
     from cpmap.provenance import manifest
 
     ws = open_workspace(workspace)
-    fp, st = manifest.fingerprint_statement(path)
-    from cpmap.core import dsse
-    from cpmap.core.evidence import canonical_json
-
-    env = dsse.sign(canonical_json(st), ws.signing_key)
+    fp, env = manifest.sign_fingerprint(path, ws.signing_key)
     write_text(manifest.dump(env), output)
-    record(Evidence("CP1", "data-signature", [Subject(path.name, fp.digest)], Verdict.PASS,
-                    metrics={"files": len(fp.files), "bytes": fp.size},
-                    details={"attestation": str(output), "keyid": ws.signing_key.keyid,
-                             "highlights": [f"signed {len(fp.files)} file(s) of {path.name}, "
-                                            f"root sha256:{fp.digest[:16]}"]}), ws)
+    manifest.record_signature(ws, path, fp, output)
 
 
 @app.command()
@@ -90,33 +80,10 @@ def verify(
         keys = trusted_public_keys(ws)
     result = manifest.verify(path, env, keys)
     if ws is not None:
-        _record_verification(ws, path, result)
+        manifest.record_verification(ws, path, result)
     emit(result.to_dict(), fmt, None, _verify_table)
     if not result.ok:
         raise typer.Exit(1)
-
-
-def _record_verification(ws: Any, path: Path, result: Any) -> None:
-    from cpmap.core.evidence import Evidence, Subject, Verdict, record
-    from cpmap.core.findings import Finding, Location, Severity
-
-    findings = [Finding("CP1-MODIFIED" if kind == "modified" else f"CP1-{kind.upper()}",
-                        Severity.HIGH, f"{kind} file: {name}", Location(f"{path}/{name}"),
-                        "Restore the file or re-sign the dataset through a recorded transform.",
-                        (Atlas.T0020, OwaspML.ML02))
-                for kind in ("modified", "missing", "added")
-                for name in getattr(result.diff, kind)]
-    if result.signer is None:
-        findings.append(Finding("CP1-UNTRUSTED-SIGNATURE", Severity.HIGH,
-                                "attestation not signed by a trusted key", Location(str(path)),
-                                "cpmap trust key add NAME KEY.pub after verifying the key"))
-    record(Evidence("CP1", "data-verification", [Subject(path.name, result.expected_digest
-                                                         or result.actual_digest)],
-                    Verdict.PASS if result.ok else Verdict.FAIL,
-                    metrics={"modified": len(result.diff.modified),
-                             "missing": len(result.diff.missing),
-                             "added": len(result.diff.added)},
-                    findings=findings, details={"path": str(path), **result.to_dict()}), ws)
 
 
 def _verify_table(v: dict[str, Any]) -> None:

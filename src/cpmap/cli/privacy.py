@@ -16,6 +16,7 @@ from cpmap.cli.common import (
     WorkspaceOpt,
     emit,
     emit_findings,
+    optional_workspace,
     progress,
     stderr_console,
 )
@@ -28,18 +29,10 @@ BackendOpt = Annotated[str, typer.Option(
     "--backend", help="cpmap (built-in engine) or presidio (extra 'presidio').")]
 
 
-def _ws(path: Path | None, required: bool = True) -> Any:
-    """The workspace; with ``required=False`` None when there is none (evidence is skipped)."""
+def _ws(path: Path | None) -> Any:
     from cpmap.core.workspace import open_workspace
-    from cpmap.errors import WorkspaceError
 
-    try:
-        return open_workspace(path)
-    except WorkspaceError:
-        if required or path is not None:
-            raise
-        stderr_console().print("no cpmap workspace: evidence not recorded")
-        return None
+    return open_workspace(path)
 
 
 def _render(rows: list[dict[str, Any]], title: str) -> None:
@@ -68,7 +61,7 @@ def scan(
     from cpmap.privacy.entities import check_entities
     from cpmap.privacy.policy import load_policy
 
-    ws = _ws(workspace, required=False)
+    ws = optional_workspace(workspace, note=True)
     analyzer = sc.make_analyzer(backend, check_entities(entity), presidio_model)
     files = sc.expand(paths)
     with progress("scanning", sum(f.stat().st_size for f in files)) as advance:
@@ -115,6 +108,7 @@ def redact(
 
     Exit 1 when direct identifiers or original values survive in the output.
     """
+    from cpmap.core.evidence import Verdict
     from cpmap.privacy import redact as rd
     from cpmap.privacy.scan import make_analyzer
 
@@ -132,7 +126,7 @@ def redact(
                                f"{v['rescan_entities'] or 'clean'})")
 
     emit(result.to_dict(), fmt.value, None, table)
-    if result.verdict == "fail":
+    if result.verdict is Verdict.FAIL:
         raise typer.Exit(1)
 
 
@@ -143,34 +137,9 @@ def decrypt(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Reverse `redact --strategy encrypt` with the workspace AES key (keep the output safe)."""
-    from cpmap.core.evidence import Subject, Verdict
-    from cpmap.core.workspace import atomic_write
-    from cpmap.errors import InputError
-    from cpmap.privacy.keys import aes_key, decrypt_text
-    from cpmap.privacy.policy import record_cp2
-    from cpmap.privacy.predicates import PiiDecryption
-    from cpmap.privacy.writers import check_output
-    from cpmap.provenance.fingerprint import hash_file
+    from cpmap.privacy.ops import run_decrypt
 
-    if not path.is_file():
-        raise InputError(f"{path}: " + ("is a directory, expected a file" if path.is_dir()
-                                          else "no such file"))
-    check_output(out)
-    ws = _ws(workspace)
-    try:
-        text = path.read_bytes().decode("utf-8", errors="strict")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text: {e.reason}") from e
-    try:
-        plain, n = decrypt_text(aes_key(ws), text)
-    except InputError as e:
-        raise InputError(f"{path}: {e.message}", hint=e.hint) from e
-    atomic_write(out, plain.encode(), mode=0o600)
-    # Re-identification is an access to personal data: it leaves a trace in the ledger.
-    record_cp2(ws, PiiDecryption, [Subject(path.name, hash_file(path)[0])], Verdict.INFO,
-               {"values_decrypted": n}, details={"input": str(path), "output": str(out),
-                                                 "highlights": [f"decrypted {n} values of "
-                                                                f"{path.name}"]})
+    n = run_decrypt(lambda: _ws(workspace), path, out)
     stderr_console().print(f"decrypted {n} values into {out} (mode 0600)")
 
 
@@ -196,10 +165,11 @@ def assess(
 
     Exit 1 when the table misses the policy (cpmap.toml [privacy] k, l, t, max_unique).
     """
+    from cpmap.core.evidence import Verdict
     from cpmap.privacy.ops import run_assess, split_cols
 
-    report = run_assess(_ws(workspace, required=False), data, split_cols(quasi), sensitive,
-                        k, l_div, t)
+    ws = optional_workspace(workspace, note=True)
+    report = run_assess(ws, data, split_cols(quasi), sensitive, k, l_div, t)
 
     def table(v: dict[str, Any]) -> None:
         rows = [{"metric": key, "value": val} for key, val in v.items()
@@ -209,7 +179,7 @@ def assess(
             stderr_console().print(f"[red]{p}[/]")
 
     emit(report.to_dict(), fmt.value, None, table)
-    if report.verdict == "fail":
+    if report.verdict is Verdict.FAIL:
         raise typer.Exit(1)
 
 
@@ -232,6 +202,7 @@ def anonymize(
 
     The output is re-assessed; exit 1 if it misses the requested k/l/t.
     """
+    from cpmap.core.evidence import Verdict
     from cpmap.privacy.ops import run_anonymize, split_cols
 
     report = run_anonymize(_ws(workspace), data, out, split_cols(quasi), k, l_div, t, sensitive,
@@ -245,22 +216,8 @@ def anonymize(
                 f"Mondrian k={k}")
 
     emit(report.to_dict(), fmt.value, None, table)
-    if report.check.verdict == "fail":
+    if report.check.verdict is Verdict.FAIL:
         raise typer.Exit(1)
-
-
-def _dataset(ws: Any, data: str, name: str | None, purpose: str) -> tuple[Path, str, str]:
-    """(path, budget name, digest) of a file or a CP1 dataset reference (``name@version``)."""
-    from cpmap.provenance.datasets import find_by_digest, open_dataset
-    from cpmap.provenance.fingerprint import fingerprint
-
-    path = Path(data)
-    if path.is_file():
-        digest = fingerprint(path).digest
-        found = find_by_digest(ws, digest)
-        return path, name or (found.name if found else path.stem), digest
-    dv = open_dataset(data, ws, purpose=purpose)
-    return Path(dv.path), name or dv.name, dv.digest
 
 
 @app.command("dp-query")
@@ -282,10 +239,11 @@ def dp_query(
     Exit 1 when the budget would be exceeded (nothing is released).
     """
     from cpmap.privacy import dp, tabular
+    from cpmap.privacy.ops import release_input
 
     ws = _ws(workspace)
     q = dp.parse_query(query, bounds, categories)
-    path, name, digest = _dataset(ws, data, dataset, f"dp-query {q}")
+    path, name, digest = release_input(ws, data, dataset, f"dp-query {q}")
     rel = dp.release(ws, tabular.load(path), name, q, epsilon, digest)
 
     def table(v: dict[str, Any]) -> None:
@@ -362,7 +320,7 @@ def evaluate_synthetic(
     """
     from cpmap.privacy.synth_ops import run_evaluate
 
-    value, entry = run_evaluate(_ws(workspace, required=False), real, synthetic, holdout,
+    value, entry = run_evaluate(optional_workspace(workspace, note=True), real, synthetic, holdout,
                                 target, seed)
     value["entry"] = entry
     emit(value, fmt.value, None, lambda v: _render(

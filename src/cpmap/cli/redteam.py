@@ -17,7 +17,6 @@ from cpmap.cli.common import (
     emit_json,
     stderr_console,
 )
-from cpmap.core.findings import Severity, SeverityFloor
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -47,12 +46,10 @@ def run_cmd(
     Exit 0 when no open finding reaches --fail-on, 1 otherwise, 2 on bad input.
     """
     from cpmap.core.workspace import open_workspace
-    from cpmap.errors import InputError
     from cpmap.redteam.plan import load_plan
+    from cpmap.redteam.report import fails, parse_fail_on
 
-    choices = [s.value for s in Severity]
-    if fail_on not in choices:
-        raise InputError(f"--fail-on {fail_on!r}: use one of {', '.join(choices)}")
+    threshold = parse_fail_on(fail_on)
     chosen = load_plan(plan)  # bad plans fail before torch is even imported
     check_output(output)  # and a bad --output before any evidence is recorded
     ws = open_workspace(workspace)
@@ -81,9 +78,7 @@ def run_cmd(
     err.print(f"recorded CP5 evidence at ledger index {result.entry}")
     for t in result.transitions:
         err.print(f"  {t.id} {t.rule_id}: {t.before or 'new'} -> {t.after}")
-    floor = SeverityFloor(fail_on)
-    if any(floor.admits(f.severity) and f.properties.get("status", "open") == "open"
-           for f in findings):
+    if fails(findings, threshold):
         raise typer.Exit(1)
 
 

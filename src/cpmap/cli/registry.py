@@ -3,7 +3,6 @@ rollback and model cards (CP6)."""
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -59,19 +58,12 @@ def register(
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Register an immutable, signed, content-addressed model version with its lineage."""
-    from cpmap.errors import InputError
     from cpmap.registry.card import load_card_file
     from cpmap.registry.intake import register_any
+    from cpmap.registry.lineage import read_training_record
 
     ws = _ws(workspace)
-    training = None
-    if training_record is not None:
-        try:
-            training = json.loads(training_record.read_text())
-        except (OSError, ValueError) as e:
-            raise InputError(f"{training_record}: not a readable JSON training record") from e
-        if not isinstance(training, dict):
-            raise InputError(f"{training_record}: training record must be a JSON object")
+    training = read_training_record(training_record) if training_record is not None else None
     card = load_card_file(card_file) if card_file else None
     reg = register_any(ws, name, model, datasets=dataset or (), training=training,
                        parent=parent, card=card, sbom=sbom, version=version, scan=scan,
@@ -163,11 +155,11 @@ def verify(
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Verify manifest signatures, stored bytes and ledger entries. Exit 1 on any problem."""
-    from cpmap.registry.versions import get, list_versions
+    from cpmap.registry.versions import matching
     from cpmap.registry.versions import verify as check
 
     ws = _ws(workspace)
-    versions = [get(ws, ref)] if "@" in ref else list_versions(ws, ref)
+    versions = matching(ws, ref)
     if not versions:
         from cpmap.errors import InputError
 
@@ -296,10 +288,10 @@ def export_mlflow(
 ) -> None:
     """Register versions in MLflow, tagged with their digest, gate verdict and evidence."""
     from cpmap.registry.mlflow_interop import export_version
-    from cpmap.registry.versions import get, list_versions
+    from cpmap.registry.versions import matching
 
     ws = _ws(workspace)
-    versions = [get(ws, ref)] if "@" in ref else list_versions(ws, ref)
+    versions = matching(ws, ref)
     done = [{"model": v.ref, **export_version(ws, v, tracking_uri, experiment).to_dict()}
             for v in versions]
 

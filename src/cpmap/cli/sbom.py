@@ -29,7 +29,7 @@ def sbom(
     """
     import sys
 
-    from cpmap.cli.scan_deps import optional_workspace
+    from cpmap.cli.common import optional_workspace
     from cpmap.errors import WorkspaceError
     from cpmap.supplychain import bomsources, reqsource
     from cpmap.supplychain import sbom as cdx

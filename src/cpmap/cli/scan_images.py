@@ -27,12 +27,11 @@ def images(
 
     Exit 1 when there are findings, 0 when every image is pinned and allowed.
     """
-    from cpmap.cli.scan_deps import optional_workspace
+    from cpmap.cli.common import optional_workspace
     from cpmap.supplychain import images as img
 
     ws = optional_workspace(workspace)
-    rules = img.allowlist(ws.setting("images", "allow") if ws else None,
-                          str(ws.dir / "cpmap.toml") if ws else "cpmap.toml")
+    rules = img.workspace_allowlist(ws)
     report = img.scan(path, rules)
 
     def table() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from cpmap import __version__
+from cpmap._version import __version__
 from cpmap.core import dsse
 from cpmap.core.findings import Finding, Verdict
 from cpmap.core.predicate import ContractError, Predicate, wire

@@ -19,7 +19,6 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from cpmap.core import dsse
 from cpmap.core.checkpoint import Checkpoint, open_note
-from cpmap.core.evidence import canonical_json
 from cpmap.core.merkle import Frontier, MerkleTree, leaf_hash
 from cpmap.core.store import ledger_checkpoints, ledger_entries, ledger_state, ledger_subjects
 from cpmap.core.verify import Row, VerifyReport, export_lines, verify_rows
@@ -269,11 +268,6 @@ def read_witness_size(path: Any) -> int | None:
         return int(lines[1])
     except (OSError, IndexError, ValueError):
         return None
-
-
-def envelope_bytes(obj: dict[str, Any]) -> bytes:
-    """Canonical bytes of an envelope given as a JSON object (export lines)."""
-    return canonical_json(obj)
 
 
 def verify_ledger(ledger: Ledger, all_signatures: bool = False) -> VerifyReport:

@@ -14,70 +14,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    text,
-)
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from cpmap.core.schema import (
+    kv,
+    ledger_checkpoints,
+    ledger_entries,
+    ledger_state,
+    ledger_subjects,
+    metadata,
+)
 from cpmap.errors import StoreError
 
-metadata = MetaData()
-
-ledger_entries = Table(
-    "ledger_entries",
-    metadata,
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
-    Column("leaf_hash", LargeBinary(32), nullable=False),
-    Column("envelope", LargeBinary, nullable=False),
-    Column("control", String(8), nullable=False, index=True),
-    Column("kind", String(200), nullable=False),
-    Column("verdict", String(16), nullable=False),
-    Column("created_at", String(40), nullable=False),
-)
-
-ledger_subjects = Table(
-    "ledger_subjects",
-    metadata,
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
-    Column("position", Integer, primary_key=True, autoincrement=False),
-    Column("name", Text, nullable=False),
-    Column("digest", String(64), nullable=False, index=True),
-)
-
-ledger_checkpoints = Table(
-    "ledger_checkpoints",
-    metadata,
-    Column("size", BigInteger, primary_key=True, autoincrement=False),
-    Column("note", Text, nullable=False),
-)
-
-ledger_state = Table(
-    "ledger_state",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("size", BigInteger, nullable=False),
-    Column("frontier", LargeBinary, nullable=False),
-)
-
-kv = Table(
-    "kv",
-    metadata,
-    Column("namespace", String(64), primary_key=True),
-    Column("key", String(400), primary_key=True),
-    Column("value", Text, nullable=False),
-)
+__all__ = ["Store", "kv", "ledger_checkpoints", "ledger_entries", "ledger_state",
+           "ledger_subjects", "metadata", "redact_url"]
 
 _ADVISORY_LOCK = 0x63706D6170  # "cpmap"
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cpmap import __version__
+from cpmap._version import __version__
 from cpmap.controls import PHASES, ControlPoint, all_controls
 from cpmap.core.artifacts import load_object
 from cpmap.core.ledger import Entry, Ledger, verify_ledger

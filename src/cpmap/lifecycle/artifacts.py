@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cpmap.errors import InputError
 
 if TYPE_CHECKING:
-    from cpmap.models.store import ModelVersion
+    from cpmap.models.store import StoredModel
     from cpmap.provenance.datasets import DatasetVersion
 
 
@@ -65,9 +65,9 @@ class Artifacts:
     # CP3
     sbom: Path = _by("CP3", "the project's CycloneDX ML-BOM")
     # CP4: model-store versions
-    digits_standard: ModelVersion = _by("CP4", "the standard digits MLP")
-    digits_pgd: ModelVersion = _by("CP4", "the PGD-trained digits MLP")
-    customers_model: ModelVersion = _by("CP4", "the customer-table forest")
+    digits_standard: StoredModel = _by("CP4", "the standard digits MLP")
+    digits_pgd: StoredModel = _by("CP4", "the PGD-trained digits MLP")
+    customers_model: StoredModel = _by("CP4", "the customer-table forest")
     # CP6
     registry_model: str = _by("CP6", "the registry model name promoted to production")
 

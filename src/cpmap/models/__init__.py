@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from cpmap.models.protocol import GradientModel, Model, accuracy, has_gradients, predict
     from cpmap.models.remote import RemoteModel
     from cpmap.models.store import (
-        ModelVersion,
+        StoredModel,
         get_model,
         list_models,
         load_version,
@@ -39,7 +39,7 @@ _LAZY = {
     "UntrustedTypes": "persist", "load_file": "persist", "save_file": "persist",
     "wrap": "persist", "GradientModel": "protocol", "Model": "protocol", "accuracy": "protocol",
     "has_gradients": "protocol", "predict": "protocol", "RemoteModel": "remote",
-    "ModelVersion": "store", "get_model": "store", "list_models": "store",
+    "StoredModel": "store", "get_model": "store", "list_models": "store",
     "load_version": "store", "save_model": "store", "UntrustedPickle": "trust",
 }
 
@@ -51,8 +51,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "ARCHS", "ArchSpec", "Dataset", "GradientModel", "Model", "ModelVersion", "RemoteModel",
-    "SklearnModel", "TorchModel", "UntrustedPickle", "UntrustedTypes", "accuracy", "build",
+    "ARCHS", "ArchSpec", "Dataset", "GradientModel", "Model", "RemoteModel", "SklearnModel",
+    "StoredModel", "TorchModel", "UntrustedPickle", "UntrustedTypes", "accuracy", "build",
     "get_model", "has_gradients", "list_models", "load", "load_dataset", "load_file",
     "load_version",
     "predict", "save_file", "save_model", "wrap",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, insert, select
 
 from cpmap.core.names import check_name
+from cpmap.core.refs import Ref
 from cpmap.errors import InputError
 from cpmap.models.persist import load_bytes, model_bytes
 from cpmap.models.protocol import Model
@@ -29,9 +30,14 @@ if TYPE_CHECKING:
     from cpmap.robustness.predicates import StoredModelEvidence
 
 
-
 @dataclass(frozen=True)
-class ModelVersion:
+class StoredModel:
+    """A trained model kept in the model store (``name@N`` of the ``models`` table).
+
+    Not a registry version: registering one (``cpmap registry register NAME MODEL@N``) makes a
+    signed :class:`cpmap.registry.manifest.ModelVersion` of it, the one model-version type.
+    """
+
     name: str
     version: int
     digest: str
@@ -44,6 +50,11 @@ class ModelVersion:
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+    def lineage_record(self) -> dict[str, Any]:
+        """The training record a registry version made of this model keeps as lineage."""
+        return {**dict(self.record), "model_store": {"ref": self.ref, "entry": self.entry},
+                "arch": self.arch, "format": self.format}
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "ref": self.ref,
@@ -67,7 +78,7 @@ def library_versions() -> dict[str, str]:
 
 def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any],
                predicate: StoredModelEvidence | None = None, subjects: Sequence[Subject] = ()
-               ) -> ModelVersion:
+               ) -> StoredModel:
     """Store ``model`` as the next version of ``name`` with its training record.
 
     ``predicate`` (CP4, usually ``model-training``) is recorded about the model digest (first
@@ -99,23 +110,23 @@ def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any]
             record=json.dumps(full, sort_keys=True, default=str), created_at=now,
             entry=entry.index))
     Ledger(ws).witness(entry)
-    return ModelVersion(name, version, digest, fmt, str(extra["arch"]), full, now, entry.index)
+    return StoredModel(name, version, digest, fmt, str(extra["arch"]), full, now, entry.index)
 
 
 def _meta(model: Model) -> dict[str, Any]:
     return dict(getattr(model, "meta", {}) or {})
 
 
-def _row(r: Any) -> ModelVersion:
+def _row(r: Any) -> StoredModel:
     try:
         rec = json.loads(r.record)
     except ValueError:
         rec = {}
-    return ModelVersion(r.name, int(r.version), r.digest, r.format, r.arch, rec, r.created_at,
+    return StoredModel(r.name, int(r.version), r.digest, r.format, r.arch, rec, r.created_at,
                         int(r.entry))
 
 
-def get_model(ws: Workspace, ref: str) -> ModelVersion:
+def get_model(ws: Workspace, ref: str) -> StoredModel:
     """``name`` (latest), ``name@N`` or ``sha256:<hex>``."""
     from cpmap.models.tables import models
 
@@ -123,12 +134,10 @@ def get_model(ws: Workspace, ref: str) -> ModelVersion:
     if ref.startswith("sha256:"):
         q = q.where(models.c.digest == ref[7:].lower())
     else:
-        name, _, version = ref.partition("@")
-        q = q.where(models.c.name == name)
-        if version:
-            if not version.isdigit():
-                raise InputError(f"model {ref!r}: version must be a number")
-            q = q.where(models.c.version == int(version))
+        parsed = Ref.parse(ref, "model")
+        q = q.where(models.c.name == parsed.name)
+        if parsed.version is not None:
+            q = q.where(models.c.version == parsed.version)
     with ws.store.read() as conn:
         r = conn.execute(q.order_by(models.c.version.desc()).limit(1)).first()
     if r is None:
@@ -136,7 +145,7 @@ def get_model(ws: Workspace, ref: str) -> ModelVersion:
     return _row(r)
 
 
-def list_models(ws: Workspace) -> list[ModelVersion]:
+def list_models(ws: Workspace) -> list[StoredModel]:
     from cpmap.models.tables import models
 
     with ws.store.read() as conn:
@@ -144,7 +153,7 @@ def list_models(ws: Workspace) -> list[ModelVersion]:
     return [_row(r) for r in rows]
 
 
-def load_version(ws: Workspace, mv: ModelVersion, trusted_types: Iterable[str] = ()) -> Model:
+def load_version(ws: Workspace, mv: StoredModel, trusted_types: Iterable[str] = ()) -> Model:
     """Load a stored version, checking its bytes against the recorded digest."""
     from cpmap.core.artifacts import load_object
 

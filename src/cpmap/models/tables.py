@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Integer, String, Table, Text
 
-from cpmap.core.store import metadata
+from cpmap.core.schema import metadata
 
 models = Table(
     "models",

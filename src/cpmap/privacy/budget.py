@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
 
+from cpmap.core.refs import Ref
 from cpmap.errors import Error, InputError, WorkspaceError
 
 if TYPE_CHECKING:
@@ -154,11 +155,17 @@ def budget_for(ws: Workspace, dataset: str) -> Budget:
 
 
 def _dataset_name(dataset: str) -> str:
-    """The budget key: a dataset name; a CP1 reference ``name@3`` counts against ``name``."""
+    """The budget key: a dataset name; a CP1 reference ``name@3`` counts against ``name``.
+
+    Budget names are free text too (``--dataset``, a file's stem), so what is not a CP1
+    reference with a version is a key as it stands.
+    """
     name = dataset.strip()
-    base, sep, version = name.rpartition("@")
-    if sep and base and version.isdigit():
-        name = base
+    if "@" in name:
+        try:
+            name = Ref.parse(name, "dataset").name
+        except InputError:
+            pass  # not a CP1 reference (``my data@2``): the text is the key
     if not name or len(name) > 200:
         raise InputError(f"dataset name {dataset!r}: must be 1..200 characters")
     return name

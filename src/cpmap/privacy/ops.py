@@ -6,6 +6,7 @@ pure computations on DataFrames that the benchmark and the tests call directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,10 +16,11 @@ from cpmap.errors import InputError
 from cpmap.privacy import tabular
 from cpmap.privacy.anonymity import Assessment, assess, violations
 from cpmap.privacy.policy import load_policy, record_cp2
-from cpmap.privacy.predicates import AnonymityAssessment
+from cpmap.privacy.predicates import AnonymityAssessment, PiiDecryption
 from cpmap.privacy.writers import check_output
 
 if TYPE_CHECKING:
+    from cpmap.core.evidence import Verdict
     from cpmap.core.workspace import Workspace
 
 
@@ -47,12 +49,12 @@ def _subject(ws: Workspace | None, path: Path) -> Any:
 class AssessReport:
     assessment: Assessment
     problems: tuple[str, ...]
-    verdict: str
+    verdict: Verdict
     entry: int | None
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.assessment.to_dict(), "problems": list(self.problems),
-                "verdict": self.verdict, "entry": self.entry}
+                "verdict": self.verdict.value, "entry": self.entry}
 
 
 def run_assess(ws: Workspace | None, path: Path, quasi: list[str], sensitive: str | None,
@@ -81,14 +83,14 @@ def run_assess(ws: Workspace | None, path: Path, quasi: list[str], sensitive: st
         plots.append(class_sizes(ws, sizes, want_k, f"{path.name}: classes on "
                                  f"{', '.join(quasi)}"))
     problems = tuple(violations(a, want_k, want_l, want_t, policy.max_unique))
-    verdict = "fail" if problems else "pass"
+    verdict = Verdict.FAIL if problems else Verdict.PASS
     entry = None
     if ws is not None:
         findings = [Finding("CP2-ANONYMITY", Severity.HIGH, p, Location(str(path)),
                             "cpmap privacy anonymize --quasi ... --k K", (
                                 Atlas.T0024, OwaspML.ML03)) for p in problems]
         entry = record_cp2(
-            ws, AnonymityAssessment, [_subject(ws, path)], Verdict(verdict),
+            ws, AnonymityAssessment, [_subject(ws, path)], verdict,
             metrics={key: v for key, v in a.to_dict().items() if not isinstance(v, list)}
             | {"required_k": want_k} | dict(extra or {}),
             findings=findings,
@@ -142,3 +144,51 @@ def run_anonymize(ws: Workspace, path: Path, out: Path, quasi: list[str], k: int
         "information_loss_ncp": info["information_loss_ncp"], "suppressed": result.suppressed,
         "partitions": result.partitions})
     return AnonymizeReport(out, info, check, dv.ref)
+
+
+def run_decrypt(open_ws: Callable[[], Workspace], path: Path, out: Path) -> int:
+    """Reverse ``redact --strategy encrypt`` of ``path`` into ``out`` (mode 0600); the count.
+
+    The input and output are checked before the workspace is opened (``open_ws``), so bad
+    input names itself first; nothing is written when a token does not decrypt.
+    """
+    from cpmap.core.evidence import Subject, Verdict
+    from cpmap.core.workspace import atomic_write
+    from cpmap.privacy.keys import aes_key, decrypt_text
+    from cpmap.provenance.fingerprint import hash_file
+
+    if not path.is_file():
+        raise InputError(f"{path}: " + ("is a directory, expected a file" if path.is_dir()
+                                          else "no such file"))
+    check_output(out)
+    ws = open_ws()
+    try:
+        text = path.read_bytes().decode("utf-8", errors="strict")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text: {e.reason}") from e
+    try:
+        plain, n = decrypt_text(aes_key(ws), text)
+    except InputError as e:
+        raise InputError(f"{path}: {e.message}", hint=e.hint) from e
+    atomic_write(out, plain.encode(), mode=0o600)
+    # Re-identification is an access to personal data: it leaves a trace in the ledger.
+    record_cp2(ws, PiiDecryption, [Subject(path.name, hash_file(path)[0])], Verdict.INFO,
+               {"values_decrypted": n}, details={"input": str(path), "output": str(out),
+                                                 "highlights": [f"decrypted {n} values of "
+                                                                f"{path.name}"]})
+    return n
+
+
+def release_input(ws: Workspace, data: str, name: str | None, purpose: str
+                  ) -> tuple[Path, str, str]:
+    """(path, budget name, digest) of a file or a CP1 dataset reference (``name@version``)."""
+    from cpmap.provenance.datasets import find_by_digest, open_dataset
+    from cpmap.provenance.fingerprint import fingerprint
+
+    path = Path(data)
+    if path.is_file():
+        digest = fingerprint(path).digest
+        found = find_by_digest(ws, digest)
+        return path, name or (found.name if found else path.stem), digest
+    dv = open_dataset(data, ws, purpose=purpose)
+    return Path(dv.path), name or dv.name, dv.digest

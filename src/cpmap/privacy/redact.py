@@ -26,6 +26,7 @@ from cpmap.privacy.transform import Replacer, Strategy
 from cpmap.privacy.writers import TableWriter, TextWriter, check_output
 
 if TYPE_CHECKING:
+    from cpmap.core.evidence import Verdict
     from cpmap.core.workspace import Workspace
 
 MAX_SEEN = 100_000  # original values kept for the survival check of a text redaction
@@ -252,7 +253,7 @@ class RedactResult:
     counts: dict[str, int]
     rescan_entities: dict[str, int]
     residual_values: int
-    verdict: str
+    verdict: Verdict
     entry: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -262,7 +263,7 @@ class RedactResult:
                 "columns": [{"column": t.column, "entity": t.entity, "mode": t.mode,
                              "strategy": t.strategy.value} for t in self.targets],
                 "redacted": self.counts, "rescan_entities": self.rescan_entities,
-                "residual_values": self.residual_values, "verdict": self.verdict,
+                "residual_values": self.residual_values, "verdict": self.verdict.value,
                 "entry": self.entry}
 
 
@@ -320,11 +321,11 @@ def _record(ws: Workspace, src: Path, out: Path, source: Any, dv: Any, targets: 
         left = {e: n for e, n in rescan.entities.items()
                 if plan.for_entity(e) is not Strategy.fake}
     direct_left = sorted(set(left) & DIRECT)
-    verdict = "fail" if residual or direct_left else "pass"
+    verdict = Verdict.FAIL if residual or direct_left else Verdict.PASS
     kind = "table" if targets or rescan.kind == "table" else "text"
     entry = record_cp2(
         ws, PiiRedaction, [Subject(dv.ref, dv.digest), Subject(source.ref, source.digest)],
-        Verdict(verdict),
+        verdict,
         metrics={"values_redacted": sum(counts.values()), "columns_redacted": len(targets),
                  "residual_values": residual, "rescan_direct_identifiers": len(direct_left)},
         details={"input": source.ref, "output": dv.ref, "redacted": dict(counts),

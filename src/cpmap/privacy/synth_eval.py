@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cpmap.core.evidence import Verdict
 from cpmap.errors import InputError
 
 MAX_ROWS = 5000
@@ -48,10 +49,10 @@ class SynthScores:
     dcr_holdout_median: float
     dcr_ratio: float
     closer_than_holdout_p5: float
-    verdict: str
+    verdict: Verdict
 
     def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
+        out = {**self.__dict__, "verdict": self.verdict.value}
         out["column_distance"] = {k: round(v, 4) for k, v in self.column_distance.items()}
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
 
@@ -166,6 +167,6 @@ def evaluate(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame | No
     med_s, med_h = float(np.median(d_s)), float(np.median(d_h))
     ratio = med_s / med_h if med_h > 0 else (1.0 if med_s == 0 else float("inf"))
     closer = float((d_s < np.quantile(d_h, 0.05)).mean())
-    verdict = "fail" if exact > 0.05 or ratio < 0.5 else "pass"
+    verdict = Verdict.FAIL if exact > 0.05 or ratio < 0.5 else Verdict.PASS
     return SynthScores(dist, float(np.mean(list(dist.values()))), _corr_diff(rs, ss, cols), tstr,
                        trtr, target, exact, med_s, med_h, ratio, closer, verdict)

@@ -129,7 +129,7 @@ def run_evaluate(ws: Workspace | None, real: Path, synthetic: Path, holdout: Pat
     value = scores.to_dict()
     if ws is None:
         return value, None
-    findings = [] if scores.verdict == "pass" else [Finding(
+    findings = [] if scores.verdict is Verdict.PASS else [Finding(
         "CP2-SYNTH-MEMORIZATION", Severity.HIGH,
         f"synthetic rows too close to real ones: exact copies {scores.exact_copy_rate:.1%}, "
         f"DCR ratio {scores.dcr_ratio:.2f}", Location(str(synthetic)),
@@ -140,7 +140,7 @@ def run_evaluate(ws: Workspace | None, real: Path, synthetic: Path, holdout: Pat
             if scores.tstr_accuracy is not None and scores.trtr_accuracy is not None else "")
     entry = record_cp2(
         ws, SyntheticEvaluation, [_subject(ws, synthetic), _subject(ws, real)],
-        Verdict(scores.verdict), metrics, findings,
+        scores.verdict, metrics, findings,
         details={"column_distance": value["column_distance"], "target": target,
                  "plots": [column_distances(ws, scores.column_distance,
                                             f"{synthetic.name} vs {real.name}")],

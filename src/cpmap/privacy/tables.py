@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Float, String, Table, Text
 
-from cpmap.core.store import metadata
+from cpmap.core.schema import metadata
 
 privacy_spends = Table(
     "privacy_spends",

@@ -22,6 +22,7 @@ from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.ledger import Ledger
 from cpmap.core.names import check_name
+from cpmap.core.refs import Ref
 from cpmap.core.tags import Atlas, OwaspML
 from cpmap.core.workspace import Workspace, open_workspace
 from cpmap.errors import InputError, TrustError, VerificationFailed, WorkspaceError
@@ -199,12 +200,10 @@ def get_dataset(ws: Workspace, ref: str) -> DatasetVersion:
         if ref.startswith("sha256:"):
             q = q.where(datasets.c.digest == ref[7:]).order_by(datasets.c.version.desc())
         else:
-            name, _, version = ref.partition("@")
-            q = q.where(datasets.c.name == name)
-            if version:
-                if not version.isdigit():
-                    raise InputError(f"dataset {ref!r}: version must be a number")
-                q = q.where(datasets.c.version == int(version))
+            parsed = Ref.parse(ref, "dataset")
+            q = q.where(datasets.c.name == parsed.name)
+            if parsed.version is not None:
+                q = q.where(datasets.c.version == parsed.version)
             q = q.order_by(datasets.c.version.desc())
         r = conn.execute(q.limit(1)).first()
     if r is None:

@@ -57,9 +57,6 @@ class Fingerprint:
     def size(self) -> int:
         return sum(f.size for f in self.files)
 
-    def by_path(self) -> dict[str, FileDigest]:
-        return {f.path: f for f in self.files}
-
 
 def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     """Return (hex sha256, size) of a file, streamed."""

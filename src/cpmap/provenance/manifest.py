@@ -9,16 +9,24 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cpmap.core import dsse
-from cpmap.core.evidence import STATEMENT_TYPE, canonical_json
+from cpmap.core.evidence import STATEMENT_TYPE, Evidence, Subject, Verdict, canonical_json, record
+from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.keys import PublicKey, SigningKey
+from cpmap.core.tags import Atlas, OwaspML
 from cpmap.errors import InputError
 from cpmap.provenance.fingerprint import Diff, Fingerprint, diff, fingerprint
+from cpmap.provenance.predicates import DataSignature, DataVerification
 from cpmap.provenance.table import TableDigest, is_table, table_digest
 
+if TYPE_CHECKING:
+    from cpmap.core.ledger import Entry
+    from cpmap.core.workspace import Workspace
+
 MANIFEST_TYPE = "https://cpmap.dev/evidence/data-manifest/v1"
+TAMPER_TAGS = (Atlas.T0020, OwaspML.ML02)
 
 
 def statement(fp: Fingerprint, table: TableDigest | None = None) -> dict[str, Any]:
@@ -45,8 +53,13 @@ def fingerprint_statement(path: Path, **kwargs: Any) -> tuple[Fingerprint, dict[
 
 
 def sign(path: Path, key: SigningKey) -> dsse.Envelope:
-    _, st = fingerprint_statement(path)
-    return dsse.sign(canonical_json(st), key)
+    return sign_fingerprint(path, key)[1]
+
+
+def sign_fingerprint(path: Path, key: SigningKey) -> tuple[Fingerprint, dsse.Envelope]:
+    """The fingerprint of ``path`` and its signed manifest, from one hashing pass."""
+    fp, st = fingerprint_statement(path)
+    return fp, dsse.sign(canonical_json(st), key)
 
 
 def read_attestation(path: Path) -> dsse.Envelope:
@@ -119,3 +132,34 @@ def dump(envelope: dsse.Envelope) -> str:
 
 def dump_statement(st: dict[str, Any]) -> str:
     return canonical_json(st).decode()
+
+
+# -- CP1 evidence of `cpmap data sign` and `cpmap data verify` --------------------------------
+
+def record_signature(ws: Workspace, path: Path, fp: Fingerprint, attestation: Path) -> Entry:
+    """Record that the workspace key signed ``path`` (written to ``attestation``)."""
+    signed = DataSignature(verdict=Verdict.PASS, files=len(fp.files), bytes=fp.size,
+                           attestation=str(attestation), keyid=ws.signing_key.keyid,
+                           highlights=(f"signed {len(fp.files)} file(s) of {path.name}, "
+                                       f"root sha256:{fp.digest[:16]}",))
+    return record(Evidence.of(signed, [Subject(path.name, fp.digest)]), ws)
+
+
+def record_verification(ws: Workspace, path: Path, result: Verification) -> Entry:
+    """Record a verification: a finding per changed file, and one for an untrusted signer."""
+    findings = [Finding("CP1-MODIFIED" if kind == "modified" else f"CP1-{kind.upper()}",
+                        Severity.HIGH, f"{kind} file: {name}", Location(f"{path}/{name}"),
+                        "Restore the file or re-sign the dataset through a recorded transform.",
+                        TAMPER_TAGS)
+                for kind in ("modified", "missing", "added")
+                for name in getattr(result.diff, kind)]
+    if result.signer is None:
+        findings.append(Finding("CP1-UNTRUSTED-SIGNATURE", Severity.HIGH,
+                                "attestation not signed by a trusted key", Location(str(path)),
+                                "cpmap trust key add NAME KEY.pub after verifying the key"))
+    checked = DataVerification.strict(
+        Verdict.PASS if result.ok else Verdict.FAIL,
+        {"modified": len(result.diff.modified), "missing": len(result.diff.missing),
+         "added": len(result.diff.added)}, findings, {"path": str(path), **result.to_dict()})
+    subject = Subject(path.name, result.expected_digest or result.actual_digest)
+    return record(Evidence.of(checked, [subject]), ws)

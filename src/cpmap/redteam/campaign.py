@@ -19,7 +19,7 @@ import numpy as np
 
 from cpmap.core.findings import Finding, Severity
 from cpmap.redteam import assess
-from cpmap.redteam.plan import SECTIONS, Plan
+from cpmap.redteam.plan import SECTIONS, SEED_OFFSET, Plan
 from cpmap.redteam.shadow import MLPConfig, Trainer, mlp_trainer
 from cpmap.redteam.target import Target
 
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from cpmap.core.ledger import Entry
     from cpmap.core.workspace import Workspace
     from cpmap.redteam.tracking import Transition
-
-SEED_OFFSET = {name: 1000 * i for i, name in enumerate(SECTIONS)}
-
 
 @dataclass(frozen=True)
 class CampaignData:

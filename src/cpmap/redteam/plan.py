@@ -83,6 +83,9 @@ class Plan:
 
 
 SECTIONS = ("fuzzing", "evasion", "extraction", "membership", "inversion")
+# Each section draws from its own seed (plan seed + offset), so that adding or skipping one
+# section leaves the others' randomness, and so their results, unchanged.
+SEED_OFFSET = {name: 1000 * i for i, name in enumerate(SECTIONS)}
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("fuzzing", "probes"): PROBES,
     ("evasion", "white_box"): ("fgsm", "pgd", "apgd"),

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from cpmap.core.evidence import Verdict
 from cpmap.core.findings import Finding, Severity
+from cpmap.errors import InputError
+from cpmap.redteam.plan import SEED_OFFSET
 
 if TYPE_CHECKING:
     from cpmap.redteam.campaign import CampaignResult
@@ -21,6 +23,21 @@ def verdict(findings: Sequence[Finding], status: Mapping[str, str]) -> Verdict:
     if any(f.severity.rank >= Severity.HIGH.rank for f in live):
         return Verdict.FAIL
     return Verdict.WARN if live else Verdict.PASS
+
+
+def parse_fail_on(text: str) -> Severity:
+    """The ``--fail-on`` threshold: a severity name, or one clear error."""
+    try:
+        return Severity(text)
+    except ValueError:
+        raise InputError(f"--fail-on {text!r}: use one of "
+                         f"{', '.join(s.value for s in Severity)}") from None
+
+
+def fails(findings: Sequence[Finding], threshold: Severity) -> bool:
+    """Whether an open finding is at least as severe as ``threshold`` (exit 1 on the CLI)."""
+    return any(f.severity.rank >= threshold.rank and f.properties.get("status", "open") == "open"
+               for f in findings)
 
 
 def _pct(v: Any) -> str:
@@ -64,17 +81,11 @@ def details(result: CampaignResult, status: Mapping[str, str],
             plots: list[dict[str, str]]) -> dict[str, Any]:
     return {"campaign": result.campaign_id, "model": result.model,
             "plan": result.plan.to_dict(), "seed": result.plan.seed,
-            "seeds": {s: result.plan.seed + off for s, off in _offsets().items()},
+            "seeds": {s: result.plan.seed + off for s, off in SEED_OFFSET.items()},
             "results": result.metrics, "seconds": result.seconds,
             "status": dict(status),
             "transitions": [t.__dict__ for t in result.transitions],
             "plots": plots, "highlights": highlights(result)}
-
-
-def _offsets() -> dict[str, int]:
-    from cpmap.redteam.campaign import SEED_OFFSET
-
-    return SEED_OFFSET
 
 
 def summary_rows(result: CampaignResult) -> list[dict[str, Any]]:

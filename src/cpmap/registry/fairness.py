@@ -21,8 +21,6 @@ import numpy as np
 
 from cpmap.errors import InputError
 
-MIN_GROUP = 1
-
 
 @dataclass(frozen=True)
 class Fairness:

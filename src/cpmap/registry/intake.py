@@ -22,11 +22,8 @@ _SUFFIX = {"safetensors": ".safetensors", "skops": ".skops", "onnx": ".onnx"}
 
 def from_store(ws: Workspace, ref: str) -> tuple[bytes, str, dict[str, Any]]:
     """(bytes, file name, training record) of a model-store version ``NAME[@N]``."""
-    try:
-        from cpmap.models.store import get_model
-    except ImportError as e:
-        raise InputError(f"{ref}: no such file, and no model store to look it up in") from e
     from cpmap.core.artifacts import load_object
+    from cpmap.models.store import get_model
 
     try:
         mv = get_model(ws, ref)
@@ -36,9 +33,7 @@ def from_store(ws: Workspace, ref: str) -> tuple[bytes, str, dict[str, Any]]:
     data = load_object(ws, mv.digest)
     if data is None:
         raise InputError(f"model {mv.ref}: stored artifact is missing or altered")
-    record = {**dict(mv.record), "model_store": {"ref": mv.ref, "entry": mv.entry},
-              "arch": mv.arch, "format": mv.format}
-    return data, f"{mv.name}{_SUFFIX.get(mv.format, '.bin')}", record
+    return data, f"{mv.name}{_SUFFIX.get(mv.format, '.bin')}", mv.lineage_record()
 
 
 def register_any(ws: Workspace, name: str, model: str, **kwargs: Any) -> Registered:

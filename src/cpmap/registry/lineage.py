@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from cpmap.core.refs import Ref
 from cpmap.errors import InputError
 from cpmap.registry.manifest import DatasetRef
 
@@ -40,13 +41,11 @@ def resolve_dataset(ws: Workspace, ref: str) -> DatasetRef:
             return DatasetRef(str(known.name), int(known.version), digest)
         return DatasetRef(f"sha256:{digest[:12]}", None, digest)
 
-    name, _, ver = ref.partition("@")
+    parsed = Ref.parse(ref, "dataset")
     q = select(datasets.c.name, datasets.c.version, datasets.c.digest).where(
-        datasets.c.name == name)
-    if ver:
-        if not ver.isdigit():
-            raise InputError(f"dataset {ref!r}: version must be a number")
-        q = q.where(datasets.c.version == int(ver))
+        datasets.c.name == parsed.name)
+    if parsed.version is not None:
+        q = q.where(datasets.c.version == parsed.version)
     with ws.store.read() as conn:
         row = conn.execute(q.order_by(datasets.c.version.desc()).limit(1)).first()
     if row is None:
@@ -122,6 +121,17 @@ def read_sbom(path: Path) -> bytes:
     return data
 
 
+def read_training_record(path: Path) -> dict[str, Any]:
+    """A training record given as a JSON file (``--training-record``), or one clear error."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise InputError(f"{path}: not a readable JSON training record") from e
+    if not isinstance(record, dict):
+        raise InputError(f"{path}: training record must be a JSON object")
+    return record
+
+
 def store_sbom(ws: Workspace, path: Path) -> str:
     """Keep the environment SBOM (CP3) with the workspace objects; return its digest."""
     data = read_sbom(path)
@@ -131,28 +141,27 @@ def store_sbom(ws: Workspace, path: Path) -> str:
 
 
 def training_record(ws: Workspace, digest: str) -> dict[str, Any] | None:
-    """The model layer's (CP4) training record for a model digest, when it keeps one."""
+    """The model store's (CP4) training record of a model with these bytes, if it holds one.
+
+    A file exported from the model store and registered by path gets the same lineage as
+    registering ``NAME@N`` from the store (:func:`cpmap.registry.intake.from_store`).
+    """
+    from cpmap.models.store import get_model
+
     try:
-        from cpmap.models import registry as model_store  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+        return get_model(ws, f"sha256:{digest}").lineage_record()
+    except InputError:
         return None
-    finder = getattr(model_store, "training_record_for_digest", None)
-    if finder is None:
-        return None
-    record = finder(ws, digest)
-    return dict(record) if isinstance(record, dict) else None
 
 
 def scan_model_files(ws: Workspace, path: Path) -> int | None:
-    """Run the CP3 model-file scanner on ``path`` and record its evidence (None: not installed).
+    """Run the CP3 model-file scanner on ``path`` and record its evidence (None: no files).
 
     The scan never loads or unpickles anything; its verdict is left to the gate.
     """
-    try:
-        from cpmap.supplychain.modelfiles.evidence import record_scan
-        from cpmap.supplychain.modelfiles.scan import scan_path
-    except ImportError:
-        return None
+    from cpmap.supplychain.modelfiles.evidence import record_scan
+    from cpmap.supplychain.modelfiles.scan import scan_path
+
     reports = scan_path(path)
     return record_scan(reports, ws).index if reports else None
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cpmap import __version__
+from cpmap._version import __version__
 from cpmap.core import dsse
 from cpmap.core.evidence import STATEMENT_TYPE, canonical_json
 from cpmap.core.keys import PublicKey, SigningKey

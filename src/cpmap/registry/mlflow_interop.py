@@ -149,10 +149,8 @@ def unsafe_reasons(root: Path) -> list[str]:
     reasons += [f"{p.relative_to(root) if root.is_dir() else p.name}: not a safe model format"
                 for p in files
                 if p.name not in METADATA_FILES and p.suffix.lower() not in SAFE_FILE_SUFFIXES]
-    try:
-        from cpmap.supplychain.modelfiles.scan import scan_path
-    except ImportError:
-        return reasons
+    from cpmap.supplychain.modelfiles.scan import scan_path
+
     verdicts = [(Path(r.path).name, str(getattr(r.verdict, "value", r.verdict)))
                 for r in scan_path(root)]
     return reasons + [f"{n}: CP3 scan says {v}" for n, v in verdicts if v != "safe"]

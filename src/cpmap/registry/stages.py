@@ -15,10 +15,11 @@ from sqlalchemy import delete, insert, select
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.ledger import Ledger
+from cpmap.core.refs import ALIAS_RE
 from cpmap.errors import Error, InputError
 from cpmap.registry.predicates import AliasSet, Promotion, PromotionRefused, Rollback
 from cpmap.registry.tables import model_aliases, model_events
-from cpmap.registry.versions import ALIAS_RE, aliases, get, now
+from cpmap.registry.versions import aliases, get, now
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Integer, String, Table, Text
 
-from cpmap.core.store import metadata
+from cpmap.core.schema import metadata
 
 model_versions = Table(
     "model_versions",

@@ -7,7 +7,6 @@ the existing version, and different content under an existing version number is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from sqlalchemy import func, insert, select
 from cpmap.core import names
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.ledger import Ledger
+from cpmap.core.refs import MAX_VERSION, Ref
 from cpmap.errors import InputError
 from cpmap.registry import lineage as lin
 from cpmap.registry.artifact import Artifact, check_artifact, check_objects, store_artifact
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
 
     from cpmap.core.workspace import Workspace
 
-MAX_VERSION = 2**63 - 1  # the store's INTEGER
-ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,99}")
-
 
 @dataclass(frozen=True)
 class Registered:
@@ -45,10 +42,9 @@ def check_name(name: str) -> str:
     return names.check_name("model", name)
 
 
-def parse_ref(ref: str) -> tuple[str, str]:
-    """``NAME@VERSION`` / ``NAME@ALIAS`` / ``NAME`` (latest) -> (name, selector)."""
-    name, _, sel = ref.partition("@")
-    return check_name(name), sel or "latest"
+def parse_ref(ref: str) -> Ref:
+    """``NAME@VERSION`` / ``NAME@ALIAS`` / ``NAME`` (latest) of a registry model."""
+    return Ref.parse(ref, "model", aliases=True)
 
 
 def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = (),
@@ -58,7 +54,7 @@ def register(ws: Workspace, name: str, path: Path, *, datasets: Sequence[str] = 
              scan: bool = False, pin_environment: bool = False) -> Registered:
     """Store ``path`` as a version of ``name`` with its lineage; idempotent per content.
 
-    With ``scan`` the CP3 model-file scanner (when installed) checks the files first and
+    With ``scan`` the CP3 model-file scanner checks the files first and
     records its evidence, which the gate then finds under the version's digests. With
     ``pin_environment`` the workspace's latest CP3 environment scans (dependencies, secrets,
     SBOM, images) become part of the lineage, so the gate holds the version to them.
@@ -189,15 +185,13 @@ def _load_row(ws: Workspace, row: Any) -> ModelVersion:
                          version=int(row.version), digest=str(row.digest), entry=int(row.entry))
 
 
-def resolve_version(ws: Workspace, name: str, selector: str) -> int:
-    """The version number a selector names: a number, ``latest`` or an alias."""
+def resolve_version(ws: Workspace, ref: Ref) -> int:
+    """The version number a reference names: its number, the latest, or its alias's."""
+    if ref.version is not None:
+        return ref.version
+    name = ref.name
     with ws.store.read() as conn:
-        if selector.isdecimal():
-            if int(selector) > MAX_VERSION:
-                raise InputError(f"{name}@{selector}: no such model version",
-                                 hint="cpmap registry list")
-            return int(selector)
-        if selector == "latest":
+        if ref.alias is None:
             top = conn.execute(select(func.max(model_versions.c.version)).where(
                 model_versions.c.name == name)).scalar()
             if top is None:
@@ -205,23 +199,27 @@ def resolve_version(ws: Workspace, name: str, selector: str) -> int:
                                  hint="cpmap registry list")
             return int(top)
         row = conn.execute(select(model_aliases.c.version).where(
-            model_aliases.c.name == name, model_aliases.c.alias == selector)).first()
+            model_aliases.c.name == name, model_aliases.c.alias == ref.alias)).first()
     if row is None:
-        raise InputError(f"{name}@{selector}: no such version or alias",
-                         hint=f"cpmap registry show {name}")
+        raise InputError(f"{ref}: no such version or alias", hint=f"cpmap registry show {name}")
     return int(row[0])
 
 
 def get(ws: Workspace, ref: str) -> ModelVersion:
     """Load and verify ``NAME[@VERSION|@ALIAS]``."""
-    name, sel = parse_ref(ref)
-    number = resolve_version(ws, name, sel)
+    parsed = parse_ref(ref)
+    name, number = parsed.name, resolve_version(ws, parsed)
     with ws.store.read() as conn:
         row = conn.execute(select(model_versions).where(
             model_versions.c.name == name, model_versions.c.version == number)).first()
     if row is None:
         raise InputError(f"{name}@{number}: no such model version", hint="cpmap registry list")
     return _load_row(ws, row)
+
+
+def matching(ws: Workspace, ref: str) -> list[ModelVersion]:
+    """``NAME@VERSION`` / ``NAME@ALIAS``: that version; a bare ``NAME``: all of its versions."""
+    return [get(ws, ref)] if "@" in ref else list_versions(ws, parse_ref(ref).name)
 
 
 def list_versions(ws: Workspace, name: str | None = None) -> list[ModelVersion]:

@@ -19,9 +19,10 @@ import numpy as np
 from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.tags import Atlas, OwaspML
 from cpmap.models.protocol import GradientModel, Model, predict
+from cpmap.robustness.runner import BLACK_BOX, WHITE_BOX, AttackSettings, white_box
 
 if TYPE_CHECKING:
-    from cpmap.robustness.evaluate import AttackSettings, Evaluation
+    from cpmap.robustness.evaluate import Evaluation
 
 TAGS = (Atlas.T0043, OwaspML.ML01)
 REMEDY = ("Do not trust these robustness figures: evaluate with APGD and black-box attacks, "
@@ -69,8 +70,6 @@ def blackbox_beats_whitebox(ev: Evaluation, white: Sequence[str],
 def masking_findings(model: Model, ev: Evaluation, xs: np.ndarray, ys: np.ndarray,
                      s: AttackSettings) -> list[Finding]:
     """All checks; the step/restart and unbounded ones only for white-box models."""
-    from cpmap.robustness.evaluate import BLACK_BOX, WHITE_BOX, white_box
-
     found = nonmonotonic(ev) + blackbox_beats_whitebox(ev, WHITE_BOX, BLACK_BOX)
     if not isinstance(model, GradientModel) or len(ys) == 0:
         return found

@@ -19,11 +19,10 @@ from cpmap.errors import InputError
 from cpmap.models.protocol import GradientModel, Model, has_gradients, predict
 from cpmap.robustness import blackbox
 from cpmap.robustness.checks import masking_findings
+from cpmap.robustness.runner import ATTACKS, WHITE_BOX, white_box
+from cpmap.robustness.runner import AttackSettings as AttackSettings  # its users import it here
 
-WHITE_BOX = ("fgsm", "pgd", "pgd-l2", "apgd")
-BLACK_BOX = ("square", "hsj")
-ATTACKS = WHITE_BOX + BLACK_BOX
-CHUNK = 512
+DEFAULT_SETTINGS = AttackSettings()
 
 
 @dataclass(frozen=True)
@@ -36,20 +35,6 @@ class AttackResult:
     def to_dict(self) -> dict[str, Any]:
         return {"attack": self.attack, "eps": self.eps,
                 "robust_accuracy": round(self.robust_accuracy, 6), "queries": self.queries}
-
-
-@dataclass(frozen=True)
-class AttackSettings:
-    """Attack strength; the defaults are the usual evaluation settings at this scale."""
-
-    steps: int = 10
-    restarts: int = 1
-    apgd_steps: int = 50
-    square_iters: int = 300
-    hsj_iterations: int = 15
-    seed: int = 0
-    box: tuple[float, float] = (0.0, 1.0)
-    image_shape: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,34 +75,6 @@ def default_attacks(model: Model) -> list[str]:
     return ["fgsm", "pgd", "apgd", "square"] if has_gradients(model) else ["square", "hsj"]
 
 
-def white_box(model: GradientModel, name: str, x: np.ndarray, y: np.ndarray, eps: float,
-              s: AttackSettings, *, steps: int | None = None,
-              restarts: int | None = None) -> np.ndarray:
-    """Adversarial rows for a white-box attack, computed in chunks."""
-    import torch
-
-    from cpmap.robustness import attacks as atk
-
-    box = atk.Box(*s.box)
-    model.module.eval()
-    out = []
-    for start in range(0, len(x), CHUNK):
-        xt = torch.from_numpy(np.ascontiguousarray(x[start:start + CHUNK], dtype=np.float32))
-        yt = torch.from_numpy(np.ascontiguousarray(y[start:start + CHUNK], dtype=np.int64))
-        seed = s.seed + start
-        if name == "fgsm":
-            adv = atk.fgsm(model.logits, xt, yt, eps, box)
-        elif name == "apgd":
-            adv = atk.apgd_ce(model.logits, xt, yt, eps, steps=steps or s.apgd_steps,
-                              seed=seed, box=box)
-        else:
-            adv = atk.pgd(model.logits, xt, yt, eps, steps=steps or s.steps,
-                          restarts=restarts or s.restarts, seed=seed, box=box,
-                          norm="l2" if name == "pgd-l2" else "linf")
-        out.append(adv.numpy())
-    return np.concatenate(out) if out else x.copy()
-
-
 def _one(model: Model, name: str, x: np.ndarray, y: np.ndarray, eps: float,
          s: AttackSettings) -> tuple[np.ndarray, int | None]:
     """(still-correct mask over rows, queries) for one attack at one eps."""
@@ -130,7 +87,7 @@ def _one(model: Model, name: str, x: np.ndarray, y: np.ndarray, eps: float,
 
 
 def evaluate(model: Model, x: np.ndarray, y: np.ndarray, eps_list: Sequence[float],
-             attacks: Sequence[str], settings: AttackSettings = AttackSettings(),
+             attacks: Sequence[str], settings: AttackSettings = DEFAULT_SETTINGS,
              checks: bool = True, on_step: Callable[[str], None] | None = None) -> Evaluation:
     """Run every attack at every eps on ``x``; add gradient-masking findings if ``checks``."""
     names = check_attacks(model, attacks)

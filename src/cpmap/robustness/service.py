@@ -18,10 +18,11 @@ import numpy as np
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.predicate import Plot
+from cpmap.core.refs import Ref
 from cpmap.core.tags import Atlas, OwaspML
 from cpmap.models.datasets import Dataset, load_dataset
 from cpmap.models.protocol import Model, accuracy, has_gradients
-from cpmap.models.store import ModelVersion, get_model, load_version, save_model
+from cpmap.models.store import StoredModel, get_model, load_version, save_model
 from cpmap.robustness.config import TrainConfig
 from cpmap.robustness.evaluate import AttackSettings, Evaluation, evaluate
 from cpmap.robustness.plots import curves
@@ -72,7 +73,7 @@ def setting_number(ws: Workspace, key: str, default: float, lo: float, hi: float
 
 @dataclass(frozen=True)
 class Trained:
-    version: ModelVersion
+    version: StoredModel
     metrics: dict[str, Any]
     outcome: TrainOutcome
 
@@ -94,7 +95,7 @@ def _check_budget(ws: Workspace, ds: Dataset, cfg: TrainConfig) -> None:
     from cpmap.privacy.budget import BudgetExceeded, status
 
     assert cfg.dp_epsilon is not None  # noqa: S101 - caller checked
-    st = status(ws, ds.ref.split("@")[0])
+    st = status(ws, Ref.parse(ds.ref, "dataset").name)
     if cfg.dp_epsilon > st.remaining + 1e-9 or cfg.dp_delta > st.remaining_delta * (1 + 1e-9):
         raise BudgetExceeded(f"{ds.ref}: DP-SGD at epsilon {cfg.dp_epsilon:g}, delta "
                              f"{cfg.dp_delta:g} does not fit the {st.remaining:g} epsilon / "
@@ -110,7 +111,7 @@ def _spend_budget(ws: Workspace, ds: Dataset, dp: dict[str, Any], name: str) -> 
     """
     from cpmap.privacy.budget import spend
 
-    s = spend(ws, ds.ref.split("@")[0], float(dp["epsilon"]),
+    s = spend(ws, Ref.parse(ds.ref, "dataset").name, float(dp["epsilon"]),
               f"DP-SGD training of model {name}", float(dp["delta"]), digest=ds.digest,
               details={"mechanism": dp["mechanism"], "model": name,
                        "noise_multiplier": dp["noise_multiplier"],

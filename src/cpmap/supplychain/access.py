@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, canonical_json, record
 from cpmap.core.findings import Finding, Location, Severity
+from cpmap.core.refs import Ref
 from cpmap.core.tags import Atlas, OwaspLLM, OwaspML
 from cpmap.errors import Error, InputError
 from cpmap.supplychain.predicates import AccessRefused, AccessReview
@@ -160,7 +161,7 @@ def workspace_policy(ws: Workspace) -> Policy:
 def check(policy: Policy, principal: str, action: str, dataset: str,
           columns: Sequence[str] | None = None) -> Decision:
     """Whether ``principal`` may ``action`` on ``dataset`` (a name, ``name@N`` accepted)."""
-    name = dataset.partition("@")[0]
+    name = Ref.parse(dataset, "dataset").name
     if action not in ACTIONS:
         raise InputError(f"action {action!r}: expected one of {', '.join(ACTIONS)}")
     if principal not in policy.principals:
@@ -261,16 +262,22 @@ def ledger_principals(ws: Workspace) -> set[str]:
 
 
 def raw_datasets(ws: Workspace) -> list[str]:
-    """Registered dataset names with no lineage parents, plus those matching ``[access] raw``."""
-    from cpmap.provenance.datasets import list_datasets, parents_of
+    """Registered dataset names with no lineage parents, plus those matching ``[access] raw``.
+
+    Read from CP1's tables: :mod:`cpmap.provenance.datasets` enforces this module's policy
+    when it opens a dataset, so this module sits below it and does not import it.
+    """
+    from sqlalchemy import select
+
+    from cpmap.provenance.tables import datasets, lineage
 
     policy = workspace_policy(ws)
-    out = set()
-    for dv in list_datasets(ws):
-        if not parents_of(ws, dv.digest) or any(fnmatch.fnmatchcase(dv.name, p)
-                                                 for p in policy.raw):
-            out.add(dv.name)
-    return sorted(out)
+    with ws.store.read() as conn:
+        rows = conn.execute(select(datasets.c.name, datasets.c.digest)).all()
+        derived = set(conn.execute(select(lineage.c.child).distinct()).scalars())
+    return sorted({str(name) for name, digest in rows
+                   if digest not in derived
+                   or any(fnmatch.fnmatchcase(name, p) for p in policy.raw)})
 
 
 def record_review(ws: Workspace, policy: Policy, findings: Sequence[Finding]) -> Entry:

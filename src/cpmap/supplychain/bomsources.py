@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cpmap.core.refs import Ref
 from cpmap.errors import InputError
 
 if TYPE_CHECKING:
@@ -129,8 +130,10 @@ def workspace_models(ws: Workspace, wanted: Sequence[str]) -> list[BomModel]:
         return models
     out = []
     for ref in wanted:
-        name, _, version = ref.partition("@")
-        hits = [m for m in models if m.name == name and (not version or m.version == version)]
+        parsed = Ref.parse(ref, "model")
+        version = parsed.selector if parsed.pinned else None
+        hits = [m for m in models
+                if m.name == parsed.name and (version is None or m.version == version)]
         if not hits:
             raise InputError(f"model {ref!r}: not in the registry or the model store",
                              hint="cpmap registry list")

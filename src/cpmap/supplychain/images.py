@@ -111,6 +111,13 @@ def allowlist(config: Any, source: str = "cpmap.toml") -> list[AllowRule]:
     return rules
 
 
+def workspace_allowlist(ws: Workspace | None) -> list[AllowRule]:
+    """The workspace's ``[images] allow`` rules (none without a workspace)."""
+    if ws is None:
+        return allowlist(None)
+    return allowlist(ws.setting("images", "allow"), str(ws.dir / "cpmap.toml"))
+
+
 def _f(rule: str, sev: Severity, use: ImageUse, msg: str, fix: str) -> Finding:
     return Finding(rule_id=rule, severity=sev, message=f"{use.ref} ({use.context}): {msg}",
                    location=Location(path=use.path, line=use.line), remediation=fix, tags=TAGS,

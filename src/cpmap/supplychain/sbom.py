@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cpmap import __version__
+from cpmap._version import __version__
 from cpmap.errors import Error
 from cpmap.supplychain.bomsources import BomDataset, BomModel
 

@@ -19,7 +19,7 @@ from cpmap.robustness.config import TrainConfig
 from cpmap.robustness.evaluate import AttackSettings
 
 if TYPE_CHECKING:
-    from cpmap.models.store import ModelVersion
+    from cpmap.models.store import StoredModel
     from cpmap.robustness.service import Evaluated
 
 EPS = (0.05, 0.1, 0.2)
@@ -33,7 +33,7 @@ MIN_GAIN = 0.05  # robust accuracy points the PGD model must gain at eps 0.1
 MIN_CLEAN = 0.85
 
 
-def _train(ctx: Context, data: str, cfg: TrainConfig, name: str) -> ModelVersion:
+def _train(ctx: Context, data: str, cfg: TrainConfig, name: str) -> StoredModel:
     from cpmap.robustness.service import train_model
 
     t = train_model(ctx.ws, data, cfg, name)

@@ -23,7 +23,7 @@ from cpmap.redteam.shadow import MLPConfig
 
 if TYPE_CHECKING:
     from cpmap.models.datasets import Dataset
-    from cpmap.models.store import ModelVersion
+    from cpmap.models.store import StoredModel
     from cpmap.redteam.campaign import CampaignResult
 
 
@@ -38,7 +38,7 @@ EVASION_ONLY = {s: {"enabled": False} for s in ("fuzzing", "extraction", "member
 DEMO_PLAN: dict[str, Any] = {"evasion": {"samples": 40}}  # otherwise the default plan
 
 
-def train_mlp(ctx: Context, ds: Dataset, name: str, cfg: MLPConfig, how: str) -> ModelVersion:
+def train_mlp(ctx: Context, ds: Dataset, name: str, cfg: MLPConfig, how: str) -> StoredModel:
     """Train an MLP of the model layer's ``mlp`` architecture and store it as ``name``."""
     import torch
 

@@ -1,0 +1,61 @@
+"""What the evaluation and the masking checks share: attack settings, names and the runner.
+
+The white-box runner attacks in chunks of rows so that memory stays flat on large test sets;
+:mod:`cpmap.robustness.evaluate` runs every attack at every budget with it, and
+:mod:`cpmap.robustness.checks` re-runs PGD with more steps and an unbounded budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cpmap.models.protocol import GradientModel
+
+WHITE_BOX = ("fgsm", "pgd", "pgd-l2", "apgd")
+BLACK_BOX = ("square", "hsj")
+ATTACKS = WHITE_BOX + BLACK_BOX
+CHUNK = 512
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """Attack strength; the defaults are the usual evaluation settings at this scale."""
+
+    steps: int = 10
+    restarts: int = 1
+    apgd_steps: int = 50
+    square_iters: int = 300
+    hsj_iterations: int = 15
+    seed: int = 0
+    box: tuple[float, float] = (0.0, 1.0)
+    image_shape: tuple[int, int, int] | None = None
+
+
+def white_box(model: GradientModel, name: str, x: np.ndarray, y: np.ndarray, eps: float,
+              s: AttackSettings, *, steps: int | None = None,
+              restarts: int | None = None) -> np.ndarray:
+    """Adversarial rows for a white-box attack, computed in chunks."""
+    import torch
+
+    from cpmap.robustness import attacks as atk
+
+    box = atk.Box(*s.box)
+    model.module.eval()
+    out = []
+    for start in range(0, len(x), CHUNK):
+        xt = torch.from_numpy(np.ascontiguousarray(x[start:start + CHUNK], dtype=np.float32))
+        yt = torch.from_numpy(np.ascontiguousarray(y[start:start + CHUNK], dtype=np.int64))
+        seed = s.seed + start
+        if name == "fgsm":
+            adv = atk.fgsm(model.logits, xt, yt, eps, box)
+        elif name == "apgd":
+            adv = atk.apgd_ce(model.logits, xt, yt, eps, steps=steps or s.apgd_steps,
+                              seed=seed, box=box)
+        else:
+            adv = atk.pgd(model.logits, xt, yt, eps, steps=steps or s.steps,
+                          restarts=restarts or s.restarts, seed=seed, box=box,
+                          norm="l2" if name == "pgd-l2" else "linf")
+        out.append(adv.numpy())
+    return np.concatenate(out) if out else x.copy()
