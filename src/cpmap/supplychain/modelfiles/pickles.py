@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import io
 import math
-import pickletools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from cpmap.supplychain.modelfiles.policy import NESTED_LOADERS, classify
+from cpmap.supplychain.modelfiles.opcodes import (
+    OPCODE_BYTES,
+    CStreamView,
+    Decoder,
+    Malformed,
+)
+from cpmap.supplychain.modelfiles.policy import NESTED_LOADERS, classify_import
 from cpmap.supplychain.modelfiles.report import Collector, ModelVerdict
 
 LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
@@ -27,7 +32,7 @@ MAX_STREAMS = 10_000
 MAX_DEPTH = 4
 MAX_OPS = 50_000_000  # per stream: ~1 minute of analysis; past it the verdict cannot be safe
 MAX_ITEMS = 100_000  # symbolic list/dict items kept (imports are checked when they occur)
-_OPCODES = {op.code.encode("latin-1") for op in pickletools.opcodes}
+C_VIEW = "[C stream view]"
 _DTYPE = re.compile(r"[<>|=]?[biufcmMOSUV]\d*\Z")
 
 
@@ -64,10 +69,6 @@ class SymDict:
         return None
 
 
-class Malformed(Exception):
-    """The opcode stream cannot be replayed (a real unpickler would fail here too)."""
-
-
 @dataclass
 class Scanner:
     """Scans the pickle streams of one byte source into a :class:`Collector`."""
@@ -76,28 +77,56 @@ class Scanner:
     where: str = ""
     depth: int = 0
     legacy_torch: bool = False
+    c_stream: bool = False  # replaying the C unpickler's buffered view (see opcodes.py)
+    reopen: Callable[[], IO[bytes]] | None = None  # the same bytes again, for that view
+    frame_issue: bool = False
 
     def scan_all(self, fh: IO[bytes]) -> None:
-        """Every pickle in ``fh``: concatenated streams, or the legacy torch sequence."""
+        """Every pickle in ``fh``: concatenated streams, or the legacy torch sequence; then,
+        if a frame disagreed with its contents, the same bytes as the C unpickler reads them."""
+        origin = fh.tell()
+        count = self._scan_streams(fh)
+        if count > 1 and not self.legacy_torch:
+            self.col.add(ModelVerdict.SAFE, "multiple-streams",
+                         f"{count} pickle streams in one file: pickle.load in a loop runs "
+                         "them all, so all were scanned", self.where)
+        if self.frame_issue and not self.c_stream:
+            self._scan_c_view(fh, origin)
+
+    def _scan_streams(self, fh: IO[bytes]) -> int:
         count = 0
         expected: int | None = None
         while count < MAX_STREAMS and (expected is None or count < expected):
             start = fh.tell()
             head = _peek1(fh)
             if not head:
-                return
-            if count and head not in _OPCODES:
+                break
+            if count and head not in OPCODE_BYTES:
                 self.col.add(ModelVerdict.SUSPICIOUS, "trailing-data",
                              f"data after pickle stream {count} is not a pickle",
                              self._at(start))
-                return
+                break
             ok, value = self.scan_stream(fh, count)
             if not ok:
-                return
+                break
             if count == 0 and value == LEGACY_TORCH_MAGIC:
                 expected = 5  # magic, protocol, sys_info, object, storage keys; then raw data
                 self.legacy_torch = True
             count += 1
+        return count
+
+    def _scan_c_view(self, fh: IO[bytes], origin: int) -> None:
+        """Scan again through :class:`CStreamView`: what torch.load's reader would run."""
+        if self.reopen is not None:
+            again = self.reopen()
+        elif fh.seekable():
+            fh.seek(origin)
+            again = fh
+        else:
+            return  # the frame anomaly itself carries the verdict
+        where = f"{self.where} {C_VIEW}".strip()
+        view = cast(IO[bytes], CStreamView(again))
+        Scanner(self.col, where, self.depth, c_stream=True).scan_all(view)
 
     def scan_stream(self, fh: IO[bytes], index: int = 0) -> tuple[bool, Any]:
         """One stream up to its STOP; returns (parsed completely, value left on the stack)."""
@@ -132,13 +161,15 @@ class _Machine:
         self.stack: list[Any] = []
         self.meta: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
+        self.proto: int | None = None  # None until a PROTO opcode: the loaders then assume 0
+        self.dec = Decoder(fh, self.note, c_stream=scanner.c_stream)
+        self.end = 0
 
     def run(self) -> Any:
-        ops: Iterator[tuple[Any, Any, int | None]] = pickletools.genops(self.fh)
-        for count, (op, arg, pos) in enumerate(ops):
+        for count, (name, arg, pos, end) in enumerate(self.dec.ops()):
             if count >= MAX_OPS:
                 raise Malformed(f"more than {MAX_OPS:,} opcodes: too large to analyse")
-            name = op.name
+            self.end = end
             if name == "STOP":
                 return self.stack[-1] if self.stack else None
             handler = _HANDLERS.get(name)
@@ -147,6 +178,24 @@ class _Machine:
             elif name in _PUSH_ARG:
                 self.stack.append(arg)
         raise Malformed("no STOP opcode")
+
+    def note(self, verdict: ModelVerdict, code: str, message: str, pos: int) -> None:
+        """What the decoder found that loaders disagree on (reported in the sequential view)."""
+        if self.s.c_stream:
+            return
+        if code in ("frame-straddle", "malformed-frame"):
+            self.s.frame_issue = True
+        self.col.add(verdict, code, message, self.where(pos))
+
+    def protocol(self, value: int, pos: int | None) -> None:
+        if value > 5:
+            self.note(ModelVerdict.SUSPICIOUS, "unsupported-protocol",
+                      f"PROTO {value}: no unpickler reads past this opcode", pos or 0)
+        elif self.proto is not None and value != self.proto:
+            self.note(ModelVerdict.SUSPICIOUS, "protocol-switch",
+                      f"PROTO {value} after PROTO {self.proto}: no pickler writes this; it "
+                      "changes how the loaders resolve the imports that follow", pos or 0)
+        self.proto = value
 
     # -- helpers -------------------------------------------------------------------------
     def pop_mark(self) -> list[Any]:
@@ -169,7 +218,7 @@ class _Machine:
                          "STACK_GLOBAL import name is computed at load time (evasion)",
                          self.where(pos))
             return Opaque("dynamic global")
-        verdict, why = classify(module, name)
+        verdict, why, (module, name) = classify_import(module, name, self.proto or 0)
         self.col.note_global(f"{module}.{name}")
         if verdict is not ModelVerdict.SAFE:
             self.col.add(verdict, f"global-{verdict.value}", why, self.where(pos))
@@ -200,6 +249,10 @@ class _Machine:
         if isinstance(obj, Call):
             obj.state = state
             if _is_joblib_wrapper(obj):
+                if self.dec.in_frame_before(self.end):
+                    self.note(ModelVerdict.MALICIOUS, "frame-straddle",
+                              "a joblib array inside a frame: joblib reads its data from after "
+                              "the frame, the unpickler the rest of the frame (evasion)", pos or 0)
                 self.skip_joblib_array(state, pos)
 
     def skip_joblib_array(self, state: Any, pos: int | None) -> None:
@@ -323,6 +376,8 @@ def _tuple_n(n: int) -> Callable[[_Machine, Any, int | None], None]:
 
 
 def _put(m: _Machine, arg: Any, _p: int | None) -> None:
+    if int(arg) < 0:
+        raise Malformed(f"negative memo index {arg}")
     m.memo[int(arg)] = m.stack[-1]
 
 
@@ -375,7 +430,7 @@ def _dict(m: _Machine, _a: Any, _p: int | None) -> None:
 
 
 def _global(m: _Machine, arg: Any, pos: int | None) -> None:
-    module, _, name = str(arg).partition(" ")
+    module, name = arg
     m.stack.append(m.global_(module, name, pos))
 
 
@@ -385,7 +440,7 @@ def _stack_global(m: _Machine, _a: Any, pos: int | None) -> None:
 
 
 def _inst(m: _Machine, arg: Any, pos: int | None) -> None:
-    module, _, name = str(arg).partition(" ")
+    module, name = arg
     args = tuple(m.pop_mark())
     m.stack.append(m.call(m.global_(module, name, pos), args, pos, "INST"))
 
@@ -477,6 +532,7 @@ _HANDLERS: dict[str, Callable[[_Machine, Any, int | None], None]] = {
     "REDUCE": _reduce, "NEWOBJ": _newobj, "NEWOBJ_EX": _newobj_ex,
     "BUILD": lambda m, a, p: m.build(p),
     "EXT1": _ext, "EXT2": _ext, "EXT4": _ext, "PERSID": _persid, "BINPERSID": _binpersid,
+    "PROTO": lambda m, a, p: m.protocol(int(a), p),
 }
 
 

@@ -185,3 +185,28 @@ def _safe_pattern(module: str, name: str) -> bool:
         return False
     # Cython extension types restore their state through generated __pyx_unpickle_* functions.
     return _CLASS.match(name) is not None or name.startswith("__pyx_unpickle_")
+
+
+def classify_import(module: str, name: str, proto: int) -> tuple[ModelVerdict, str,
+                                                                 tuple[str, str]]:
+    """:func:`classify` of what a loader imports: below protocol 3 the unpicklers rename
+    Python 2 imports first (``_compat_pickle``: ``__builtin__.reduce`` is
+    ``functools.reduce``, ``commands`` is ``subprocess``). The worse of the two names wins,
+    since ``fix_imports=False`` loads the raw one; the renamed one is returned."""
+    mapped = _py2_rename(module, name) if proto < 3 else (module, name)
+    verdict, why = classify(*mapped)
+    if mapped != (module, name):
+        raw_verdict, raw_why = classify(module, name)
+        why = f"{why} ({module}.{name} is renamed to it below protocol 3)"
+        if raw_verdict.rank > verdict.rank:
+            verdict, why = raw_verdict, raw_why
+    return verdict, why, mapped
+
+
+def _py2_rename(module: str, name: str) -> tuple[str, str]:
+    import _compat_pickle
+
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        new_module, new_name = _compat_pickle.NAME_MAPPING[(module, name)]
+        return str(new_module), str(new_name)
+    return str(_compat_pickle.IMPORT_MAPPING.get(module, module)), name
