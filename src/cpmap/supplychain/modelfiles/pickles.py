@@ -86,7 +86,7 @@ class Scanner:
         if a frame disagreed with its contents, the same bytes as the C unpickler reads them."""
         origin = fh.tell()
         count = self._scan_streams(fh)
-        if count > 1 and not self.legacy_torch:
+        if count > 1 and not self.legacy_torch and not self.c_stream:
             self.col.add(ModelVerdict.SAFE, "multiple-streams",
                          f"{count} pickle streams in one file: pickle.load in a loop runs "
                          "them all, so all were scanned", self.where)
@@ -164,12 +164,13 @@ class _Machine:
         self.proto: int | None = None  # None until a PROTO opcode: the loaders then assume 0
         self.dec = Decoder(fh, self.note, c_stream=scanner.c_stream)
         self.end = 0
+        self.count = 0
 
     def run(self) -> Any:
         for count, (name, arg, pos, end) in enumerate(self.dec.ops()):
             if count >= MAX_OPS:
                 raise Malformed(f"more than {MAX_OPS:,} opcodes: too large to analyse")
-            self.end = end
+            self.end, self.count = end, count
             if name == "STOP":
                 return self.stack[-1] if self.stack else None
             handler = _HANDLERS.get(name)
@@ -274,6 +275,28 @@ class _Machine:
                 raise Malformed("joblib array padding missing")
             _skip(self.fh, pad[0])
         _skip(self.fh, math.prod(shape) * itemsize)
+
+
+SNIFF_BYTES = 1 << 16
+_SNIFF_MIN_OPS = 3
+
+
+def looks_like_pickle(head: bytes, whole: bool) -> bool:
+    """Protocol 0 and 1 pickles have no magic number: replay the opcodes of the first bytes.
+
+    ``head`` is the file's first :data:`SNIFF_BYTES` (``whole``: the entire file). A pickle
+    replays to its STOP, or, when the file is longer, runs out of bytes after a few opcodes;
+    text and other binaries break the stack or the memo within a few bytes.
+    """
+    if head[:1] not in OPCODE_BYTES:
+        return False
+    fh = io.BytesIO(head)
+    machine = _Machine(Scanner(Collector()), fh, 0)
+    try:
+        machine.run()
+    except (Malformed, ValueError, IndexError, KeyError, TypeError, EOFError):
+        return not whole and fh.tell() >= len(head) and machine.count >= _SNIFF_MIN_OPS
+    return machine.count > 0  # a lone STOP is no pickle
 
 
 def _peek1(fh: IO[bytes]) -> bytes:
