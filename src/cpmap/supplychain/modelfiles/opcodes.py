@@ -229,6 +229,10 @@ def _int_arg(text: bytes, name: str, pos: int, note: Note) -> Any:
     # INT: C strtol base 0 / Python int(x, 0); PUT and GET: base 10 in both.
     if name == "INT" and text in (b"00", b"01"):
         return text == b"01"  # protocol 0 writes True and False as INT 01 and 00
+    if name == "INT" and text.startswith(b"\x00"):
+        note(ModelVerdict.SUSPICIOUS, "ambiguous-argument",
+             f"INT at @{pos}: an empty number before a NUL (the C unpickler reads 0)", pos)
+        return 0  # strtol reads no digit and stops at the NUL: C accepts it as 0
     base = 0 if name == "INT" else 10
     return _number(text, name, pos, note, base, base, _to_int)
 
