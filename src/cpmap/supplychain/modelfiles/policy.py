@@ -3,15 +3,16 @@ code-execution primitives.
 
 The decision is allowlist-first: a global is ``safe`` only if it is a known data constructor
 (numpy arrays and dtypes, torch tensor rebuilds and module classes, collections, datetime,
-scikit-learn estimators...). Known primitives (process spawning, eval/exec, the import machinery,
-getattr chains, network, file system, nested deserializers) are ``malicious``. Everything else is
-``suspicious``: denylists have public bypasses, so an unknown import is never waved through.
+scikit-learn estimators...). Known code-execution primitives (:mod:`.gadgets`, each with its
+reason) are ``malicious``. Everything else is ``suspicious``: denylists have public bypasses, so
+an unknown import is never waved through.
 """
 
 from __future__ import annotations
 
 import re
 
+from cpmap.supplychain.modelfiles.gadgets import gadget_for
 from cpmap.supplychain.modelfiles.report import ModelVerdict
 
 _CLASS = re.compile(r"[A-Z][A-Za-z0-9_]*\Z")
@@ -64,41 +65,6 @@ SAFE_CLASS_PACKAGES = ("sklearn.", "torch.nn.modules.", "torch.optim.", "numpy.r
                        "torch.ao.quantization.", "torch.nn.utils.parametrizations")
 _SPARSE = re.compile(r"(csr|csc|coo|bsr|dia|dok|lil)_(matrix|array)\Z")
 
-# Whole modules whose members run code, touch processes, files, the network or the importer.
-MALICIOUS_MODULES = frozenset({
-    "os", "posix", "nt", "subprocess", "_posixsubprocess", "pty", "commands", "popen2",
-    "socket", "_socket", "ssl", "shutil", "webbrowser", "runpy", "importlib", "imp", "zipimport",
-    "pkgutil", "code", "codeop", "ctypes", "_ctypes", "multiprocessing", "concurrent", "asyncio",
-    "signal", "sys", "marshal", "types", "timeit", "cProfile", "profile", "trace", "pdb", "bdb",
-    "doctest", "idlelib", "lib2to3", "ensurepip", "venv", "pip", "setuptools", "distutils",
-    "site", "http", "urllib", "urllib2", "requests", "httpx", "ftplib", "smtplib", "telnetlib",
-    "xmlrpc", "socketserver", "fcntl", "resource", "pydoc", "_osx_support", "_aix_support",
-    "test", "_pyrepl", "operator", "_operator", "shelve", "dbm", "tempfile", "zipfile",
-    "tarfile", "_thread", "threading",
-    "torch.hub", "torch.jit", "torch.package", "torch.utils.cpp_extension", "torch._dynamo",
-    "torch._inductor", "torch.utils.collect_env", "torch.fx.graph_module", "numpy.f2py",
-    "numpy.distutils", "numpy.ctypeslib", "tensorflow.io", "tensorflow.python.ops.io_ops",
-    "keras.src.utils.python_utils", "dill", "cloudpickle", "pickle", "_pickle", "cPickle",
-})
-
-MALICIOUS_EXACT: frozenset[tuple[str, str]] = frozenset(
-    [(m, n) for m in ("builtins", "__builtin__", "__builtins__") for n in (
-        "eval", "exec", "execfile", "compile", "__import__", "open", "getattr", "setattr",
-        "delattr", "globals", "locals", "vars", "input", "breakpoint", "help", "exit", "quit",
-        "reload", "file", "apply", "__build_class__", "__loader__")]
-    + [(m, n) for m in ("io", "_io") for n in ("open", "FileIO", "open_code", "BufferedWriter",
-                                               "BufferedReader", "TextIOWrapper")]
-    + [(m, "runstring") for m in ("numpy.testing", "numpy.testing._private.utils",
-                                  "numpy.testing.utils")]
-    + [("numpy", "load"), ("numpy", "fromfile"), ("numpy", "loadtxt"), ("numpy", "genfromtxt"),
-       ("numpy.lib.npyio", "load"), ("numpy", "memmap"), ("numpy", "save"), ("numpy", "tofile")]
-    + [("torch", "load"), ("torch.serialization", "load"), ("torch", "save"),
-       ("torch.serialization", "save"), ("torch", "from_file"), ("joblib", "load"),
-       ("joblib.numpy_pickle", "load"), ("uuid", "_get_command_stdout"),
-       ("functools", "reduce"), ("logging.config", "listen"), ("logging.config", "fileConfig"),
-       ("copyreg", "add_extension"), ("collections", "namedtuple")]
-)
-
 # Deserializers whose bytes argument is a pickle we can scan in turn ("nested payloads").
 NESTED_LOADERS: frozenset[tuple[str, str]] = frozenset({
     ("pickle", "loads"), ("_pickle", "loads"), ("cPickle", "loads"), ("dill", "loads"),
@@ -116,15 +82,6 @@ INTROSPECTION = frozenset({
     "__closure__", "__func__", "__self__", "__module__", "__loader__", "__spec__", "__reduce__",
     "__reduce_ex__", "__setstate__", "__wrapped__", "__kwdefaults__", "__defaults__",
 })
-
-
-def _in_modules(module: str, modules: frozenset[str]) -> str | None:
-    parts = module.split(".")
-    for i in range(len(parts), 0, -1):
-        prefix = ".".join(parts[:i])
-        if prefix in modules:
-            return prefix
-    return None
 
 
 def _numpy_ufunc(name: str) -> bool:
@@ -148,12 +105,9 @@ def classify(module: str, name: str) -> tuple[ModelVerdict, str]:
             module.split(".")):
         return (ModelVerdict.MALICIOUS,
                 f"{qual}: introspection attribute chain (namespaces, classes, code objects)")
-    if (module, name) in MALICIOUS_EXACT or (module, head) in MALICIOUS_EXACT:
-        return ModelVerdict.MALICIOUS, f"{qual} is a code-execution or file/process primitive"
-    hit = _in_modules(module, MALICIOUS_MODULES)
-    if hit is not None:
-        return (ModelVerdict.MALICIOUS,
-                f"{qual}: {hit} gives code execution or system access")
+    gadget = gadget_for(module, name)
+    if gadget is not None:
+        return ModelVerdict.MALICIOUS, f"{qual}: {gadget.reason} ({gadget.kind} gadget)"
     if (module, name) in SAFE_EXACT:
         return ModelVerdict.SAFE, f"{qual} is a known data constructor"
     if "." not in name and _safe_pattern(module, name):
