@@ -73,7 +73,12 @@ GADGETS: tuple[Gadget, ...] = tuple(
     + _g("code", "profilers and debuggers execute the code string they are given",
          "cProfile", "profile", "timeit", "trace", "pdb", "bdb", "torch.utils.benchmark")
     + _g("code", "doctest/pydoc run or locate code by name", "doctest", "pydoc", "lib2to3")
-    + _g("code", "builds functions and code objects from bytes", "marshal", "types")
+    + _g("code", "builds functions and code objects from bytes", "marshal",
+         *(f"types:{n}" for n in ("FunctionType", "LambdaType", "CodeType", "MethodType",
+                                  "ModuleType", "new_class", "prepare_class", "coroutine",
+                                  "CellType", "FrameType", "TracebackType", "MappingProxyType",
+                                  "DynamicClassAttribute", "BuiltinFunctionType",
+                                  "BuiltinMethodType", "MethodWrapperType")))
     + _g("code", "numpy.testing runs code strings (runstring, measure) and builds C "
          "extensions (extbuild)", "numpy.testing")
     + _g("code", "templates compile to Python code that runs on render", "jinja2", "mako")
@@ -158,6 +163,17 @@ GADGETS: tuple[Gadget, ...] = tuple(
          "joblib:load", "joblib.numpy_pickle:load", "pandas:read_pickle", "pandas.io")
     + _g("deserialize", "reads any file or URL into a frame (read_pickle unpickles)",
          "pandas:read_*")
+    + _g("file", "opens or creates spreadsheet and HDF5 files", "pandas:ExcelWriter",
+         "pandas:ExcelFile", "pandas:HDFStore")
+    + _g("file", "opens, maps or creates files and streams", *(f"pyarrow.lib:{n}" for n in (
+        "OSFile", "MemoryMappedFile", "memory_map", "create_memory_map", "input_stream",
+        "output_stream", "PythonFile", "NativeFile", "BufferedOutputStream",
+        "CompressedOutputStream", "FixedSizeBufferWriter")), "pyarrow.fs", "pyarrow.parquet",
+         "pyarrow.csv", "pyarrow.json", "pyarrow.feather", "pyarrow.orc", "pyarrow.ipc",
+         "pyarrow.dataset", "pyarrow.flight")
+    + _g("file", "downloads or writes data sets", "sklearn.datasets:fetch_*",
+         "sklearn.datasets:dump_svmlight_file", "sklearn.datasets._svmlight_format_io",
+         "sklearn.datasets._base:_fetch_remote")
     + _g("deserialize", "registers extension codes that later imports resolve through",
          "copyreg:add_extension", "copy_reg:add_extension")
     + _g("deserialize", "namedtuple builds a class by exec'ing generated source",

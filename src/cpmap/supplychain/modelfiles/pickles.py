@@ -69,6 +69,18 @@ class SymDict:
         return None
 
 
+_GETATTR = frozenset({("builtins", "getattr")})
+
+
+@dataclass(eq=False)
+class _PendingGetattr:
+    ref: Global
+    why: str
+    where: str
+    safe_calls: int = 0
+    other_calls: int = 0
+
+
 @dataclass
 class Scanner:
     """Scans the pickle streams of one byte source into a :class:`Collector`."""
@@ -165,8 +177,15 @@ class _Machine:
         self.dec = Decoder(fh, self.note, c_stream=scanner.c_stream)
         self.end = 0
         self.count = 0
+        self.getattrs: dict[int, _PendingGetattr] = {}
 
     def run(self) -> Any:
+        try:
+            return self._run()
+        finally:
+            self.finish()
+
+    def _run(self) -> Any:
         for count, (name, arg, pos, end) in enumerate(self.dec.ops()):
             if count >= MAX_OPS:
                 raise Malformed(f"more than {MAX_OPS:,} opcodes: too large to analyse")
@@ -221,11 +240,19 @@ class _Machine:
             return Opaque("dynamic global")
         verdict, why, (module, name) = classify_import(module, name, self.proto or 0)
         self.col.note_global(f"{module}.{name}")
-        if verdict is not ModelVerdict.SAFE:
+        found = Global(module, name)
+        if (module, name) in _GETATTR:
+            # Below protocol 4 pickle writes Class.method as getattr(Class, "method"): judged
+            # at each call (see _fold_getattr), malicious unless every call resolves safely.
+            self.getattrs[id(found)] = _PendingGetattr(found, why, self.where(pos))
+        elif verdict is not ModelVerdict.SAFE:
             self.col.add(verdict, f"global-{verdict.value}", why, self.where(pos))
-        return Global(module, name)
+        return found
 
-    def call(self, func: Any, args: Any, pos: int | None, kind: str) -> Call:
+    def call(self, func: Any, args: Any, pos: int | None, kind: str) -> Any:
+        pending = self.getattrs.get(id(func)) if isinstance(func, Global) else None
+        if pending is not None:
+            return self._fold_getattr(pending, args, pos, kind)
         if not isinstance(func, Global):
             self.col.add(ModelVerdict.SUSPICIOUS, "computed-call",
                          f"{kind} calls an object computed at load time (getattr chain or "
@@ -239,6 +266,26 @@ class _Machine:
                              f"{func.qual} is given a payload computed at load time",
                              self.where(pos))
         return Call(func, args)
+
+    def _fold_getattr(self, pending: _PendingGetattr, args: Any, pos: int | None,
+                      kind: str) -> Any:
+        """``getattr(Global, "literal")`` is the import ``Global.literal``: judge that."""
+        target = args[0] if isinstance(args, tuple) and len(args) == 2 else None
+        attr = _fold_str(args[1]) if isinstance(target, Global) else None
+        if isinstance(target, Global) and isinstance(attr, str):
+            chained = f"{target.name}.{attr}"
+            if classify_import(target.module, chained, self.proto or 0)[0] is ModelVerdict.SAFE:
+                pending.safe_calls += 1
+                return self.global_(target.module, chained, pos)
+        pending.other_calls += 1
+        return Call(pending.ref, args)
+
+    def finish(self) -> None:
+        """getattr that was called on anything but allowlisted names, or only referenced."""
+        for p in self.getattrs.values():
+            if p.other_calls or not p.safe_calls:
+                self.col.add(ModelVerdict.MALICIOUS, "global-malicious", p.why, p.where)
+        self.getattrs.clear()
 
     def build(self, pos: int | None) -> None:
         state = self.stack.pop()
