@@ -73,7 +73,8 @@ SAFE_EXACT: frozenset[tuple[str, str]] = frozenset(
         "decimal256", "binary", "large_binary", "string", "large_string", "utf8", "large_utf8",
         "binary_view", "string_view", "fixed_size_binary", "date32", "date64", "null", "bool_",
         "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
-        "float32", "float64", "month_day_nano_interval", "table", "record_batch", "array")]
+        "float32", "float64", "month_day_nano_interval", "table", "record_batch", "array",
+        "_reconstruct_table", "_reconstruct_record_batch")]
     # scikit-learn's Cython trees and metrics: newObj(cls) is cls.__new__(cls)
     + [(m, "newObj") for m in ("sklearn.neighbors._kd_tree", "sklearn.neighbors._ball_tree",
                                "sklearn.metrics._dist_metrics")]
@@ -89,7 +90,7 @@ SAFE_EXACT: frozenset[tuple[str, str]] = frozenset(
 # Packages whose *classes* (CapWords names, no attribute chains) are data containers.
 SAFE_CLASS_PACKAGES = ("sklearn.", "torch.nn.modules.", "torch.optim.", "numpy.random.",
                        "numpy.dtypes", "pandas.core.", "pandas._libs.", "scipy.sparse.",
-                       "torch.ao.quantization.", "torch.nn.utils.parametrizations",
+                       "torch.ao.quantization.", "torch.ao.nn.", "torch.nn.utils.parametrizations",
                        "scipy.interpolate.")
 _SPARSE = re.compile(r"(csr|csc|coo|bsr|dia|dok|lil)_(matrix|array)\Z")
 
