@@ -288,7 +288,7 @@ def test_numpy_and_scipy_objects_are_safe(tmp_path: Path) -> None:
         "legacy_state": np.random.get_state(), "csr": sp.csr_matrix(np.eye(3)),
         "coo_array": sp.coo_array(np.eye(2)), "python_rng": random.getstate(),
         "namespace": argparse.Namespace(lr=0.1), "aware": datetime.datetime(
-            2026, 1, 1, tzinfo=datetime.timezone.utc)})
+            2026, 1, 1, tzinfo=datetime.UTC)})
     assert _flagged(tmp_path, objs) == {}
 
 
