@@ -89,7 +89,7 @@ def build(root: Path, canary: Path, add: Callable[..., Any]) -> None:
     add("protocol_switch_rename.pkl", b"\x80\x04N0\x80\x02c__builtin__\nreduce\nN.", "malicious",
         live=False)
     add("protocol_6_after_payload.pkl", b"\x80\x04" + mal + b"\x80\x06N.", "malicious")
-    add("negative_memo_index.pkl", b"(p-1\n.", "suspicious", live=False)
+    add("negative_memo_index.pkl", b"Np-1\n.", "suspicious", live=False)
     add("proto0_dill_ext.dill", b"cos\nsystem\n(V" + cmd.encode() + b"\ntR.", "malicious")
     add("proto1_no_ext", b"cos\nsystem\nq\x00(X" + struct.pack("<I", len(cmd)) + cmd.encode()
         + b"tR.", "malicious")
