@@ -234,7 +234,7 @@ _ELEMENT = {"Double": 8, "Float": 4, "Half": 2, "Long": 8, "Int": 4, "Short": 2,
 
 
 def _storage_element_size(record: Any) -> int | None:
-    from cpmap.supplychain.modelfiles.pickles import Global
+    from cpmap.supplychain.modelfiles.symbols import Global
 
     if isinstance(record, tuple) and len(record) == 3 and isinstance(record[2], Global):
         return _ELEMENT.get(record[2].name.removesuffix("Storage"))

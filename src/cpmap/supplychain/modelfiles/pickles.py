@@ -15,9 +15,10 @@ import io
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any, cast
 
+from cpmap.supplychain.modelfiles.handlers import HANDLERS, PUSH_ARG
 from cpmap.supplychain.modelfiles.opcodes import (
     OPCODE_BYTES,
     CStreamView,
@@ -26,47 +27,21 @@ from cpmap.supplychain.modelfiles.opcodes import (
 )
 from cpmap.supplychain.modelfiles.policy import NESTED_LOADERS, classify_import
 from cpmap.supplychain.modelfiles.report import Collector, ModelVerdict
+from cpmap.supplychain.modelfiles.symbols import (
+    Call,
+    Global,
+    Opaque,
+    SymDict,
+    const_bytes,
+    fold_str,
+)
 
 LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_STREAMS = 10_000
 MAX_DEPTH = 4
 MAX_OPS = 50_000_000  # per stream: ~1 minute of analysis; past it the verdict cannot be safe
-MAX_ITEMS = 100_000  # symbolic list/dict items kept (imports are checked when they occur)
 C_VIEW = "[C stream view]"
 _DTYPE = re.compile(r"[<>|=]?[biufcmMOSUV]\d*\Z")
-
-
-@dataclass(frozen=True, eq=False)
-class Global:
-    module: str
-    name: str
-
-    @property
-    def qual(self) -> str:
-        return f"{self.module}.{self.name}"
-
-
-@dataclass(eq=False)
-class Call:
-    func: Any
-    args: Any
-    state: Any = None
-
-
-@dataclass(frozen=True, eq=False)
-class Opaque:
-    label: str
-
-
-@dataclass(eq=False)
-class SymDict:
-    items: list[tuple[Any, Any]] = field(default_factory=list)
-
-    def get(self, key: str) -> Any:
-        for k, v in self.items:
-            if k == key:
-                return v
-        return None
 
 
 _GETATTR = frozenset({("builtins", "getattr")})
@@ -142,7 +117,7 @@ class Scanner:
 
     def scan_stream(self, fh: IO[bytes], index: int = 0) -> tuple[bool, Any]:
         """One stream up to its STOP; returns (parsed completely, value left on the stack)."""
-        machine = _Machine(self, fh, index)
+        machine = Machine(self, fh, index)
         try:
             return True, machine.run()
         except (Malformed, ValueError, IndexError, KeyError, TypeError, EOFError) as e:
@@ -162,7 +137,7 @@ class Scanner:
         Scanner(self.col, where, self.depth + 1).scan_all(io.BytesIO(payload))
 
 
-class _Machine:
+class Machine:
     """Symbolic replay of one stream: stack, metastack (MARK) and memo."""
 
     def __init__(self, scanner: Scanner, fh: IO[bytes], index: int) -> None:
@@ -192,10 +167,10 @@ class _Machine:
             self.end, self.count = end, count
             if name == "STOP":
                 return self.stack[-1] if self.stack else None
-            handler = _HANDLERS.get(name)
+            handler = HANDLERS.get(name)
             if handler is not None:
                 handler(self, arg, pos)
-            elif name in _PUSH_ARG:
+            elif name in PUSH_ARG:
                 self.stack.append(arg)
         raise Malformed("no STOP opcode")
 
@@ -231,7 +206,7 @@ class _Machine:
         return f"{base} {tag}".strip()
 
     def global_(self, module: Any, name: Any, pos: int | None) -> Any:
-        module, name = _fold_str(module), _fold_str(name)
+        module, name = fold_str(module), fold_str(name)
         if not isinstance(module, str) or not isinstance(name, str):
             # Legitimate picklers write import names as literals; computing them is evasion.
             self.col.add(ModelVerdict.MALICIOUS, "dynamic-global",
@@ -258,7 +233,7 @@ class _Machine:
                          f"{kind} calls an object computed at load time (getattr chain or "
                          "similar)", self.where(pos))
         elif (func.module, func.name) in NESTED_LOADERS:
-            first = _const_bytes(args[0] if isinstance(args, tuple) and args else None)
+            first = const_bytes(args[0] if isinstance(args, tuple) and args else None)
             if first is not None:
                 self.s.nested(first, func)
             else:
@@ -271,7 +246,7 @@ class _Machine:
                       kind: str) -> Any:
         """``getattr(Global, "literal")`` is the import ``Global.literal``: judge that."""
         target = args[0] if isinstance(args, tuple) and len(args) == 2 else None
-        attr = _fold_str(args[1]) if isinstance(target, Global) else None
+        attr = fold_str(args[1]) if isinstance(target, Global) else None
         if isinstance(target, Global) and isinstance(attr, str):
             chained = f"{target.name}.{attr}"
             if classify_import(target.module, chained, self.proto or 0)[0] is ModelVerdict.SAFE:
@@ -338,7 +313,7 @@ def looks_like_pickle(head: bytes, whole: bool) -> bool:
     if head[:1] not in OPCODE_BYTES:
         return False
     fh = io.BytesIO(head)
-    machine = _Machine(Scanner(Collector()), fh, 0)
+    machine = Machine(Scanner(Collector()), fh, 0)
     try:
         machine.run()
     except (Malformed, ValueError, IndexError, KeyError, TypeError, EOFError):
@@ -355,28 +330,6 @@ def _peek1(fh: IO[bytes]) -> bytes:
     head = fh.read(1)
     fh.seek(here)
     return head
-
-
-def _fold_str(value: Any) -> Any:
-    """``builtins.str('os')`` is still the literal 'os': see through it."""
-    if (isinstance(value, Call) and isinstance(value.func, Global)
-            and value.func.qual in ("builtins.str", "__builtin__.str")
-            and isinstance(value.args, tuple) and len(value.args) == 1
-            and isinstance(value.args[0], str)):
-        return value.args[0]
-    return value
-
-
-def _const_bytes(value: Any) -> bytes | None:
-    """Bytes known at scan time: a literal, or protocol 2's ``_codecs.encode(str, 'latin1')``."""
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    if (isinstance(value, Call) and isinstance(value.func, Global)
-            and value.func.qual in ("_codecs.encode", "codecs.encode")
-            and isinstance(value.args, tuple) and len(value.args) == 2
-            and isinstance(value.args[0], str) and value.args[1] in ("latin1", "latin-1")):
-        return value.args[0].encode("latin-1")
-    return None
 
 
 def _is_joblib_wrapper(obj: Call) -> bool:
@@ -425,185 +378,6 @@ def _skip(fh: IO[bytes], n: int) -> None:
         if not chunk:
             raise Malformed("joblib array data is truncated")
         n -= len(chunk)
-
-
-# -- opcode handlers -------------------------------------------------------------------------
-_PUSH_ARG = {
-    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "STRING", "BINSTRING",
-    "SHORT_BINSTRING", "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "BINBYTES",
-    "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8", "FLOAT", "BINFLOAT",
-}
-
-
-def _tuple_n(n: int) -> Callable[[_Machine, Any, int | None], None]:
-    def op(m: _Machine, _a: Any, _p: int | None) -> None:
-        if len(m.stack) < n:
-            raise Malformed("stack underflow")
-        items = tuple(m.stack[len(m.stack) - n:]) if n else ()
-        del m.stack[len(m.stack) - n:]
-        m.stack.append(items)
-    return op
-
-
-def _put(m: _Machine, arg: Any, _p: int | None) -> None:
-    if int(arg) < 0:
-        raise Malformed(f"negative memo index {arg}")
-    m.memo[int(arg)] = m.stack[-1]
-
-
-def _memoize(m: _Machine, _a: Any, _p: int | None) -> None:
-    m.memo[len(m.memo)] = m.stack[-1]
-
-
-def _get(m: _Machine, arg: Any, _p: int | None) -> None:
-    if int(arg) not in m.memo:
-        raise Malformed(f"memo key {arg} was never stored")
-    m.stack.append(m.memo[int(arg)])
-
-
-def _mark(m: _Machine, _a: Any, _p: int | None) -> None:
-    m.meta.append(m.stack)
-    m.stack = []
-
-
-def _append(m: _Machine, _a: Any, _p: int | None) -> None:
-    value = m.stack.pop()
-    target = m.stack[-1]
-    if isinstance(target, list) and len(target) < MAX_ITEMS:
-        target.append(value)
-
-
-def _appends(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    target = m.stack[-1]
-    if isinstance(target, list) and len(target) < MAX_ITEMS:
-        target.extend(items[:MAX_ITEMS])
-
-
-def _setitem(m: _Machine, _a: Any, _p: int | None) -> None:
-    value, key = m.stack.pop(), m.stack.pop()
-    target = m.stack[-1]
-    if isinstance(target, SymDict) and len(target.items) < MAX_ITEMS:
-        target.items.append((key, value))
-
-
-def _setitems(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    target = m.stack[-1]
-    if isinstance(target, SymDict) and len(target.items) < MAX_ITEMS:
-        target.items.extend(zip(items[::2], items[1::2], strict=False))
-
-
-def _dict(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    m.stack.append(SymDict(list(zip(items[::2], items[1::2], strict=False))))
-
-
-def _global(m: _Machine, arg: Any, pos: int | None) -> None:
-    module, name = arg
-    m.stack.append(m.global_(module, name, pos))
-
-
-def _stack_global(m: _Machine, _a: Any, pos: int | None) -> None:
-    name, module = m.stack.pop(), m.stack.pop()
-    m.stack.append(m.global_(module, name, pos))
-
-
-def _inst(m: _Machine, arg: Any, pos: int | None) -> None:
-    module, name = arg
-    args = tuple(m.pop_mark())
-    m.stack.append(m.call(m.global_(module, name, pos), args, pos, "INST"))
-
-
-def _obj(m: _Machine, _a: Any, pos: int | None) -> None:
-    items = m.pop_mark()
-    if not items:
-        raise Malformed("OBJ without a class")
-    m.stack.append(m.call(items[0], tuple(items[1:]), pos, "OBJ"))
-
-
-def _reduce(m: _Machine, _a: Any, pos: int | None) -> None:
-    args, func = m.stack.pop(), m.stack.pop()
-    m.stack.append(m.call(func, args, pos, "REDUCE"))
-
-
-def _newobj(m: _Machine, _a: Any, pos: int | None) -> None:
-    args, cls = m.stack.pop(), m.stack.pop()
-    m.stack.append(m.call(cls, args, pos, "NEWOBJ"))
-
-
-def _newobj_ex(m: _Machine, _a: Any, pos: int | None) -> None:
-    _kwargs, args, cls = m.stack.pop(), m.stack.pop(), m.stack.pop()
-    m.stack.append(m.call(cls, args, pos, "NEWOBJ_EX"))
-
-
-def _ext(m: _Machine, arg: Any, pos: int | None) -> None:
-    m.col.add(ModelVerdict.SUSPICIOUS, "extension-code",
-              f"EXT opcode: extension code {arg} resolves to an import this scan cannot see",
-              m.where(pos))
-    m.stack.append(Opaque(f"ext {arg}"))
-
-
-def _persid(m: _Machine, arg: Any, _p: int | None) -> None:
-    m.stack.append(Opaque(f"persistent {arg!r}"[:80]))
-
-
-def _binpersid(m: _Machine, _a: Any, _p: int | None) -> None:
-    pid = m.stack.pop()
-    m.stack.append(Call(Opaque("persistent_load"), pid))
-
-
-def _push(value: Callable[[], Any]) -> Callable[[_Machine, Any, int | None], None]:
-    def op(m: _Machine, _a: Any, _p: int | None) -> None:
-        m.stack.append(value())
-    return op
-
-
-def _pop(m: _Machine, _a: Any, _p: int | None) -> None:
-    if m.stack:
-        m.stack.pop()
-    else:
-        m.pop_mark()  # POP of an empty stack drops the top mark, like the C unpickler
-
-
-def _drop_mark(m: _Machine) -> None:
-    m.pop_mark()
-
-
-# Pop the mark *before* touching m.stack: pop_mark rebinds it to the list below the mark.
-def _list(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    m.stack.append(list(items))
-
-
-def _tuple(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    m.stack.append(tuple(items))
-
-
-def _frozenset(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    m.stack.append(Opaque(f"frozenset of {len(items)}"))
-
-
-_HANDLERS: dict[str, Callable[[_Machine, Any, int | None], None]] = {
-    "NONE": _push(lambda: None), "NEWTRUE": _push(lambda: True), "NEWFALSE": _push(lambda: False),
-    "EMPTY_TUPLE": _push(tuple), "EMPTY_LIST": _push(list), "EMPTY_DICT": _push(SymDict),
-    "EMPTY_SET": _push(lambda: Opaque("set")), "NEXT_BUFFER": _push(lambda: Opaque("buffer")),
-    "MARK": _mark, "TUPLE": _tuple, "TUPLE1": _tuple_n(1), "TUPLE2": _tuple_n(2),
-    "TUPLE3": _tuple_n(3), "LIST": _list, "APPEND": _append, "APPENDS": _appends,
-    "DICT": _dict, "SETITEM": _setitem, "SETITEMS": _setitems,
-    "ADDITEMS": lambda m, a, p: _drop_mark(m), "FROZENSET": _frozenset,
-    "POP": _pop, "DUP": lambda m, a, p: m.stack.append(m.stack[-1]),
-    "POP_MARK": lambda m, a, p: _drop_mark(m),
-    "PUT": _put, "BINPUT": _put, "LONG_BINPUT": _put, "MEMOIZE": _memoize,
-    "GET": _get, "BINGET": _get, "LONG_BINGET": _get,
-    "GLOBAL": _global, "STACK_GLOBAL": _stack_global, "INST": _inst, "OBJ": _obj,
-    "REDUCE": _reduce, "NEWOBJ": _newobj, "NEWOBJ_EX": _newobj_ex,
-    "BUILD": lambda m, a, p: m.build(p),
-    "EXT1": _ext, "EXT2": _ext, "EXT4": _ext, "PERSID": _persid, "BINPERSID": _binpersid,
-    "PROTO": lambda m, a, p: m.protocol(int(a), p),
-}
 
 
 def scan_pickle_bytes(data: bytes, col: Collector, where: str = "") -> None:
