@@ -60,10 +60,12 @@ def model(
               + (f"; {len(other)} other file(s) not recognised as model files, not scanned"
                  if other else ""))
     ws = optional_workspace(workspace)
-    if ws is not None and (reports or other):
+    if ws is not None and reports:
         from cpmap.supplychain.modelfiles.evidence import record_scan
 
         entry = record_scan(reports, ws, other)
         err.print(f"CP3 evidence recorded: ledger entry {entry.index}")
+    elif ws is not None:
+        err.print("no model file found: no CP3 evidence recorded")
     if counts["suspicious"] or counts["malicious"]:
         raise typer.Exit(1)

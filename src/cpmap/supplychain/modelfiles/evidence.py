@@ -54,12 +54,11 @@ MAX_LISTED = 200  # unclassified files named in the evidence (all are counted)
 
 def evidence_for(reports: list[FileReport], unclassified: Sequence[Unclassified] = ()
                  ) -> Evidence:
-    """Verdict ``fail`` with a malicious file, ``warn`` with a suspicious one or when nothing
-    was recognised as a model file, else ``pass``."""
+    """Verdict ``fail`` with a malicious file, ``warn`` with a suspicious one, else ``pass``;
+    the files a directory scan could not classify are counted and listed, not judged."""
     counts = {v.value: sum(r.verdict is v for r in reports) for v in ModelVerdict}
     bad = [r for r in reports if r.verdict is not ModelVerdict.SAFE]
-    verdict = (Verdict.FAIL if counts["malicious"]
-               else Verdict.WARN if bad or not reports else Verdict.PASS)
+    verdict = (Verdict.FAIL if counts["malicious"] else Verdict.WARN if bad else Verdict.PASS)
     highlights = [f"{len(reports)} model file(s): {counts['safe']} safe, "
                   f"{counts['suspicious']} suspicious, {counts['malicious']} malicious"]
     if unclassified:
