@@ -31,6 +31,9 @@ from cpmap.supplychain.modelfiles.report import ModelVerdict
 
 _CODE2OP = {op.code.encode("latin-1"): op for op in pickletools.opcodes}
 OPCODE_BYTES = frozenset(_CODE2OP)
+# opcode byte -> (descriptor, name, argument size: 0 none, n > 0 fixed, -1 variable)
+_INFO = {code: (op, op.name, 0 if op.arg is None else op.arg.n if op.arg.n > 0 else -1)
+         for code, op in _CODE2OP.items()}
 
 # (verdict, code, message, byte offset): how the decoder reports what loaders disagree on.
 Note = Callable[[ModelVerdict, str, str, int], None]
@@ -117,23 +120,33 @@ class Decoder:
         self.c_stream = c_stream
         self.frame: tuple[int, int] | None = None
 
-    def ops(self) -> Iterator[Op]:
-        fh = self.fh
+    def ops(self) -> Iterator[tuple[str, Any, int, int]]:
+        """``(name, arg, pos, end)`` per opcode (see :class:`Op`)."""
+        fh, note, c_stream = self.fh, self.note, self.c_stream
         while True:
-            pos = fh.tell()
+            pos = fh.tell()  # read each time: joblib arrays are skipped by seeking
             code = fh.read(1)
-            op = _CODE2OP.get(code)
-            if op is None:
+            info = _INFO.get(code)
+            if info is None:
                 raise Malformed("pickle exhausted before STOP" if not code
                                 else f"unknown opcode {code!r} at @{pos}")
-            arg = _read_arg(op, fh, pos, self.note)
-            end = fh.tell()
-            if not self.c_stream:
-                self.frame = _track_frame(self.frame, op.name, arg, pos, end, self.note)
-            elif op.name == "FRAME" and isinstance(fh, CStreamView):
-                fh.frame(int(arg))
-            yield Op(op.name, arg, pos, end)
-            if op.name == "STOP":
+            op, name, fixed = info
+            arg: Any
+            if fixed >= 0:  # none or fixed-size (short reads raise): read in order, no tell()
+                arg = op.arg.reader(fh) if fixed else None  # type: ignore[union-attr]
+                end = fh.tell() if c_stream else pos + 1 + fixed
+            else:
+                arg = _read_arg(op, fh, pos, note)
+                end = fh.tell()
+            frame = self.frame
+            if c_stream:
+                if name == "FRAME" and isinstance(fh, CStreamView):
+                    fh.frame(arg)
+            elif (name == "FRAME" or name == "STOP" or frame is not None
+                  and (pos >= frame[1] or end > frame[1])):
+                self.frame = _track_frame(frame, name, arg, pos, end, note)
+            yield name, arg, pos, end  # a plain tuple: Op's shape, without its cost per opcode
+            if name == "STOP":
                 return
 
     def in_frame_before(self, end: int) -> bool:

@@ -10,6 +10,7 @@ an unknown import is never waved through.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from cpmap.supplychain.modelfiles.allowlist import SAFE_EXACT, safe_pattern
@@ -66,6 +67,7 @@ def classify(module: str, name: str) -> tuple[ModelVerdict, str]:
     return ModelVerdict.SUSPICIOUS, f"{qual} is not on the allowlist of safe constructors"
 
 
+@functools.lru_cache(maxsize=8192)
 def classify_import(module: str, name: str, proto: int) -> tuple[ModelVerdict, str,
                                                                  tuple[str, str]]:
     """:func:`classify` of what a loader imports: below protocol 3 the unpicklers rename
