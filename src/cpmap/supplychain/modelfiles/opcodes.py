@@ -84,9 +84,14 @@ class CStreamView:
     def frame(self, n: int) -> None:
         if self._idx + n <= len(self._buf):
             return  # it fits in the current buffer: a no-op for the C unpickler
-        self._buf, self._idx = self._fh.read(n), 0
-        if len(self._buf) < n:
-            raise Malformed(f"FRAME of {n} bytes runs past the end of the data")
+        chunks, left = [], n
+        while left > 0:  # in steps: a hostile length must not become one huge allocation
+            chunk = self._fh.read(min(left, 1 << 20))
+            if not chunk:
+                raise Malformed(f"FRAME of {n} bytes runs past the end of the data")
+            chunks.append(chunk)
+            left -= len(chunk)
+        self._buf, self._idx = b"".join(chunks), 0
 
     def drop(self) -> None:
         """Forget the buffer, keeping the stream where the C unpickler would leave it."""

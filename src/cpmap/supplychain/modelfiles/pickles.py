@@ -120,7 +120,8 @@ class Scanner:
         machine = Machine(self, fh, index)
         try:
             return True, machine.run()
-        except (Malformed, ValueError, IndexError, KeyError, TypeError, EOFError) as e:
+        except (Malformed, ValueError, IndexError, KeyError, TypeError, EOFError,
+                MemoryError) as e:  # MemoryError: a length no file holds, read by pickletools
             self.col.add(ModelVerdict.SUSPICIOUS, "malformed-pickle",
                          f"pickle stream {index} is malformed: {e}"[:300], self.where)
             return False, None
