@@ -62,7 +62,8 @@ NAMES = ["frame_straddle_bytes.pkl", "frame_straddle_global.pkl", "frame_nested.
          "frame_past_stop.pkl", "frame_truncated.pkl", "int_nul_terminated.pkl",
          "int_base0_hex.pkl", "float_nul_terminated.pkl", "memo_nul_terminated.pkl",
          "string_utf8.pkl", "memo_memoize_sparse.pkl", "protocol_switch_rename.pkl",
-         "protocol_6_after_payload.pkl", "negative_memo_index.pkl", "proto0_dill_ext.dill",
+         "protocol_6_after_payload.pkl", "negative_memo_index.pkl", "binary_no_proto.txt",
+         "proto0_dill_ext.dill",
          "proto1_no_ext"]
 
 

@@ -90,6 +90,8 @@ def build(root: Path, canary: Path, add: Callable[..., Any]) -> None:
         live=False)
     add("protocol_6_after_payload.pkl", b"\x80\x04" + mal + b"\x80\x06N.", "malicious")
     add("negative_memo_index.pkl", b"Np-1\n.", "suspicious", live=False)
+    # protocol 4 opcodes with no PROTO header: every unpickler accepts them; no magic to sniff
+    add("binary_no_proto.txt", mal + b"N.", "malicious")
     add("proto0_dill_ext.dill", b"cos\nsystem\n(V" + cmd.encode() + b"\ntR.", "malicious")
     add("proto1_no_ext", b"cos\nsystem\nq\x00(X" + struct.pack("<I", len(cmd)) + cmd.encode()
         + b"tR.", "malicious")
