@@ -101,6 +101,7 @@ GADGETS: tuple[Gadget, ...] = tuple(
          "concurrent", "_thread", "threading", "_xxsubinterpreters", "_interpreters",
          "_interpqueues", "torch.multiprocessing", "joblib.parallel", "joblib.pool",
          "joblib._parallel_backends", "joblib.externals", "joblib.executor")
+    + _g("interpreter", "Python 2 names of the thread module", "thread", "dummy_thread")
     + _g("interpreter", "changes process-wide state (signals, limits, descriptors)", "signal",
          "resource", "fcntl")
     # -- config loaders --------------------------------------------------------------------
@@ -120,6 +121,9 @@ GADGETS: tuple[Gadget, ...] = tuple(
     + _g("guard", "loads shared libraries of custom operators", "torch.ops", "torch._ops",
          "torch.library", "torch._classes", "torch.classes")
     + _g("guard", "runs functions on remote workers", "torch.distributed")
+    + _g("guard", "torch utilities that profile code, load pickled configs or decode pickled "
+         "data", "torch.utils.bottleneck", "torch.utils._config_module",
+         "torch.utils.data.datapipes.utils.decoder")
     + _g("guard", "Keras deserializes Python lambdas from bytecode",
          "keras.src.utils.python_utils")
     + _g("guard", "trust_remote_code: imports and runs code from a model repository",
@@ -155,6 +159,9 @@ GADGETS: tuple[Gadget, ...] = tuple(
          "urllib", "urllib2", "urllib3", "requests", "httpx", "aiohttp", "httplib2", "pycurl",
          "websocket", "websockets", "ftplib", "smtplib", "smtpd", "poplib", "nntplib",
          "telnetlib", "xmlrpc", "socketserver", "wsgiref", "asynchat", "asyncore")
+    + _g("network", "Python 2 names of network modules (renamed to them below protocol 3)",
+         "httplib", "SocketServer", "SimpleHTTPServer", "BaseHTTPServer", "CGIHTTPServer",
+         "xmlrpclib", "SimpleXMLRPCServer", "DocXMLRPCServer")
     + _g("network", "downloads files (and loads them)", "torch.hub", "torch.utils.model_zoo",
          "torchvision.datasets.utils", "huggingface_hub")
     # -- other deserializers --------------------------------------------------------------
