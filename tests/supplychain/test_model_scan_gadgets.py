@@ -103,3 +103,18 @@ def test_the_docs_list_every_gadget() -> None:
     listed = set(re.findall(r"`([A-Za-z0-9_.:*]+)`", section))
     missing = [g.target for g in GADGETS if g.target not in listed]
     assert missing == []
+
+
+def test_what_the_peer_scanners_deny_is_malicious_here() -> None:
+    """Cross-check with picklescan's and modelscan's denylists (both optional)."""
+    picklescan = pytest.importorskip("picklescan.scanner")
+    settings = pytest.importorskip("modelscan.settings")
+    pairs = [(m, n) for m, names in picklescan._unsafe_globals.items()
+             for n in (["anything"] if names == "*" or "*" in names
+                       else [names] if isinstance(names, str) else sorted(names))]
+    pairs += [(m, n) for mods in settings.DEFAULT_SETTINGS["unsafe_globals"].values()
+              for m, names in mods.items() for n in (["anything"] if names == "*" else names)]
+    weaker = {(m, n) for m, n in pairs if classify(m, n)[0] is not ModelVerdict.MALICIOUS}
+    # functools.partial only wraps a callable, which is judged itself; uuid.UUID is data.
+    assert weaker <= {("functools", "partial"), ("uuid", "anything")}
+    assert all(classify(m, n)[0] is ModelVerdict.SUSPICIOUS for m, n in weaker)
