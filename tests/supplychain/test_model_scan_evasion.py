@@ -261,3 +261,15 @@ def test_a_pickle_longer_than_the_sniff_window_is_sniffed_from_its_start() -> No
     assert len(data) > 65536
     assert looks_like_pickle(data[:65536], False)
     assert not looks_like_pickle(b"(lp0\n", False)  # too few opcodes to tell
+
+
+def test_a_compressed_straddled_pickle_is_decompressed_again_for_the_c_view(
+        tmp_path: Path) -> None:
+    import gzip
+
+    hidden = evasion.payload(f"touch {tmp_path / 'CANARY'}")
+    path = tmp_path / "model.pkl.gz"
+    path.write_bytes(gzip.compress(evasion.straddle_bytes(hidden)))
+    report = scan_file(path)
+    assert (report.format, report.verdict) == ("gzip+pickle", ModelVerdict.MALICIOUS)
+    assert "os.system" in report.globals
