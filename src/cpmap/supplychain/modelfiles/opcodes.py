@@ -25,7 +25,7 @@ import codecs
 import pickletools
 import re
 from collections.abc import Callable, Iterator
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 from cpmap.supplychain.modelfiles.report import ModelVerdict
 
@@ -43,11 +43,9 @@ class Malformed(Exception):
     """The opcode stream cannot be replayed (a real unpickler would fail here too)."""
 
 
-class Op(NamedTuple):
-    name: str
-    arg: Any
-    pos: int
-    end: int
+# One decoded opcode: (name, argument, offset of the opcode, offset after its argument). A plain
+# tuple, not a NamedTuple: one is made per opcode and the named kind costs a call each.
+Op = tuple[str, Any, int, int]
 
 
 class CStreamView:
@@ -125,8 +123,8 @@ class Decoder:
         self.c_stream = c_stream
         self.frame: tuple[int, int] | None = None
 
-    def ops(self) -> Iterator[tuple[str, Any, int, int]]:
-        """``(name, arg, pos, end)`` per opcode (see :class:`Op`)."""
+    def ops(self) -> Iterator[Op]:
+        """One :data:`Op` per opcode, STOP included."""
         fh, note, c_stream = self.fh, self.note, self.c_stream
         while True:
             pos = fh.tell()  # read each time: joblib arrays are skipped by seeking
@@ -150,7 +148,7 @@ class Decoder:
             elif (name == "FRAME" or name == "STOP" or frame is not None
                   and (pos >= frame[1] or end > frame[1])):
                 self.frame = _track_frame(frame, name, arg, pos, end, note)
-            yield name, arg, pos, end  # a plain tuple: Op's shape, without its cost per opcode
+            yield name, arg, pos, end
             if name == "STOP":
                 return
 
