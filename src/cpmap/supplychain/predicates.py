@@ -53,9 +53,11 @@ class ModelScan(_CP3):
     safe: int = metric(0, unit="count")
     suspicious: int = metric(0, unit="count")
     malicious: int = metric(0, unit="count")
+    unclassified_count: int = metric(0, key="unclassified", unit="count")
     bytes_read: int = metric(0, unit="bytes")
     bytes_total: int = metric(0, unit="bytes")
     scanned: tuple[Mapping[str, Any], ...] = detail(factory=tuple, key="files")
+    unclassified: tuple[Mapping[str, Any], ...] = detail(factory=tuple)  # files not recognised
 
     @property
     def worst(self) -> str:

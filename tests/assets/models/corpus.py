@@ -176,8 +176,23 @@ def build(root: Path, canary: Path) -> list[Case]:
     (root / "onnx_escape").mkdir(exist_ok=True)
     add("onnx_escape/model.onnx", onnx_with_external("../../../../etc/passwd"), loader="none",
         live=False)
+    _evasion_module().build(root, canary, add)
     cases.extend(_benign(root))
     return cases
+
+
+def _evasion_module() -> Any:
+    """evasion.py, loaded by path like this module (tests/assets is not a package)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("cpmap_model_evasion",
+                                                  Path(__file__).with_name("evasion.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _keras(layer: dict[str, Any]) -> bytes:
@@ -264,6 +279,12 @@ def _benign(root: Path) -> list[Case]:
 
 LOAD_SNIPPET = {
     "pickle": "import pickle,sys; pickle.loads(open(sys.argv[1],'rb').read())",
+    # the C unpickler over a stream without peek(), as torch.load reads a zip's data.pkl
+    "stream": "import io,pickle,sys; pickle.load(io.BytesIO(open(sys.argv[1],'rb').read()))",
+    "stream_all": "import io,pickle,sys; f=io.BytesIO(open(sys.argv[1],'rb').read())\n"
+                  "while f.tell() < len(f.getvalue()): pickle.load(f)",
+    "python_unpickler": "import pickle,sys; pickle._loads(open(sys.argv[1],'rb').read())",
+    "latin1": "import pickle,sys; pickle.loads(open(sys.argv[1],'rb').read(), encoding='latin1')",
     "torch": "import torch,sys; torch.load(sys.argv[1], weights_only=False)",
     "joblib": "import joblib,sys; joblib.load(sys.argv[1])",
     "numpy": "import numpy as np,sys; d=np.load(sys.argv[1], allow_pickle=True); "

@@ -95,7 +95,8 @@ def _scan_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, col: Collector, whe
         with zf.open(info) as member:
             head = member.read(8)
             if info.filename.endswith(".pkl") or head[:1] == b"\x80":
-                Scanner(col, where, depth).scan_all(io.BufferedReader(_Rejoined(head, member)))
+                scanner = Scanner(col, where, depth, reopen=lambda: zf.open(info))
+                scanner.scan_all(io.BufferedReader(_Rejoined(head, member)))
             elif head.startswith(NPY_MAGIC):
                 scan_npy(io.BufferedReader(_Rejoined(head, member)), col, where, info.file_size)
             elif head.startswith(b"PK") or info.filename.endswith((".pt", ".pth", ".bin")):
@@ -233,7 +234,7 @@ _ELEMENT = {"Double": 8, "Float": 4, "Half": 2, "Long": 8, "Int": 4, "Short": 2,
 
 
 def _storage_element_size(record: Any) -> int | None:
-    from cpmap.supplychain.modelfiles.pickles import Global
+    from cpmap.supplychain.modelfiles.symbols import Global
 
     if isinstance(record, tuple) and len(record) == 3 and isinstance(record[2], Global):
         return _ELEMENT.get(record[2].name.removesuffix("Storage"))

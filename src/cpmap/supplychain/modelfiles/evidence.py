@@ -7,13 +7,15 @@ done here, only when evidence is recorded.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.tags import Atlas, OwaspLLM, OwaspML
-from cpmap.supplychain.modelfiles.report import FileReport, ModelVerdict
+from cpmap.supplychain.modelfiles.report import FileReport, ModelVerdict, Unclassified
+from cpmap.supplychain.predicates import ModelScan
 
 if TYPE_CHECKING:
     from cpmap.core.ledger import Entry
@@ -49,27 +51,35 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def evidence_for(reports: list[FileReport]) -> Evidence:
+MAX_LISTED = 200  # unclassified files named in the evidence (all are counted)
+
+
+def evidence_for(reports: list[FileReport], unclassified: Sequence[Unclassified] = ()
+                 ) -> Evidence:
+    """Verdict ``fail`` with a malicious file, ``warn`` with a suspicious one, else ``pass``;
+    the files a directory scan could not classify are counted and listed, not judged."""
     counts = {v.value: sum(r.verdict is v for r in reports) for v in ModelVerdict}
     bad = [r for r in reports if r.verdict is not ModelVerdict.SAFE]
     verdict = (Verdict.FAIL if counts["malicious"] else Verdict.WARN if bad else Verdict.PASS)
     highlights = [f"{len(reports)} model file(s): {counts['safe']} safe, "
                   f"{counts['suspicious']} suspicious, {counts['malicious']} malicious"]
+    if unclassified:
+        highlights.append(f"{len(unclassified)} other file(s) not recognised as model files "
+                          "(not scanned)")
     highlights += [f"{Path(r.path).name}: {r.verdict.value} ({r.reasons[0].message})"
                    for r in bad[:5] if r.reasons]
-    return Evidence(
-        control="CP3", kind=KIND,
-        subjects=[Subject(r.path, _sha256(r.path)) for r in reports],
-        verdict=verdict,
-        metrics={"files": len(reports), **counts,
-                 "bytes_read": sum(r.bytes_read for r in reports),
-                 "bytes_total": sum(r.size for r in reports)},
-        findings=findings_for(reports),
-        details={"highlights": highlights,
-                 "files": [{"path": r.path, "format": r.format, "verdict": r.verdict.value}
-                           for r in reports]},
-    )
+    scan = ModelScan(
+        verdict=verdict, findings=tuple(findings_for(reports)), highlights=tuple(highlights),
+        files=len(reports), safe=counts["safe"], suspicious=counts["suspicious"],
+        malicious=counts["malicious"], unclassified_count=len(unclassified),
+        bytes_read=sum(r.bytes_read for r in reports),
+        bytes_total=sum(r.size for r in reports),
+        scanned=tuple({"path": r.path, "format": r.format, "verdict": r.verdict.value}
+                      for r in reports),
+        unclassified=tuple(u.to_dict() for u in unclassified[:MAX_LISTED]))
+    return Evidence.of(scan, [Subject(r.path, _sha256(r.path)) for r in reports])
 
 
-def record_scan(reports: list[FileReport], ws: Workspace) -> Entry:
-    return record(evidence_for(reports), ws)
+def record_scan(reports: list[FileReport], ws: Workspace,
+                unclassified: Sequence[Unclassified] = ()) -> Entry:
+    return record(evidence_for(reports, unclassified), ws)

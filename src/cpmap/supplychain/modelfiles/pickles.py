@@ -13,59 +13,47 @@ from __future__ import annotations
 
 import io
 import math
-import pickletools
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import IO, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any, cast
 
-from cpmap.supplychain.modelfiles.policy import NESTED_LOADERS, classify
+from cpmap.supplychain.modelfiles.handlers import HANDLERS, PUSH_ARG
+from cpmap.supplychain.modelfiles.opcodes import (
+    OPCODE_BYTES,
+    CStreamView,
+    Decoder,
+    Malformed,
+)
+from cpmap.supplychain.modelfiles.policy import NESTED_LOADERS, classify_import
 from cpmap.supplychain.modelfiles.report import Collector, ModelVerdict
+from cpmap.supplychain.modelfiles.symbols import (
+    Call,
+    Global,
+    Opaque,
+    SymDict,
+    const_bytes,
+    fold_str,
+)
 
 LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_STREAMS = 10_000
 MAX_DEPTH = 4
 MAX_OPS = 50_000_000  # per stream: ~1 minute of analysis; past it the verdict cannot be safe
-MAX_ITEMS = 100_000  # symbolic list/dict items kept (imports are checked when they occur)
-_OPCODES = {op.code.encode("latin-1") for op in pickletools.opcodes}
+C_VIEW = "[C stream view]"
 _DTYPE = re.compile(r"[<>|=]?[biufcmMOSUV]\d*\Z")
 
 
-@dataclass(frozen=True, eq=False)
-class Global:
-    module: str
-    name: str
-
-    @property
-    def qual(self) -> str:
-        return f"{self.module}.{self.name}"
+_GETATTR = frozenset({("builtins", "getattr")})
 
 
 @dataclass(eq=False)
-class Call:
-    func: Any
-    args: Any
-    state: Any = None
-
-
-@dataclass(frozen=True, eq=False)
-class Opaque:
-    label: str
-
-
-@dataclass(eq=False)
-class SymDict:
-    items: list[tuple[Any, Any]] = field(default_factory=list)
-
-    def get(self, key: str) -> Any:
-        for k, v in self.items:
-            if k == key:
-                return v
-        return None
-
-
-class Malformed(Exception):
-    """The opcode stream cannot be replayed (a real unpickler would fail here too)."""
+class _PendingGetattr:
+    ref: Global
+    why: str
+    where: str
+    safe_calls: int = 0
+    other_calls: int = 0
 
 
 @dataclass
@@ -76,35 +64,64 @@ class Scanner:
     where: str = ""
     depth: int = 0
     legacy_torch: bool = False
+    c_stream: bool = False  # replaying the C unpickler's buffered view (see opcodes.py)
+    reopen: Callable[[], IO[bytes]] | None = None  # the same bytes again, for that view
+    frame_issue: bool = False
 
     def scan_all(self, fh: IO[bytes]) -> None:
-        """Every pickle in ``fh``: concatenated streams, or the legacy torch sequence."""
+        """Every pickle in ``fh``: concatenated streams, or the legacy torch sequence; then,
+        if a frame disagreed with its contents, the same bytes as the C unpickler reads them."""
+        origin = fh.tell()
+        count = self._scan_streams(fh)
+        if count > 1 and not self.legacy_torch and not self.c_stream:
+            self.col.add(ModelVerdict.SAFE, "multiple-streams",
+                         f"{count} pickle streams in one file: pickle.load in a loop runs "
+                         "them all, so all were scanned", self.where)
+        if self.frame_issue and not self.c_stream:
+            self._scan_c_view(fh, origin)
+
+    def _scan_streams(self, fh: IO[bytes]) -> int:
         count = 0
         expected: int | None = None
         while count < MAX_STREAMS and (expected is None or count < expected):
             start = fh.tell()
             head = _peek1(fh)
             if not head:
-                return
-            if count and head not in _OPCODES:
+                break
+            if count and head not in OPCODE_BYTES:
                 self.col.add(ModelVerdict.SUSPICIOUS, "trailing-data",
                              f"data after pickle stream {count} is not a pickle",
                              self._at(start))
-                return
+                break
             ok, value = self.scan_stream(fh, count)
             if not ok:
-                return
+                break
             if count == 0 and value == LEGACY_TORCH_MAGIC:
                 expected = 5  # magic, protocol, sys_info, object, storage keys; then raw data
                 self.legacy_torch = True
             count += 1
+        return count
+
+    def _scan_c_view(self, fh: IO[bytes], origin: int) -> None:
+        """Scan again through :class:`CStreamView`: what torch.load's reader would run."""
+        if self.reopen is not None:
+            again = self.reopen()
+        elif fh.seekable():
+            fh.seek(origin)
+            again = fh
+        else:
+            return  # the frame anomaly itself carries the verdict
+        where = f"{self.where} {C_VIEW}".strip()
+        view = cast(IO[bytes], CStreamView(again))
+        Scanner(self.col, where, self.depth, c_stream=True).scan_all(view)
 
     def scan_stream(self, fh: IO[bytes], index: int = 0) -> tuple[bool, Any]:
         """One stream up to its STOP; returns (parsed completely, value left on the stack)."""
-        machine = _Machine(self, fh, index)
+        machine = Machine(self, fh, index)
         try:
             return True, machine.run()
-        except (Malformed, ValueError, IndexError, KeyError, TypeError, EOFError) as e:
+        except (Malformed, ValueError, IndexError, KeyError, TypeError, EOFError,
+                MemoryError) as e:  # MemoryError: a length no file holds, read by pickletools
             self.col.add(ModelVerdict.SUSPICIOUS, "malformed-pickle",
                          f"pickle stream {index} is malformed: {e}"[:300], self.where)
             return False, None
@@ -121,7 +138,7 @@ class Scanner:
         Scanner(self.col, where, self.depth + 1).scan_all(io.BytesIO(payload))
 
 
-class _Machine:
+class Machine:
     """Symbolic replay of one stream: stack, metastack (MARK) and memo."""
 
     def __init__(self, scanner: Scanner, fh: IO[bytes], index: int) -> None:
@@ -132,21 +149,49 @@ class _Machine:
         self.stack: list[Any] = []
         self.meta: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
+        self.proto: int | None = None  # None until a PROTO opcode: the loaders then assume 0
+        self.dec = Decoder(fh, self.note, c_stream=scanner.c_stream)
+        self.end = 0
+        self.count = 0
+        self.getattrs: dict[int, _PendingGetattr] = {}
 
     def run(self) -> Any:
-        ops: Iterator[tuple[Any, Any, int | None]] = pickletools.genops(self.fh)
-        for count, (op, arg, pos) in enumerate(ops):
+        try:
+            return self._run()
+        finally:
+            self.finish()
+
+    def _run(self) -> Any:
+        for count, (name, arg, pos, end) in enumerate(self.dec.ops()):
             if count >= MAX_OPS:
                 raise Malformed(f"more than {MAX_OPS:,} opcodes: too large to analyse")
-            name = op.name
+            self.end, self.count = end, count
             if name == "STOP":
                 return self.stack[-1] if self.stack else None
-            handler = _HANDLERS.get(name)
+            handler = HANDLERS.get(name)
             if handler is not None:
                 handler(self, arg, pos)
-            elif name in _PUSH_ARG:
+            elif name in PUSH_ARG:
                 self.stack.append(arg)
         raise Malformed("no STOP opcode")
+
+    def note(self, verdict: ModelVerdict, code: str, message: str, pos: int) -> None:
+        """What the decoder found that loaders disagree on (reported in the sequential view)."""
+        if self.s.c_stream:
+            return
+        if code in ("frame-straddle", "malformed-frame"):
+            self.s.frame_issue = True
+        self.col.add(verdict, code, message, self.where(pos))
+
+    def protocol(self, value: int, pos: int | None) -> None:
+        if value > 5:
+            self.note(ModelVerdict.SUSPICIOUS, "unsupported-protocol",
+                      f"PROTO {value}: no unpickler reads past this opcode", pos or 0)
+        elif self.proto is not None and value != self.proto:
+            self.note(ModelVerdict.SUSPICIOUS, "protocol-switch",
+                      f"PROTO {value} after PROTO {self.proto}: no pickler writes this; it "
+                      "changes how the loaders resolve the imports that follow", pos or 0)
+        self.proto = value
 
     # -- helpers -------------------------------------------------------------------------
     def pop_mark(self) -> list[Any]:
@@ -162,26 +207,34 @@ class _Machine:
         return f"{base} {tag}".strip()
 
     def global_(self, module: Any, name: Any, pos: int | None) -> Any:
-        module, name = _fold_str(module), _fold_str(name)
+        module, name = fold_str(module), fold_str(name)
         if not isinstance(module, str) or not isinstance(name, str):
             # Legitimate picklers write import names as literals; computing them is evasion.
             self.col.add(ModelVerdict.MALICIOUS, "dynamic-global",
                          "STACK_GLOBAL import name is computed at load time (evasion)",
                          self.where(pos))
             return Opaque("dynamic global")
-        verdict, why = classify(module, name)
+        verdict, why, (module, name) = classify_import(module, name, self.proto or 0)
         self.col.note_global(f"{module}.{name}")
-        if verdict is not ModelVerdict.SAFE:
+        found = Global(module, name)
+        if (module, name) in _GETATTR:
+            # Below protocol 4 pickle writes Class.method as getattr(Class, "method"): judged
+            # at each call (see _fold_getattr), malicious unless every call resolves safely.
+            self.getattrs[id(found)] = _PendingGetattr(found, why, self.where(pos))
+        elif verdict is not ModelVerdict.SAFE:
             self.col.add(verdict, f"global-{verdict.value}", why, self.where(pos))
-        return Global(module, name)
+        return found
 
-    def call(self, func: Any, args: Any, pos: int | None, kind: str) -> Call:
+    def call(self, func: Any, args: Any, pos: int | None, kind: str) -> Any:
+        pending = self.getattrs.get(id(func)) if isinstance(func, Global) else None
+        if pending is not None:
+            return self._fold_getattr(pending, args, pos, kind)
         if not isinstance(func, Global):
             self.col.add(ModelVerdict.SUSPICIOUS, "computed-call",
                          f"{kind} calls an object computed at load time (getattr chain or "
                          "similar)", self.where(pos))
         elif (func.module, func.name) in NESTED_LOADERS:
-            first = _const_bytes(args[0] if isinstance(args, tuple) and args else None)
+            first = const_bytes(args[0] if isinstance(args, tuple) and args else None)
             if first is not None:
                 self.s.nested(first, func)
             else:
@@ -189,6 +242,26 @@ class _Machine:
                              f"{func.qual} is given a payload computed at load time",
                              self.where(pos))
         return Call(func, args)
+
+    def _fold_getattr(self, pending: _PendingGetattr, args: Any, pos: int | None,
+                      kind: str) -> Any:
+        """``getattr(Global, "literal")`` is the import ``Global.literal``: judge that."""
+        target = args[0] if isinstance(args, tuple) and len(args) == 2 else None
+        attr = fold_str(args[1]) if isinstance(target, Global) else None
+        if isinstance(target, Global) and isinstance(attr, str):
+            chained = f"{target.name}.{attr}"
+            if classify_import(target.module, chained, self.proto or 0)[0] is ModelVerdict.SAFE:
+                pending.safe_calls += 1
+                return self.global_(target.module, chained, pos)
+        pending.other_calls += 1
+        return Call(pending.ref, args)
+
+    def finish(self) -> None:
+        """getattr that was called on anything but allowlisted names, or only referenced."""
+        for p in self.getattrs.values():
+            if p.other_calls or not p.safe_calls:
+                self.col.add(ModelVerdict.MALICIOUS, "global-malicious", p.why, p.where)
+        self.getattrs.clear()
 
     def build(self, pos: int | None) -> None:
         state = self.stack.pop()
@@ -200,6 +273,10 @@ class _Machine:
         if isinstance(obj, Call):
             obj.state = state
             if _is_joblib_wrapper(obj):
+                if self.dec.in_frame_before(self.end):
+                    self.note(ModelVerdict.MALICIOUS, "frame-straddle",
+                              "a joblib array inside a frame: joblib reads its data from after "
+                              "the frame, the unpickler the rest of the frame (evasion)", pos or 0)
                 self.skip_joblib_array(state, pos)
 
     def skip_joblib_array(self, state: Any, pos: int | None) -> None:
@@ -223,6 +300,28 @@ class _Machine:
         _skip(self.fh, math.prod(shape) * itemsize)
 
 
+SNIFF_BYTES = 1 << 16
+_SNIFF_MIN_OPS = 3
+
+
+def looks_like_pickle(head: bytes, whole: bool) -> bool:
+    """Protocol 0 and 1 pickles have no magic number: replay the opcodes of the first bytes.
+
+    ``head`` is the file's first :data:`SNIFF_BYTES` (``whole``: the entire file). A pickle
+    replays to its STOP, or, when the file is longer, runs out of bytes after a few opcodes;
+    text and other binaries break the stack or the memo within a few bytes.
+    """
+    if head[:1] not in OPCODE_BYTES:
+        return False
+    fh = io.BytesIO(head)
+    machine = Machine(Scanner(Collector()), fh, 0)
+    try:
+        machine.run()
+    except (Malformed, ValueError, IndexError, KeyError, TypeError, EOFError):
+        return not whole and fh.tell() >= len(head) and machine.count >= _SNIFF_MIN_OPS
+    return machine.count > 0  # a lone STOP is no pickle
+
+
 def _peek1(fh: IO[bytes]) -> bytes:
     """The next byte without consuming it (decompressors cannot seek back cheaply)."""
     peek = getattr(fh, "peek", None)
@@ -232,28 +331,6 @@ def _peek1(fh: IO[bytes]) -> bytes:
     head = fh.read(1)
     fh.seek(here)
     return head
-
-
-def _fold_str(value: Any) -> Any:
-    """``builtins.str('os')`` is still the literal 'os': see through it."""
-    if (isinstance(value, Call) and isinstance(value.func, Global)
-            and value.func.qual in ("builtins.str", "__builtin__.str")
-            and isinstance(value.args, tuple) and len(value.args) == 1
-            and isinstance(value.args[0], str)):
-        return value.args[0]
-    return value
-
-
-def _const_bytes(value: Any) -> bytes | None:
-    """Bytes known at scan time: a literal, or protocol 2's ``_codecs.encode(str, 'latin1')``."""
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    if (isinstance(value, Call) and isinstance(value.func, Global)
-            and value.func.qual in ("_codecs.encode", "codecs.encode")
-            and isinstance(value.args, tuple) and len(value.args) == 2
-            and isinstance(value.args[0], str) and value.args[1] in ("latin1", "latin-1")):
-        return value.args[0].encode("latin-1")
-    return None
 
 
 def _is_joblib_wrapper(obj: Call) -> bool:
@@ -302,182 +379,6 @@ def _skip(fh: IO[bytes], n: int) -> None:
         if not chunk:
             raise Malformed("joblib array data is truncated")
         n -= len(chunk)
-
-
-# -- opcode handlers -------------------------------------------------------------------------
-_PUSH_ARG = {
-    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "STRING", "BINSTRING",
-    "SHORT_BINSTRING", "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "BINBYTES",
-    "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8", "FLOAT", "BINFLOAT",
-}
-
-
-def _tuple_n(n: int) -> Callable[[_Machine, Any, int | None], None]:
-    def op(m: _Machine, _a: Any, _p: int | None) -> None:
-        if len(m.stack) < n:
-            raise Malformed("stack underflow")
-        items = tuple(m.stack[len(m.stack) - n:]) if n else ()
-        del m.stack[len(m.stack) - n:]
-        m.stack.append(items)
-    return op
-
-
-def _put(m: _Machine, arg: Any, _p: int | None) -> None:
-    m.memo[int(arg)] = m.stack[-1]
-
-
-def _memoize(m: _Machine, _a: Any, _p: int | None) -> None:
-    m.memo[len(m.memo)] = m.stack[-1]
-
-
-def _get(m: _Machine, arg: Any, _p: int | None) -> None:
-    if int(arg) not in m.memo:
-        raise Malformed(f"memo key {arg} was never stored")
-    m.stack.append(m.memo[int(arg)])
-
-
-def _mark(m: _Machine, _a: Any, _p: int | None) -> None:
-    m.meta.append(m.stack)
-    m.stack = []
-
-
-def _append(m: _Machine, _a: Any, _p: int | None) -> None:
-    value = m.stack.pop()
-    target = m.stack[-1]
-    if isinstance(target, list) and len(target) < MAX_ITEMS:
-        target.append(value)
-
-
-def _appends(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    target = m.stack[-1]
-    if isinstance(target, list) and len(target) < MAX_ITEMS:
-        target.extend(items[:MAX_ITEMS])
-
-
-def _setitem(m: _Machine, _a: Any, _p: int | None) -> None:
-    value, key = m.stack.pop(), m.stack.pop()
-    target = m.stack[-1]
-    if isinstance(target, SymDict) and len(target.items) < MAX_ITEMS:
-        target.items.append((key, value))
-
-
-def _setitems(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    target = m.stack[-1]
-    if isinstance(target, SymDict) and len(target.items) < MAX_ITEMS:
-        target.items.extend(zip(items[::2], items[1::2], strict=False))
-
-
-def _dict(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    m.stack.append(SymDict(list(zip(items[::2], items[1::2], strict=False))))
-
-
-def _global(m: _Machine, arg: Any, pos: int | None) -> None:
-    module, _, name = str(arg).partition(" ")
-    m.stack.append(m.global_(module, name, pos))
-
-
-def _stack_global(m: _Machine, _a: Any, pos: int | None) -> None:
-    name, module = m.stack.pop(), m.stack.pop()
-    m.stack.append(m.global_(module, name, pos))
-
-
-def _inst(m: _Machine, arg: Any, pos: int | None) -> None:
-    module, _, name = str(arg).partition(" ")
-    args = tuple(m.pop_mark())
-    m.stack.append(m.call(m.global_(module, name, pos), args, pos, "INST"))
-
-
-def _obj(m: _Machine, _a: Any, pos: int | None) -> None:
-    items = m.pop_mark()
-    if not items:
-        raise Malformed("OBJ without a class")
-    m.stack.append(m.call(items[0], tuple(items[1:]), pos, "OBJ"))
-
-
-def _reduce(m: _Machine, _a: Any, pos: int | None) -> None:
-    args, func = m.stack.pop(), m.stack.pop()
-    m.stack.append(m.call(func, args, pos, "REDUCE"))
-
-
-def _newobj(m: _Machine, _a: Any, pos: int | None) -> None:
-    args, cls = m.stack.pop(), m.stack.pop()
-    m.stack.append(m.call(cls, args, pos, "NEWOBJ"))
-
-
-def _newobj_ex(m: _Machine, _a: Any, pos: int | None) -> None:
-    _kwargs, args, cls = m.stack.pop(), m.stack.pop(), m.stack.pop()
-    m.stack.append(m.call(cls, args, pos, "NEWOBJ_EX"))
-
-
-def _ext(m: _Machine, arg: Any, pos: int | None) -> None:
-    m.col.add(ModelVerdict.SUSPICIOUS, "extension-code",
-              f"EXT opcode: extension code {arg} resolves to an import this scan cannot see",
-              m.where(pos))
-    m.stack.append(Opaque(f"ext {arg}"))
-
-
-def _persid(m: _Machine, arg: Any, _p: int | None) -> None:
-    m.stack.append(Opaque(f"persistent {arg!r}"[:80]))
-
-
-def _binpersid(m: _Machine, _a: Any, _p: int | None) -> None:
-    pid = m.stack.pop()
-    m.stack.append(Call(Opaque("persistent_load"), pid))
-
-
-def _push(value: Callable[[], Any]) -> Callable[[_Machine, Any, int | None], None]:
-    def op(m: _Machine, _a: Any, _p: int | None) -> None:
-        m.stack.append(value())
-    return op
-
-
-def _pop(m: _Machine, _a: Any, _p: int | None) -> None:
-    if m.stack:
-        m.stack.pop()
-    else:
-        m.pop_mark()  # POP of an empty stack drops the top mark, like the C unpickler
-
-
-def _drop_mark(m: _Machine) -> None:
-    m.pop_mark()
-
-
-# Pop the mark *before* touching m.stack: pop_mark rebinds it to the list below the mark.
-def _list(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    m.stack.append(list(items))
-
-
-def _tuple(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    m.stack.append(tuple(items))
-
-
-def _frozenset(m: _Machine, _a: Any, _p: int | None) -> None:
-    items = m.pop_mark()
-    m.stack.append(Opaque(f"frozenset of {len(items)}"))
-
-
-_HANDLERS: dict[str, Callable[[_Machine, Any, int | None], None]] = {
-    "NONE": _push(lambda: None), "NEWTRUE": _push(lambda: True), "NEWFALSE": _push(lambda: False),
-    "EMPTY_TUPLE": _push(tuple), "EMPTY_LIST": _push(list), "EMPTY_DICT": _push(SymDict),
-    "EMPTY_SET": _push(lambda: Opaque("set")), "NEXT_BUFFER": _push(lambda: Opaque("buffer")),
-    "MARK": _mark, "TUPLE": _tuple, "TUPLE1": _tuple_n(1), "TUPLE2": _tuple_n(2),
-    "TUPLE3": _tuple_n(3), "LIST": _list, "APPEND": _append, "APPENDS": _appends,
-    "DICT": _dict, "SETITEM": _setitem, "SETITEMS": _setitems,
-    "ADDITEMS": lambda m, a, p: _drop_mark(m), "FROZENSET": _frozenset,
-    "POP": _pop, "DUP": lambda m, a, p: m.stack.append(m.stack[-1]),
-    "POP_MARK": lambda m, a, p: _drop_mark(m),
-    "PUT": _put, "BINPUT": _put, "LONG_BINPUT": _put, "MEMOIZE": _memoize,
-    "GET": _get, "BINGET": _get, "LONG_BINGET": _get,
-    "GLOBAL": _global, "STACK_GLOBAL": _stack_global, "INST": _inst, "OBJ": _obj,
-    "REDUCE": _reduce, "NEWOBJ": _newobj, "NEWOBJ_EX": _newobj_ex,
-    "BUILD": lambda m, a, p: m.build(p),
-    "EXT1": _ext, "EXT2": _ext, "EXT4": _ext, "PERSID": _persid, "BINPERSID": _binpersid,
-}
 
 
 def scan_pickle_bytes(data: bytes, col: Collector, where: str = "") -> None:

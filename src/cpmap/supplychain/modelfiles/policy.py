@@ -3,101 +3,21 @@ code-execution primitives.
 
 The decision is allowlist-first: a global is ``safe`` only if it is a known data constructor
 (numpy arrays and dtypes, torch tensor rebuilds and module classes, collections, datetime,
-scikit-learn estimators...). Known primitives (process spawning, eval/exec, the import machinery,
-getattr chains, network, file system, nested deserializers) are ``malicious``. Everything else is
-``suspicious``: denylists have public bypasses, so an unknown import is never waved through.
+scikit-learn estimators...). Known code-execution primitives (:mod:`.gadgets`, each with its
+reason) are ``malicious``. Everything else is ``suspicious``: denylists have public bypasses, so
+an unknown import is never waved through.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
+from cpmap.supplychain.modelfiles.allowlist import SAFE_EXACT, safe_pattern
+from cpmap.supplychain.modelfiles.gadgets import gadget_for
 from cpmap.supplychain.modelfiles.report import ModelVerdict
 
-_CLASS = re.compile(r"[A-Z][A-Za-z0-9_]*\Z")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-SAFE_EXACT: frozenset[tuple[str, str]] = frozenset(
-    [("collections", n) for n in ("OrderedDict", "defaultdict", "deque", "Counter", "ChainMap")]
-    + [(m, n) for m in ("builtins", "__builtin__") for n in (
-        "set", "frozenset", "dict", "list", "tuple", "bytearray", "bytes", "complex", "int",
-        "float", "str", "bool", "slice", "range", "object", "unicode", "long", "type")]
-    + [(m, n) for m in ("copyreg", "copy_reg") for n in (
-        "_reconstructor", "__newobj__", "__newobj_ex__")]
-    + [("_codecs", "encode"), ("codecs", "encode")]
-    + [("datetime", n) for n in ("datetime", "date", "time", "timedelta", "timezone")]
-    + [("decimal", "Decimal"), ("fractions", "Fraction"), ("uuid", "UUID")]
-    + [("pathlib", n) for n in ("PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath",
-                                 "Path")]
-    + [(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray")
-       for n in ("_reconstruct", "scalar")]
-    + [(m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")]
-    + [("numpy", n) for n in ("ndarray", "dtype", "matrix", "bool_", "float64", "float32",
-                              "int64", "int32", "uint8", "int8", "int16", "float16")]
-    + [("numpy.ma.core", "_mareconstruct"), ("numpy.ma.core", "MaskedArray")]
-    + [("numpy.random._pickle", n) for n in (
-        "__bit_generator_ctor", "__randomstate_ctor", "__generator_ctor", "__legacy_ctor")]
-    + [("torch._tensor", "_rebuild_from_type_v2"), ("torch.serialization", "_get_layout"),
-       ("torch", "Size"), ("torch", "device"), ("torch", "Tensor"), ("torch", "dtype"),
-       ("torch._tensor", "Tensor"), ("torch.nn.parameter", "Parameter"),
-       ("torch.nn.parameter", "Buffer"), ("torch.nn.parameter", "UninitializedParameter"),
-       ("torch.torch_version", "TorchVersion"), ("torch.storage", "_load_from_bytes")]
-    + [("torch", n) for n in (
-        "float32", "float", "float64", "double", "float16", "half", "bfloat16", "int64", "long",
-        "int32", "int", "int16", "short", "int8", "uint8", "uint16", "uint32", "uint64", "bool",
-        "complex64", "complex128", "cfloat", "cdouble", "qint8", "quint8", "qint32", "quint4x2",
-        "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "strided",
-        "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc", "_mkldnn",
-        "contiguous_format", "channels_last", "channels_last_3d", "preserve_format",
-        "per_tensor_affine", "per_channel_affine")]
-    + [("joblib.numpy_pickle", n) for n in ("NumpyArrayWrapper", "NDArrayWrapper",
-                                            "ZNDArrayWrapper")]
-    + [("pandas._libs.internals", "_unpickle_block"),
-       ("pandas.core.indexes.base", "_new_Index"),
-       ("pandas._libs.tslibs.timestamps", "_unpickle_timestamp"),
-       ("pandas._libs.tslibs.timedeltas", "_timedelta_unpickle")]
-)
-
-# Packages whose *classes* (CapWords names, no attribute chains) are data containers.
-SAFE_CLASS_PACKAGES = ("sklearn.", "torch.nn.modules.", "torch.optim.", "numpy.random.",
-                       "numpy.dtypes", "pandas.core.", "pandas._libs.", "scipy.sparse.",
-                       "torch.ao.quantization.", "torch.nn.utils.parametrizations")
-_SPARSE = re.compile(r"(csr|csc|coo|bsr|dia|dok|lil)_(matrix|array)\Z")
-
-# Whole modules whose members run code, touch processes, files, the network or the importer.
-MALICIOUS_MODULES = frozenset({
-    "os", "posix", "nt", "subprocess", "_posixsubprocess", "pty", "commands", "popen2",
-    "socket", "_socket", "ssl", "shutil", "webbrowser", "runpy", "importlib", "imp", "zipimport",
-    "pkgutil", "code", "codeop", "ctypes", "_ctypes", "multiprocessing", "concurrent", "asyncio",
-    "signal", "sys", "marshal", "types", "timeit", "cProfile", "profile", "trace", "pdb", "bdb",
-    "doctest", "idlelib", "lib2to3", "ensurepip", "venv", "pip", "setuptools", "distutils",
-    "site", "http", "urllib", "urllib2", "requests", "httpx", "ftplib", "smtplib", "telnetlib",
-    "xmlrpc", "socketserver", "fcntl", "resource", "pydoc", "_osx_support", "_aix_support",
-    "test", "_pyrepl", "operator", "_operator", "shelve", "dbm", "tempfile", "zipfile",
-    "tarfile", "_thread", "threading",
-    "torch.hub", "torch.jit", "torch.package", "torch.utils.cpp_extension", "torch._dynamo",
-    "torch._inductor", "torch.utils.collect_env", "torch.fx.graph_module", "numpy.f2py",
-    "numpy.distutils", "numpy.ctypeslib", "tensorflow.io", "tensorflow.python.ops.io_ops",
-    "keras.src.utils.python_utils", "dill", "cloudpickle", "pickle", "_pickle", "cPickle",
-})
-
-MALICIOUS_EXACT: frozenset[tuple[str, str]] = frozenset(
-    [(m, n) for m in ("builtins", "__builtin__", "__builtins__") for n in (
-        "eval", "exec", "execfile", "compile", "__import__", "open", "getattr", "setattr",
-        "delattr", "globals", "locals", "vars", "input", "breakpoint", "help", "exit", "quit",
-        "reload", "file", "apply", "__build_class__", "__loader__")]
-    + [(m, n) for m in ("io", "_io") for n in ("open", "FileIO", "open_code", "BufferedWriter",
-                                               "BufferedReader", "TextIOWrapper")]
-    + [(m, "runstring") for m in ("numpy.testing", "numpy.testing._private.utils",
-                                  "numpy.testing.utils")]
-    + [("numpy", "load"), ("numpy", "fromfile"), ("numpy", "loadtxt"), ("numpy", "genfromtxt"),
-       ("numpy.lib.npyio", "load"), ("numpy", "memmap"), ("numpy", "save"), ("numpy", "tofile")]
-    + [("torch", "load"), ("torch.serialization", "load"), ("torch", "save"),
-       ("torch.serialization", "save"), ("torch", "from_file"), ("joblib", "load"),
-       ("joblib.numpy_pickle", "load"), ("uuid", "_get_command_stdout"),
-       ("functools", "reduce"), ("logging.config", "listen"), ("logging.config", "fileConfig"),
-       ("copyreg", "add_extension"), ("collections", "namedtuple")]
-)
 
 # Deserializers whose bytes argument is a pickle we can scan in turn ("nested payloads").
 NESTED_LOADERS: frozenset[tuple[str, str]] = frozenset({
@@ -118,23 +38,6 @@ INTROSPECTION = frozenset({
 })
 
 
-def _in_modules(module: str, modules: frozenset[str]) -> str | None:
-    parts = module.split(".")
-    for i in range(len(parts), 0, -1):
-        prefix = ".".join(parts[:i])
-        if prefix in modules:
-            return prefix
-    return None
-
-
-def _numpy_ufunc(name: str) -> bool:
-    """``numpy.<ufunc>`` (np.log1p in a FunctionTransformer) pickles as a bare global."""
-    import numpy as np
-
-    value = np.__dict__.get(name)  # __dict__: no module __getattr__ on attacker input
-    return isinstance(value, np.ufunc)
-
-
 def classify(module: str, name: str) -> tuple[ModelVerdict, str]:
     """Verdict and explanation for a pickle importing ``module.name``."""
     qual = f"{module}.{name}"
@@ -148,15 +51,12 @@ def classify(module: str, name: str) -> tuple[ModelVerdict, str]:
             module.split(".")):
         return (ModelVerdict.MALICIOUS,
                 f"{qual}: introspection attribute chain (namespaces, classes, code objects)")
-    if (module, name) in MALICIOUS_EXACT or (module, head) in MALICIOUS_EXACT:
-        return ModelVerdict.MALICIOUS, f"{qual} is a code-execution or file/process primitive"
-    hit = _in_modules(module, MALICIOUS_MODULES)
-    if hit is not None:
-        return (ModelVerdict.MALICIOUS,
-                f"{qual}: {hit} gives code execution or system access")
+    gadget = gadget_for(module, name)
+    if gadget is not None:
+        return ModelVerdict.MALICIOUS, f"{qual}: {gadget.reason} ({gadget.kind} gadget)"
     if (module, name) in SAFE_EXACT:
         return ModelVerdict.SAFE, f"{qual} is a known data constructor"
-    if "." not in name and _safe_pattern(module, name):
+    if "." not in name and safe_pattern(module, name):
         return ModelVerdict.SAFE, f"{qual} is a known data constructor"
     if not _IDENT.match(head) or not all(_IDENT.match(p or "?") for p in module.split(".")):
         return ModelVerdict.SUSPICIOUS, f"{module!r} {name!r} is not a valid import name"
@@ -167,21 +67,30 @@ def classify(module: str, name: str) -> tuple[ModelVerdict, str]:
     return ModelVerdict.SUSPICIOUS, f"{qual} is not on the allowlist of safe constructors"
 
 
-def _safe_pattern(module: str, name: str) -> bool:
-    if module == "torch._utils" and name.startswith("_rebuild_"):
-        return True
-    if module in ("torch", "torch.storage", "torch.cuda") and name.endswith("Storage"):
-        return _CLASS.match(name) is not None
-    if module == "torch.nn.functional" and _IDENT.match(name) and not name.startswith("_"):
-        return True
-    if module.startswith("scipy.sparse") and _SPARSE.match(name):
-        return True
-    if module == "numpy" and _numpy_ufunc(name):
-        return True
-    if module.startswith(("pandas.core.", "pandas._libs.")) and name.startswith(
-            ("_new_", "_unpickle")):
-        return True
-    if not any(module.startswith(p) or module == p.rstrip(".") for p in SAFE_CLASS_PACKAGES):
-        return False
-    # Cython extension types restore their state through generated __pyx_unpickle_* functions.
-    return _CLASS.match(name) is not None or name.startswith("__pyx_unpickle_")
+@functools.lru_cache(maxsize=8192)
+def classify_import(module: str, name: str, proto: int) -> tuple[ModelVerdict, str,
+                                                                 tuple[str, str]]:
+    """:func:`classify` of what a loader imports: below protocol 3 the unpicklers rename
+    Python 2 imports first (``_compat_pickle``: ``__builtin__.reduce`` is
+    ``functools.reduce``, ``commands`` is ``subprocess``). The worse of the two names wins,
+    since ``fix_imports=False`` loads the raw one; the renamed one is returned."""
+    mapped = _py2_rename(module, name) if proto < 3 else (module, name)
+    verdict, why = classify(*mapped)
+    if mapped != (module, name):
+        raw_verdict, raw_why = classify(module, name)
+        why = f"{why} ({module}.{name} is renamed to it below protocol 3)"
+        if raw_verdict.rank > verdict.rank:
+            verdict, why = raw_verdict, raw_why
+    return verdict, why, mapped
+
+
+def _py2_rename(module: str, name: str) -> tuple[str, str]:
+    import _compat_pickle
+
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        new_module, new_name = _compat_pickle.NAME_MAPPING[(module, name)]
+        return str(new_module), str(new_name)
+    return str(_compat_pickle.IMPORT_MAPPING.get(module, module)), name
+
+
+__all__ = ["NESTED_LOADERS", "SAFE_EXACT", "TRUSTED_NESTED", "classify", "classify_import"]

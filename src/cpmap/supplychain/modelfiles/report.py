@@ -88,3 +88,23 @@ class Collector:
         ordered = sorted(self.reasons, key=lambda r: -r.verdict.rank)
         return FileReport(path, fmt, self.verdict(), tuple(ordered), tuple(self.globals), size,
                           bytes_read)
+
+
+@dataclass(frozen=True)
+class Unclassified:
+    """A file a directory scan found but could not recognise as a model file (not scanned)."""
+
+    path: str
+    size: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class PathScan:
+    """What a scan of files and directories found: the model files, and everything else."""
+
+    reports: tuple[FileReport, ...]
+    unclassified: tuple[Unclassified, ...] = ()
