@@ -135,8 +135,11 @@ class Decoder:
                                 else f"unknown opcode {code!r} at @{pos}")
             op, name, fixed = info
             arg: Any
-            if fixed >= 0:  # none or fixed-size (short reads raise): read in order, no tell()
-                arg = op.arg.reader(fh) if fixed else None  # type: ignore[union-attr]
+            if fixed >= 0:  # none or fixed-size: read in order, no tell()
+                try:
+                    arg = op.arg.reader(fh) if fixed else None  # type: ignore[union-attr]
+                except ValueError as e:  # a short read: the stream ends inside the opcode
+                    raise Malformed(f"{name} at @{pos}: {e}"[:200]) from e
                 end = fh.tell() if c_stream else pos + 1 + fixed
             else:
                 arg = _read_arg(op, fh, pos, note)
