@@ -89,6 +89,7 @@ TABLE_MODULES: list[str] = [
     "cpmap.models.tables",
     "cpmap.registry.tables",
     "cpmap.redteam.tables",
+    "cpmap.gateway.tables",
 ]
 
 
