@@ -20,6 +20,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("registry", "cpmap.cli.registry", "CP6: model versions, cards, aliases, promotion, "
      "rollback."),
     ("redteam", "cpmap.cli.redteam", "CP5: red-team campaigns and tracked findings."),
+    ("gateway", "cpmap.cli.gateway", "CP7: API keys, gateway attacks, prediction log."),
 ]
 
 # (command name, module, function name): top-level commands.
@@ -30,6 +31,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("sbom", "cpmap.cli.sbom", "sbom"),
     ("train", "cpmap.cli.train", "train"),
     ("gate", "cpmap.cli.gate", "gate"),
+    ("serve", "cpmap.cli.serve", "serve"),
 ]
 
 

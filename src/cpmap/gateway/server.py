@@ -146,3 +146,30 @@ def serve_forever(app: Any, host: str, port: int) -> None:
 
     server = uvicorn.Server(uvicorn_config(app))
     server.run(sockets=[free_socket(host, port)])
+
+
+SERVE_ENV = "CPMAP_GATEWAY_SERVE_REF"
+UNGATED_ENV = "CPMAP_GATEWAY_SERVE_UNGATED"
+
+
+def from_env() -> Gateway:
+    """uvicorn's app factory for ``--workers N``: each worker verifies and gates again."""
+    import os
+
+    from cpmap.core.workspace import open_workspace
+
+    ws = open_workspace(os.environ.get("CPMAP_WORKSPACE") or None)
+    return build(ws, os.environ[SERVE_ENV], allow_ungated=os.environ.get(UNGATED_ENV) == "1",
+                 record_evidence=False)
+
+
+def serve_workers(ref: str, host: str, port: int, workers: int, ungated: bool) -> None:
+    """Several worker processes (uvicorn's supervisor); limits shared only through Redis."""
+    import os
+
+    import uvicorn
+
+    os.environ[SERVE_ENV] = ref
+    os.environ[UNGATED_ENV] = "1" if ungated else "0"
+    uvicorn.run("cpmap.gateway.server:from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", server_header=False, access_log=False)
