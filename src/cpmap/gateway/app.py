@@ -25,7 +25,7 @@ from cpmap.gateway import images
 from cpmap.gateway.errors import Refusal
 from cpmap.gateway.harden import OutputPolicy
 from cpmap.gateway.metrics import Metrics
-from cpmap.gateway.quota import Quota, headers
+from cpmap.gateway.quota import Quota, Window, headers
 from cpmap.gateway.validate import parse_infer
 
 if TYPE_CHECKING:
@@ -201,9 +201,7 @@ class Gateway:
             return route, json_response(200, {"name": self.served.name,
                                               "ready": self.ready}), rid
         windows = await self.quota.admit(key.client, key.rate)
-        resp, rid = await self._infer(scope, receive, key, rid)
-        resp.headers.update({k: v for k, v in headers(windows).items()
-                             if k not in resp.headers})
+        resp, rid = await self._infer(scope, receive, key, rid, windows)
         return route, resp, rid
 
     def _metadata(self, key: ApiKey) -> dict[str, Any]:
@@ -288,8 +286,8 @@ class Gateway:
         out = images.decode(body, fmt, spec.image_shape, spec.bounds, self.cfg.max_pixels)
         return out.pixels[None, :], hashlib.sha256(out.png).hexdigest()
 
-    async def _infer(self, scope: Scope, receive: Receive, key: ApiKey,
-                     rid: str) -> tuple[Response, str]:
+    async def _infer(self, scope: Scope, receive: Receive, key: ApiKey, rid: str,
+                     windows: list[Window]) -> tuple[Response, str]:
         body = await self._read(scope, receive)
         given, x, in_digest = self._parse(scope, body)
         rid = given or rid
@@ -306,7 +304,7 @@ class Gateway:
         self.metrics.rows.inc(len(x))
         doc = {"model_name": self.served.name, "model_version": str(self.served.version),
                "id": rid, "outputs": policy.apply(probs)}
-        resp = json_response(200, doc, headers([spent]) if spent is not None else {})
+        resp = json_response(200, doc, headers(windows + ([spent] if spent else [])))
         self._log(rid, key.client, 200, len(x), in_digest,
                   hashlib.sha256(resp.body).hexdigest(), None)
         return resp, rid
