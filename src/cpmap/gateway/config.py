@@ -23,7 +23,6 @@ IMAGE_FORMATS = ("JPEG", "PNG")  # the formats the structural checks in images.p
 @dataclass(frozen=True)
 class GatewayConfig:
     max_body_bytes: int = 1 << 20
-    max_json_depth: int = 8
     max_elements: int = 65_536
     max_batch: int = 64
     range_margin: float = 0.1  # share of the training range accepted beyond each bound

@@ -36,39 +36,55 @@ class PredictionLog:
         self.batch, self.interval = max(1, batch), interval
         self._pending: list[dict[str, Any]] = []
         self._since = time.monotonic()
-        self._lock = threading.Lock()  # flushes from the loop's task and from shutdown
+        self._lock = threading.Lock()  # the loop appends while a worker thread takes
+        self._flushing = threading.Lock()
         self.batches: list[int] = []  # ledger entries written
         self.count = 0
 
     def add(self, entry: dict[str, Any]) -> None:
-        self.count += 1
-        entry["seq"] = self.count
-        self._pending.append(entry)
+        with self._lock:
+            self.count += 1
+            entry["seq"] = self.count
+            self._pending.append(entry)
 
     def due(self) -> bool:
         return bool(self._pending) and (len(self._pending) >= self.batch or
                                         time.monotonic() - self._since >= self.interval)
 
-    def flush(self) -> int | None:
-        """Write the pending entries and their root; the ledger index, or None if none."""
+    def _take(self) -> list[dict[str, Any]]:
         with self._lock:
-            taken, self._pending = self._pending, []
+            taken, self._pending = self._pending[:self.batch], self._pending[self.batch:]
             self._since = time.monotonic()
+            return taken
+
+    def flush(self) -> int | None:
+        """Write up to ``batch`` pending entries and their root; the ledger index, or None."""
+        with self._flushing:
+            taken = self._take()
             if not taken:
                 return None
-            data = [canonical_json(e) for e in taken]
-            root = merkle.root_of(merkle.leaf_hash(d) for d in data).hex()
-            refused = sum(1 for e in taken if e.get("status", 200) >= 400)
-            evidence = ev.predictions(self.ref, self.digest, root, len(taken),
-                                      str(taken[0].get("ts")), str(taken[-1].get("ts")), refused)
-            with self.ws.store.write() as conn:
-                entry = record(evidence, self.ws, conn=conn)
-                conn.execute(insert(gateway_predictions), [
-                    {"batch": entry.index, "seq": i, "entry": d.decode()}
-                    for i, d in enumerate(data)])
-            Ledger(self.ws).witness(entry)
-            self.batches.append(entry.index)
-            return entry.index
+            try:
+                index = self._write(taken)
+            except Exception:
+                with self._lock:  # keep them for the next attempt, in order
+                    self._pending[:0] = taken
+                raise
+            self.batches.append(index)
+            return index
+
+    def _write(self, taken: list[dict[str, Any]]) -> int:
+        data = [canonical_json(e) for e in taken]
+        root = merkle.root_of(merkle.leaf_hash(d) for d in data).hex()
+        refused = sum(1 for e in taken if e.get("status", 200) >= 400)
+        evidence = ev.predictions(self.ref, self.digest, root, len(taken),
+                                  str(taken[0].get("ts")), str(taken[-1].get("ts")), refused)
+        with self.ws.store.write() as conn:
+            entry = record(evidence, self.ws, conn=conn)
+            conn.execute(insert(gateway_predictions), [
+                {"batch": entry.index, "seq": i, "entry": d.decode()}
+                for i, d in enumerate(data)])
+        Ledger(self.ws).witness(entry)
+        return entry.index
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush whenever due, until ``stop``; then flush what is left."""
@@ -78,11 +94,12 @@ class PredictionLog:
                 await asyncio.wait_for(stop.wait(), tick)
             except TimeoutError:
                 pass
-            if self.due() or stop.is_set():
+            while self.due() or (stop.is_set() and self._pending):
                 try:
                     await asyncio.to_thread(self.flush)
-                except Exception:  # noqa: BLE001 - keep serving; the entries stay pending
+                except Exception:  # noqa: BLE001 - keep serving; retried on the next tick
                     log.exception("prediction log flush failed")
+                    break
 
 
 def verify_batch(ws: Workspace, index: int) -> bool:
