@@ -97,3 +97,32 @@ def log_verify(workspace: WorkspaceOpt = None, fmt: FormatOpt = Fmt.table) -> No
             f": {v['bad']}" if v["bad"] else "")))
     if bad:
         raise typer.Exit(1)
+
+
+@app.command("check")
+def check(
+    name: Annotated[str, typer.Argument(help="Model name the gateway serves.")],
+    url: Annotated[str, typer.Option(help="Gateway base URL.")] = "http://127.0.0.1:8080",
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Fmt.table,
+) -> None:
+    """Attack a running gateway (credentials, limits, budgets, bodies, file parsers, output
+    hardening) and record CP7 evidence. Exit 1 if anything got through."""
+    from cpmap.gateway.check import run
+
+    result = run(_ws(workspace), name, url)
+
+    def table(value: dict[str, Any]) -> None:
+        from cpmap.formats.table import render
+
+        render([{**c, "verdict": "pass" if c["ok"] else "fail",
+                 "problems": "; ".join(c["problems"])} for c in value["checks"]],
+               ["check", "expected", "status", "verdict", "problems"],
+               title=f"gateway check {name}@{value['version']} at {url}")
+
+    emit(result.to_dict(), fmt.value, None, table)
+    ok = sum(1 for c in result.results if c["ok"])
+    stderr_console().print(f"{ok}/{len(result.results)} checks passed; evidence "
+                           f"#{result.entry}", markup=False)
+    if not result.passed:
+        raise typer.Exit(1)
