@@ -31,7 +31,7 @@ def test_check_passes_against_the_gateway(ws: Any, gated: Any, serve: Any,
     assert code == 0, [c for c in doc["checks"] if not c["ok"]]
     names = {c["check"] for c in doc["checks"]}
     assert {"no-credentials", "forged-key", "revoked-key", "wrong-scope", "rate-limit",
-            "query-budget", "oversized-body", "polyglot-png-zip", "decompression-bomb",
+            "query-budget", "oversized-body", "polyglot-png-zip", "decompression-bomb-jpeg",
             "output-hardening"} <= names
     (entry,) = Ledger(ws).entries(kind="gateway-check")
     assert entry.predicate["verdict"] == "pass"

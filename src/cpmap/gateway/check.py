@@ -144,6 +144,8 @@ def run(ws: Workspace, name: str, url: str, timeout: float = 10.0) -> CheckResul
 
 def _attack(ws: Workspace, client: httpx.Client, name: str,
             keys: _Keys) -> tuple[list[dict[str, Any]], int]:
+    import httpx
+
     meta_path, infer = f"/v2/models/{name}", f"/v2/models/{name}/infer"
     _wait_for_key(client, meta_path, keys.good)
     meta = client.get(meta_path, headers={"Authorization": f"Bearer {keys.good}"})
@@ -158,7 +160,13 @@ def _attack(ws: Workspace, client: httpx.Client, name: str,
     results = [_judge("legitimate-request", (200,), client.post(
         infer, json=rows(dim), headers={"Authorization": f"Bearer {keys.good}"}))]
     for p in probes(dim, image):
-        r = client.request(p.method, infer, content=p.body or None, headers=_headers(p, keys))
+        try:
+            r = client.request(p.method, infer, content=p.body or None,
+                               headers=_headers(p, keys))
+        except httpx.TransportError as e:  # a gateway that hangs or drops is a failure too
+            results.append({"check": p.name, "expected": list(p.expect), "status": None,
+                            "ok": False, "problems": [f"no answer ({type(e).__name__})"]})
+            continue
         results.append(_judge(p.name, p.expect, r))
     results.append(_exhaust(client, infer, dim, keys.rate, "rate-limit", 1, (429,)))
     results.append(_exhaust(client, infer, dim, keys.budget, "query-budget", 5, (429, 403)))

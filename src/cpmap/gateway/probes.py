@@ -46,6 +46,20 @@ def png(width: int, height: int, trailing: bytes = b"") -> bytes:
             + _chunk(b"IEND", b"") + trailing)
 
 
+def jpeg(width: int = 8, height: int = 8) -> bytes:
+    """A small real JPEG whose frame header claims ``width x height`` (a bomb when large)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 200).save(buf, format="JPEG")
+    data = bytearray(buf.getvalue())
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
 def probes(dim: int, image: bool) -> list[Probe]:
     good = json.dumps(rows(dim)).encode()
     out = [
@@ -72,8 +86,10 @@ def probes(dim: int, image: bool) -> list[Probe]:
             Probe("gif-image", (415,), b"GIF89a" + b"\x00" * 32, content_type="image/gif"),
             Probe("polyglot-png-zip", (415,), png(8, 8, b"PK\x03\x04" + b"\x00" * 26),
                   content_type="image/png"),
-            Probe("decompression-bomb", (413, 415), png(50_000, 50_000),
+            Probe("decompression-bomb-png", (413, 415), png(50_000, 50_000),
                   content_type="image/png"),
+            Probe("decompression-bomb-jpeg", (413, 415), jpeg(50_000, 50_000),
+                  content_type="image/jpeg"),
             Probe("truncated-jpeg", (415,), b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
                   content_type="image/jpeg"),
         ]
