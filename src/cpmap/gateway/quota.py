@@ -3,7 +3,9 @@
 Three counters per request: a global rate, the client's rate (requests), and the client's query
 budget (rows: a batch of 64 is 64 queries, which is what an extraction attack pays). Failed
 authentications are counted per client address, so guessing keys is rate-limited too. Fixed
-windows: one increment per counter and request, the cheapest that Redis can share.
+windows, counted on the ``limits`` storage directly: one increment per counter and request
+(the window's end is read only when a window starts), the cheapest that Redis can share. The
+global rate protects this process and is always counted in memory.
 
 When the store behind the limits fails (Redis unreachable), requests are refused with 503
 (fail closed) unless ``fail_open`` is set; failing open is logged and reported once through
@@ -20,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from limits import RateLimitItem, parse
-from limits.aio.strategies import FixedWindowRateLimiter
 
 from cpmap.gateway.errors import GatewayError, Refusal
 
@@ -71,14 +72,19 @@ class Quota:
     def __init__(self, namespace: str, global_rate: str, auth_fail_rate: str,
                  redis_url: str = "", fail_open: bool = False,
                  on_fail_open: Callable[[str], None] | None = None) -> None:
+        from limits.aio.storage import MemoryStorage
+
         self.namespace = namespace
-        self.limiter = FixedWindowRateLimiter(storage_for(redis_url))
+        self.storage = storage_for(redis_url)
+        self.local = MemoryStorage()  # the global rate protects this process: never shared
         self.global_rate = item(global_rate)
         self.auth_fail = item(auth_fail_rate)
         self.fail_open = fail_open
         self.shared = bool(redis_url)
         self._on_fail_open = on_fail_open
         self._items: dict[str, RateLimitItem] = {}
+        self._resets: dict[str, float] = {}  # counter key -> end of its current window
+        self._blocked: dict[str, float] = {}  # address -> until (failed authentications)
         self.failed_open = 0
 
     def parsed(self, text: str) -> RateLimitItem:
@@ -102,15 +108,31 @@ class Quota:
                     self._on_fail_open(type(e).__name__)
             return None
 
-    async def _hit(self, name: str, limit: RateLimitItem, ids: tuple[str, ...], cost: int,
-                   reason: str, status: int = 429) -> Window | None:
-        ok = await self._guard(self.limiter.hit(limit, self.namespace, *ids, cost=cost))
-        if ok is None:
+    async def _count(self, storage: Any, limit: RateLimitItem, ids: tuple[str, ...],
+                     cost: int) -> tuple[int, int] | None:
+        """(count after adding ``cost``, seconds to the window's end): one storage call in
+        the steady state (the window's end is asked only when a window starts)."""
+        key = limit.key_for(self.namespace, *ids)
+        count = await self._guard(storage.incr(key, limit.get_expiry(), amount=cost))
+        if count is None:
             return None
-        stats = await self._guard(self.limiter.get_window_stats(limit, self.namespace, *ids))
-        reset_in = max(1, math.ceil(stats.reset_time - time.time())) if stats else 1
-        window = Window(name, limit, int(stats.remaining) if stats else 0, reset_in)
-        if not ok:
+        now = time.time()
+        reset = self._resets.get(key)
+        if reset is None or reset <= now or count == cost:
+            reset = await self._guard(storage.get_expiry(key)) or now + limit.get_expiry()
+            if len(self._resets) > 100_000:
+                self._resets.clear()
+            self._resets[key] = reset
+        return int(count), max(1, math.ceil(reset - now))
+
+    async def _hit(self, name: str, limit: RateLimitItem, ids: tuple[str, ...], cost: int,
+                   reason: str, status: int = 429, storage: Any = None) -> Window | None:
+        counted = await self._count(storage or self.storage, limit, ids, cost)
+        if counted is None:
+            return None
+        count, reset_in = counted
+        window = Window(name, limit, limit.amount - count, reset_in)
+        if count > limit.amount:
             what = "query budget spent" if name == "budget" else "rate limit exceeded"
             raise Refusal(status, f"{what}: {limit.amount} per {_per(limit)}; retry in "
                           f"{reset_in} s", reason,
@@ -118,22 +140,30 @@ class Quota:
         return window
 
     async def check_address(self, address: str) -> None:
-        """Refuse an address that failed authentication too often (before checking its key)."""
-        ok = await self._guard(self.limiter.test(self.auth_fail, self.namespace, "authfail",
-                                                 address))
-        if ok is False:
-            stats = await self._guard(self.limiter.get_window_stats(
-                self.auth_fail, self.namespace, "authfail", address))
-            wait = max(1, math.ceil(stats.reset_time - time.time())) if stats else 60
-            raise Refusal(429, f"too many failed authentications; retry in {wait} s",
-                          "auth-rate", {"Retry-After": str(wait)})
+        """Refuse an address that failed authentication too often (before checking its key).
+
+        The block is learnt from the shared counter whenever this process sees one of the
+        address's failures; checking it costs no storage call.
+        """
+        until = self._blocked.get(address)
+        if until is not None:
+            wait = math.ceil(until - time.time())
+            if wait > 0:
+                raise Refusal(429, f"too many failed authentications; retry in {wait} s",
+                              "auth-rate", {"Retry-After": str(wait)})
+            del self._blocked[address]
 
     async def auth_failed(self, address: str) -> None:
-        await self._guard(self.limiter.hit(self.auth_fail, self.namespace, "authfail", address))
+        counted = await self._count(self.storage, self.auth_fail, ("authfail", address), 1)
+        if counted is not None and counted[0] >= self.auth_fail.amount:
+            if len(self._blocked) > 100_000:
+                self._blocked.clear()
+            self._blocked[address] = time.time() + counted[1]
 
     async def admit(self, client: str, rate: str) -> list[Window]:
-        """Count one request against the global and the client's rate."""
-        await self._hit("global", self.global_rate, ("global",), 1, "global-rate")
+        """Count one request against the global (per process) and the client's rate."""
+        await self._hit("global", self.global_rate, ("global",), 1, "global-rate",
+                        storage=self.local)
         own = await self._hit("rate", self.parsed(rate), ("rate", client), 1, "rate")
         return [own] if own is not None else []
 
