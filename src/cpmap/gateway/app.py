@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from cpmap.gateway.budget import BudgetPlan
     from cpmap.gateway.config import GatewayConfig
+    from cpmap.gateway.jwtauth import JwtVerifier
     from cpmap.gateway.keys import ApiKey, KeyRing
     from cpmap.gateway.predlog import PredictionLog
     from cpmap.gateway.served import Served
@@ -71,11 +72,13 @@ class Gateway:
                  plan: BudgetPlan, openapi: dict[str, Any], *,
                  predlog: PredictionLog | None = None,
                  refresh: Callable[[], None] | None = None,
-                 on_budget_spent: Callable[[str], None] | None = None) -> None:
+                 on_budget_spent: Callable[[str], None] | None = None,
+                 jwt: JwtVerifier | None = None) -> None:
         self.served, self.cfg, self.keyring, self.quota, self.plan = (served, cfg, keyring,
                                                                       quota, plan)
         self.openapi = json.dumps(openapi).encode()
         self.predlog, self._refresh, self._on_spent = predlog, refresh, on_budget_spent
+        self.jwt = jwt
         self.metrics = Metrics()
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cpmap-model")
         self._sem: asyncio.Semaphore | None = None
@@ -221,6 +224,8 @@ class Gateway:
         await self.quota.check_address(address)
         presented = _credential(scope)
         key = self.keyring.authenticate(presented) if presented else None
+        if key is None and presented and self.jwt is not None and presented.count(".") == 2:
+            key = self.jwt.verify(presented)
         if key is None:
             await self.quota.auth_failed(address)
             challenge = 'Bearer realm="cpmap"' + (', error="invalid_token"' if presented else "")

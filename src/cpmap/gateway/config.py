@@ -41,8 +41,15 @@ class GatewayConfig:
     predlog_batch: int = 256  # prediction log: one ledger batch root per N requests ...
     predlog_interval_s: float = 10.0  # ... or every T seconds, whichever comes first
     key_refresh_s: float = 2.0  # revocations reach a running gateway within this time
+    jwt_jwks: str = ""  # JWKS file or URL: enables JWT bearer tokens besides API keys
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+    jwt_scope_claim: str = "scope"
+    jwt_leeway_s: float = 30.0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "image_formats", tuple(f.upper() for f in self.image_formats))
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
@@ -71,7 +78,7 @@ def _coerce(name: str, raw: Any, default: Any) -> Any:
             return float(raw)
         if isinstance(default, tuple):
             items = raw.split(",") if isinstance(raw, str) else list(raw)
-            return tuple(str(i).strip().upper() for i in items if str(i).strip())
+            return tuple(str(i).strip() for i in items if str(i).strip())
         return str(raw)
     except (TypeError, ValueError) as e:
         raise GatewayError(f"[gateway] {name}: cannot use {raw!r:.60}") from e

@@ -62,7 +62,17 @@ def build(ws: Workspace, ref: str, cfg: GatewayConfig | None = None, *,
     doc = openapi.document(srv.name, srv.version, srv.spec, cfg.max_batch, images)
     log_ = PredictionLog(ws, srv.ref, srv.digest, cfg.predlog_batch, cfg.predlog_interval_s)
     return Gateway(srv, cfg, ring, quota, plan, doc, predlog=log_,
-                   refresh=lambda: ring.load(ws), on_budget_spent=spent)
+                   refresh=lambda: ring.load(ws), on_budget_spent=spent, jwt=_jwt(cfg))
+
+
+def _jwt(cfg: GatewayConfig) -> Any:
+    if not cfg.jwt_jwks:
+        return None
+    from cpmap.gateway.jwtauth import JwtVerifier, read_jwks
+
+    return JwtVerifier(read_jwks(cfg.jwt_jwks), cfg.jwt_issuer, cfg.jwt_audience,
+                       cfg.jwt_algorithms, cfg.jwt_scope_claim, cfg.jwt_leeway_s,
+                       cfg.default_rate)
 
 
 _ALERTED: set[tuple[str, str, str]] = set()
