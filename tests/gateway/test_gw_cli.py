@@ -136,3 +136,31 @@ def test_serve_a_production_version_end_to_end(ws: Any, tmp_path: Path,
     assert Ledger(ws).entries(kind="gateway-serve")[0].predicate["verdict"] == "pass"
     (batch,) = Ledger(ws).entries(kind="gateway-predictions")  # flushed at shutdown
     assert batch.predicate["metrics"]["entries"] == 1
+
+
+def test_reload_rechecks_the_digest_and_follows_the_stage(ws: Any, tmp_path: Path,
+                                                          model_bytes: bytes) -> None:
+    from cpmap.gateway import build
+    from cpmap.gateway.errors import ServeRefused
+    from cpmap.registry.stages import promote
+
+    v1 = register_gated(ws, tmp_path, model_bytes)
+    promote(ws, v1.ref)
+    app = build(ws, "digits")
+    obj = ws.objects_dir / "sha256" / v1.digest
+    original = obj.read_bytes()
+    obj.chmod(0o644)
+    obj.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    with pytest.raises(ServeRefused, match="does not match its signed digest"):
+        app.reload()
+    assert app.served.ref == "digits@1"  # still the verified version
+    obj.write_bytes(original)
+    (tmp_path / "v2").mkdir()
+    from cpmap.models.persist import load_bytes
+    from cpmap.models.persist import model_bytes as to_bytes
+
+    model = load_bytes(model_bytes, "v1")
+    model.meta["packaging"] = "v2"  # type: ignore[attr-defined]
+    v2 = register_gated(ws, tmp_path / "v2", to_bytes(model)[0])
+    promote(ws, v2.ref)
+    assert app.reload().ref == "digits@2" and app.served.version == 2

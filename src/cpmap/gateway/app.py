@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cpmap.gateway import images
-from cpmap.gateway.errors import Refusal
+from cpmap.gateway.errors import GatewayError, Refusal
 from cpmap.gateway.harden import OutputPolicy
 from cpmap.gateway.metrics import Metrics
 from cpmap.gateway.quota import Quota, Window, headers
@@ -73,12 +73,14 @@ class Gateway:
                  predlog: PredictionLog | None = None,
                  refresh: Callable[[], None] | None = None,
                  on_budget_spent: Callable[[str], None] | None = None,
-                 jwt: JwtVerifier | None = None) -> None:
+                 jwt: JwtVerifier | None = None,
+                 reloader: Callable[[], Served] | None = None) -> None:
         self.served, self.cfg, self.keyring, self.quota, self.plan = (served, cfg, keyring,
                                                                       quota, plan)
         self.openapi = json.dumps(openapi).encode()
         self.predlog, self._refresh, self._on_spent = predlog, refresh, on_budget_spent
         self.jwt = jwt
+        self._reloader = reloader
         self.metrics = Metrics()
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cpmap-model")
         self._sem: asyncio.Semaphore | None = None
@@ -87,12 +89,19 @@ class Gateway:
         self.ready = False
         self.outputs = frozenset(n for p in ("full", "label", "top-k:1")
                                  for n, _ in OutputPolicy.parse(p).output_names())
-        base = f"/v2/models/{served.name}"
-        self._model_paths = {base: "meta", f"{base}/versions/{served.version}": "meta",
-                             f"{base}/infer": "infer",
-                             f"{base}/versions/{served.version}/infer": "infer",
-                             f"{base}/ready": "model-ready",
-                             f"{base}/versions/{served.version}/ready": "model-ready"}
+        self._model_paths = _paths(served)
+
+    def reload(self) -> Served:
+        """Load the ref again (a moved stage, a re-gated version): manifest, digest and gate
+        are checked again; on any failure the current version keeps serving."""
+        if self._reloader is None:
+            raise GatewayError("this gateway was built without a reloader")
+        fresh = self._reloader()
+        if fresh.name != self.served.name:
+            raise GatewayError(f"reload: {fresh.ref} is not a version of {self.served.name}")
+        self.served, self._model_paths = fresh, _paths(fresh)
+        log.warning("reloaded: now serving %s sha256:%s", fresh.ref, fresh.digest[:12])
+        return fresh
 
     # -- ASGI -----------------------------------------------------------------------------------
 
@@ -115,12 +124,31 @@ class Gateway:
 
     async def startup(self) -> None:
         self._sem = asyncio.Semaphore(self.cfg.max_concurrency)
+        self._on_sighup()
         self._stop = asyncio.Event()
         if self.predlog is not None:
             self._tasks.append(asyncio.create_task(self.predlog.run(self._stop)))
         if self._refresh is not None:
             self._tasks.append(asyncio.create_task(self._refresh_keys()))
         self.ready = True
+
+    def _on_sighup(self) -> None:
+        """SIGHUP reloads (re-verified, re-gated) when the gateway runs in the main thread."""
+        import signal
+
+        def hup() -> None:
+            async def run() -> None:
+                try:
+                    await asyncio.to_thread(self.reload)
+                except Exception as e:  # noqa: BLE001 - keep serving the verified version
+                    log.error("reload refused, still serving %s: %s", self.served.ref, e)
+            self._tasks.append(asyncio.ensure_future(run()))
+
+        if self._reloader is not None and hasattr(signal, "SIGHUP"):
+            try:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, hup)
+            except (RuntimeError, ValueError):  # not the main thread (tests, the demo)
+                pass
 
     async def shutdown(self) -> None:
         self.ready = False
@@ -333,6 +361,12 @@ class Gateway:
             self.predlog.add({"id": rid, "client": client, "status": status, "rows": rows,
                               "input": inp, "output": out, "reason": reason,
                               "ts": round(time.time(), 3)})
+
+
+def _paths(served: Served) -> dict[str, str]:
+    base, v = f"/v2/models/{served.name}", f"/v2/models/{served.name}/versions/{served.version}"
+    return {base: "meta", v: "meta", f"{base}/infer": "infer", f"{v}/infer": "infer",
+            f"{base}/ready": "model-ready", f"{v}/ready": "model-ready"}
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

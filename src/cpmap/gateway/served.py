@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cpmap.errors import Error
 from cpmap.gateway.errors import GatewayError, ServeRefused
 
 if TYPE_CHECKING:
@@ -118,7 +119,13 @@ def load(ws: Workspace, ref: str, *, allow_ungated: bool = False,
     if not result.passed and not allow_ungated:
         raise ServeRefused(f"{mv.ref}: the gate fails; not serving it", reasons,
                            hint=f"cpmap gate {mv.ref}")
-    model = load_bytes(data, f"model {mv.ref}", ws=ws)
+    try:
+        model = load_bytes(data, f"model {mv.ref}", ws=ws)
+    except Error:
+        raise
+    except Exception as e:  # noqa: BLE001 - a loader library's own error: refuse, no traceback
+        raise ServeRefused(f"{mv.ref}: the model cannot be loaded ({type(e).__name__})",
+                           (str(e).splitlines()[0][:200],)) from e
     spec, classes = describe(model, mv.ref, margin)
     return Served(mv.name, mv.version, mv.digest, model, spec, classes, result.passed, reasons)
 

@@ -62,7 +62,9 @@ def build(ws: Workspace, ref: str, cfg: GatewayConfig | None = None, *,
     doc = openapi.document(srv.name, srv.version, srv.spec, cfg.max_batch, images)
     log_ = PredictionLog(ws, srv.ref, srv.digest, cfg.predlog_batch, cfg.predlog_interval_s)
     return Gateway(srv, cfg, ring, quota, plan, doc, predlog=log_,
-                   refresh=lambda: ring.load(ws), on_budget_spent=spent, jwt=_jwt(cfg))
+                   refresh=lambda: ring.load(ws), on_budget_spent=spent, jwt=_jwt(cfg),
+                   reloader=lambda: served.load(ws, ref, allow_ungated=allow_ungated,
+                                                margin=cfg.range_margin))
 
 
 def _jwt(cfg: GatewayConfig) -> Any:
