@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,8 +23,8 @@ def _loopback(host: str) -> bool:
 
 
 def serve(
-    ref: Annotated[str, typer.Argument(help="NAME (its production stage), NAME@VERSION or "
-                                       "NAME:ALIAS.")],
+    ref: Annotated[str | None, typer.Argument(help="NAME (its production stage), "
+                                              "NAME@VERSION or NAME:ALIAS.")] = None,
     host: Annotated[str, typer.Option(help="Address to bind (default loopback only).")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8080,
@@ -33,6 +33,13 @@ def serve(
     image_format: Annotated[list[str] | None, typer.Option(
         "--image-format", help="Accepted image format for image models (JPEG, PNG); repeat. "
         "Default: both.")] = None,
+    upstream: Annotated[str | None, typer.Option(
+        help="Put the gateway in front of this server (http://127.0.0.1:9000).")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name at the upstream.")] = None,
+    upstream_kind: Annotated[str, typer.Option(
+        help="oip (Open Inference Protocol v2) or openai (/v1/chat/completions).")] = "oip",
+    upstream_model: Annotated[str | None, typer.Option(
+        help="Model name to ask an openai upstream for (default: --name).")] = None,
     unsafe_allow_ungated: Annotated[bool, typer.Option(
         "--unsafe-allow-ungated", help="Serve even if the gate fails (warns; recorded as "
         "evidence).")] = False,
@@ -42,7 +49,7 @@ def serve(
     from cpmap.core.workspace import open_workspace
     from cpmap.gateway import config
     from cpmap.gateway.errors import ServeRefused
-    from cpmap.gateway.server import build, serve_forever, serve_workers
+    from cpmap.gateway.server import serve_forever, serve_workers
 
     err = stderr_console()
     ws = open_workspace(workspace)
@@ -54,7 +61,8 @@ def serve(
     if not _loopback(host):
         err.print(f"[yellow]warning[/]: binding {host}: reachable beyond this machine")
     try:
-        app = build(ws, ref, cfg, allow_ungated=unsafe_allow_ungated)
+        app = _build(ws, ref, cfg, unsafe_allow_ungated, upstream, name, upstream_kind,
+                     upstream_model, workers)
     except ServeRefused as e:
         for reason in e.reasons:
             err.print(f"  {reason}", markup=False, highlight=False)
@@ -69,6 +77,7 @@ def serve(
               f"{app.plan.default_output}; limits in "
               f"{'Redis' if cfg.redis_url else 'memory'})", markup=False, highlight=False)
     if workers > 1:
+        assert ref is not None  # noqa: S101 - checked by _build
         if not cfg.redis_url:
             err.print("[yellow]warning[/]: several workers without CPMAP_REDIS_URL: each "
                       "counts limits and budgets on its own")
@@ -79,3 +88,21 @@ def serve(
         serve_workers(ref, host, port, workers, unsafe_allow_ungated)
         return
     serve_forever(app, host, port)
+
+
+def _build(ws: object, ref: str | None, cfg: object, ungated: bool, upstream: str | None,
+           name: str | None, kind: str, upstream_model: str | None, workers: int) -> Any:
+    from cpmap.gateway.errors import GatewayError
+    from cpmap.gateway.server import build, build_upstream
+
+    if upstream is None:
+        if ref is None:
+            raise GatewayError("give the model to serve: NAME, NAME@VERSION or NAME:ALIAS")
+        return build(ws, ref, cfg, allow_ungated=ungated)  # type: ignore[arg-type]
+    if workers > 1:
+        raise GatewayError("--workers applies to local models, not to --upstream")
+    model = name or (ref.split("@")[0].split(":")[0] if ref else None)
+    if model is None:
+        raise GatewayError("--upstream needs --name (the model's name at the upstream)")
+    return build_upstream(ws, upstream, model, kind, ref, cfg,  # type: ignore[arg-type]
+                          allow_ungated=ungated, upstream_model=upstream_model)

@@ -26,6 +26,7 @@ from cpmap.gateway.errors import GatewayError, Refusal
 from cpmap.gateway.harden import OutputPolicy
 from cpmap.gateway.metrics import Metrics
 from cpmap.gateway.quota import Quota, Window, headers
+from cpmap.gateway.upstream import UpstreamError
 from cpmap.gateway.validate import parse_infer
 
 if TYPE_CHECKING:
@@ -74,13 +75,15 @@ class Gateway:
                  refresh: Callable[[], None] | None = None,
                  on_budget_spent: Callable[[str], None] | None = None,
                  jwt: JwtVerifier | None = None,
-                 reloader: Callable[[], Served] | None = None) -> None:
+                 reloader: Callable[[], Served] | None = None,
+                 chat: Any = None) -> None:
         self.served, self.cfg, self.keyring, self.quota, self.plan = (served, cfg, keyring,
                                                                       quota, plan)
         self.openapi = json.dumps(openapi).encode()
         self.predlog, self._refresh, self._on_spent = predlog, refresh, on_budget_spent
         self.jwt = jwt
         self._reloader = reloader
+        self.chat = chat  # (ChatUpstream, ChatLimits): an OpenAI-compatible upstream
         self.metrics = Metrics()
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cpmap-model")
         self._sem: asyncio.Semaphore | None = None
@@ -89,7 +92,7 @@ class Gateway:
         self.ready = False
         self.outputs = frozenset(n for p in ("full", "label", "top-k:1")
                                  for n, _ in OutputPolicy.parse(p).output_names())
-        self._model_paths = _paths(served)
+        self._model_paths = {} if chat is not None else _paths(served)
 
     def reload(self) -> Served:
         """Load the ref again (a moved stage, a re-gated version): manifest, digest and gate
@@ -219,6 +222,9 @@ class Gateway:
             await self._authorize(scope, "metrics")
             return "metrics", Response(200, self.metrics.render(),
                                        self.metrics.content_type.encode()), rid
+        if path == "/v1/chat/completions" and self.chat is not None:
+            _allow(method, "POST")
+            return await self._chat(scope, receive, rid)
         route = self._model_paths.get(path)
         if route is None:
             if path.startswith("/v2/models/"):
@@ -342,6 +348,24 @@ class Gateway:
                   hashlib.sha256(resp.body).hexdigest(), None)
         return resp, rid
 
+    async def _chat(self, scope: Scope, receive: Receive,
+                    rid: str) -> tuple[str, Response, str]:
+        from cpmap.gateway.upstream import parse_chat
+
+        upstream, limits = self.chat
+        key = await self._authorize(scope, f"infer:{self.served.name}")
+        windows = await self.quota.admit(key.client, key.rate)
+        body = await self._read(scope, receive)
+        request = parse_chat(body, self.served.name, limits, self.cfg)
+        budget = key.budget or self.plan.limit_for(self._policy(key))
+        spent = await self.quota.spend(key.client, self.served.name, budget, 1,
+                                       budget.endswith("/month"))
+        doc = await upstream.complete(request, self.served.name, rid)
+        resp = json_response(200, doc, headers(windows + ([spent] if spent else [])))
+        self._log(rid, key.client, 200, 1, hashlib.sha256(body).hexdigest(),
+                  hashlib.sha256(resp.body).hexdigest(), None)
+        return "chat", resp, rid
+
     async def _predict(self, x: np.ndarray) -> np.ndarray:
         assert self._sem is not None  # noqa: S101 - set at startup
         if self._sem.locked():
@@ -354,6 +378,8 @@ class Gateway:
                     loop.run_in_executor(self.pool, self.served.predict, x), self.cfg.timeout_s)
             except TimeoutError:
                 raise Refusal(503, "model timed out", "model-timeout") from None
+            except UpstreamError:
+                raise Refusal(502, "upstream server failed", "upstream") from None
 
     def _log(self, rid: str, client: str | None, status: int, rows: int, inp: str | None,
              out: str | None, reason: str | None) -> None:

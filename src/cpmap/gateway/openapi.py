@@ -75,3 +75,28 @@ def document(name: str, version: int, spec: InputSpec, max_batch: int,
             "components": {"securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}}}
+
+
+def chat_document(name: str) -> dict[str, Any]:
+    """OpenAPI of a gateway in front of an OpenAI-compatible chat server."""
+    message = {"type": "object", "additionalProperties": False, "required": ["role", "content"],
+               "properties": {"role": {"enum": ["system", "user", "assistant"]},
+                              "content": {"type": "string", "maxLength": 32768}}}
+    body = {"type": "object", "additionalProperties": False, "required": ["messages"],
+            "properties": {"model": {"const": name},
+                           "messages": {"type": "array", "items": message, "minItems": 1,
+                                        "maxItems": 64},
+                           "max_tokens": {"type": "integer", "minimum": 1, "maximum": 1024},
+                           "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+                           "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+                           "stream": {"const": False}}}
+    op = {"summary": "Chat completion (OpenAI-compatible)",
+          "security": [{"bearer": []}, {"apiKey": []}],
+          "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+          "responses": {"200": _resp("completion", {"type": "object"}),
+                        **_errors(400, 401, 403, 413, 415, 429, 503)}}
+    return {"openapi": "3.1.0", "info": {"title": f"cpmap gateway: {name}", "version": "v1"},
+            "paths": {"/v1/chat/completions": {"post": op}},
+            "components": {"securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}}}

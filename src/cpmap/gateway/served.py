@@ -135,3 +135,32 @@ def recheck(ws: Workspace, served: Served) -> None:
     from cpmap.registry.versions import get
 
     artifact_bytes(ws, get(ws, served.ref))
+
+
+def load_upstream(ws: Workspace, base: str, name: str, ref: str | None = None, *,
+                  allow_ungated: bool = False, margin: float = 0.1,
+                  timeout: float = 10.0) -> Served:
+    """An OIP v2 upstream as the served model: gated like a local version when ``ref`` (or
+    NAME's production stage) is registered; otherwise only with ``allow_ungated``."""
+    from cpmap.errors import InputError
+    from cpmap.gateway.upstream import probe_oip
+
+    up = probe_oip(base, name, timeout)
+    try:
+        local = load(ws, ref or name, allow_ungated=allow_ungated, margin=margin)
+    except InputError:
+        if ref is not None or not allow_ungated:
+            raise ServeRefused(f"{name}: not a registered version; the gateway serves only "
+                               "gated versions", ("not registered",),
+                               hint="register and gate it, or --unsafe-allow-ungated") from None
+        digest = hashlib.sha256(f"upstream:{up.base}/v2/models/{name}".encode()).hexdigest()
+        spec = InputSpec(INPUT_NAME, up.input_dim, -3.0e38, 3.0e38, (0.0, 1.0), None)
+        return Served(name, 0, digest, up, spec, tuple(str(i) for i in range(up.n_classes)),
+                      False, ("not a registered version (served with --unsafe-allow-ungated)",))
+    if (up.input_dim, up.n_classes) != (local.spec.dim, len(local.classes)):
+        raise ServeRefused(f"{base}: upstream {name} takes {up.input_dim} inputs and "
+                           f"answers {up.n_classes} classes; {local.ref} takes "
+                           f"{local.spec.dim} and {len(local.classes)}")
+    up.meta = dict(getattr(local.model, "meta", {}) or {})
+    local.model = up
+    return local

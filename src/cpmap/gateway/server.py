@@ -30,14 +30,52 @@ log = logging.getLogger("cpmap.gateway")
 def build(ws: Workspace, ref: str, cfg: GatewayConfig | None = None, *,
           allow_ungated: bool = False, record_evidence: bool = True) -> Gateway:
     """A ready gateway for ``ref`` (verified, gated), or :class:`ServeRefused`."""
-    from cpmap.gateway import budget, config, openapi, served
+    from cpmap.gateway import config, served
+
+    cfg = cfg or config.load(ws)
+    srv = served.load(ws, ref, allow_ungated=allow_ungated, margin=cfg.range_margin)
+    return _assemble(ws, srv, cfg, allow_ungated, record_evidence,
+                     reloader=lambda: served.load(ws, ref, allow_ungated=allow_ungated,
+                                                  margin=cfg.range_margin))
+
+
+def build_upstream(ws: Workspace, base: str, name: str, kind: str = "oip",
+                   ref: str | None = None, cfg: GatewayConfig | None = None, *,
+                   allow_ungated: bool = False, upstream_model: str | None = None,
+                   record_evidence: bool = True) -> Gateway:
+    """The same controls in front of an OIP v2 or OpenAI-compatible server at ``base``."""
+    import hashlib
+
+    from cpmap.gateway import config, served
+    from cpmap.gateway.errors import ServeRefused
+    from cpmap.gateway.upstream import ChatLimits, ChatUpstream
+
+    cfg = cfg or config.load(ws)
+    if kind == "oip":
+        srv = served.load_upstream(ws, base, name, ref, allow_ungated=allow_ungated,
+                                   margin=cfg.range_margin, timeout=cfg.timeout_s)
+        return _assemble(ws, srv, cfg, allow_ungated, record_evidence)
+    if kind != "openai":
+        raise GatewayError(f"--upstream-kind {kind!r}: use oip or openai")
+    if not allow_ungated:  # the registry holds classifiers; a chat model is never gated here
+        raise ServeRefused(f"{name}: a chat upstream is not a gated version", (
+            "not registered",), hint="--unsafe-allow-ungated serves it (recorded)")
+    digest = hashlib.sha256(f"upstream:{base}/v1/chat/completions#{name}".encode()).hexdigest()
+    spec = served.InputSpec("messages", 1, 0.0, 0.0, (0.0, 0.0), None)
+    srv = served.Served(name, 0, digest, None, spec, (), False,  # type: ignore[arg-type]
+                        ("chat upstream: no gated version",))
+    chat = (ChatUpstream(base, upstream_model or name, cfg.timeout_s), ChatLimits())
+    return _assemble(ws, srv, cfg, allow_ungated, record_evidence, chat=chat)
+
+
+def _assemble(ws: Workspace, srv: Any, cfg: GatewayConfig, allow_ungated: bool,
+              record_evidence: bool, reloader: Any = None, chat: Any = None) -> Gateway:
+    from cpmap.gateway import budget, openapi
     from cpmap.gateway.app import Gateway
     from cpmap.gateway.keys import KeyRing, hashing_key
     from cpmap.gateway.predlog import PredictionLog
     from cpmap.gateway.quota import Quota
 
-    cfg = cfg or config.load(ws)
-    srv = served.load(ws, ref, allow_ungated=allow_ungated, margin=cfg.range_margin)
     plan = budget.plan(ws, srv.digest, cfg.default_budget, cfg.budget_safety, cfg.budget_window)
     if record_evidence:
         settings = _settings(cfg, plan)
@@ -59,12 +97,12 @@ def build(ws: Workspace, ref: str, cfg: GatewayConfig | None = None, *,
     quota = Quota(namespace, cfg.global_rate, cfg.auth_fail_rate, cfg.redis_url, cfg.fail_open,
                   fail_open)
     images = [f"image/{f.lower()}" for f in cfg.image_formats] if srv.spec.image_shape else []
-    doc = openapi.document(srv.name, srv.version, srv.spec, cfg.max_batch, images)
+    doc = (openapi.chat_document(srv.name) if chat is not None else
+           openapi.document(srv.name, srv.version, srv.spec, cfg.max_batch, images))
     log_ = PredictionLog(ws, srv.ref, srv.digest, cfg.predlog_batch, cfg.predlog_interval_s)
     return Gateway(srv, cfg, ring, quota, plan, doc, predlog=log_,
                    refresh=lambda: ring.load(ws), on_budget_spent=spent, jwt=_jwt(cfg),
-                   reloader=lambda: served.load(ws, ref, allow_ungated=allow_ungated,
-                                                margin=cfg.range_margin))
+                   reloader=reloader, chat=chat)
 
 
 def _jwt(cfg: GatewayConfig) -> Any:
