@@ -21,13 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cpmap.gateway import images
+from cpmap.gateway.body import Receive, Scope, parse_body, read_body
+from cpmap.gateway.body import credential as _credential
 from cpmap.gateway.errors import GatewayError, Refusal
 from cpmap.gateway.harden import OutputPolicy
 from cpmap.gateway.metrics import Metrics
 from cpmap.gateway.quota import Quota, Window, headers
 from cpmap.gateway.upstream import UpstreamError
-from cpmap.gateway.validate import parse_infer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
     from cpmap.gateway.predlog import PredictionLog
     from cpmap.gateway.served import Served
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 log = logging.getLogger("cpmap.gateway")
 
@@ -51,7 +49,6 @@ SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
 JSON = b"application/json"
-IMAGE_TYPES = {"image/jpeg", "image/png", "application/octet-stream"}
 
 
 @dataclass
@@ -272,58 +269,11 @@ class Gateway:
 
     # -- inference ------------------------------------------------------------------------------
 
-    async def _body(self, scope: Scope, receive: Receive) -> bytes:
-        cap = self.cfg.max_body_bytes
-        declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > cap):
-            raise Refusal(413 if declared.isdigit() else 400,
-                          f"body larger than {cap} bytes" if declared.isdigit()
-                          else "bad Content-Length", "body-too-large")
-        chunks, size = [], 0
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                raise Refusal(400, "client disconnected", "disconnect")
-            chunk = msg.get("body", b"")
-            size += len(chunk)
-            if size > cap:
-                raise Refusal(413, f"body larger than {cap} bytes", "body-too-large")
-            chunks.append(chunk)
-            if not msg.get("more_body"):
-                return b"".join(chunks)
-
     async def _read(self, scope: Scope, receive: Receive) -> bytes:
-        try:
-            return await asyncio.wait_for(self._body(scope, receive), self.cfg.timeout_s)
-        except TimeoutError:
-            raise Refusal(408, "body not received in time", "body-timeout") from None
+        return await read_body(scope, receive, self.cfg)
 
     def _parse(self, scope: Scope, body: bytes) -> tuple[str | None, np.ndarray, str]:
-        """(request id, rows, digest of what the model sees) from a JSON or image body."""
-        spec = self.served.spec
-        ctype = (_header(scope, b"content-type") or "application/json").split(";")[0].strip()
-        ctype = ctype.lower()
-        if ctype in IMAGE_TYPES:
-            if spec.image_shape is None:
-                raise Refusal(415, "this model takes JSON only", "unsupported-media")
-            rows, digest = self._image(body, ctype)
-            return None, rows, digest
-        if ctype != "application/json":
-            raise Refusal(415, "use application/json" + (
-                " or an image" if spec.image_shape else ""), "unsupported-media")
-        req = parse_infer(body, spec, self.cfg, self.outputs)
-        if req.image is not None:
-            rows, digest = self._image(req.image, None)
-            return req.id, rows, digest
-        assert req.x is not None  # noqa: S101 - parse_infer gives rows or an image
-        return req.id, req.x, hashlib.sha256(req.x.tobytes()).hexdigest()
-
-    def _image(self, body: bytes, declared: str | None) -> tuple[np.ndarray, str]:
-        spec = self.served.spec
-        assert spec.image_shape is not None  # noqa: S101 - checked by the caller
-        fmt = images.sniff(body, self.cfg.image_formats, declared)
-        out = images.decode(body, fmt, spec.image_shape, spec.bounds, self.cfg.max_pixels)
-        return out.pixels[None, :], hashlib.sha256(out.png).hexdigest()
+        return parse_body(scope, body, self.served.spec, self.cfg, self.outputs)
 
     async def _infer(self, scope: Scope, receive: Receive, key: ApiKey, rid: str,
                      windows: list[Window]) -> tuple[Response, str]:
@@ -393,21 +343,6 @@ def _paths(served: Served) -> dict[str, str]:
     base, v = f"/v2/models/{served.name}", f"/v2/models/{served.name}/versions/{served.version}"
     return {base: "meta", v: "meta", f"{base}/infer": "infer", f"{v}/infer": "infer",
             f"{base}/ready": "model-ready", f"{v}/ready": "model-ready"}
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for k, v in scope.get("headers") or ():
-        if k == name:
-            return bytes(v).decode("latin-1")
-    return None
-
-
-def _credential(scope: Scope) -> str | None:
-    auth = _header(scope, b"authorization")
-    if auth is not None:
-        scheme, _, token = auth.partition(" ")
-        return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
-    return _header(scope, b"x-api-key")
 
 
 def _allow(method: str, allowed: str) -> None:
