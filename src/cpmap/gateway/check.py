@@ -62,6 +62,8 @@ class _Keys:
         self.rate = self._make("rate", scope, "3/minute", "1000000/day")
         self.budget = self._make("budget", scope, "1000/minute", "5/day")
         self.default = self._make("default", scope, "1000/minute", "1000000/day", output="")
+        # the version's default output and budget: what any client without overrides gets
+        self.attacker = self._make("attacker", scope, "100000/minute", "", output="")
         self.scope = self._make("scope", [f"infer:{name}-other"], "1000/minute", "")
         self.revoked = self._make("revoked", scope, "1000/minute", "")
         gk.revoke(ws, f"{self.tag}-revoked")
@@ -71,7 +73,7 @@ class _Keys:
         return gk.create(self.ws, f"{self.tag}-{role}", scope, rate, budget, output)[0]
 
     def close(self) -> None:
-        for role in ("probe", "rate", "budget", "default", "scope"):
+        for role in ("probe", "rate", "budget", "default", "attacker", "scope"):
             gk.revoke(self.ws, f"{self.tag}-{role}")
 
 
@@ -171,6 +173,7 @@ def _attack(ws: Workspace, client: httpx.Client, name: str,
     results.append(_exhaust(client, infer, dim, keys.rate, "rate-limit", 1, (429,)))
     results.append(_exhaust(client, infer, dim, keys.budget, "query-budget", 5, (429, 403)))
     results.append(_output(ws, client, infer, dim, keys.default, name, version))
+    results.append(_extraction(ws, client, infer, keys, name, version))
     return results, version
 
 
@@ -216,3 +219,37 @@ def _output(ws: Workspace, client: httpx.Client, path: str, dim: int, key: str, 
         return None
 
     return _judge("output-hardening", (200,), r, policy)
+
+
+def _extraction(ws: Workspace, client: httpx.Client, path: str, keys: _Keys, name: str,
+                version: int, max_queries: int = 2048) -> dict[str, Any]:
+    """An extraction attack within the gateway's budget must stay below CP5's stolen mark."""
+    from cpmap.gateway import extraction
+    from cpmap.gateway.served import artifact_bytes
+    from cpmap.models.persist import load_bytes
+    from cpmap.registry.versions import get
+
+    mv = get(ws, f"{name}@{version}")
+    model = load_bytes(artifact_bytes(ws, mv), f"model {mv.ref}", ws=ws)
+    threshold = _stolen_fidelity(ws, mv.digest)
+    got = extraction.attack(ws, client, path, keys.attacker, model, max_queries, threshold)
+    problems = []
+    if got["fidelity"] >= threshold:
+        problems.append(f"a surrogate trained on {got['answered']} answers agrees with the "
+                        f"model on {got['fidelity']:.1%} of {got.get('eval_rows', 0)} rows "
+                        f"(stolen at {threshold:.0%})")
+    return {"check": "extraction-within-budget", "expected": [f"fidelity < {threshold:g}"],
+            "status": got.get("refused_with") or 200, "ok": not problems,
+            "problems": problems, "measured": got}
+
+
+def _stolen_fidelity(ws: Workspace, digest: str) -> float:
+    """The fidelity that the version's CP5 plan calls a stolen model (0.9 by default)."""
+    from cpmap.gate.evidence import collect
+
+    for item in reversed(collect(ws, [digest]).items):
+        plan = (item.details.get("plan") or {}).get("extraction") if item.control == "CP5" \
+            else None
+        if isinstance(plan, dict) and isinstance(plan.get("fidelity_threshold"), int | float):
+            return float(plan["fidelity_threshold"])
+    return 0.9
