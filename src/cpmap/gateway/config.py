@@ -36,6 +36,7 @@ class GatewayConfig:
     budget_window: str = "day"
     redis_url: str = ""
     fail_open: bool = False  # with Redis down: serve unlimited (logged, alerted) or 503
+    redis_timeout_s: float = 2.0  # a Redis call slower than this counts as Redis down
     image_formats: tuple[str, ...] = IMAGE_FORMATS
     max_pixels: int = 16_000_000
     predlog_batch: int = 256  # prediction log: one ledger batch root per N requests ...

@@ -35,7 +35,7 @@ def item(text: str) -> RateLimitItem:
         raise GatewayError(f"limit {text!r}: use COUNT/second|minute|hour|day|month") from e
 
 
-def storage_for(redis_url: str) -> Any:
+def storage_for(redis_url: str, timeout: float = 2.0) -> Any:
     if not redis_url:
         from limits.aio.storage import MemoryStorage
 
@@ -43,8 +43,8 @@ def storage_for(redis_url: str) -> Any:
     from limits.aio.storage import RedisStorage
 
     url = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
-    return RedisStorage(url, implementation="redispy", socket_connect_timeout=0.5,
-                        socket_timeout=0.5)
+    return RedisStorage(url, implementation="redispy", socket_connect_timeout=min(timeout, 0.5),
+                        socket_timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,12 @@ def headers(windows: list[Window]) -> dict[str, str]:
 class Quota:
     def __init__(self, namespace: str, global_rate: str, auth_fail_rate: str,
                  redis_url: str = "", fail_open: bool = False,
-                 on_fail_open: Callable[[str], None] | None = None) -> None:
+                 on_fail_open: Callable[[str], None] | None = None,
+                 redis_timeout: float = 2.0) -> None:
         from limits.aio.storage import MemoryStorage
 
         self.namespace = namespace
-        self.storage = storage_for(redis_url)
+        self.storage = storage_for(redis_url, redis_timeout)
         self.local = MemoryStorage()  # the global rate protects this process: never shared
         self.global_rate = item(global_rate)
         self.auth_fail = item(auth_fail_rate)

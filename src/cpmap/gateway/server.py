@@ -95,7 +95,7 @@ def _assemble(ws: Workspace, srv: Any, cfg: GatewayConfig, allow_ungated: bool,
         _alert_once(ws, srv.ref, srv.digest, client)
 
     quota = Quota(namespace, cfg.global_rate, cfg.auth_fail_rate, cfg.redis_url, cfg.fail_open,
-                  fail_open)
+                  fail_open, cfg.redis_timeout_s)
     images = [f"image/{f.lower()}" for f in cfg.image_formats] if srv.spec.image_shape else []
     doc = (openapi.chat_document(srv.name) if chat is not None else
            openapi.document(srv.name, srv.version, srv.spec, cfg.max_batch, images))
