@@ -229,12 +229,12 @@ class Gateway:
             raise Refusal(404, "not found", "not-found")
         _allow(method, "POST" if route == "infer" else "GET")
         key = await self._authorize(scope, f"infer:{self.served.name}")
+        windows = await self.quota.admit(key.client, key.rate)
         if route == "meta":
             return route, json_response(200, self._metadata(key)), rid
         if route == "model-ready":
             return route, json_response(200, {"name": self.served.name,
                                               "ready": self.ready}), rid
-        windows = await self.quota.admit(key.client, key.rate)
         resp, rid = await self._infer(scope, receive, key, rid, windows)
         return route, resp, rid
 

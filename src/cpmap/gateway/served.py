@@ -10,8 +10,7 @@ is trusted), from exactly the bytes that were hashed.
 from __future__ import annotations
 
 import hashlib
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,7 +54,6 @@ class Served:
     classes: tuple[str, ...]
     gate_passed: bool
     reasons: tuple[str, ...] = ()
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def ref(self) -> str:
