@@ -164,3 +164,14 @@ def test_reload_rechecks_the_digest_and_follows_the_stage(ws: Any, tmp_path: Pat
     v2 = register_gated(ws, tmp_path / "v2", to_bytes(model)[0])
     promote(ws, v2.ref)
     assert app.reload().ref == "digits@2" and app.served.version == 2
+
+
+def test_a_port_in_use_is_refused_before_anything_is_recorded(
+        ws: Any, gated: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        code, _, err = _cli(capsys, "serve", "digits@1", "--port", str(s.getsockname()[1]),
+                            "-w", str(ws.root))
+    assert code == 2 and "cannot listen" in err
+    assert not Ledger(ws).entries(kind="gateway-serve")

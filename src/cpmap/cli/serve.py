@@ -60,6 +60,9 @@ def serve(
                   "will be served anyway; this is recorded as CP7 evidence")
     if not _loopback(host):
         err.print(f"[yellow]warning[/]: binding {host}: reachable beyond this machine")
+    from cpmap.gateway.server import free_socket
+
+    free_socket(host, port).close()  # a port we cannot bind fails now, before any evidence
     try:
         app = _build(ws, ref, cfg, unsafe_allow_ungated, upstream, name, upstream_kind,
                      upstream_model, workers)
