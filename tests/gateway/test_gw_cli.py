@@ -107,13 +107,17 @@ def test_serve_a_production_version_end_to_end(ws: Any, tmp_path: Path,
     register_gated(ws, tmp_path, model_bytes)
     promote(ws, "digits@1")
     key = create(ws, "alice", ["infer:digits"])[0]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    port, mport = ports
     env = {k: v for k, v in os.environ.items() if not k.startswith("CPMAP_")}
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
     proc = subprocess.Popen([sys.executable, "-m", "cpmap", "serve", "digits", "--port",
-                             str(port), "-w", str(ws.root)], env=env,
+                             str(port), "--metrics-port", str(mport), "-w", str(ws.root)],
+                            env=env,
                             stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -129,6 +133,8 @@ def test_serve_a_production_version_end_to_end(ws: Any, tmp_path: Path,
         r = httpx.post(f"{url}/v2/models/digits/infer", json=rows(),
                        headers={"X-API-Key": key}, timeout=10)
         assert r.status_code == 200 and r.json()["model_version"] == "1"
+        text = httpx.get(f"http://127.0.0.1:{mport}/metrics", timeout=10).text
+        assert 'cpmap_gateway_requests_total{code="200",route="infer"} 1.0' in text
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=20)

@@ -40,6 +40,9 @@ def serve(
         help="oip (Open Inference Protocol v2) or openai (/v1/chat/completions).")] = "oip",
     upstream_model: Annotated[str | None, typer.Option(
         help="Model name to ask an openai upstream for (default: --name).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Also serve /metrics without credentials on this 127.0.0.1 port.", min=1,
+        max=65535)] = None,
     unsafe_allow_ungated: Annotated[bool, typer.Option(
         "--unsafe-allow-ungated", help="Serve even if the gate fails (warns; recorded as "
         "evidence).")] = False,
@@ -62,7 +65,14 @@ def serve(
         err.print(f"[yellow]warning[/]: binding {host}: reachable beyond this machine")
     from cpmap.gateway.server import free_socket
 
+    if metrics_port is not None and workers > 1:
+        from cpmap.gateway.errors import GatewayError
+
+        raise GatewayError("--metrics-port counts one process: use the metrics scope with "
+                           "--workers")
     free_socket(host, port).close()  # a port we cannot bind fails now, before any evidence
+    if metrics_port is not None:
+        free_socket("127.0.0.1", metrics_port).close()
     try:
         app = _build(ws, ref, cfg, unsafe_allow_ungated, upstream, name, upstream_kind,
                      upstream_model, workers)
@@ -79,6 +89,12 @@ def serve(
               f"(budget {app.plan.default_queries}/{app.plan.window}, default output "
               f"{app.plan.default_output}; limits in "
               f"{'Redis' if cfg.redis_url else 'memory'})", markup=False, highlight=False)
+    if metrics_port is not None:
+        from cpmap.gateway.metrics import MetricsApp
+        from cpmap.gateway.server import run_in_thread
+
+        run_in_thread(MetricsApp(app.metrics), "127.0.0.1", metrics_port)
+        err.print(f"metrics on http://127.0.0.1:{metrics_port}/metrics", markup=False)
     if workers > 1:
         assert ref is not None  # noqa: S101 - checked by _build
         if not cfg.redis_url:

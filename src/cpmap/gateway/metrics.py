@@ -57,3 +57,23 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class MetricsApp:
+    """``GET /metrics`` without credentials, for a separate port bound to loopback only."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, object], receive: object, send: object) -> None:
+        if scope["type"] != "http":
+            return
+        ok = scope.get("path") == "/metrics" and scope.get("method") == "GET"
+        body = self.metrics.render() if ok else b'{"error":"not found"}'
+        ctype = self.metrics.content_type.encode() if ok else b"application/json"
+        await send({"type": "http.response.start", "status": 200 if ok else 404,  # type: ignore[operator]
+                    "headers": [(b"content-type", ctype),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"x-content-type-options", b"nosniff"),
+                                (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
