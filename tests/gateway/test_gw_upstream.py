@@ -149,3 +149,34 @@ def test_cli_refuses_an_ungated_upstream(ws: Any, upstreams: dict[str, Any],
     with pytest.raises(SystemExit) as e:
         main(["serve", "-w", str(ws.root)])
     assert e.value.code == 2
+
+
+
+
+def test_chat_parser_never_raises_anything_but_a_refusal() -> None:
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from cpmap.gateway.config import GatewayConfig
+    from cpmap.gateway.errors import Refusal
+    from cpmap.gateway.upstream import ChatLimits, parse_chat
+
+    leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
+    tree = st.recursive(leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["model", "messages", "role", "content", "max_tokens", "stream",
+                         "temperature", "top_p", "stop", "x"]), inner, max_size=5),
+        max_leaves=30)
+
+    @settings(max_examples=300, deadline=None)
+    @given(tree)
+    def run(value: Any) -> None:
+        try:
+            out = parse_chat(json.dumps(value).encode(), "assistant", ChatLimits(),
+                             GatewayConfig())
+            assert set(out) <= {"messages", "max_tokens", "temperature", "top_p", "stop"}
+        except Refusal as e:
+            assert 400 <= e.status < 500
+
+    run()
