@@ -18,6 +18,8 @@ from typing import Any
 
 from cpmap.core.control import PHASES, ControlPoint, Gate, Rule
 from cpmap.core.predicate import Predicate, Untyped
+from cpmap.gateway.control import CONTROL as CP7
+from cpmap.gateway.predicates import ALERTS as GATEWAY_ALERTS
 from cpmap.privacy.control import CONTROL as CP2
 from cpmap.provenance.control import CONTROL as CP1
 from cpmap.redteam.control import CONTROL as CP5
@@ -29,17 +31,18 @@ __all__ = ["BUILTIN", "PHASES", "ControlPoint", "all_controls", "config_sections
            "extended", "predicate_class", "read_predicate", "table_modules"]
 
 
-def _planned(cp: str, phase: int, title: str, summary: str) -> ControlPoint:
-    """A control of the map that cpmap does not implement yet: shown, never required."""
-    return ControlPoint(cp, phase, title, summary, Gate(Rule), implemented=False)
+def _planned(cp: str, phase: int, title: str, summary: str,
+             evidence: tuple[type[Predicate], ...] = ()) -> ControlPoint:
+    """A control of the map that cpmap does not implement yet: shown, never required (its
+    ``evidence`` is what other controls already record on its behalf)."""
+    return ControlPoint(cp, phase, title, summary, Gate(Rule), evidence=evidence,
+                        implemented=False)
 
 
 BUILTIN: tuple[ControlPoint, ...] = (
-    CP1, CP2, CP3, CP4, CP5, CP6,
-    _planned("CP7", 4, "Secure API endpoint & input validation",
-             "Inference gateway: authn/authz, rate limits, strict input validation."),
+    CP1, CP2, CP3, CP4, CP5, CP6, CP7,
     _planned("CP8", 4, "Real-time input/output monitoring",
-             "Input baselines, out-of-distribution alerts, confidence logs."),
+             "Input baselines, out-of-distribution alerts, confidence logs.", GATEWAY_ALERTS),
     _planned("CP9", 5, "Drift & performance monitoring",
              "Drift tests, metric tracking, golden-set re-validation."),
     _planned("CP10", 5, "Secure retraining & feedback loop",

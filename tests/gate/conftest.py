@@ -19,6 +19,7 @@ import pytest
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Severity
 from cpmap.core.workspace import Workspace
+from cpmap.gateway.predicates import GatewayCheck
 from cpmap.provenance.predicates import DataSignature
 from cpmap.redteam.predicates import RedteamCampaign
 from cpmap.registry.manifest import ModelVersion
@@ -81,7 +82,13 @@ class Kit:
         prose = {f: f"{f} text" for f in fields}
         record_card(self.ws, mv, build_card(self.ws, mv, prose), ["intended_use", "limitations"])
 
+    def cp7(self, mv: ModelVersion, failed: int = 0) -> None:
+        check = GatewayCheck(verdict=Verdict.FAIL if failed else Verdict.PASS, checks=25,
+                             failed=failed)
+        record(Evidence.of(check, [Subject(f"model:{mv.ref}", mv.digest)]), self.ws)
+
     def everything(self, mv: ModelVersion, **cp4: Any) -> None:
+        """CP3-CP6: what a promotion to staging needs (production also needs :meth:`cp7`)."""
         self.cp3(mv)
         self.cp4(mv, **cp4)
         self.cp5(mv)

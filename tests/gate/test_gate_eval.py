@@ -210,3 +210,17 @@ def test_required_for_a_stage_only_counts_for_that_promotion(kit: Kit) -> None:
     for_production = evaluate(kit.ws, mv, policy, stage="production")
     assert for_production.control("CP2").status == "missing" and not for_production.passed
     assert evaluate(kit.ws, mv, policy, stage="staging").passed
+
+
+def test_production_needs_a_passing_gateway_check(kit: Kit) -> None:
+    mv = kit.model()
+    for cp in (kit.cp3, kit.cp4, kit.cp5, kit.cp6):
+        cp(mv)
+    assert evaluate(kit.ws, mv, stage="staging").passed
+    missing = evaluate(kit.ws, mv, stage="production")
+    assert missing.control("CP7").status == "missing" and not missing.passed
+    kit.cp7(mv, failed=2)
+    failed = evaluate(kit.ws, mv, stage="production").control("CP7")
+    assert failed.status == "fail" and "2 attack(s) got through" in failed.reasons[0]
+    kit.cp7(mv)
+    assert evaluate(kit.ws, mv, stage="production").passed

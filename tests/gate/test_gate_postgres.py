@@ -20,6 +20,7 @@ def test_register_gate_promote_rollback(any_ws: Workspace, tmp_path: Path) -> No
     second = kit.model(content=b"two")
     for mv in (first, second):
         kit.everything(mv)
+        kit.cp7(mv)
         assert evaluate(any_ws, mv).passed
         promote(any_ws, mv.ref)
     assert rollback(any_ws, "clf").version == first.version

@@ -27,6 +27,7 @@ def test_promote_and_rollback(kit: Kit) -> None:
     for i in range(3):
         mv = kit.model(content=f"weights-{i}".encode())
         kit.everything(mv)
+        kit.cp7(mv)  # production also needs a passing gateway check
         move, result = promote(kit.ws, mv.ref)
         assert result.passed and move.version == mv.version
         versions.append(mv.version)
@@ -72,6 +73,7 @@ def test_cli_promote_exit_codes(kit: Kit, run_cli) -> None:  # type: ignore[no-u
     refused = run_cli("registry", "promote", mv.ref, "--to", "production")
     assert refused.returncode == 1 and "gate failed" in refused.stderr
     kit.everything(mv)
+    kit.cp7(mv)
     ok = run_cli("registry", "promote", mv.ref, "--to", "production")
     assert ok.returncode == 0, ok.stderr
     listed = run_cli("registry", "list", "-f", "json")

@@ -1,4 +1,5 @@
-"""The one parser of references to named, versioned things: ``name``, ``name@N``, ``name@alias``.
+"""The one parser of references to named, versioned things: ``name``, ``name@N``, ``name@alias``
+(also written ``name:alias``, as ``cpmap serve digits:staging``).
 
 Datasets (CP1), stored models and registry models (CP6) are all named this way. Versions are
 numbered from 1 up to the store's INTEGER, so a version out of that range is bad input here,
@@ -38,7 +39,9 @@ class Ref:
         With ``aliases`` a selector that is not a number is an alias (the registry's
         ``production``, ``candidate``); without, it is bad input.
         """
-        name, _, selector = text.partition("@")
+        name, at, selector = text.partition("@")
+        if aliases and not at and ":" in text:  # ``name:alias`` is ``name@alias`` (names hold
+            name, _, selector = text.partition(":")  # no colon, so the two cannot clash)
         check_name(what, name)
         if not selector or (aliases and selector == LATEST):
             return cls(name)

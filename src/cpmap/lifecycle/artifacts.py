@@ -10,6 +10,7 @@ asks :meth:`Artifacts.has` first. Stages never mutate artifacts: they return wha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,11 @@ class Artifacts:
     digits_pgd: StoredModel = _by("CP4", "the PGD-trained digits MLP")
     customers_model: StoredModel = _by("CP4", "the customer-table forest")
     # CP6
-    registry_model: str = _by("CP6", "the registry model name promoted to production")
+    registry_model: str = _by("CP6", "the registry model name, its candidate in staging")
+    # CP7: what the gateway stage measured, for the report
+    gateway_check: Mapping[str, Any] = _by("CP7", "the gateway check of the staged version")
+    gateway_counts: Mapping[str, Any] = _by("CP7", "production traffic: answers by kind, "
+                                                   "requests and refusals")
 
     if not TYPE_CHECKING:  # hidden from mypy, which then still checks every field name
         def __getattribute__(self, name: str) -> Any:

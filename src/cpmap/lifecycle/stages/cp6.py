@@ -4,9 +4,10 @@ It needs CP4's ``digits_standard`` and ``digits_pgd`` model versions. Each regis
 the files (CP3); a model lacking a robustness evaluation at the gate's eps (CP4) or a red-team
 campaign (CP5) gets a small seeded one here (:mod:`cpmap.lifecycle.stages.cp6_evidence`), so
 the gate decides on evidence about these exact digests. The PGD model passes and goes to
-production; the standard one is refused on CP4. A repackaged PGD model (same weights, serving
-metadata: a new artifact, so it earns its own evidence) is promoted next, then production is
-rolled back to the first approved version in one call. CP4's customer-table model, when there
+staging; the standard one is refused on CP4. A repackaged PGD model (same weights, serving
+metadata: a new artifact, so it earns its own evidence) is promoted next, then staging is
+rolled back to the first approved version in one call. Production needs CP7's gateway check of
+the staged version: the CP7 stage runs it and promotes. CP4's customer-table model, when there
 is one, is carded with fairness on gender and gated.
 """
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from cpmap.registry.manifest import ModelVersion
 
 NAME = "digits"
+# CP6 promotes and rolls back on staging: production needs CP7's gateway check of the version
+# served in staging (the CP7 stage runs it, then promotes to production).
+STAGE = "staging"
 
 
 def _register(ctx: Context, store_ref: str, lines: list[str]) -> ModelVersion:
@@ -77,16 +81,16 @@ def _repackage(ctx: Context, store_ref: str) -> str:
 
 
 def _serve_and_roll_back(ctx: Context, lines: list[str]) -> int | None:
-    """Promote the repackaged PGD model, then roll production back: the version it went to."""
+    """Promote the repackaged PGD model, then roll the stage back: the version it went to."""
     from cpmap.errors import Error
     from cpmap.registry.stages import promote, rollback
 
     serving = _register(ctx, _repackage(ctx, ctx.artifacts.digits_pgd.ref), lines)
     try:
-        promote(ctx.ws, serving.ref)
-        lines.append(f"promoted {serving.ref} (repackaged for serving) to production")
-        back = rollback(ctx.ws, NAME)
-        lines.append(f"rolled back production {NAME}@{back.previous} -> {NAME}@{back.version}")
+        promote(ctx.ws, serving.ref, stage=STAGE)
+        lines.append(f"promoted {serving.ref} (repackaged for serving) to {STAGE}")
+        back = rollback(ctx.ws, NAME, stage=STAGE)
+        lines.append(f"rolled back {STAGE} {NAME}@{back.previous} -> {NAME}@{back.version}")
         return int(back.version)
     except Error as e:
         lines.append(f"promotion/rollback of {serving.ref} failed: {e.message}")
@@ -106,13 +110,13 @@ def run(ctx: Context) -> StageResult:
     lines += [f"{robust.ref} (PGD-trained): {_verdict(r_robust)}",
               f"{standard.ref} (standard): {_verdict(r_standard)}"]
     try:
-        promote(ws, robust.ref)
+        promote(ws, robust.ref, stage=STAGE)
     except GateFailed as e:
         return StageResult("CP6", False, (*lines, f"{robust.ref} not promoted: {e.message}"),
                            made=made)
-    lines.append(f"promoted {robust.ref} to production")
+    lines.append(f"promoted {robust.ref} to {STAGE}")
     try:
-        promote(ws, standard.ref)
+        promote(ws, standard.ref, stage=STAGE)
         lines.append(f"{standard.ref} was promoted: the gate did NOT stop it")
     except GateFailed:
         lines.append(f"promotion of {standard.ref} refused by the gate (exit 1 on the CLI)")

@@ -1,0 +1,113 @@
+"""The prediction log: every request an entry, their digests batched into the ledger.
+
+The request path only appends a small dict to a list. A background task flushes a batch every
+``batch`` requests or ``interval`` seconds (whichever first), in a worker thread: the entries
+(canonical JSON, inputs and outputs only as SHA-256 digests) are stored and the RFC 6962 root
+over them is recorded as one signed CP7 ledger entry in the same transaction. So the log is
+tamper-evident (:func:`verify_batch` recomputes the root) without a ledger write per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+
+from cpmap.core import merkle
+from cpmap.core.evidence import canonical_json, record
+from cpmap.core.ledger import Ledger
+from cpmap.gateway import evidence as ev
+from cpmap.gateway.tables import gateway_predictions
+
+if TYPE_CHECKING:
+    from cpmap.core.workspace import Workspace
+
+log = logging.getLogger("cpmap.gateway")
+
+
+class PredictionLog:
+    def __init__(self, ws: Workspace, ref: str, digest: str, batch: int = 256,
+                 interval: float = 10.0) -> None:
+        self.ws, self.ref, self.digest = ws, ref, digest
+        self.batch, self.interval = max(1, batch), interval
+        self._pending: list[dict[str, Any]] = []
+        self._since = time.monotonic()
+        self._lock = threading.Lock()  # the loop appends while a worker thread takes
+        self._flushing = threading.Lock()
+        self.batches: list[int] = []  # ledger entries written
+        self.count = 0
+
+    def add(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.count += 1
+            entry["seq"] = self.count
+            self._pending.append(entry)
+
+    def due(self) -> bool:
+        return bool(self._pending) and (len(self._pending) >= self.batch or
+                                        time.monotonic() - self._since >= self.interval)
+
+    def _take(self) -> list[dict[str, Any]]:
+        with self._lock:
+            taken, self._pending = self._pending[:self.batch], self._pending[self.batch:]
+            self._since = time.monotonic()
+            return taken
+
+    def flush(self) -> int | None:
+        """Write up to ``batch`` pending entries and their root; the ledger index, or None."""
+        with self._flushing:
+            taken = self._take()
+            if not taken:
+                return None
+            try:
+                index = self._write(taken)
+            except Exception:
+                with self._lock:  # keep them for the next attempt, in order
+                    self._pending[:0] = taken
+                raise
+            self.batches.append(index)
+            return index
+
+    def _write(self, taken: list[dict[str, Any]]) -> int:
+        data = [canonical_json(e) for e in taken]
+        root = merkle.root_of(merkle.leaf_hash(d) for d in data).hex()
+        refused = sum(1 for e in taken if e.get("status", 200) >= 400)
+        evidence = ev.predictions(self.ref, self.digest, root, len(taken),
+                                  str(taken[0].get("ts")), str(taken[-1].get("ts")), refused)
+        with self.ws.store.write() as conn:
+            entry = record(evidence, self.ws, conn=conn)
+            conn.execute(insert(gateway_predictions), [
+                {"batch": entry.index, "seq": i, "entry": d.decode()}
+                for i, d in enumerate(data)])
+        Ledger(self.ws).witness(entry)
+        return entry.index
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Flush whenever due, until ``stop``; then flush what is left."""
+        tick = min(0.5, self.interval) if self.interval > 0 else 0.5
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), tick)
+            except TimeoutError:
+                pass
+            while self.due() or (stop.is_set() and self._pending):
+                try:
+                    await asyncio.to_thread(self.flush)
+                except Exception:  # noqa: BLE001 - keep serving; retried on the next tick
+                    log.exception("prediction log flush failed")
+                    break
+
+
+def verify_batch(ws: Workspace, index: int) -> bool:
+    """Whether the stored entries of batch ``index`` hash to the root its ledger entry signs."""
+    entry = Ledger(ws).get(index)
+    root = str(entry.predicate.get("details", {}).get("merkle_root", ""))
+    with ws.store.read() as conn:
+        rows = conn.execute(select(gateway_predictions.c.entry).where(
+            gateway_predictions.c.batch == index).order_by(gateway_predictions.c.seq)).all()
+    got = merkle.root_of(merkle.leaf_hash(str(r[0]).encode()) for r in rows).hex()
+    return bool(rows) and got == root
