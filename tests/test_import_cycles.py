@@ -74,7 +74,11 @@ def _targets(name: str, path: Path, tree: ast.AST, known: dict[str, Path]) -> It
             dotted = dotted.rpartition(".")[0]
         return dotted or None
 
+    loggers = {id(n.args[0]) for n in ast.walk(tree) if isinstance(n, ast.Call) and n.args
+               and isinstance(n.func, ast.Attribute) and n.func.attr == "getLogger"}
     for node in _nodes(tree):
+        if id(node) in loggers:  # logging.getLogger("cpmap.gateway") names a logger
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield from filter(None, [resolve(alias.name)])
