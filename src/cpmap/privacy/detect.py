@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cpmap.privacy.entities import EntitySpec, specs_for
+from cpmap.privacy.phones import DEFAULT_REGIONS, SCORE, NationalPhones, column_regions
 
 _CONTEXT_WINDOW = 48
 
@@ -37,15 +38,33 @@ class Analyzer(Protocol):
 
 
 class RegexAnalyzer:
-    """Compiled patterns plus validators; no model, no network, no per-token work."""
+    """Compiled patterns plus validators; no model, no network, no per-token work.
+
+    ``phone_regions`` are the countries whose national-format numbers (no ``+``) are looked
+    for, besides those the text itself suggests (:mod:`cpmap.privacy.phones`).
+    """
 
     name = "cpmap"
 
-    def __init__(self, entities: frozenset[str] | None = None, min_score: float = 0.0) -> None:
+    def __init__(self, entities: frozenset[str] | None = None, min_score: float = 0.0,
+                 phone_regions: tuple[str, ...] = DEFAULT_REGIONS,
+                 assume_phone: bool = False) -> None:
         self.entities = entities
         self.min_score = min_score
+        self.phone_regions = tuple(phone_regions)
         self._specs = tuple(s for s in specs_for(entities) if s.score >= min_score)
         self._gates = tuple(s.context_anywhere for s in self._specs)
+        wanted = entities is None or "PHONE_NUMBER" in entities
+        self._national = (NationalPhones(self.phone_regions, assume_phone)
+                          if wanted and SCORE >= min_score else None)
+
+    def for_column(self, values: list[str], header_entity: str | None) -> RegexAnalyzer:
+        """This analyzer tuned to one table column: the regions of the column's international
+        numbers go first, and a header naming phones counts as a phone word for every value."""
+        regions = column_regions(values) if self._national is not None else ()
+        return RegexAnalyzer(self.entities, self.min_score,
+                             tuple(dict.fromkeys((*regions, *self.phone_regions))),
+                             assume_phone=header_entity == "PHONE_NUMBER")
 
     def analyze(self, text: str) -> list[Match]:
         found: list[Match] = []
@@ -55,6 +74,9 @@ class RegexAnalyzer:
             if gate is not None and gate.search(text) is None:
                 continue  # e.g. no "SSN" or "NHS" anywhere: skip the bare-number pass
             found.extend(_candidates(spec, text))
+        if self._national is not None:
+            found.extend(Match("PHONE_NUMBER", s, e, score)
+                         for s, e, score in self._national.find(text))
         return resolve(found)
 
 

@@ -1,0 +1,280 @@
+"""Phone numbers in national format (``07700 900123``, ``0490 75 40 81``, ``(11) 91234-5678``).
+
+Without a ``+`` a number means nothing until a country is chosen, and every digit run means
+*something* in some country. So a candidate is reported only when
+
+1. ``phonenumbers`` finds it valid (``is_valid_number``) in one of the **candidate regions**:
+   countries named near it, the regions of the column's international numbers, the regions of
+   the document's language, then the configured default list (``[privacy] phone_regions``);
+2. it is written the way that country writes numbers: with the trunk prefix (``0``) where the
+   country has one, unless the area code is in parentheses; in at least two digit groups whose
+   first group ends where the country's own formatting puts a break (the area code or mobile
+   prefix), or is a trunk-prefixed area code of 3-5 digits;
+3. it has none of the shapes that numbers which are not phones take: dates, ISBNs, amounts
+   (currency sign, thousands grouping), order, invoice or version numbers, a ``#`` before it.
+
+A phone word right before the number (``tel``, ``mobile``, ``Telefon``, ``portable``...) or a
+table column whose header names phones stands in for rule 2's grouping: a bare ``0612345678``
+after "tel." is a phone, in an order table it is not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import PhoneMetadata
+
+SCORE = 0.7  # below the validated entities (cards, IBANs, SSNs) so overlaps go their way
+CONTEXT_SCORE = 0.75  # as an international number: the longer span wins an overlap
+DEFAULT_REGIONS = ("GB", "DE", "FR", "ES", "IT", "NL", "BE", "BR", "IN", "AU", "CH", "AT",
+                   "PT", "IE", "PL", "SE", "MX")
+_NEAR = 100  # characters either side searched for country names
+_BEFORE = 32  # characters before a candidate searched for phone and negative words
+
+# Digits in groups separated by one space, dot, hyphen or slash; an optional (area code).
+_CANDIDATE = re.compile(
+    r"(?<![\w+#.,/:\-])(?:\(\d{2,5}\) ?)?\d(?:\d|[ .\-/](?=\d)){5,19}"
+    r"(?![\w\-]|[.,/:]\d)")
+_INTERNATIONAL = re.compile(r"\+[\d ().\-]*$")
+_GROUP = re.compile(r"\(?\d+\)?")
+_DATE = re.compile(r"^(?:\d{1,2}([./\-])\d{1,2}\1(?:19|20)?\d\d|(?:19|20)\d\d([./\-])\d{1,2}\2"
+                   r"\d{1,2})$")
+_THOUSANDS = re.compile(r"^\d{1,3}(?:\.\d{3})+$")  # 1.234.567 (a space is ES/PL/PT style)
+_SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")  # the US SSN's shape: never a phone here
+_PHONE_WORDS = re.compile(
+    r"(?:\b(?:tel|tél|telf|phone|mobile|mob|cell|call|fax|gsm|handy|portable|móvil|movil|"
+    r"cellulare|celular|telefon|telefone|telefoon|téléphone|telephone|teléfono|telefono|"
+    r"contact|whatsapp|ring|tlf|puhelin|numer)\w*\.?|☎|📞)\W{0,4}(?:\w+\W{1,3}){0,2}$",
+    re.IGNORECASE)
+_NOT_PHONE_WORDS = re.compile(
+    r"(?:\b(?:order|invoice|facture|rechnung|factura|fattura|ref|reference|id|isbn|issn|"
+    r"account|acct|iban|bic|sku|part|serial|ticket|case|version|ver|build|v|no|nr|n[º°o]|"
+    r"zip|postcode|plz|cap|cep|code|pin|lot|batch|tracking)\.?|[#№$€£¥₹]|\b(?:eur|usd|gbp|"
+    r"chf|brl|inr)\b)\W{0,3}$", re.IGNORECASE)
+_AFTER_NOT_PHONE = re.compile(r"^\s?(?:[$€£¥₹%]|(?:eur|usd|gbp|chf|brl|inr|kg|km|m|mm|ms|"
+                              r"s|px|mb|gb|kb)\b)", re.IGNORECASE)
+# The UK's drama range (Ofcom): fictional numbers ``phonenumbers`` calls invalid, but written
+# exactly like real ones; test data and labelled sets are full of them.
+_GB_DRAMA = re.compile(r"^07700900\d{3}$")
+
+
+def _countries() -> tuple[tuple[re.Pattern[str], str], ...]:
+    names = {
+        "GB": "united kingdom|u\\.k\\.|uk|england|scotland|wales|britain|british|london",
+        "IE": "ireland|irish|éire|dublin", "FR": "france|french|français|française|paris",
+        "BE": "belgium|belgique|belgië|belgian|belge|bruxelles|brussels",
+        "ES": "spain|españa|spanish|español|madrid|barcelona",
+        "DE": "germany|deutschland|german|deutsch|berlin|münchen|munich",
+        "IT": "italy|italia|italian|italiano|roma|rome|milano|milan",
+        "NL": "netherlands|nederland|holland|dutch|amsterdam",
+        "BR": "brazil|brasil|brazilian|brasileiro|são paulo|rio de janeiro",
+        "PT": "portugal|portuguese|português|lisboa|lisbon", "IN": "india|indian|mumbai|delhi",
+        "AU": "australia|australian|sydney|melbourne", "AT": "austria|österreich|wien|vienna",
+        "CH": "switzerland|schweiz|suisse|svizzera|swiss|zürich|zurich|genève|geneva",
+        "PL": "poland|polska|polish|warszawa|warsaw", "SE": "sweden|sverige|swedish|stockholm",
+        "MX": "mexico|méxico|mexican|mexicano", "DK": "denmark|danmark|danish",
+        "NO": "norway|norge|norwegian", "FI": "finland|suomi|finnish", "JP": "japan|japanese",
+        "US": "united states|usa|u\\.s\\.a?\\.|america", "CA": "canada|canadian",
+    }
+    return tuple((re.compile(rf"\b(?:{n})\b", re.IGNORECASE), r) for r, n in names.items())
+
+
+COUNTRIES = _countries()
+# A handful of the commonest function words per language; a document that uses them is
+# written in that language, and its phone numbers likely belong to its countries.
+_LANGUAGES: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
+    (frozenset("le la les des est une et du pour avec dans sur pas vous nous".split()),
+     ("FR", "BE", "CH")),
+    (frozenset("der die das und ist nicht mit sich auf für ein eine dem den".split()),
+     ("DE", "AT", "CH")),
+    (frozenset("el los las del y es una por con para que está muy".split()), ("ES", "MX")),
+    (frozenset("il gli della che è per una sono con non del alla".split()), ("IT", "CH")),
+    (frozenset("het een en van ik je niet zijn op dat voor met".split()), ("NL", "BE")),
+    (frozenset("o os da do não uma com para que é em ao".split()), ("BR", "PT")),
+    (frozenset("och att det som är på för med inte jag".split()), ("SE",)),
+    (frozenset("i w z na nie się jest do że to jak".split()), ("PL",)),
+)
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def document_regions(text: str, sample: int = 20_000) -> tuple[str, ...]:
+    """Regions of the language ``text`` is written in, when one clearly dominates."""
+    words = Counter(w.lower() for w in _WORD.findall(text[:sample]))
+    scores = sorted(((sum(words[w] for w in stop), regions) for stop, regions in _LANGUAGES),
+                    reverse=True)
+    (best, regions), (second, _) = scores[0], scores[1]
+    return regions if best >= 5 and best >= 2 * second else ()
+
+
+def nearby_regions(text: str, start: int, end: int) -> list[str]:
+    """Countries named within ``_NEAR`` characters of a candidate, nearest first."""
+    lo, hi = max(0, start - _NEAR), min(len(text), end + _NEAR)
+    window = text[lo:hi]
+    hits = [(min(abs(m.start() + lo - start), abs(m.end() + lo - end)), region)
+            for pattern, region in COUNTRIES for m in pattern.finditer(window)]
+    return [region for _d, region in sorted(hits)]
+
+
+def column_regions(values: Iterable[str]) -> tuple[str, ...]:
+    """Regions of a column's international numbers (``+44 ...``, ``0044 ...``), commonest first."""
+    found: Counter[str] = Counter()
+    for value in values:
+        v = value.strip()
+        if not v.startswith(("+", "00")) or sum(c.isdigit() for c in v) < 8:
+            continue
+        try:
+            number = phonenumbers.parse("+" + v[2:] if v.startswith("00") else v, None)
+        except phonenumbers.NumberParseException:
+            continue
+        region = phonenumbers.region_code_for_number(number)
+        if region and phonenumbers.is_valid_number(number):
+            found[region] += 1
+    return tuple(r for r, _n in found.most_common(3))
+
+
+@lru_cache(maxsize=256)
+def _trunk(region: str) -> str | None:
+    md = PhoneMetadata.metadata_for_region(region)
+    return md.national_prefix if md is not None else None
+
+
+def _groups(text: str) -> list[str]:
+    return _GROUP.findall(text)
+
+
+def _valid(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.region_code_for_number(number) != region:
+        return None
+    if phonenumbers.is_valid_number(number):
+        return number
+    digits = re.sub(r"\D", "", text)
+    return number if region == "GB" and _GB_DRAMA.match(digits) else None
+
+
+def _breaks(sizes: Iterable[int], offset: int = 0) -> frozenset[int]:
+    out, pos = set(), offset
+    for n in sizes:
+        pos += n
+        out.add(pos)
+    return frozenset(out)
+
+
+def _format_breaks(number: phonenumbers.PhoneNumber, region: str) -> list[frozenset[int]]:
+    """Where each of the region's formats that fits this number puts its group breaks,
+    counted in digits of the national significant number."""
+    nsn = phonenumbers.national_significant_number(number)
+    md = PhoneMetadata.metadata_for_region(region)
+    out = []
+    for nf in (*md.number_format, *(md.intl_number_format or ())) if md else ():
+        lead = nf.leading_digits_pattern
+        if lead and not re.match(lead[-1], nsn):
+            continue
+        m = re.fullmatch(nf.pattern, nsn)
+        if m:
+            out.append(_breaks(len(g) for g in m.groups()))
+    return out
+
+
+def _grouped_here(number: phonenumbers.PhoneNumber, groups: list[str], region: str) -> bool:
+    """Rule 2's grouping: a trunk-prefixed area code of 3-5 digits first, or groups that one of
+    the country's own formats uses (or joins: ``0612 345678`` for ``06 12 34 56 78``)."""
+    trunk = _trunk(region)
+    sizes = [len(g.strip("()")) for g in groups]
+    first = groups[0].strip("()")
+    if trunk and first.startswith(trunk) and 3 <= sizes[0] <= 5:
+        return True
+    extra = sum(sizes) - len(phonenumbers.national_significant_number(number))
+    wanted = _breaks(sizes, -extra)  # breaks in national-significant digits (trunk dropped)
+    return any(wanted <= allowed | {0} for allowed in _format_breaks(number, region))
+
+
+def _looks_like_something_else(text: str, before: str, after: str) -> bool:
+    """Rule 3: dates, ISBNs, amounts, and numbers a word calls something other than a phone."""
+    if _DATE.match(text) or _THOUSANDS.match(text) or _SSN_SHAPE.match(text):
+        return True
+    if _NOT_PHONE_WORDS.search(before) or _AFTER_NOT_PHONE.match(after):
+        return True
+    digits = re.sub(r"\D", "", text)
+    if "-" in text and len(digits) in (10, 13):
+        from stdnum import isbn
+
+        return bool(isbn.is_valid(digits))
+    return False
+
+
+@dataclass(frozen=True)
+class NationalPhones:
+    """Finds national-format phone numbers; ``assume_phone`` when the header names phones."""
+
+    regions: tuple[str, ...] = DEFAULT_REGIONS
+    assume_phone: bool = False
+
+    def find(self, text: str) -> list[tuple[int, int, float]]:
+        """``(start, end, score)`` of every national-format phone number in ``text``."""
+        out: list[tuple[int, int, float]] = []
+        language: tuple[str, ...] | None = None
+        for m in _CANDIDATE.finditer(text):
+            if _INTERNATIONAL.search(text, max(0, m.start() - 8), m.start()):
+                continue  # the rest of a "+33 1 23 45 67 89": the international pattern's
+            if language is None:
+                language = document_regions(text)
+            hit = self._best(text, m.start(), m.group(), language)
+            if hit is not None:
+                out.append(hit)
+        return out
+
+    def _best(self, text: str, start: int, value: str, language: tuple[str, ...]
+              ) -> tuple[int, int, float] | None:
+        """The longest run of whole groups of a candidate that is a phone number; groups are
+        dropped only at a space (``75008 01 42 68 53 00``), never inside ``1234-5678-9012``."""
+        spans = [(g.start(), g.end()) for g in _GROUP.finditer(value)]
+        if sum(c.isdigit() for c in value) > 20:
+            return None  # a long digit run is data, not a phone number next to data
+        cuts = [0] + [i for i in range(1, len(spans)) if value[spans[i][0] - 1] == " "]
+        ends = [i for i in range(1, len(spans)) if value[spans[i][0] - 1] == " "]
+        ends.append(len(spans))
+        ranges = sorted(((i, j) for i in cuts for j in ends if j > i), key=lambda r: r[0] - r[1])
+        for i, j in ranges:
+            lo, hi = spans[i][0], spans[j - 1][1]
+            score = self._judge(text, start + lo, start + hi, language)
+            if score:
+                return start + lo, start + hi, score
+        return None
+
+    def _judge(self, text: str, start: int, end: int, language: tuple[str, ...]) -> float:
+        value = text[start:end]
+        digits = sum(c.isdigit() for c in value)
+        if not 7 <= digits <= 13 or value.startswith("00"):
+            return 0.0
+        before, after = text[max(0, start - _BEFORE):start], text[end:end + 8]
+        context = self.assume_phone or _PHONE_WORDS.search(before) is not None
+        groups = _groups(value)
+        if not context and (len(groups) < 2 or any(len(g.strip("()")) < 2 for g in groups[1:])
+                            or _looks_like_something_else(value, before, after)):
+            return 0.0
+        parenthesized, first = groups[0].startswith("("), groups[0].strip("()")
+        for region in self._order(text, start, end, language):
+            trunk = _trunk(region)
+            if trunk and not parenthesized and not first.startswith(trunk):
+                continue  # rule 2: national format carries the trunk prefix
+            number = _valid(value, region)
+            if number is not None and (context or _grouped_here(number, groups, region)):
+                return CONTEXT_SCORE if context else SCORE
+        return 0.0
+
+    def _order(self, text: str, start: int, end: int, language: tuple[str, ...]
+               ) -> Iterator[str]:
+        seen: set[str] = set()
+        for region in (*nearby_regions(text, start, end), *self.regions, *language):
+            if region not in seen and region not in ("US", "CA"):  # NANP: the main pattern
+                seen.add(region)
+                yield region
