@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cpmap.privacy.entities import EntitySpec, specs_for
-from cpmap.privacy.phones import DEFAULT_REGIONS, SCORE, NationalPhones, column_regions
+from cpmap.privacy.phones import (
+    DEFAULT_REGIONS,
+    SCORE,
+    NationalPhones,
+    column_regions,
+    header_negates_phone,
+    not_a_phone,
+)
 
 _CONTEXT_WINDOW = 48
 
@@ -58,13 +65,22 @@ class RegexAnalyzer:
         self._national = (NationalPhones(self.phone_regions, assume_phone)
                           if wanted and SCORE >= min_score else None)
 
-    def for_column(self, values: list[str], header_entity: str | None) -> RegexAnalyzer:
+    def for_column(self, values: list[str], header_entity: str | None,
+                   header: str = "") -> RegexAnalyzer:
         """This analyzer tuned to one table column: the regions of the column's international
-        numbers go first, and a header naming phones counts as a phone word for every value."""
-        regions = column_regions(values) if self._national is not None else ()
-        return RegexAnalyzer(self.entities, self.min_score,
-                             tuple(dict.fromkeys((*regions, *self.phone_regions))),
-                             assume_phone=header_entity == "PHONE_NUMBER")
+        numbers go first; a header naming phones, or values that are mostly grouped national
+        numbers, count as a phone word for every value; a header naming ids, amounts, dates
+        or codes turns phone detection off for the column."""
+        if self._national is None:
+            return self
+        if header_negates_phone(header) and header_entity != "PHONE_NUMBER":
+            wanted = self.entities if self.entities is not None else frozenset(
+                s.entity for s in self._specs)
+            return RegexAnalyzer(wanted - {"PHONE_NUMBER"}, self.min_score, self.phone_regions)
+        regions = tuple(dict.fromkeys((*column_regions(values), *self.phone_regions)))
+        phones = header_entity == "PHONE_NUMBER" or NationalPhones(regions).column_is_phones(
+            values)
+        return RegexAnalyzer(self.entities, self.min_score, regions, assume_phone=phones)
 
     def analyze(self, text: str) -> list[Match]:
         found: list[Match] = []
@@ -75,8 +91,12 @@ class RegexAnalyzer:
                 continue  # e.g. no "SSN" or "NHS" anywhere: skip the bare-number pass
             found.extend(_candidates(spec, text))
         if self._national is not None:
+            taken = sorted((m.start, m.end) for m in resolve(found))
             found.extend(Match("PHONE_NUMBER", s, e, score)
-                         for s, e, score in self._national.find(text))
+                         for s, e, score in self._national.find(text, taken))
+            if not self._national.assume_phone:
+                found = [m for m in found if m.entity != "PHONE_NUMBER"
+                         or not not_a_phone(text, m.start, m.end)]
         return resolve(found)
 
 

@@ -13,16 +13,19 @@ Without a ``+`` a number means nothing until a country is chosen, and every digi
 3. it has none of the shapes that numbers which are not phones take: dates, ISBNs, amounts
    (currency sign, thousands grouping), order, invoice or version numbers, a ``#`` before it.
 
-A phone word right before the number (``tel``, ``mobile``, ``Telefon``, ``portable``...) or a
-table column whose header names phones stands in for rule 2's grouping: a bare ``0612345678``
-after "tel." is a phone, in an order table it is not.
+A phone word right before the number (``tel``, ``mobile``, ``Telefon``, ``portable``...), a
+table column whose header names phones, or a column whose values are mostly grouped national
+numbers stands in for rule 2 (and for rule 3's words): a bare ``0612345678`` after "tel." is a
+phone, in an order table it is not. A header naming ids, amounts, dates or codes turns phone
+detection off for its column.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -38,53 +41,65 @@ _BEFORE = 32  # characters before a candidate searched for phone and negative wo
 
 # Digits in groups separated by one space, dot, hyphen or slash; an optional (area code).
 _CANDIDATE = re.compile(
-    r"(?<![\w+#.,/:\-])(?:\(\d{2,5}\) ?)?\d(?:\d|[ .\-/](?=\d)){5,19}"
+    r"(?<![\w+#.,/:\-])(?:0\(0\) ?|\(\d{2,5}\)[ .\-]?)?\d(?:\d|[ .\-/](?=\d)){5,19}"
     r"(?![\w\-]|[.,/:]\d)")
 _INTERNATIONAL = re.compile(r"\+[\d ().\-]*$")
-_GROUP = re.compile(r"\(?\d+\)?")
+_GROUP = re.compile(r"0\(0\)|\(?\d+\)?")
 _DATE = re.compile(r"^(?:\d{1,2}([./\-])\d{1,2}\1(?:19|20)?\d\d|(?:19|20)\d\d([./\-])\d{1,2}\2"
                    r"\d{1,2})$")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:\.\d{3})+$")  # 1.234.567 (a space is ES/PL/PT style)
-_SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")  # the US SSN's shape: never a phone here
+_SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$|^\d{5}-\d{4}$")  # US SSN and ZIP+4 shapes
 _PHONE_WORDS = re.compile(
-    r"(?:\b(?:tel|tél|telf|phone|mobile|mob|cell|call|fax|gsm|handy|portable|móvil|movil|"
-    r"cellulare|celular|telefon|telefone|telefoon|téléphone|telephone|teléfono|telefono|"
-    r"contact|whatsapp|ring|tlf|puhelin|numer)\w*\.?|☎|📞)\W{0,4}(?:\w+\W{1,3}){0,2}$",
-    re.IGNORECASE)
+    r"(?:\b(?:tel|tél|telf|tfn|tlf|fax|gsm|phones?|mobile|mob|cell|cellphone|call|called|"
+    r"calling|handy|portable|móvil|movil|cellulare|celular|telefon|telefone|telefoon|"
+    r"téléphone|telephone|teléfono|telefono|telefonnummer|rufnummer|contact|contacto|"
+    r"contatto|whatsapp|ring|appelez|appeler|appelle|llame|llámame|llamar|chiama|chiamami|"
+    r"chiamare|ruf|rufen|anrufen|bel|bellen|ligue|ligar|dzwoń|dzwonić|zadzwoń|puhelin)"
+    r"\b\.?|☎|📞|電話)\W{0,4}(?:\w+\W{1,3}){0,3}$", re.IGNORECASE)
+# Words right before a number that say what else it is (order, invoice, case, account...).
 _NOT_PHONE_WORDS = re.compile(
-    r"(?:\b(?:order|invoice|facture|rechnung|factura|fattura|ref|reference|id|isbn|issn|"
-    r"account|acct|iban|bic|sku|part|serial|ticket|case|version|ver|build|v|no|nr|n[º°o]|"
-    r"zip|postcode|plz|cap|cep|code|pin|lot|batch|tracking)\.?|[#№$€£¥₹]|\b(?:eur|usd|gbp|"
-    r"chf|brl|inr)\b)\W{0,3}$", re.IGNORECASE)
+    r"(?:\b(?:order|invoice|reference|id|isbn|issn|account|acct|iban|bic|sku|part|serial|"
+    r"ticket|case|version|ver|build|v|no|nr|n[º°o]|zip|postcode|plz|cap|cep|code|pin|lot|"
+    r"batch|tracking|commande|facture|dossier|bestellung|bestellnummer|rechnung|"
+    r"aktenzeichen|kundennummer|auftrag|pedido|factura|expediente|ordine|fattura|pratica|"
+    r"bestelling|factuur|encomenda|fatura|processo|zamówienie|faktura|ordre|seite|page|"
+    r"pagina|página|strona|sida|side)\.?|[#№$€£¥₹]|\b(?:eur|usd|gbp|chf|brl|inr|r\$)\b|"
+    r"注文|請求書)\W{0,3}(?:\w+\W{1,3})?$", re.IGNORECASE)
 _AFTER_NOT_PHONE = re.compile(r"^\s?(?:[$€£¥₹%]|(?:eur|usd|gbp|chf|brl|inr|kg|km|m|mm|ms|"
                               r"s|px|mb|gb|kb)\b)", re.IGNORECASE)
+# Column headers naming something else that is often made of digits.
+_NOT_PHONE_HEADERS = re.compile(
+    r"(^|_)(?:id|order|invoice|account|acct|iban|sku|isbn|zip|post_?code|postal|plz|amount|"
+    r"price|total|date|created|updated|time|version|serial|tracking|ssn|card|ref)(_|$)")
 # The UK's drama range (Ofcom): fictional numbers ``phonenumbers`` calls invalid, but written
 # exactly like real ones; test data and labelled sets are full of them.
 _GB_DRAMA = re.compile(r"^07700900\d{3}$")
 
 
-def _countries() -> tuple[tuple[re.Pattern[str], str], ...]:
-    names = {
-        "GB": "united kingdom|u\\.k\\.|uk|england|scotland|wales|britain|british|london",
-        "IE": "ireland|irish|éire|dublin", "FR": "france|french|français|française|paris",
-        "BE": "belgium|belgique|belgië|belgian|belge|bruxelles|brussels",
-        "ES": "spain|españa|spanish|español|madrid|barcelona",
-        "DE": "germany|deutschland|german|deutsch|berlin|münchen|munich",
-        "IT": "italy|italia|italian|italiano|roma|rome|milano|milan",
-        "NL": "netherlands|nederland|holland|dutch|amsterdam",
-        "BR": "brazil|brasil|brazilian|brasileiro|são paulo|rio de janeiro",
-        "PT": "portugal|portuguese|português|lisboa|lisbon", "IN": "india|indian|mumbai|delhi",
-        "AU": "australia|australian|sydney|melbourne", "AT": "austria|österreich|wien|vienna",
-        "CH": "switzerland|schweiz|suisse|svizzera|swiss|zürich|zurich|genève|geneva",
-        "PL": "poland|polska|polish|warszawa|warsaw", "SE": "sweden|sverige|swedish|stockholm",
-        "MX": "mexico|méxico|mexican|mexicano", "DK": "denmark|danmark|danish",
-        "NO": "norway|norge|norwegian", "FI": "finland|suomi|finnish", "JP": "japan|japanese",
-        "US": "united states|usa|u\\.s\\.a?\\.|america", "CA": "canada|canadian",
-    }
-    return tuple((re.compile(rf"\b(?:{n})\b", re.IGNORECASE), r) for r, n in names.items())
+_COUNTRY_NAMES = {
+    "GB": "united kingdom|u.k.|uk|england|scotland|wales|britain|british|london",
+    "IE": "ireland|irish|éire|dublin", "FR": "france|french|français|française|paris",
+    "BE": "belgium|belgique|belgië|belgian|belge|bruxelles|brussels",
+    "ES": "spain|españa|spanish|español|madrid|barcelona",
+    "DE": "germany|deutschland|german|deutsch|berlin|münchen|munich",
+    "IT": "italy|italia|italian|italiano|roma|rome|milano|milan",
+    "NL": "netherlands|nederland|holland|dutch|amsterdam",
+    "BR": "brazil|brasil|brazilian|brasileiro|são paulo|rio de janeiro",
+    "PT": "portugal|portuguese|português|lisboa|lisbon", "IN": "india|indian|mumbai|delhi",
+    "AU": "australia|australian|sydney|melbourne", "AT": "austria|österreich|wien|vienna",
+    "CH": "switzerland|schweiz|suisse|svizzera|swiss|zürich|zurich|genève|geneva",
+    "PL": "poland|polska|polish|warszawa|warsaw", "SE": "sweden|sverige|swedish|stockholm",
+    "MX": "mexico|méxico|mexican|mexicano", "DK": "denmark|danmark|danish|københavn",
+    "NO": "norway|norge|norwegian|oslo", "FI": "finland|suomi|finnish|helsinki",
+    "JP": "japan|japanese|tokyo|日本", "US": "united states|usa|u.s.|u.s.a.|america",
+    "CA": "canada|canadian",
+}
+COUNTRY_OF = {name: region for region, names in _COUNTRY_NAMES.items()
+              for name in names.split("|")}
+_COUNTRY = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in sorted(
+    COUNTRY_OF, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
 
 
-COUNTRIES = _countries()
 # A handful of the commonest function words per language; a document that uses them is
 # written in that language, and its phone numbers likely belong to its countries.
 _LANGUAGES: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
@@ -111,13 +126,28 @@ def document_regions(text: str, sample: int = 20_000) -> tuple[str, ...]:
     return regions if best >= 5 and best >= 2 * second else ()
 
 
-def nearby_regions(text: str, start: int, end: int) -> list[str]:
+def country_mentions(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, region)`` of every country (or capital) named in ``text``."""
+    return [(m.start(), m.end(), COUNTRY_OF[m.group().lower()]) for m in _COUNTRY.finditer(text)
+            if m.group().lower() in COUNTRY_OF]
+
+
+def nearby_regions(mentions: list[tuple[int, int, str]], start: int, end: int) -> list[str]:
     """Countries named within ``_NEAR`` characters of a candidate, nearest first."""
-    lo, hi = max(0, start - _NEAR), min(len(text), end + _NEAR)
-    window = text[lo:hi]
-    hits = [(min(abs(m.start() + lo - start), abs(m.end() + lo - end)), region)
-            for pattern, region in COUNTRIES for m in pattern.finditer(window)]
+    i = bisect.bisect_left(mentions, (start - _NEAR - 64, 0, ""))
+    hits = []
+    for lo, hi, region in mentions[i:]:
+        if lo > end + _NEAR:
+            break
+        if hi >= start - _NEAR:
+            hits.append((min(abs(lo - start), abs(hi - end)), region))
     return [region for _d, region in sorted(hits)]
+
+
+@lru_cache(maxsize=256)
+def _lengths(region: str) -> frozenset[int]:
+    md = PhoneMetadata.metadata_for_region(region)
+    return frozenset(md.general_desc.possible_length) if md and md.general_desc else frozenset()
 
 
 def column_regions(values: Iterable[str]) -> tuple[str, ...]:
@@ -197,6 +227,21 @@ def _grouped_here(number: phonenumbers.PhoneNumber, groups: list[str], region: s
     return any(wanted <= allowed | {0} for allowed in _format_breaks(number, region))
 
 
+def not_a_phone(text: str, start: int, end: int) -> bool:
+    """A word before the number, or a unit after it, says it is something else, and no
+    phone word says otherwise (used for every phone match, international ones included)."""
+    before, after = text[max(0, start - _BEFORE):start], text[end:end + 8]
+    if _PHONE_WORDS.search(before):
+        return False
+    return bool(_NOT_PHONE_WORDS.search(before) or _AFTER_NOT_PHONE.match(after))
+
+
+def header_negates_phone(header: str) -> bool:
+    """A column header naming ids, amounts, dates or codes: digits there are not phones."""
+    norm = re.sub(r"[^a-z0-9]+", "_", header.lower()).strip("_")
+    return _NOT_PHONE_HEADERS.search(norm) is not None
+
+
 def _looks_like_something_else(text: str, before: str, after: str) -> bool:
     """Rule 3: dates, ISBNs, amounts, and numbers a word calls something other than a phone."""
     if _DATE.match(text) or _THOUSANDS.match(text) or _SSN_SHAPE.match(text):
@@ -212,27 +257,50 @@ def _looks_like_something_else(text: str, before: str, after: str) -> bool:
 
 
 @dataclass(frozen=True)
+class _Text:
+    """What a whole text says about its numbers' countries: its language, countries named."""
+
+    language: tuple[str, ...]
+    mentions: list[tuple[int, int, str]]
+
+
+@dataclass(frozen=True)
 class NationalPhones:
     """Finds national-format phone numbers; ``assume_phone`` when the header names phones."""
 
     regions: tuple[str, ...] = DEFAULT_REGIONS
     assume_phone: bool = False
 
-    def find(self, text: str) -> list[tuple[int, int, float]]:
-        """``(start, end, score)`` of every national-format phone number in ``text``."""
+    def column_is_phones(self, values: list[str], share: float = 0.3) -> bool:
+        """Whether a column's values are mostly grouped national numbers: then its bare
+        values (``0612345678``) are phones too, as under a phone header."""
+        if not values:
+            return False
+        sample = values[:200]
+        return sum(bool(self.find(v)) for v in sample) >= share * len(sample)
+
+    def find(self, text: str, taken: Sequence[tuple[int, int]] = ()
+             ) -> list[tuple[int, int, float]]:
+        """``(start, end, score)`` of every national-format phone number in ``text``, except
+        candidates overlapping ``taken`` spans (sorted; found by stronger patterns)."""
         out: list[tuple[int, int, float]] = []
-        language: tuple[str, ...] | None = None
+        context: _Text | None = None
+        starts = [t[0] for t in taken]
         for m in _CANDIDATE.finditer(text):
+            i = bisect.bisect_right(starts, m.start())
+            if (i and taken[i - 1][1] > m.start()) or (i < len(taken)
+                                                         and taken[i][0] < m.end()):
+                continue  # a card, an IBAN, an SSN, an international number: already judged
             if _INTERNATIONAL.search(text, max(0, m.start() - 8), m.start()):
                 continue  # the rest of a "+33 1 23 45 67 89": the international pattern's
-            if language is None:
-                language = document_regions(text)
-            hit = self._best(text, m.start(), m.group(), language)
+            if context is None:
+                context = _Text(document_regions(text), country_mentions(text))
+            hit = self._best(text, m.start(), m.group(), context)
             if hit is not None:
                 out.append(hit)
         return out
 
-    def _best(self, text: str, start: int, value: str, language: tuple[str, ...]
+    def _best(self, text: str, start: int, value: str, context: _Text
               ) -> tuple[int, int, float] | None:
         """The longest run of whole groups of a candidate that is a phone number; groups are
         dropped only at a space (``75008 01 42 68 53 00``), never inside ``1234-5678-9012``."""
@@ -245,13 +313,15 @@ class NationalPhones:
         ranges = sorted(((i, j) for i in cuts for j in ends if j > i), key=lambda r: r[0] - r[1])
         for i, j in ranges:
             lo, hi = spans[i][0], spans[j - 1][1]
-            score = self._judge(text, start + lo, start + hi, language)
+            score = self._judge(text, start + lo, start + hi, context)
             if score:
                 return start + lo, start + hi, score
         return None
 
-    def _judge(self, text: str, start: int, end: int, language: tuple[str, ...]) -> float:
+    def _judge(self, text: str, start: int, end: int, where: _Text) -> float:
         value = text[start:end]
+        if value.startswith("0(0)"):  # the trunk written "(0)" after it: 0(0)5 67 79 03 77
+            value = "0" + value[4:].lstrip()
         digits = sum(c.isdigit() for c in value)
         if not 7 <= digits <= 13 or value.startswith("00"):
             return 0.0
@@ -262,19 +332,22 @@ class NationalPhones:
                             or _looks_like_something_else(value, before, after)):
             return 0.0
         parenthesized, first = groups[0].startswith("("), groups[0].strip("()")
-        for region in self._order(text, start, end, language):
+        for region in self._order(where, start, end):
             trunk = _trunk(region)
-            if trunk and not parenthesized and not first.startswith(trunk):
+            if trunk and not (parenthesized or context) and not first.startswith(trunk):
                 continue  # rule 2: national format carries the trunk prefix
+            nsn = digits - (len(trunk) if trunk and first.startswith(trunk) else 0)
+            if nsn not in _lengths(region) and digits not in _lengths(region):
+                continue  # cheaper than parsing
             number = _valid(value, region)
             if number is not None and (context or _grouped_here(number, groups, region)):
                 return CONTEXT_SCORE if context else SCORE
         return 0.0
 
-    def _order(self, text: str, start: int, end: int, language: tuple[str, ...]
-               ) -> Iterator[str]:
+    def _order(self, where: _Text, start: int, end: int) -> Iterator[str]:
         seen: set[str] = set()
-        for region in (*nearby_regions(text, start, end), *self.regions, *language):
+        for region in (*nearby_regions(where.mentions, start, end), *self.regions,
+                       *where.language):
             if region not in seen and region not in ("US", "CA"):  # NANP: the main pattern
                 seen.add(region)
                 yield region

@@ -105,6 +105,14 @@ def _nanp(national: str) -> bool:
             and national[1:3] != "11")
 
 
+def _nanp_grouping(text: str) -> bool:
+    """Written the North American way: 3-3-4 digits (``4328 132169`` is not), after a 1."""
+    sizes = [len(g) for g in re.findall(r"\d+", text)]
+    if sizes[:1] == [1] and len(sizes) > 1:
+        sizes = sizes[1:]
+    return sizes in ([3, 3, 4], [3, 7], [10])
+
+
 def phone(text: str, region: str = "US") -> bool:
     """A well-formed NANP number, or one ``phonenumbers`` knows as valid for its country.
 
@@ -120,7 +128,7 @@ def phone(text: str, region: str = "US") -> bool:
     if not stripped.startswith("+") or stripped.startswith(("+1 ", "+1-", "+1.", "+1(")):
         if region == "US":
             national = d[1:] if len(d) == 11 and d[0] == "1" else d
-            return _nanp(national)
+            return _nanp(national) and _nanp_grouping(head)
     try:
         number = phonenumbers.parse(head, region)
     except phonenumbers.NumberParseException:
