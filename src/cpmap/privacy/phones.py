@@ -41,14 +41,15 @@ _BEFORE = 32  # characters before a candidate searched for phone and negative wo
 
 # Digits in groups separated by one space, dot, hyphen or slash; an optional (area code).
 _CANDIDATE = re.compile(
-    r"(?<![\w+#.,/:\-])(?:0\(0\) ?|\(\d{2,5}\)[ .\-]?)?\d(?:\d|[ .\-/](?=\d)){5,19}"
+    r"(?<![\w+#.,/:\-])(?:0\(0\) ?|\(\d{2,5}\)[ .\-]?)?\d(?:\d|[ .\-](?=\d)|/ ?(?=\d)){5,19}"
     r"(?![\w\-]|[.,/:]\d)")
 _INTERNATIONAL = re.compile(r"\+[\d ().\-]*$")
 _GROUP = re.compile(r"0\(0\)|\(?\d+\)?")
 _DATE = re.compile(r"^(?:\d{1,2}([./\-])\d{1,2}\1(?:19|20)?\d\d|(?:19|20)\d\d([./\-])\d{1,2}\2"
                    r"\d{1,2})$")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:\.\d{3})+$")  # 1.234.567 (a space is ES/PL/PT style)
-_SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$|^\d{5}-\d{4}$")  # US SSN and ZIP+4 shapes
+# The shapes of a US SSN, a US ZIP+4 and a Brazilian CEP (postcode)
+_SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$|^\d{5}-\d{3,4}$")
 _PHONE_WORDS = re.compile(
     r"(?:\b(?:tel|tél|telf|tfn|tlf|fax|gsm|phones?|mobile|mob|cell|cellphone|call|called|"
     r"calling|handy|portable|móvil|movil|cellulare|celular|telefon|telefone|telefoon|"
@@ -333,6 +334,10 @@ class NationalPhones:
             return 0.0
         parenthesized, first = groups[0].startswith("("), groups[0].strip("()")
         for region in self._order(where, start, end):
+            if parenthesized and first == str(phonenumbers.country_code_for_region(region)):
+                if _valid("+" + value.replace("(", "").replace(")", ""), region):
+                    return CONTEXT_SCORE if context else SCORE  # "(351) 968 609 348"
+                continue
             trunk = _trunk(region)
             if trunk and not (parenthesized or context) and not first.startswith(trunk):
                 continue  # rule 2: national format carries the trunk prefix
