@@ -27,7 +27,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneMetadata
@@ -59,13 +59,14 @@ _PHONE_WORDS = re.compile(
     r"\b\.?|☎|📞|電話)\W{0,4}(?:\w+\W{1,3}){0,3}$", re.IGNORECASE)
 # Words right before a number that say what else it is (order, invoice, case, account...).
 _NOT_PHONE_WORDS = re.compile(
-    r"(?:\b(?:order|invoice|reference|id|isbn|issn|account|acct|iban|bic|sku|part|serial|"
-    r"ticket|case|version|ver|build|v|no|nr|n[º°o]|zip|postcode|plz|cap|cep|code|pin|lot|"
-    r"batch|tracking|commande|facture|dossier|bestellung|bestellnummer|rechnung|"
-    r"aktenzeichen|kundennummer|auftrag|pedido|factura|expediente|ordine|fattura|pratica|"
-    r"bestelling|factuur|encomenda|fatura|processo|zamówienie|faktura|ordre|seite|page|"
-    r"pagina|página|strona|sida|side)\.?|[#№$€£¥₹]|\b(?:eur|usd|gbp|chf|brl|inr|r\$)\b|"
-    r"注文|請求書)\W{0,3}(?:\w+\W{1,3})?$", re.IGNORECASE)
+    r"(?:\b(?:order|invoice|reference|id|isbn|issn|account|acct|iban|bic|sku|serial|ticket|"
+    r"case|version|ver|build|v|no|nr|zip|postcode|plz|cep|code|batch|tracking|commande|"
+    r"facture|dossier|bestellung|bestellnummer|rechnung|aktenzeichen|kundennummer|auftrag|"
+    r"pedido|factura|expediente|ordine|fattura|pratica|bestelling|factuur|encomenda|fatura|"
+    r"processo|zamówienie|faktura|ordre|seite|page|pagina|página|strona)\b\.?|\bn[º°]|"
+    r"[#№$€£¥₹]|\b(?:eur|usd|gbp|chf|brl|inr)\b|r\$|注文|請求書)"
+    r"(?: +(?:ref|no|nr|number|num|nummer|numéro|número|numero|id)\b\.?)?\W{0,3}$",
+    re.IGNORECASE)
 _AFTER_NOT_PHONE = re.compile(r"^\s?(?:[$€£¥₹%]|(?:eur|usd|gbp|chf|brl|inr|kg|km|m|mm|ms|"
                               r"s|px|mb|gb|kb)\b)", re.IGNORECASE)
 # Column headers naming something else that is often made of digits.
@@ -243,11 +244,9 @@ def header_negates_phone(header: str) -> bool:
     return _NOT_PHONE_HEADERS.search(norm) is not None
 
 
-def _looks_like_something_else(text: str, before: str, after: str) -> bool:
-    """Rule 3: dates, ISBNs, amounts, and numbers a word calls something other than a phone."""
+def _other_shape(text: str) -> bool:
+    """Rule 3's shapes, whatever the words around: dates, ISBNs, amounts, SSNs, postcodes."""
     if _DATE.match(text) or _THOUSANDS.match(text) or _SSN_SHAPE.match(text):
-        return True
-    if _NOT_PHONE_WORDS.search(before) or _AFTER_NOT_PHONE.match(after):
         return True
     digits = re.sub(r"\D", "", text)
     if "-" in text and len(digits) in (10, 13):
@@ -257,12 +256,20 @@ def _looks_like_something_else(text: str, before: str, after: str) -> bool:
     return False
 
 
-@dataclass(frozen=True)
 class _Text:
-    """What a whole text says about its numbers' countries: its language, countries named."""
+    """What a whole text says about its numbers' countries: its language and the countries
+    it names, computed once and only when a candidate gets as far as choosing regions."""
 
-    language: tuple[str, ...]
-    mentions: list[tuple[int, int, str]]
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @cached_property
+    def language(self) -> tuple[str, ...]:
+        return document_regions(self.text)
+
+    @cached_property
+    def mentions(self) -> list[tuple[int, int, str]]:
+        return country_mentions(self.text)
 
 
 @dataclass(frozen=True)
@@ -295,7 +302,7 @@ class NationalPhones:
             if _INTERNATIONAL.search(text, max(0, m.start() - 8), m.start()):
                 continue  # the rest of a "+33 1 23 45 67 89": the international pattern's
             if context is None:
-                context = _Text(document_regions(text), country_mentions(text))
+                context = _Text(text)
             hit = self._best(text, m.start(), m.group(), context)
             if hit is not None:
                 out.append(hit)
@@ -308,6 +315,8 @@ class NationalPhones:
         spans = [(g.start(), g.end()) for g in _GROUP.finditer(value)]
         if sum(c.isdigit() for c in value) > 20:
             return None  # a long digit run is data, not a phone number next to data
+        if len(spans) > 2 and len({hi - lo for lo, hi in spans[:-1]}) == 1:
+            spans = [(0, len(value))]  # blocks of one size (4540 5616 0601 4109): one number
         cuts = [0] + [i for i in range(1, len(spans)) if value[spans[i][0] - 1] == " "]
         ends = [i for i in range(1, len(spans)) if value[spans[i][0] - 1] == " "]
         ends.append(len(spans))
@@ -329,8 +338,10 @@ class NationalPhones:
         before, after = text[max(0, start - _BEFORE):start], text[end:end + 8]
         context = self.assume_phone or _PHONE_WORDS.search(before) is not None
         groups = _groups(value)
+        if _other_shape(value):
+            return 0.0
         if not context and (len(groups) < 2 or any(len(g.strip("()")) < 2 for g in groups[1:])
-                            or _looks_like_something_else(value, before, after)):
+                            or _NOT_PHONE_WORDS.search(before) or _AFTER_NOT_PHONE.match(after)):
             return 0.0
         parenthesized, first = groups[0].startswith("("), groups[0].strip("()")
         for region in self._order(where, start, end):
