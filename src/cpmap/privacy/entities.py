@@ -73,7 +73,10 @@ SPECS: tuple[EntitySpec, ...] = (
                context_words=r"ssn|ssns|social security(?: number)?|ss#"),
     EntitySpec("US_ITIN", _p(r"9(?<![\w-]9)\d{2}([- ]?)(?:5\d|6[0-5]|7\d|8[0-8]|9[0-24-9])\1\d{4}"
                              r"(?![\w-])"), v.us_itin, 0.85, Severity.HIGH),
-    EntitySpec("IBAN_CODE", _IBAN_ANY_CASE, v.iban, 1.0, Severity.HIGH),
+    # Anchored on the check digits (the engine skips to digits fast; a pattern opening with a
+    # letter is tried at every letter of prose), then matched from the country code.
+    EntitySpec("IBAN_CODE", _IBAN_ANY_CASE, v.iban, 1.0, Severity.HIGH,
+               anchor=_p(r"\d\d(?<=(?<![A-Za-z0-9])[A-Za-z]{2}\d\d)"), reach=(2, 48)),
     EntitySpec("PHONE_NUMBER", _p(
         r"[+(\d](?<![\w+][+(\d])(?:(?<=\+)\d{1,3}[ .-]?(?:\(\d{2,4}\) ?|\d{2,4}[ .-])"
         r"|(?<=\()\d{2,4}\) ?|(?<=\d)\d{1,3}[ .-])\d{3,4}[ .-]?\d{3,4}"

@@ -40,9 +40,12 @@ _NEAR = 100  # characters either side searched for country names
 _BEFORE = 32  # characters before a candidate searched for phone and negative words
 
 # Digits in groups separated by one space, dot, hyphen or slash; an optional (area code).
+# The lookbehind sits after the first character so that the regex engine can skip straight
+# to a digit or "(" (a pattern opening with a lookbehind is tried at every position); the
+# possessive run does not backtrack through "2026-11-26T12:00" one digit at a time.
 _CANDIDATE = re.compile(
-    r"(?<![\w+#.,/:\-])(?:0\(0\) ?|\(\d{2,5}\)[ .\-]?)?\d(?:\d|[ .\-](?=\d)|/ ?(?=\d)){5,19}"
-    r"(?![\w\-]|[.,/:]\d)")
+    r"(?:\((?<![\w+#.,/:\-]\()\d{2,5}\)[ .\-]?\d|0(?<![\w+#.,/:\-]0)\(0\) ?\d"
+    r"|\d(?<![\w+#.,/:\-]\d))(?:\d|[ .\-](?=\d)|/ ?(?=\d)){5,19}+(?![\w\-]|[.,/:]\d)")
 _INTERNATIONAL = re.compile(r"\+[\d ().\-]*$")
 _GROUP = re.compile(r"0\(0\)|\(?\d+\)?")
 _DATE = re.compile(r"^(?:\d{1,2}([./\-])\d{1,2}\1(?:19|20)?\d\d|(?:19|20)\d\d([./\-])\d{1,2}\2"
