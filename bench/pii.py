@@ -7,7 +7,8 @@ engines analyze the same documents one by one, restricted to the six entities; a
 a true positive when it overlaps a gold span of the same entity. Throughput is corpus MB over
 analysis wall time (single thread).
 
-Run: ``python -m bench.pii [--docs N]``; writes the PII section of docs/benchmarks/cp2.md.
+Run: ``python -m bench.pii [--docs N]``; writes the PII sections of docs/benchmarks/cp2.md
+(this corpus, and the national-format phone set of :mod:`bench.pii_phones`).
 """
 
 from __future__ import annotations
@@ -268,6 +269,9 @@ an IP address). Digit-dense text like this is the slow case for a regex engine.
 {log_throughput()}
 """
     write_section("pii", body)
+    from bench.pii_phones import section
+
+    write_section("pii-phones", section())
 
 
 def _version(dist: str) -> str:

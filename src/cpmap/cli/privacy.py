@@ -62,11 +62,12 @@ def scan(
     from cpmap.privacy.policy import load_policy
 
     ws = optional_workspace(workspace, note=True)
-    analyzer = sc.make_analyzer(backend, check_entities(entity), presidio_model)
+    policy = load_policy(ws)
+    analyzer = sc.make_analyzer(backend, check_entities(entity), presidio_model,
+                                policy.phone_regions)
     files = sc.expand(paths)
     with progress("scanning", sum(f.stat().st_size for f in files)) as advance:
         results = [sc.scan_path(p, analyzer, sample_rows, max_findings, advance) for p in files]
-    policy = load_policy(ws)
     entry = sc.record_scan(ws, results, backend, policy.fail_on) if ws is not None else None
     found = [f for r in results for f in sc.findings(r)]
     value = {"verdict": sc.verdict_of(results, policy.fail_on), "backend": backend,

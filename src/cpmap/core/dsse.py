@@ -3,12 +3,20 @@
 We implement PAE ourselves (a dozen lines, fully specified) rather than pulling
 securesystemslib for it; the envelope JSON is the standard one, so in-toto and sigstore tools
 read ours and we read theirs.
+
+**Key ids.** A signature's ``keyid`` is a hint naming the key, not part of what is signed
+(PAE covers only the payload type and payload). cpmap writes the SHA-256 of the raw 32-byte
+Ed25519 public key, hex (:func:`cpmap.core.keys.key_id`); securesystemslib's default is the
+SHA-256 of the key's canonical JSON (:func:`sslib_keyid`). Existing ledgers hold the first,
+so cpmap keeps writing it, and accepts either when verifying. An auditor who verifies with
+securesystemslib gives the key cpmap's id (docs/ledger.md has the tested one-line recipe).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +31,14 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     """DSSE pre-authentication encoding: what is actually signed."""
     t = payload_type.encode()
     return b"DSSEv1 %d %b %d %b" % (len(t), t, len(payload), payload)
+
+
+def sslib_keyid(key: PublicKey) -> str:
+    """securesystemslib's default key id for an Ed25519 key (``SSlibKey.from_crypto``):
+    SHA-256 of the canonical JSON ``{"keytype","keyval":{"public": hex},"scheme"}``."""
+    doc = {"keytype": "ed25519", "keyval": {"public": key.raw.hex()}, "scheme": "ed25519"}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+                          ).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -63,9 +79,13 @@ class Envelope:
         return value
 
     def verified_by(self, keys: list[PublicKey]) -> PublicKey | None:
-        """Return the first of ``keys`` that produced a valid signature, else None."""
+        """Return the first of ``keys`` that produced a valid signature, else None.
+
+        A signature is matched to a key by cpmap's key id or by securesystemslib's default
+        one, so envelopes that ecosystem tools signed with a cpmap key verify too.
+        """
         message = pae(self.payload_type, self.payload)
-        by_id = {k.keyid: k for k in keys}
+        by_id = {k.keyid: k for k in keys} | {sslib_keyid(k): k for k in keys}
         for s in self.signatures:
             key = by_id.get(s.keyid)
             if key is not None and key.verify(s.sig, message):

@@ -4,6 +4,17 @@ Our own implementation rather than pymerkle: the ledger needs an incremental roo
 perfect subtrees, O(log n) per append, persisted with each entry) and proofs over leaf hashes it
 streams from the store, neither of which pymerkle exposes. It is small and property-tested
 against a direct transcription of the RFC's recursive definitions (tests/core/test_merkle.py).
+
+Verification follows transparency-dev/merkle (``proof/verify.go``), the reference that
+witnesses and monitors run, and passes its published vectors (tests/assets/merkle/):
+
+* an inclusion proof needs ``0 <= index < size``: nothing is included in an empty tree;
+* a consistency proof needs ``0 < old_size <= new_size`` (RFC 6962 section 2.1.2): a proof
+  from the empty tree is meaningless and always rejected, whatever the proof or the sizes;
+* equal sizes verify only with an empty proof and equal roots; unequal sizes never with an
+  empty proof; a proof of the wrong length is rejected;
+* every hash (leaf, roots, proof nodes) is exactly 32 bytes. The reference checks only the leaf
+  and so accepts ``(1, 1)`` with two equal 12-byte "roots"; we reject that one vector.
 """
 
 from __future__ import annotations
@@ -12,6 +23,18 @@ import hashlib
 from collections.abc import Iterable, Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+HASH_SIZE = 32
+
+
+def _sized(*hashes: bytes | Sequence[bytes]) -> bool:
+    """True when every hash given (or held in a given sequence) is exactly 32 bytes."""
+    for h in hashes:
+        if isinstance(h, bytes | bytearray):
+            if len(h) != HASH_SIZE:
+                return False
+        elif any(not isinstance(p, bytes | bytearray) or len(p) != HASH_SIZE for p in h):
+            return False
+    return True
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -125,9 +148,10 @@ class MerkleTree:
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         n = self.size if new_size is None else new_size
         self._check_size(n)
-        if not 0 <= old_size <= n:
-            raise ValueError(f"old size {old_size} out of range 0..{n}")
-        if old_size in (0, n):
+        if not 0 < old_size <= n:
+            raise ValueError(f"old size {old_size} out of range 1..{n}: a consistency proof "
+                             "from the empty tree is meaningless")
+        if old_size == n:
             return []
         proof: list[bytes] = []
         start, end, m, complete = 0, n, old_size, True
@@ -147,8 +171,8 @@ class MerkleTree:
 def verify_inclusion(
     leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> bool:
-    """RFC 9162 section 2.1.3.2."""
-    if not 0 <= index < size:
+    """RFC 9162 section 2.1.3.2; ``0 <= index < size`` and 32-byte hashes, or False."""
+    if not 0 <= index < size or not _sized(leaf, root, proof):
         return False
     fn, sn, r = index, size - 1, leaf
     for p in proof:
@@ -170,13 +194,15 @@ def verify_inclusion(
 def verify_consistency(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> bool:
-    """RFC 9162 section 2.1.4.2 (old_size 0 is trivially consistent)."""
-    if old_size > new_size or old_size < 0:
+    """RFC 9162 section 2.1.4.2 for ``0 < old_size <= new_size`` and 32-byte hashes, or False.
+
+    Size 0 is refused even towards size 0 (transparency-dev/merkle PR 236): an empty tree
+    proves nothing, and a verifier that answers True for it lets any root pass as a successor.
+    """
+    if not 0 < old_size <= new_size or not _sized(old_root, new_root, proof):
         return False
     if old_size == new_size:
         return not proof and old_root == new_root
-    if old_size == 0:
-        return not proof
     if not proof:
         return False
     path = list(proof)

@@ -95,10 +95,11 @@ def classify(column: str, series: pd.Series, analyzer: Analyzer) -> ColumnResult
     text = series.astype(str).fillna("")  # pandas 3 keeps missing values as NaN
     values = [v for v in text.tolist() if v.strip() and v not in ("nan", "None")]
     n = len(values)
-    counts = entity_rows(values, analyzer)
     hint = header_entity(column)
     if analyzer.entities is not None and hint not in analyzer.entities:
         hint = None
+    tuned = getattr(analyzer, "for_column", None)  # cpmap's engine: column phone regions
+    counts = entity_rows(values, tuned(values, hint, column) if tuned is not None else analyzer)
     best, best_n = (counts.most_common(1)[0] if counts else (None, 0))
     share = best_n / n if n else 0.0
     if best and share >= MIN_SHARE:

@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cpmap.privacy.entities import EntitySpec, specs_for
+from cpmap.privacy.phones import (
+    DEFAULT_REGIONS,
+    SCORE,
+    NationalPhones,
+    column_regions,
+    header_negates_phone,
+    not_a_phone,
+)
 
 _CONTEXT_WINDOW = 48
 
@@ -37,15 +45,42 @@ class Analyzer(Protocol):
 
 
 class RegexAnalyzer:
-    """Compiled patterns plus validators; no model, no network, no per-token work."""
+    """Compiled patterns plus validators; no model, no network, no per-token work.
+
+    ``phone_regions`` are the countries whose national-format numbers (no ``+``) are looked
+    for, besides those the text itself suggests (:mod:`cpmap.privacy.phones`).
+    """
 
     name = "cpmap"
 
-    def __init__(self, entities: frozenset[str] | None = None, min_score: float = 0.0) -> None:
+    def __init__(self, entities: frozenset[str] | None = None, min_score: float = 0.0,
+                 phone_regions: tuple[str, ...] = DEFAULT_REGIONS,
+                 assume_phone: bool = False) -> None:
         self.entities = entities
         self.min_score = min_score
+        self.phone_regions = tuple(phone_regions)
         self._specs = tuple(s for s in specs_for(entities) if s.score >= min_score)
         self._gates = tuple(s.context_anywhere for s in self._specs)
+        wanted = entities is None or "PHONE_NUMBER" in entities
+        self._national = (NationalPhones(self.phone_regions, assume_phone)
+                          if wanted and SCORE >= min_score else None)
+
+    def for_column(self, values: list[str], header_entity: str | None,
+                   header: str = "") -> RegexAnalyzer:
+        """This analyzer tuned to one table column: the regions of the column's international
+        numbers go first; a header naming phones, or values that are mostly grouped national
+        numbers, count as a phone word for every value; a header naming ids, amounts, dates
+        or codes turns phone detection off for the column."""
+        if self._national is None:
+            return self
+        if header_negates_phone(header) and header_entity != "PHONE_NUMBER":
+            wanted = self.entities if self.entities is not None else frozenset(
+                s.entity for s in self._specs)
+            return RegexAnalyzer(wanted - {"PHONE_NUMBER"}, self.min_score, self.phone_regions)
+        regions = tuple(dict.fromkeys((*column_regions(values), *self.phone_regions)))
+        phones = header_entity == "PHONE_NUMBER" or NationalPhones(regions).column_is_phones(
+            values)
+        return RegexAnalyzer(self.entities, self.min_score, regions, assume_phone=phones)
 
     def analyze(self, text: str) -> list[Match]:
         found: list[Match] = []
@@ -55,6 +90,13 @@ class RegexAnalyzer:
             if gate is not None and gate.search(text) is None:
                 continue  # e.g. no "SSN" or "NHS" anywhere: skip the bare-number pass
             found.extend(_candidates(spec, text))
+        if self._national is not None:
+            taken = sorted((m.start, m.end) for m in resolve(found))
+            found.extend(Match("PHONE_NUMBER", s, e, score)
+                         for s, e, score in self._national.find(text, taken))
+            if not self._national.assume_phone:
+                found = [m for m in found if m.entity != "PHONE_NUMBER"
+                         or not not_a_phone(text, m.start, m.end)]
         return resolve(found)
 
 

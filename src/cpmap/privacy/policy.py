@@ -8,6 +8,8 @@ Policy (all optional)::
     t = 0.5            # maximum t-closeness distance (0 disables the check)
     max_unique = 0.05  # maximum share of records unique on their quasi-identifiers
     fail_on = "direct" # scan verdict: "direct" identifiers fail, "any" PII fails
+    phone_regions = ["GB", "DE", "FR", ...]  # countries whose national-format numbers
+                       # (no "+") the scan looks for; ISO 3166 codes, first tried first
 
 Verdicts: a scan fails when it finds unredacted direct identifiers (cards, SSNs, e-mail,
 phones, IBANs, IPs, national IDs, names), warns on quasi-identifiers only; an assessment fails
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cpmap.errors import WorkspaceError
+from cpmap.privacy.phones import DEFAULT_REGIONS
 
 if TYPE_CHECKING:
     from cpmap.core.evidence import Subject, Verdict
@@ -39,6 +42,25 @@ class Policy:
     t: float = 0.5
     max_unique: float = 0.05
     fail_on: str = "direct"
+    phone_regions: tuple[str, ...] = DEFAULT_REGIONS
+
+
+def _phone_regions(value: Any) -> tuple[str, ...]:
+    """``[privacy] phone_regions``: a list of regions ``phonenumbers`` knows (GB, not UK)."""
+    import phonenumbers
+
+    known = phonenumbers.SUPPORTED_REGIONS
+    if isinstance(value, str):
+        value = [v for v in value.replace(",", " ").split() if v]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise WorkspaceError("cpmap.toml [privacy] phone_regions: a list of region codes, "
+                             'e.g. ["GB", "FR"]')
+    regions = tuple(dict.fromkeys(v.strip().upper() for v in value))
+    unknown = [r for r in regions if r not in known]
+    if unknown:
+        raise WorkspaceError(f"cpmap.toml [privacy] phone_regions: unknown region "
+                             f"{', '.join(unknown)} (ISO 3166 codes: GB, DE, FR, ...)")
+    return regions
 
 
 def load_policy(ws: Workspace | None) -> Policy:
@@ -58,7 +80,8 @@ def load_policy(ws: Workspace | None) -> Policy:
                                                                                    "any"):
         raise WorkspaceError("cpmap.toml [privacy]: need k >= 1, l >= 1, 0 <= t <= 1, "
                              "0 <= max_unique <= 1, fail_on = \"direct\" or \"any\"")
-    return Policy(k, l_, t, mu, fail_on)
+    regions = _phone_regions(ws.setting("privacy", "phone_regions", list(d.phone_regions)))
+    return Policy(k, l_, t, mu, fail_on, regions)
 
 
 def record_cp2(ws: Workspace, kind: type[CP2Evidence], subjects: Sequence[Subject],

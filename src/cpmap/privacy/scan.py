@@ -190,14 +190,18 @@ def findings(result: FileResult) -> list[Finding]:
     return out
 
 
-
 def make_analyzer(backend: str = "cpmap", entities: frozenset[str] | None = None,
-                  model: str | None = None) -> Analyzer:
-    """Our engine (``cpmap``) or Presidio (``presidio``, optional extra)."""
+                  model: str | None = None, phone_regions: tuple[str, ...] | None = None
+                  ) -> Analyzer:
+    """Our engine (``cpmap``) or Presidio (``presidio``, optional extra).
+
+    ``phone_regions`` (``[privacy] phone_regions``) are the countries whose national-format
+    phone numbers our engine looks for; None: the default list."""
     if backend == "cpmap":
         from cpmap.privacy.detect import RegexAnalyzer
+        from cpmap.privacy.phones import DEFAULT_REGIONS
 
-        return RegexAnalyzer(entities)
+        return RegexAnalyzer(entities, phone_regions=phone_regions or DEFAULT_REGIONS)
     if backend == "presidio":
         from cpmap.privacy.presidio_backend import PresidioAnalyzer
 

@@ -30,6 +30,8 @@ _EXT = re.compile(r" ?(?:x|ext\.?) ?(?=\d)", re.IGNORECASE)
 # Card issuer prefixes (IIN ranges) of the networks that matter; a Luhn-valid number outside
 # them is far more likely an account or order number.
 _CARD_IIN = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|3[0689]|6(?:011|5|4[4-9]|2)|35|1800|2131)")
+# Maestro's issuer prefixes; Maestro alone issues card numbers of 12 digits (12 to 19).
+_MAESTRO_IIN = re.compile(r"^(?:5018|5020|5038|5893|6304|6759|676[1-3]|0604|6390)")
 # Published example SSNs and the Woolworth wallet card: valid-looking, never assigned.
 _SSN_NEVER = frozenset({"078051120", "219099999", "123456789", "111111111", "457555462"})
 
@@ -50,10 +52,15 @@ def luhn(d: str) -> bool:
 
 
 def credit_card(text: str) -> bool:
-    """Luhn checksum, length 13..19, a known issuer prefix, not all one digit."""
+    """Luhn checksum, a known issuer prefix and its length (13..19, Maestro 12..19), not all
+    one digit."""
     d = digits(text)
-    return (13 <= len(d) <= 19 and _CARD_IIN.match(d) is not None and len(set(d)) > 1
-            and luhn(d))
+    if not 12 <= len(d) <= 19 or len(set(d)) == 1:
+        return False
+    maestro = _MAESTRO_IIN.match(d) is not None
+    if len(d) == 12 and not maestro:
+        return False
+    return (maestro or _CARD_IIN.match(d) is not None) and luhn(d)
 
 
 def us_ssn(text: str) -> bool:
@@ -98,6 +105,14 @@ def _nanp(national: str) -> bool:
             and national[1:3] != "11")
 
 
+def _nanp_grouping(text: str) -> bool:
+    """Written the North American way: 3-3-4 digits (``4328 132169`` is not), after a 1."""
+    sizes = [len(g) for g in re.findall(r"\d+", text)]
+    if sizes[:1] == [1] and len(sizes) > 1:
+        sizes = sizes[1:]
+    return sizes in ([3, 3, 4], [3, 7], [10])
+
+
 def phone(text: str, region: str = "US") -> bool:
     """A well-formed NANP number, or one ``phonenumbers`` knows as valid for its country.
 
@@ -113,7 +128,7 @@ def phone(text: str, region: str = "US") -> bool:
     if not stripped.startswith("+") or stripped.startswith(("+1 ", "+1-", "+1.", "+1(")):
         if region == "US":
             national = d[1:] if len(d) == 11 and d[0] == "1" else d
-            return _nanp(national)
+            return _nanp(national) and _nanp_grouping(head)
     try:
         number = phonenumbers.parse(head, region)
     except phonenumbers.NumberParseException:
