@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from cpmap.supplychain.secrets.examples import documented
+from cpmap.supplychain.secrets.prefilter import Prefilter
 from cpmap.supplychain.secrets.rules import GENERIC, LOOSE, RULES, Rule
 from cpmap.supplychain.secrets.validators import DUMMY_PASSWORDS
 
@@ -159,17 +160,12 @@ class Lines:
         return self.text[start:end if end != -1 else len(self.text)]
 
 
-# keyword -> indexes of the rules that name it: each distinct keyword is looked up once per text
-_BY_KEYWORD: dict[str, list[int]] = {}
-for _i, _rule in enumerate(RULES):
-    for _k in _rule.keywords:
-        _BY_KEYWORD.setdefault(_k, []).append(_i)
+_PREFILTER = Prefilter([r.keywords for r in RULES])
 
 
 def candidate_rules(low: str) -> list[Rule]:
     """The rules one of whose keywords occurs in ``low``, in rule order."""
-    found = {i for k, idx in _BY_KEYWORD.items() if k in low for i in idx}
-    return [RULES[i] for i in sorted(found)]
+    return [RULES[i] for i in _PREFILTER.rules_for(low)]
 
 
 def _rejected(rule: Rule, secret: str, where: Lines, start: int, text: str) -> bool:
@@ -208,10 +204,14 @@ def scan_text(text: str, *, config: bool = False, lockfile: bool = False,
             continue
         for m in rule.pattern.finditer(low if rule.on_lower else text):
             start, end = m.span(rule.group)
+            if start and rule.not_after is not None and rule.not_after.match(text[start - 1]):
+                continue  # inside a longer word: not this token
             secret = text[start:end]
             if any(s < end and start < e for s, e in spans):
-                continue  # already reported by a more precise rule
+                continue  # already reported, or judged not a secret, by a more precise rule
             if _rejected(rule, secret, where, start, text):
+                if rule.id not in LOOSE:  # the provider's format says no: so does everyone
+                    spans.append((start, end))
                 continue
             spans.append((start, end))
             line, col = where.locate(m.start() if rule.at_match else start)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from cpmap.core.findings import Severity
 from cpmap.supplychain.secrets import validators as v
-from cpmap.supplychain.secrets.rule import Rule, _r
+from cpmap.supplychain.secrets.rule import Rule, _r, fmt
 from cpmap.supplychain.secrets.rules_ai import AI
 from cpmap.supplychain.secrets.rules_cloud import CLOUD
 from cpmap.supplychain.secrets.rules_code import CODE
@@ -26,9 +26,9 @@ SECRET_WORDS = r"(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|apikey|access[
                r"private[_-]?key|client[_-]?secret|auth[_-]?token|credential|bearer)"  # noqa: S105 - a pattern
 
 STRUCTURE: tuple[Rule, ...] = (
-    Rule("jwt", "JSON Web Token", ("eyj",),
-         _r(r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})"),
-         Severity.MEDIUM, validate=v.jwt_header, provider="JWT"),
+    fmt("jwt", "JSON Web Token", ("eyj",),
+        r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})", "JWT",
+        severity=Severity.MEDIUM, validate=v.jwt_header),
     Rule("private-key", "Private key block", ("private key",),
          _r(r"-----BEGIN[ A-Z0-9]{0,20} PRIVATE KEY(?: BLOCK)?-----(?:\\[rn]|\s)*"
             r"((?:Proc-Type:[^\n]*\n|DEK-Info:[^\n]*\n|\s)*[A-Za-z0-9+/]{40,})"),
@@ -38,21 +38,25 @@ STRUCTURE: tuple[Rule, ...] = (
             r"[A-Za-z0-9.\-_\[\]]+"), provider="Password"),
 )
 
+# Matched on the lowercased text (case-insensitive header names without IGNORECASE, which
+# would make every one of them a scan of every position); values read from the original.
 HEADERS: tuple[Rule, ...] = (
     Rule("curl-basic-auth", "Credentials given to curl -u", ("curl",),
-         _r(r"\bcurl\b[^\n]{0,300}?\s(?:-u|--user)(?:[ \t]+|=)[\"']?"
+         _r(r"curl\b[^\n]{0,300}?\s(?:-u|--user)(?:[ \t]+|=)[\"']?"
             r"([^\s\"':@]{1,64}:[^\s\"']{4,128}?)[\"']?(?=\s|$)"), validate=v.user_password,
-         provider="HTTP auth"),
+         on_lower=True, provider="HTTP auth"),
     Rule("authorization-basic", "HTTP Basic credentials", ("basic",),
-         _r(r"(?i)authorization[\"']?[ \t]*[:=][ \t]*[\"']?basic[ \t]+([A-Za-z0-9+/]{8,}={0,2})"),
-         validate=v.basic_credential, provider="HTTP auth"),
+         _r(r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?basic[ \t]+([a-z0-9+/]{8,}={0,2})"),
+         validate=v.basic_credential, on_lower=True, provider="HTTP auth"),
     Rule("authorization-bearer", "Bearer token in an Authorization header", ("authorization",),
-         _r(r"(?i)authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:bearer|token)[ \t]+"
-            r"([A-Za-z0-9_\-.~+/]{20,500}=*)"), min_entropy=3.5, provider="HTTP auth"),
+         _r(r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:bearer|token)[ \t]+"
+            r"([a-z0-9_\-.~+/]{20,500}=*)"), min_entropy=3.5, validate=v.opaque, on_lower=True,
+         provider="HTTP auth"),
     Rule("api-key-header", "API key in an HTTP header",
-         ("x-api-key", "api-key:", "x-auth-token", "x-access-token"),
-         _r(r"(?i)(?:x-api-key|\bapi-key|x-auth-token|x-access-token)[\"']?[ \t]*:[ \t]*[\"']?"
-            r"([A-Za-z0-9_\-.~+/]{20,200}=*)"), min_entropy=3.5, provider="HTTP auth"),
+         ("x-api-key", "api-key", "x-auth-token", "x-access-token"),
+         _r(r"(?:x-api-key|api-key|x-auth-token|x-access-token)[\"']?[ \t]*:[ \t]*[\"']?"
+            r"([a-z0-9_\-.~+/]{20,200}=*)"), min_entropy=3.5, validate=v.opaque, on_lower=True,
+         provider="HTTP auth"),
     Rule("docker-config-auth", "Registry credentials in a Docker config", ("\"auth\"",),
          _r(r"\"auth\"[ \t]*:[ \t]*\"([A-Za-z0-9+/]{8,}={0,2})\""), validate=v.basic_credential,
          provider="Docker"),

@@ -124,6 +124,14 @@ def bech32(value: str) -> bool:
     return _bech32_polymod(expanded + [_BECH32.index(c) for c in data]) == 1
 
 
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\Z")
+
+
+def opaque(value: str) -> bool:
+    """A token, not code: ``self.config.api_key`` or ``ANTHROPIC_API_KEY`` is a reference."""
+    return _DOTTED.match(value) is None and any(c.isdigit() for c in value)
+
+
 def not_hex_only(value: str) -> bool:
     """Keys of a mixed alphabet that happen to be all hex digits are more often digests."""
     return not re.fullmatch(r"[0-9a-fA-F]+", value)
