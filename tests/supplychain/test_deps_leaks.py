@@ -16,8 +16,8 @@ from cpmap.core.workspace import Workspace
 from cpmap.supplychain.osvdb import SAMPLE_DB
 from cpmap.supplychain.reqsource import parse_requirements, redact_url
 
-from .test_secrets import TOKENS
 from .clirun import Cli, make_cli
+from .test_secrets import TOKENS
 
 HF = TOKENS["huggingface-token"]
 AWS = TOKENS["aws-secret-access-key"]

@@ -54,8 +54,8 @@ def _b64json(obj: object, urlsafe: bool = False) -> str:
 
 
 def _jwt(rng: random.Random) -> str:
-    return (f"{_b64json({'alg': 'HS256', 'typ': 'JWT'}, True)}."
-            f"{_b64json({'sub': _pick(rng, ALNUM, 10), 'iat': rng.randint(10**9, 2 * 10**9)}, True)}"
+    claims = {"sub": _pick(rng, ALNUM, 10), "iat": rng.randint(10**9, 2 * 10**9)}
+    return (f"{_b64json({'alg': 'HS256', 'typ': 'JWT'}, True)}.{_b64json(claims, True)}"
             f".{_pick(rng, URLSAFE, 43)}")
 
 
@@ -84,7 +84,7 @@ def _age(rng: random.Random) -> str:
     return (hrp + "1" + chars).upper()
 
 
-def _alnum_b64(rng: random.Random, obj_of: object) -> str:
+def _alnum_b64(rng: random.Random) -> str:
     """Base64 JSON whose encoding happens to use letters and digits only (Grafana's legacy)."""
     while True:
         key = _b64json({"k": _pick(rng, ALNUM, 32), "n": _pick(rng, LOWER, 8),
@@ -105,7 +105,8 @@ def _kube_key(rng: random.Random) -> str:
 def _ops(rng: random.Random) -> str:
     return "ops_" + _b64json({"signInAddress": "my.1password.com", "userAuth": {
         "method": "SRPg-4096", "alg": "PBES2g-HS256", "iterations": 650000,
-        "salt": _pick(rng, URLSAFE, 22)}, "email": _pick(rng, LOWER, 12) + "@1passwordserviceaccounts.com",
+        "salt": _pick(rng, URLSAFE, 22)},
+        "email": _pick(rng, LOWER, 12) + "@1passwordserviceaccounts.com",
         "srpX": _pick(rng, HEX, 64), "muk": {"alg": "A256GCM", "k": _pick(rng, URLSAFE, 43)}})
 
 
@@ -199,7 +200,7 @@ def _tokens_cloud(rng: random.Random) -> dict[str, str]:
         "dynatrace-token": f"dt0c01.{_pick(rng, UPPER, 24)}.{_pick(rng, UPPER, 64)}",
         "newrelic-key": "NRAK-" + _pick(rng, UPPER, 27),
         "grafana-token": f"glsa_{_pick(rng, ALNUM, 32)}_{_pick(rng, HEX, 8)}",
-        "grafana-legacy-api-key": _alnum_b64(rng, None),
+        "grafana-legacy-api-key": _alnum_b64(rng),
         "sumologic-key": _pick(rng, ALNUM, 64),
         "supabase-token": "sbp_" + _pick(rng, HEX, 40),
         "planetscale-token": "pscale_tkn_" + _pick(rng, URLSAFE, 43),
@@ -253,8 +254,9 @@ def _tokens_saas(rng: random.Random) -> dict[str, str]:
         "flutterwave-key": f"FLWSECK_TEST-{_pick(rng, 'abcdefgh0123456789', 32)}-X",
         "easypost-api-key": "EZAK" + _pick(rng, ALNUM, 54),
         "duffel-token": "duffel_live_" + _pick(rng, URLSAFE, 43),
-        "mapbox-secret-token": (f"sk.{_b64json({'u': _pick(rng, LOWER, 8), 'a': _pick(rng, LOWER, 25)}, True)}"
-                                f".{_pick(rng, URLSAFE, 22)}"),
+        "mapbox-secret-token": ("sk." + _b64json({"u": _pick(rng, LOWER, 8),
+                                                  "a": _pick(rng, LOWER, 25)}, True)
+                                + f".{_pick(rng, URLSAFE, 22)}"),
         "frameio-token": "fio-u-" + _pick(rng, URLSAFE, 64),
     }
 

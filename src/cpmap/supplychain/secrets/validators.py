@@ -63,8 +63,8 @@ def jwt_header(token: str) -> bool:
 
 def discord_bot(token: str) -> bool:
     """The first segment of a Discord bot token is the bot's user id (a snowflake) in base64."""
-    data = _b64(token.split(".", 1)[0])
-    return bool(data) and data.isdigit() and 17 <= len(data or b"") <= 20
+    data = _b64(token.split(".", 1)[0]) or b""
+    return data.isdigit() and 17 <= len(data) <= 20
 
 
 def basic_credential(value: str) -> bool:
