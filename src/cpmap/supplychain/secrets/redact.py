@@ -71,7 +71,8 @@ def find_secrets(value: Any) -> set[str]:
     _strings(value, strings)
     if not strings:
         return set()
-    return {hit.secret for hit in scan_text("\n".join(strings), config=True)}
+    unique = dict.fromkeys(strings)  # findings repeat their tags and remediation texts
+    return {hit.secret for hit in scan_text("\n".join(unique), config=True)}
 
 
 def scrub(value: Any) -> Any:
