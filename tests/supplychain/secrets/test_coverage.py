@@ -131,3 +131,8 @@ _CHARS = sorted({c for k in _KEYWORDS for c in k}) + [" ", "\n"]
 def test_prefilter_finds_exactly_the_rules_of_the_keywords_present(text: str) -> None:
     naive = sorted({i for i, r in enumerate(RULES) if any(k in text for k in r.keywords)})
     assert _PREFILTER.rules_for(text) == naive
+
+
+def test_every_rule_is_documented() -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "cp3-supply-chain.md").read_text()
+    assert [r.id for r in RULES if f"`{r.id}`" not in doc] == []
