@@ -171,6 +171,17 @@ def _tokens_code(rng: random.Random) -> dict[str, str]:
         "harness-token": f"pat.{_pick(rng, URLSAFE, 22)}.{_pick(rng, HEX, 24)}."
                          f"{_pick(rng, ALNUM, 20)}",
         "octopus-deploy-api-key": "API-" + _pick(rng, UPPER, 26),
+        "buildkite-token": "bkua_" + _pick(rng, HEX, 40),
+        "circleci-token": f"CCIPAT_{_pick(rng, ALNUM, 22)}_{_pick(rng, HEX, 40)}",
+        "netlify-token": "nfp_" + _pick(rng, ALNUM, 36),
+        "netlify-legacy-token": _pick(rng, URLSAFE, 43),
+        "deno-deploy-token": "ddp_" + _pick(rng, ALNUM, 36),
+        "neon-api-key": "napi_" + _pick(rng, LOWER, 64),
+        "openshift-token": "sha256~" + _pick(rng, URLSAFE, 43),
+        "launchdarkly-key": "api-" + _uuid(rng),
+        "codecov-token": _uuid(rng),
+        "bitbucket-client-secret": _pick(rng, URLSAFE, 64),
+        "travis-token": _pick(rng, ALNUM, 22),
     }
 
 
@@ -208,6 +219,9 @@ def _tokens_cloud(rng: random.Random) -> dict[str, str]:
         "scalingo-token": "tk-us-" + _pick(rng, URLSAFE, 48),
         "infracost-api-key": "ico-" + _pick(rng, ALNUM, 32),
         "kubeconfig-client-key": _kube_key(rng),
+        "yandex-cloud-key": "AQVN" + _pick(rng, URLSAFE, 36),
+        "fastly-api-token": _pick(rng, URLSAFE, 32),
+        "confluent-key": _pick(rng, ALNUM, 64),
     }
 
 
@@ -258,6 +272,23 @@ def _tokens_saas(rng: random.Random) -> dict[str, str]:
                                                   "a": _pick(rng, LOWER, 25)}, True)
                                 + f".{_pick(rng, URLSAFE, 22)}"),
         "frameio-token": "fio-u-" + _pick(rng, URLSAFE, 64),
+        "brevo-api-key": f"xkeysib-{_pick(rng, HEX, 64)}-{_pick(rng, ALNUM, 16)}",
+        "resend-api-key": f"re_{_pick(rng, ALNUM, 8)}_{_pick(rng, ALNUM, 24)}",
+        "braintree-token": (f"access_token$production${_pick(rng, LOWER, 16)}$"
+                            f"{_pick(rng, HEX, 32)}"),
+        "firebase-fcm-server-key": (f"AAAA{_pick(rng, URLSAFE, 7)}:APA91b"
+                                    f"{_pick(rng, URLSAFE, 134)}"),
+        "zapier-webhook": (f"https://hooks.zapier.com/hooks/catch/{_digits(rng, 7)}/"
+                           f"{_pick(rng, LOWER, 7)}/"),
+        "tailscale-key": f"tskey-auth-k{_pick(rng, ALNUM, 11)}-{_pick(rng, ALNUM, 33)}",
+        "intercom-token": _pick(rng, URLSAFE, 60),
+        "contentful-token": _pick(rng, URLSAFE, 43),
+        "trello-api-key": _pick(rng, ALNUM, 32),
+        "postmark-token": _uuid(rng),
+        "mailjet-key": _pick(rng, ALNUM, 32),
+        "etsy-api-key": _pick(rng, LOWER, 24),
+        "auth0-client-secret": _pick(rng, URLSAFE, 64),
+        "ngrok-authtoken": f"{rng.randint(1, 9)}{_pick(rng, ALNUM, 26)}_{_pick(rng, ALNUM, 21)}",
     }
 
 
@@ -307,6 +338,14 @@ NAMES = {
     "dropbox-long-lived-token": "DROPBOX_TOKEN", "adobe-client-id": "ADOBE_CLIENT_ID",
     "algolia-api-key": "ALGOLIA_ADMIN_KEY", "zendesk-token": "ZENDESK_API_TOKEN",
     "twilio-api-key": "TWILIO_API_KEY", "discord-bot-token": "DISCORD_BOT_TOKEN",
+    "netlify-legacy-token": "NETLIFY_AUTH_TOKEN", "launchdarkly-key": "LAUNCHDARKLY_API_KEY",
+    "codecov-token": "CODECOV_TOKEN", "bitbucket-client-secret": "BITBUCKET_CLIENT_SECRET",
+    "travis-token": "TRAVIS_API_TOKEN", "fastly-api-token": "FASTLY_API_TOKEN",
+    "confluent-key": "CONFLUENT_CLOUD_API_SECRET", "intercom-token": "INTERCOM_ACCESS_TOKEN",
+    "contentful-token": "CONTENTFUL_ACCESS_TOKEN", "trello-api-key": "TRELLO_API_KEY",
+    "postmark-token": "POSTMARK_SERVER_TOKEN", "mailjet-key": "MAILJET_API_SECRET",
+    "etsy-api-key": "ETSY_API_KEY", "auth0-client-secret": "AUTH0_CLIENT_SECRET",
+    "ngrok-authtoken": "NGROK_AUTHTOKEN",
 }
 
 

@@ -19,7 +19,7 @@ from cpmap.supplychain.secrets.prefilter import Prefilter
 from cpmap.supplychain.secrets.rules import GENERIC, LOOSE, RULES, Rule
 from cpmap.supplychain.secrets.validators import DUMMY_PASSWORDS
 
-_PLACEHOLDER = ("example", "xxxx", "your", "placeholder", "dummy", "redacted", "sample",
+_PLACEHOLDER = ("example", "your", "placeholder", "dummy", "redacted", "sample",
                 "<", ">", "${", "{{", "}}", "$(", "%(", "...", "\u2026", "****", "0000000000",
                 "1234567890", "abcdefgh", "insert", "replace", "changeme", "change_me",
                 "change-me")
@@ -29,10 +29,11 @@ _GENERIC_PLACEHOLDER = _PLACEHOLDER + ("password", "passwd", "secret", "token", 
 # Words that do not occur by chance in a random token body, but do in hand-made fakes
 # (xoxb-my-bot-token, ghp_YourTokenHere); a word that is part of the rule's own prefix
 # (notion's secret_, age's AGE-SECRET-KEY-) does not count.
-_FAKE_WORDS = ("token", "here", "secret", "mybot", "my-bot", "my_bot", "my-token", "my_token",
+_FAKE_WORDS = ("token", "secret", "mybot", "my-bot", "my_bot", "my-token", "my_token",
                "my-secret", "my_secret", "my-api", "my_api", "placeholder", "insert", "replace",
-               "abcdef", "123456", "qwerty", "asdf", "value", "string", "apikey", "api_key",
+               "abcdef", "123456", "qwerty", "value", "string", "apikey", "api_key",
                "api-key", "fake", "dummy", "sample", "example", "your", "test1234")
+LONG = 80
 _SEGMENTS = re.compile(r"[-_.]")
 _RUN = re.compile(r"(.)\1{7}")
 _HASH_CONTEXT = re.compile(r"(?i)integrity|sha1|sha256|sha384|sha512|--hash|checksum|digest|"
@@ -83,21 +84,33 @@ def _placeholder(secret: str, generic: bool) -> bool:
     low = secret.lower()
     if len(set(low)) <= 3 or (generic and low[0] in "$%"):  # $VAR, %(name)s
         return True
+    if "xxxx" in secret or "XXXX" in secret:  # not xXXx: that occurs in random tokens
+        return True
     if generic and "{" in low and "}" in low:  # f-string / str.format / Jinja fields
         return True
-    return any(w in low for w in (_GENERIC_PLACEHOLDER if generic else _PLACEHOLDER))
+    return any(w in low for w in _words(_GENERIC_PLACEHOLDER if generic else _PLACEHOLDER,
+                                        secret))
+
+
+def _words(words: tuple[str, ...], secret: str) -> tuple[str, ...]:
+    """In a long random token a short word occurs by chance (``your`` in 1 of ~500 base64
+    kubeconfig keys): past LONG characters only words of 6 letters or more, and markers, count."""
+    if len(secret) <= LONG:
+        return words
+    return tuple(w for w in words if len(w) >= 6 or not w.isalpha())
 
 
 def fake_token(secret: str, rule: Rule) -> bool:
     """A value in the token's shape that no provider issued: made-up words, a segment repeated
     (``xoxb-xoxb-...``, ``abcdef-abcdef``), a run of 8 identical characters."""
     low = secret.lower()
-    if any(w in low and not any(w in k for k in rule.keywords) for w in _FAKE_WORDS):
+    if any(w in low and not any(w in k for k in rule.keywords)
+           for w in _words(_FAKE_WORDS, secret)):
         return True
     if not rule.allow_runs and _RUN.search(secret):
         return True
     parts = [p for p in _SEGMENTS.split(low) if p]
-    if len(parts) > 1 and parts[0] in parts[1:]:
+    if len(parts) > 1 and len(parts[0]) >= 3 and parts[0] in parts[1:]:
         return True
     long_parts = [p for p in parts if len(p) >= 6]
     return len(set(long_parts)) < len(long_parts)

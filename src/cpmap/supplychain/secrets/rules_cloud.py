@@ -92,4 +92,11 @@ CLOUD: tuple[Rule, ...] = (
     Rule("kubeconfig-client-key", "Kubernetes client key (kubeconfig)", ("client-key-data",),
          _r(r"client-key-data:[ \t]*[\"']?([A-Za-z0-9+/]{100,}={0,2})"), Severity.CRITICAL,
          validate=v.pem_in_base64, provider="Kubernetes"),
+    fmt("yandex-cloud-key", "Yandex Cloud API key or OAuth token", ("aqvn", "y0_"),
+        r"(?<![A-Za-z0-9_\-])(AQVN[A-Za-z0-9_\-]{35,38}|y0_[A-Za-z0-9_\-]{55})"
+        r"(?![A-Za-z0-9_\-])", "Yandex", min_entropy=3.5),
+    keyed("fastly-api-token", "Fastly API token", ("fastly",), r"[a-z0-9=_\-]{32}", "Fastly",
+          min_entropy=3.5),
+    keyed("confluent-key", "Confluent Cloud API key or secret", ("confluent",),
+          r"[a-z0-9]{64}|[a-z0-9]{16}", "Confluent"),
 )

@@ -129,7 +129,12 @@ _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\Z")
 
 def opaque(value: str) -> bool:
     """A token, not code: ``self.config.api_key`` or ``ANTHROPIC_API_KEY`` is a reference."""
-    return _DOTTED.match(value) is None and any(c.isdigit() for c in value)
+    if _DOTTED.match(value):
+        return False
+    if any(c.isdigit() for c in value):
+        return True
+    # no digit: random mixed-case letters pass, NAME_LIKE_THIS and plainwords do not
+    return "_" not in value and not value.islower() and not value.isupper()
 
 
 def not_hex_only(value: str) -> bool:
