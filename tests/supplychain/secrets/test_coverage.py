@@ -136,3 +136,17 @@ def test_prefilter_finds_exactly_the_rules_of_the_keywords_present(text: str) ->
 def test_every_rule_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[3] / "docs" / "cp3-supply-chain.md").read_text()
     assert [r.id for r in RULES if f"`{r.id}`" not in doc] == []
+
+
+@pytest.mark.parametrize("seed", range(2, 12))
+def test_every_rule_finds_fresh_tokens(seed: int) -> None:
+    """Random tokens are never mistaken for placeholders (words, runs) or low entropy."""
+    from cpmap.supplychain.secrets.files import is_config
+
+    missed = []
+    for rule, value in sorted(corpus.tok.tokens(seed).items()):
+        name, content = corpus.tok.line_for(rule, value)
+        hits = scan_text(content, config=is_config(Path(name).name))
+        if [h.rule.id for h in hits] != [rule]:
+            missed.append(rule)
+    assert missed == []
