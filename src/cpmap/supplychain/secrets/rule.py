@@ -37,7 +37,7 @@ class Rule:
     not_after: re.Pattern[str] | None = None  # a character that may not precede the token
 
 
-def _r(pattern: str, flags: int = 0) -> re.Pattern[str]:
+def rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
@@ -62,7 +62,7 @@ def fmt(rule_id: str, description: str, keywords: tuple[str, ...], pattern: str,
         provider: str, **kw: object) -> Rule:
     """A format rule: the token shape alone identifies it."""
     body, lead = split_lead(pattern)
-    return Rule(rule_id, description, keywords, _r(body), provider=provider, not_after=lead,
+    return Rule(rule_id, description, keywords, rx(body), provider=provider, not_after=lead,
                 **kw)  # type: ignore[arg-type]
 
 
@@ -78,5 +78,5 @@ def keyed(rule_id: str, description: str, names: tuple[str, ...], value: str,
     pattern = (rf"(?:{names_re})[\w.\-]{{0,30}}[\"']?[ \t]*(?:=|:|:=|=>|\?=)[ \t]*[\"'`]?"
                rf"({value})(?![a-z0-9_\-+/=])")
     kw.setdefault("min_entropy", 3.0)
-    return Rule(rule_id, description, names, _r(pattern), on_lower=True,
+    return Rule(rule_id, description, names, rx(pattern), on_lower=True,
                 provider=provider, **kw)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from cpmap.core.findings import Severity
 from cpmap.supplychain.secrets import validators as v
-from cpmap.supplychain.secrets.rule import Rule, _r, fmt
+from cpmap.supplychain.secrets.rule import Rule, fmt, rx
 from cpmap.supplychain.secrets.rules_ai import AI
 from cpmap.supplychain.secrets.rules_cloud import CLOUD
 from cpmap.supplychain.secrets.rules_code import CODE
@@ -30,11 +30,11 @@ STRUCTURE: tuple[Rule, ...] = (
         r"\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})", "JWT",
         severity=Severity.MEDIUM, validate=v.jwt_header),
     Rule("private-key", "Private key block", ("private key",),
-         _r(r"-----BEGIN[ A-Z0-9]{0,20} PRIVATE KEY(?: BLOCK)?-----(?:\\[rn]|\s)*"
+         rx(r"-----BEGIN[ A-Z0-9]{0,20} PRIVATE KEY(?: BLOCK)?-----(?:\\[rn]|\s)*"
             r"((?:Proc-Type:[^\n]*\n|DEK-Info:[^\n]*\n|\s)*[A-Za-z0-9+/]{40,})"),
          Severity.CRITICAL, at_match=True, provider="Private key"),
     Rule("url-password", "Password in URL", ("://",),
-         _r(r"://[^\s:@/\"'<>]{1,64}:([^\s@/\"'<>]{3,128})@"
+         rx(r"://[^\s:@/\"'<>]{1,64}:([^\s@/\"'<>]{3,128})@"
             r"[A-Za-z0-9.\-_\[\]]+"), provider="Password"),
 )
 
@@ -42,26 +42,26 @@ STRUCTURE: tuple[Rule, ...] = (
 # would make every one of them a scan of every position); values read from the original.
 HEADERS: tuple[Rule, ...] = (
     Rule("curl-basic-auth", "Credentials given to curl -u", ("curl",),
-         _r(r"curl\b[^\n]{0,300}?\s(?:-u|--user)(?:[ \t]+|=)[\"']?"
+         rx(r"curl\b[^\n]{0,300}?\s(?:-u|--user)(?:[ \t]+|=)[\"']?"
             r"([^\s\"':@]{1,64}:[^\s\"']{4,128}?)[\"']?(?=\s|$)"), validate=v.user_password,
          on_lower=True, provider="HTTP auth"),
     Rule("authorization-basic", "HTTP Basic credentials", ("basic",),
-         _r(r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?basic[ \t]+([a-z0-9+/]{8,}={0,2})"),
+         rx(r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?basic[ \t]+([a-z0-9+/]{8,}={0,2})"),
          validate=v.basic_credential, on_lower=True, provider="HTTP auth"),
     Rule("authorization-bearer", "Bearer token in an Authorization header", ("authorization",),
-         _r(r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:bearer|token)[ \t]+"
+         rx(r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:bearer|token)[ \t]+"
             r"([a-z0-9_\-.~+/]{20,500}=*)"), min_entropy=3.5, validate=v.opaque, on_lower=True,
          provider="HTTP auth"),
     Rule("api-key-header", "API key in an HTTP header",
          ("x-api-key", "api-key", "x-auth-token", "x-access-token"),
-         _r(r"(?:x-api-key|api-key|x-auth-token|x-access-token)[\"']?[ \t]*:[ \t]*[\"']?"
+         rx(r"(?:x-api-key|api-key|x-auth-token|x-access-token)[\"']?[ \t]*:[ \t]*[\"']?"
             r"([a-z0-9_\-.~+/]{20,200}=*)"), min_entropy=3.5, validate=v.opaque, on_lower=True,
          provider="HTTP auth"),
     Rule("docker-config-auth", "Registry credentials in a Docker config", ("\"auth\"",),
-         _r(r"\"auth\"[ \t]*:[ \t]*\"([A-Za-z0-9+/]{8,}={0,2})\""), validate=v.basic_credential,
+         rx(r"\"auth\"[ \t]*:[ \t]*\"([A-Za-z0-9+/]{8,}={0,2})\""), validate=v.basic_credential,
          provider="Docker"),
     Rule("netrc-password", "Password in a .netrc entry", ("machine",),
-         _r(r"machine[ \t]+\S+\s+login[ \t]+\S+\s+password[ \t]+(\S{6,128})"),
+         rx(r"machine[ \t]+\S+\s+login[ \t]+\S+\s+password[ \t]+(\S{6,128})"),
          provider="Password"),
 )
 
@@ -71,13 +71,13 @@ HEADERS: tuple[Rule, ...] = (
 ASSIGNMENTS: tuple[Rule, ...] = (
     Rule("credential-assignment", "Credential assigned in a config file",
          ("pass", "pwd", "secret", "token", "key", "credential", "auth"),
-         _r(r"(?m)^[ \t]*(?:export[ \t]+)?[\"']?[\w.\-]{0,40}?" + SECRET_WORDS +
+         rx(r"(?m)^[ \t]*(?:export[ \t]+)?[\"']?[\w.\-]{0,40}?" + SECRET_WORDS +
             r"[\w.\-]{0,40}[\"']?[ \t]*[:=][ \t]*[\"']?([^\s\"'#,;]{6,200})"),
          Severity.MEDIUM, min_entropy=2.5, config_only=True, on_lower=True,
          provider="Password"),
     Rule("generic-secret", "High-entropy secret assigned to a secret-named variable",
          ("pass", "pwd", "secret", "token", "key", "credential", "auth", "bearer"),
-         _r(SECRET_WORDS + r"[\w.\-]{0,40}[\"']?\s*(?:[:=]|==|:=|=>)\s*[rbuf]?[\"']"
+         rx(SECRET_WORDS + r"[\w.\-]{0,40}[\"']?\s*(?:[:=]|==|:=|=>)\s*[rbuf]?[\"']"
             r"([a-z0-9+/=_\-.~]{16,200})[\"']"),
          Severity.MEDIUM, min_entropy=3.6, on_lower=True, provider="Generic"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cpmap.core.findings import Severity
-from cpmap.supplychain.secrets.rule import L, R, Rule, _r, fmt, keyed
+from cpmap.supplychain.secrets.rule import L, R, Rule, fmt, keyed, rx
 from cpmap.supplychain.secrets.rules_code import UUID
 
 AI: tuple[Rule, ...] = (
@@ -20,10 +20,10 @@ AI: tuple[Rule, ...] = (
     fmt("huggingface-token", "Hugging Face token", ("hf_", "api_org_"),
         r"\b((?:hf_|api_org_)[A-Za-z]{34})\b", "Hugging Face", min_entropy=3.5),
     Rule("wandb-netrc", "Weights & Biases API key (.netrc)", ("api.wandb.ai",),
-         _r(r"machine\s+api\.wandb\.ai\s+(?:login\s+\S+\s+)?password\s+([a-f0-9]{40})\b"),
+         rx(r"machine\s+api\.wandb\.ai\s+(?:login\s+\S+\s+)?password\s+([a-f0-9]{40})\b"),
          min_entropy=3.2, provider="Weights & Biases"),
     Rule("wandb-api-key", "Weights & Biases API key", ("wandb",),
-         _r(r"(?i)wandb[\w.\-]*[\"']?\s*(?:[:=]|\s)\s*[\"']?(?:login\s+\S+\s+)?(?:password\s+)?"
+         rx(r"(?i)wandb[\w.\-]*[\"']?\s*(?:[:=]|\s)\s*[\"']?(?:login\s+\S+\s+)?(?:password\s+)?"
             r"([a-f0-9]{40}|(?:local-)?[a-f0-9]{40}|wandb_v1_[A-Za-z0-9_]{40,})\b"),
          min_entropy=3.2, provider="Weights & Biases"),
     keyed("cohere-api-key", "Cohere API key", ("cohere", "co_api_key"), r"[a-z0-9]{40}",

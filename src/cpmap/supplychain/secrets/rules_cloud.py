@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cpmap.core.findings import Severity
 from cpmap.supplychain.secrets import validators as v
-from cpmap.supplychain.secrets.rule import L, R, Rule, _r, fmt, keyed
+from cpmap.supplychain.secrets.rule import L, R, Rule, fmt, keyed, rx
 from cpmap.supplychain.secrets.rules_code import UUID
 
 CLOUD: tuple[Rule, ...] = (
@@ -12,7 +12,7 @@ CLOUD: tuple[Rule, ...] = (
         r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b", "AWS", min_entropy=2.8),
     Rule("aws-secret-access-key", "AWS secret access key",
          ("secret_access_key", "secretaccesskey", "aws_secret", "secret-access-key"),
-         _r(r"(?i)(?:aws)?_?secret_?access_?key[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})"
+         rx(r"(?i)(?:aws)?_?secret_?access_?key[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})"
             r"(?![A-Za-z0-9/+])"), min_entropy=4.0, provider="AWS"),
     keyed("aws-session-token", "AWS session token", ("aws_session_token", "aws-session-token",
                                                      "awssessiontoken"),
@@ -90,7 +90,7 @@ CLOUD: tuple[Rule, ...] = (
     fmt("infracost-api-key", "Infracost API key", ("ico-",), rf"{L}(ico-[A-Za-z0-9]{{32}}){R}",
         "Infracost", min_entropy=3.5),
     Rule("kubeconfig-client-key", "Kubernetes client key (kubeconfig)", ("client-key-data",),
-         _r(r"client-key-data:[ \t]*[\"']?([A-Za-z0-9+/]{100,}={0,2})"), Severity.CRITICAL,
+         rx(r"client-key-data:[ \t]*[\"']?([A-Za-z0-9+/]{100,}={0,2})"), Severity.CRITICAL,
          validate=v.pem_in_base64, provider="Kubernetes"),
     fmt("yandex-cloud-key", "Yandex Cloud API key or OAuth token", ("aqvn", "y0_"),
         r"(?<![A-Za-z0-9_\-])(AQVN[A-Za-z0-9_\-]{35,38}|y0_[A-Za-z0-9_\-]{55})"
