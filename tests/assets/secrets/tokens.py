@@ -292,6 +292,41 @@ def _tokens_saas(rng: random.Random) -> dict[str, str]:
     }
 
 
+def _tokens_apps(rng: random.Random) -> dict[str, str]:
+    return {
+        "plaid-access-token": "access-production-" + _uuid(rng),
+        "plaid-secret": _pick(rng, LOWER, 30),
+        "sidekiq-credentials": f"{_pick(rng, HEX, 8)}:{_pick(rng, HEX, 8)}",
+        "typeform-token": "tfp_" + _pick(rng, URLSAFE, 59),
+        "readme-api-key": "rdme_" + _pick(rng, LOWER, 70),
+        "settlemint-token": "sm_pat_" + _pick(rng, ALNUM, 16),
+        "intra42-client-secret": "s-s4t2ud-" + _pick(rng, HEX, 64),
+        "gocardless-token": "live_" + _pick(rng, URLSAFE, 40),
+        "lob-api-key": "live_" + _pick(rng, HEX, 35),
+        "coinbase-token": _pick(rng, URLSAFE, 64),
+        "kraken-token": _pick(rng, tok_b64(), 88),
+        "bittrex-key": _pick(rng, ALNUM, 32),
+        "twitch-token": _pick(rng, LOWER, 30),
+        "mattermost-token": _pick(rng, LOWER, 26),
+        "messagebird-token": _pick(rng, ALNUM, 25),
+        "nytimes-token": _pick(rng, URLSAFE, 32),
+        "rapidapi-key": _pick(rng, URLSAFE, 50),
+        "sendbird-token": _pick(rng, HEX, 40),
+        "flickr-token": _pick(rng, LOWER, 32),
+        "finnhub-token": _pick(rng, LOWER, 20),
+        "freshbooks-token": _pick(rng, LOWER, 64),
+        "adafruit-key": _pick(rng, URLSAFE, 32),
+        "beamer-token": "b_" + _pick(rng, URLSAFE, 44),
+        "droneci-token": _pick(rng, ALNUM, 32),
+        "gitter-token": _pick(rng, URLSAFE, 40),
+        "squarespace-token": _uuid(rng),
+    }
+
+
+def tok_b64() -> str:
+    return B64 + "="
+
+
 def _tokens_generic(rng: random.Random) -> dict[str, str]:
     basic = base64.b64encode(f"svc-{_pick(rng, LOWER, 4)}:{_pick(rng, ALNUM, 18)}".encode())
     docker = base64.b64encode(f"ci-{_pick(rng, LOWER, 4)}:{_pick(rng, ALNUM, 24)}".encode())
@@ -314,7 +349,8 @@ def tokens(seed: int = 0) -> dict[str, str]:
     """rule id -> a fresh credential of that format."""
     rng = random.Random(seed)  # noqa: S311 - test data, not a credential
     out: dict[str, str] = {}
-    for part in (_tokens_ai, _tokens_code, _tokens_cloud, _tokens_saas, _tokens_generic):
+    for part in (_tokens_ai, _tokens_code, _tokens_cloud, _tokens_saas, _tokens_apps,
+                 _tokens_generic):
         out.update(part(rng))
     return out
 
@@ -345,7 +381,18 @@ NAMES = {
     "contentful-token": "CONTENTFUL_ACCESS_TOKEN", "trello-api-key": "TRELLO_API_KEY",
     "postmark-token": "POSTMARK_SERVER_TOKEN", "mailjet-key": "MAILJET_API_SECRET",
     "etsy-api-key": "ETSY_API_KEY", "auth0-client-secret": "AUTH0_CLIENT_SECRET",
-    "ngrok-authtoken": "NGROK_AUTHTOKEN",
+    "ngrok-authtoken": "NGROK_AUTHTOKEN", "plaid-secret": "PLAID_SECRET",
+    "gocardless-token": "GOCARDLESS_ACCESS_TOKEN", "lob-api-key": "LOB_API_KEY",
+    "coinbase-token": "COINBASE_ACCESS_TOKEN", "kraken-token": "KRAKEN_API_SECRET",
+    "bittrex-key": "BITTREX_API_SECRET", "twitch-token": "TWITCH_CLIENT_SECRET",
+    "mattermost-token": "MATTERMOST_ACCESS_TOKEN", "messagebird-token": "MESSAGEBIRD_API_KEY",
+    "nytimes-token": "NYTIMES_API_KEY", "rapidapi-key": "RAPIDAPI_KEY",
+    "sendbird-token": "SENDBIRD_API_TOKEN", "flickr-token": "FLICKR_API_KEY",
+    "finnhub-token": "FINNHUB_API_KEY", "freshbooks-token": "FRESHBOOKS_ACCESS_TOKEN",
+    "adafruit-key": "ADAFRUIT_IO_KEY", "beamer-token": "BEAMER_API_KEY",
+    "droneci-token": "DRONE_TOKEN", "gitter-token": "GITTER_TOKEN",
+    "squarespace-token": "SQUARESPACE_API_KEY",
+    "sidekiq-credentials": "BUNDLE_ENTERPRISE__CONTRIBSYS__COM",
 }
 
 

@@ -6,8 +6,9 @@ Token formats with a distinctive prefix (``ghp_``, ``sk-ant-``, ``hf_``, ``AKIA`
 context; formats that are just random characters (Datadog keys, AWS secret keys, passwords) need
 a key name next to them, and for those the entropy of the value must look random. The provider
 rules live in one module per family (:mod:`rules_code`, :mod:`rules_cloud`, :mod:`rules_saas`,
-:mod:`rules_ai`); this module adds the provider-independent ones and fixes the order: the more
-precise rule comes first, and a later match inside its span is not reported again.
+:mod:`rules_ai`, :mod:`rules_apps`); this module adds the provider-independent ones and fixes the
+order: the more precise rule comes first, and a later match inside its span is not reported
+again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from cpmap.core.findings import Severity
 from cpmap.supplychain.secrets import validators as v
 from cpmap.supplychain.secrets.rule import Rule, fmt, rx
 from cpmap.supplychain.secrets.rules_ai import AI
+from cpmap.supplychain.secrets.rules_apps import APPS
 from cpmap.supplychain.secrets.rules_cloud import CLOUD
 from cpmap.supplychain.secrets.rules_code import CODE
 from cpmap.supplychain.secrets.rules_saas import SAAS
@@ -82,7 +84,7 @@ ASSIGNMENTS: tuple[Rule, ...] = (
          Severity.MEDIUM, min_entropy=3.6, on_lower=True, provider="Generic"),
 )
 
-_PROVIDERS = (*AI, *CODE, *CLOUD, *SAAS)
+_PROVIDERS = (*AI, *CODE, *CLOUD, *SAAS, *APPS)
 # token formats first, then the provider-keyed values (a format match wins an overlap)
 RULES: tuple[Rule, ...] = (*(r for r in _PROVIDERS if not r.on_lower), *STRUCTURE,
                            *(r for r in _PROVIDERS if r.on_lower), *HEADERS, *ASSIGNMENTS)
