@@ -74,12 +74,14 @@ class Evidence:
         return f"{PREDICATE_PREFIX}{self.kind}/v1"
 
     def statement(self, when: datetime | None = None) -> dict[str, Any]:
+        from cpmap.supplychain.secrets.redact import scrub  # no secret reaches the ledger
+
         ts = (when or datetime.now(UTC)).isoformat(timespec="seconds")
         return {
             "_type": STATEMENT_TYPE,
             "subject": [{"name": s.name, "digest": {"sha256": s.digest}} for s in self.subjects],
             "predicateType": self.predicate_type,
-            "predicate": {
+            "predicate": scrub({
                 "control": self.control,
                 "verdict": self.verdict.value,
                 "metrics": dict(self.metrics),
@@ -87,7 +89,7 @@ class Evidence:
                 "details": dict(self.details),
                 "timestamp": ts,
                 "tool": {"name": "cpmap", "version": __version__},
-            },
+            }),
         }
 
 

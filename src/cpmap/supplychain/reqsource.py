@@ -76,7 +76,8 @@ def pinned_version(req: Requirement) -> str | None:
 
 def _classify(req: Requirement, origin: str) -> Pin | Skipped:
     if req.url:
-        return Skipped(req.name, f"direct reference {req.url}: no version to audit", origin)
+        return Skipped(req.name, f"direct reference {redact_url(req.url)}: no version to audit",
+                       origin)
     if req.marker is not None:
         try:
             applies = req.marker.evaluate({"extra": ""})
@@ -90,6 +91,25 @@ def _classify(req: Requirement, origin: str) -> Pin | Skipped:
         return Skipped(req.name, f"not pinned ({spec}): pin it with == or scan an environment "
                                  "or lock file", origin)
     return Pin(req.name, version, origin)
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+MAX_SHOWN = 200  # a reference longer than this is cut: a 60 MB line is not echoed
+
+
+def redact_url(text: str) -> str:
+    """``text`` without the ``user:password@`` of any URL in it, and at most MAX_SHOWN long."""
+    text = _USERINFO.sub("***@", text)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
+
+
+def _reason(error: InvalidRequirement) -> str:
+    """packaging's first line (``Expected end or semicolon...``), which names no content;
+    the lines after it quote the requirement and put a caret under it."""
+    first = str(error).splitlines()[0] if str(error) else ""
+    if "'" in first or '"' in first:  # "Invalid specifier: '...'" quotes the input: drop it
+        first = first.split(":", 1)[0]
+    return first[:MAX_SHOWN] if first else "unparsable"
 
 
 def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
@@ -135,16 +155,16 @@ def parse_requirements(path: Path, _depth: int = 0, _seen: frozenset[Path] = fro
             parts.append(parse_requirements(path.parent / target.strip(), _depth + 1,
                                             _seen | {real}))
         elif head in ("-e", "--editable"):
-            skipped.append(Skipped(rest.strip(), "editable install: no version to audit", origin))
+            skipped.append(Skipped(redact_url(rest.strip()),
+                                   "editable install: no version to audit", origin))
         elif line.startswith("-"):
             continue  # index options, constraints files, --hash on its own line
         else:
             try:
                 req = Requirement(_strip_options(line))
             except InvalidRequirement as e:
-                # packaging's message adds the line and a caret below it: keep the first line
-                reason = str(e).splitlines()[0] if str(e) else "unparsable"
-                skipped.append(Skipped(line, f"not a requirement line: {reason}", origin))
+                # named by file and line, never by content: an included .env line is a secret
+                skipped.append(Skipped(origin, f"not a requirement line: {_reason(e)}", origin))
                 continue
             item = _classify(req, origin)
             (pins if isinstance(item, Pin) else skipped).append(item)  # type: ignore[arg-type]

@@ -2,7 +2,8 @@
 
 Public API: :func:`scan_tree` returns a :class:`SecretScan` whose findings carry a path, a line,
 a rule and a masked value only; the secret itself never leaves this package (the baseline keeps
-a hash of rule, path and secret).
+a hash of rule, path and secret). :func:`scrub` masks every secret in a JSON-like value: every
+evidence statement goes through it before it is signed (the last line of defence).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from cpmap.core.tags import Atlas, OwaspLLM, OwaspML
 from cpmap.errors import InputError
 from cpmap.supplychain.secrets.engine import Hit, fingerprint, mask
 from cpmap.supplychain.secrets.files import DEFAULT_MAX_BYTES, FileResult, iter_files, scan_file
+from cpmap.supplychain.secrets.redact import scrub
+
+__all__ = ["SecretFinding", "SecretScan", "scan_tree", "scrub"]
 
 TAGS = (Atlas.T0055, OwaspLLM.LLM02,
         OwaspML.ML06)
