@@ -18,6 +18,7 @@ from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.tags import Atlas, OwaspLLM, OwaspML
 from cpmap.supplychain.osv import Vuln, merge, smallest_fix
 from cpmap.supplychain.osvdb import AdvisorySource
+from cpmap.supplychain.predicates import DependencyScan
 from cpmap.supplychain.reqsource import Inputs, Skipped
 
 if TYPE_CHECKING:
@@ -131,9 +132,7 @@ def highlights(report: DepsReport) -> list[str]:
 
 
 def record_evidence(report: DepsReport, subjects: Sequence[Subject], ws: Workspace) -> Entry:
-    evidence = Evidence(
-        control="CP3", kind="dependency-scan", subjects=list(subjects), verdict=verdict(report),
-        metrics=report.metrics(), findings=report.findings(),
-        details={"database": report.database, "highlights": highlights(report),
-                 "skipped": [s.to_dict() for s in report.skipped]})
-    return record(evidence, ws)
+    scan = DependencyScan.strict(verdict(report), report.metrics(), report.findings(), {
+        "database": report.database, "highlights": highlights(report),
+        "skipped": [s.to_dict() for s in report.skipped]})
+    return record(Evidence.of(scan, subjects), ws)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
+from cpmap.supplychain.predicates import SecretsFound
 
 if TYPE_CHECKING:
     from cpmap.core.ledger import Entry
@@ -21,17 +22,12 @@ def evidence_for(scan: SecretScan, name: str | None = None) -> Evidence:
     highlights = [f"{len(active)} secret(s) found in {scan.files_scanned} files"
                   + (f" ({', '.join(rules)})" if rules else "")]
     highlights += [f"{f.path}:{f.line} {f.rule} {f.masked}" for f in active[:5]]
-    return Evidence(
-        control="CP3", kind=KIND,
-        subjects=[Subject(name or f"tree:{scan.root}", scan.tree_digest)],
-        verdict=verdict,
-        metrics={"files_scanned": scan.files_scanned, "secrets": len(active),
-                 "baselined": len(scan.findings) - len(active),
-                 "bytes_scanned": scan.bytes_scanned,
-                 "files_skipped": sum(scan.files_skipped.values())},
-        findings=[f.to_finding() for f in active],
-        details={"highlights": highlights, "rules": rules},
-    )
+    found = SecretsFound(
+        verdict=verdict, findings=tuple(f.to_finding() for f in active),
+        highlights=tuple(highlights), files_scanned=scan.files_scanned, secrets=len(active),
+        baselined=len(scan.findings) - len(active), bytes_scanned=scan.bytes_scanned,
+        files_skipped=sum(scan.files_skipped.values()), rules=tuple(rules))
+    return Evidence.of(found, [Subject(name or f"tree:{scan.root}", scan.tree_digest)])
 
 
 def record_scan(scan: SecretScan, ws: Workspace, name: str | None = None) -> Entry:
