@@ -49,12 +49,15 @@ def test_dp_needs_public_domains(customers_frame: pd.DataFrame) -> None:
 def test_cli_synthesize_and_evaluate(cli: Cli, customers_csv: Path) -> None:
     pytest.importorskip("opendp")
     out = customers_csv.parent / "syn.csv"
+    code, _, err = cli("data", "register", "customers", str(customers_csv))
+    assert code == 0, err
     code, text, _ = cli("privacy", "synthesize", str(customers_csv), "-o", str(out), "-n", "150",
                         "--epsilon", "1", "--bounds", "age=18,90", "--categories",
-                        "gender=F,M,X", "-f", "json")
+                        "gender=F,M,X", "--integer", "age", "-f", "json")
     assert code == 0
     data = json.loads(text)
     assert data["columns"] == ["age", "gender"] and len(pd.read_csv(out)) == 150
+    assert pd.api.types.is_integer_dtype(pd.read_csv(out)["age"])
     code, text, _ = cli("privacy", "budget", "customers", "-f", "json")
     assert json.loads(text)[0]["spent_epsilon"] == pytest.approx(1.0)
     code, text, _ = cli("privacy", "evaluate-synthetic", str(customers_csv), str(out), "-f",

@@ -98,7 +98,10 @@ class PrivacySpend(CP2Evidence):
     budget_delta: float = metric(0.0)
     remaining_epsilon: float = metric(0.0)
     purpose: str = detail("")
-    dataset: str = detail("")
+    dataset: str = detail("")  # the population charged: the CP1 name of a lineage root
+    source: str | None = detail()  # the dataset the release was computed from
+    population: tuple[str, ...] = detail(factory=tuple)  # every root charged by this release
+    new_population: bool | None = detail()  # registered by this release as a new population
     query: str | None = detail()
     mechanism: str | None = detail()
     library: str | None = detail()
