@@ -109,6 +109,8 @@ class PrivacySpend(CP2Evidence):
     model: str | None = detail()
     noise_multiplier: float | None = detail()
     max_grad_norm: float | None = detail()
+    randomness: str | None = detail()  # DP-SGD: where noise and sampling came from
+    unsafe_reproducible_dp: bool | None = detail()  # DP-SGD replayable from the seed: unsafe
     columns: tuple[str, ...] | None = detail()  # a synthetic release: the columns modelled
 
 
