@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -98,3 +99,21 @@ def test_evaluate_with_missing_text_values() -> None:
                          "age": rng.normal(40, 5, 60), "y": rng.choice(["a", "b"], 60)})
     scores = evaluate(real, real.sample(frac=1.0, random_state=1), target="y")
     assert scores.exact_copy_rate > 0.5  # a copy, and no crash on the missing cities
+
+
+def test_evaluation_scores_are_labelled_non_private(ws: Any, customers_csv: Path) -> None:
+    """KS, correlations, TRTR and DCR are computed on the real rows without noise."""
+    from cpmap.core.ledger import Ledger
+    from cpmap.privacy.synth_ops import run_evaluate
+
+    frame = pd.read_csv(customers_csv)[["age", "gender", "default"]]
+    real, synth = customers_csv.with_name("r.csv"), customers_csv.with_name("s.csv")
+    frame.to_csv(real, index=False)
+    frame.sample(frac=1.0, random_state=2).assign(age=lambda f: f["age"] + 1).to_csv(
+        synth, index=False)
+    _value, entry = run_evaluate(ws, real, synth, None, "default")
+    assert entry is not None
+    details = Ledger(ws).get(entry).predicate["details"]
+    assert {"trtr_accuracy", "dcr_ratio", "correlation_difference", "column_distance"} <= set(
+        details["non_private"])
+    assert "not DP" in details["highlights"][0]

@@ -188,7 +188,8 @@ def assess(
     k: Annotated[int | None, typer.Option("--k", help="Required k (default: policy).",
                                           min=1)] = None,
     l_div: Annotated[int | None, typer.Option("--l", help="Required distinct l.", min=1)] = None,
-    t: Annotated[float | None, typer.Option("--t", help="Allowed t-closeness.")] = None,
+    t: Annotated[float | None, typer.Option(
+        "--t", help="Allowed t-closeness (0: no t-closeness constraint).", min=0)] = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
@@ -220,7 +221,8 @@ def anonymize(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the result.")],
     k: Annotated[int, typer.Option("--k", help="Minimum class size.", min=1)] = 5,
     l_div: Annotated[int | None, typer.Option("--l", help="Distinct l-diversity.", min=1)] = None,
-    t: Annotated[float | None, typer.Option("--t", help="Maximum t-closeness.")] = None,
+    t: Annotated[float | None, typer.Option(
+        "--t", help="Maximum t-closeness (0: no t-closeness constraint).", min=0)] = None,
     sensitive: SensitiveOpt = None,
     suppress: Annotated[float, typer.Option(
         help="Share of records that may be suppressed (outliers, rare values).")] = 0.0,

@@ -145,6 +145,9 @@ class SyntheticEvaluation(CP2Evidence):
     closer_than_holdout_p5: float | None = metric(unit="ratio")
     column_distance: Mapping[str, float] = detail(factory=dict)
     target: str | None = detail()
+    # every score above is computed on the real rows without noise: not differentially
+    # private, for the operator's judgement only, never part of a release
+    non_private: tuple[str, ...] = detail(factory=tuple)
 
 
 KINDS = (PiiScan, PiiRedaction, PiiDecryption, AnonymityAssessment, PrivacySpend, SyntheticData,

@@ -154,10 +154,12 @@ def run_evaluate(ws: Workspace | None, real: Path, synthetic: Path, holdout: Pat
         ws, SyntheticEvaluation, [_subject(ws, synthetic), _subject(ws, real)],
         Verdict(scores.verdict), metrics, findings,
         details={"column_distance": value["column_distance"], "target": target,
+                 "non_private": [*metrics, "column_distance"],
                  "plots": [column_distances(ws, scores.column_distance,
                                             f"{synthetic.name} vs {real.name}")],
                  "highlights": [
-            f"synthetic {synthetic.name}: column distance {scores.mean_column_distance:.3f}, "
+            f"synthetic {synthetic.name} (scores on the real rows, not DP): column distance "
+            f"{scores.mean_column_distance:.3f}, "
             f"correlation diff {scores.correlation_difference:.3f}{tstr}, exact copies "
             f"{scores.exact_copy_rate:.1%}, DCR ratio {scores.dcr_ratio:.2f}"]})
     return value, entry.index
