@@ -43,7 +43,7 @@ def test_one_odd_cell_does_not_move_every_record(ws: Workspace, cli: Cli, tmp_pa
     """pandas read the column as float: every ``1`` became ``1.0`` and fell in __other__."""
     pytest.importorskip("opendp")
     path = tmp_path / "grades.csv"
-    path.write_text("grade\n" + "1\n" * 300 + "0\n" * 100 + f"{odd}\n")
+    path.write_text("grade,id\n" + "1,a\n" * 300 + "0,b\n" * 100 + f"{odd},c\n")
     register_dataset(ws, "grades", path)
     code, out, err = cli("privacy", "dp-query", str(path), "--query", "histogram(grade)",
                          "--categories", "0,1", "--epsilon", "5", "-f", "json")
