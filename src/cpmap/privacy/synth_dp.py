@@ -14,7 +14,8 @@ Privacy argument (neighbours: one record added or removed):
 3. The correlation of columns i and j is released as the OpenDP Laplace sum of
    ``clip(z_i) * clip(z_j)`` (scores clipped to ``[-CLIP, CLIP]``) with ``epsilon / 2 /
    pairs``; one record changes that sum by at most ``CLIP**2 = 9``, the sensitivity OpenDP
-   calibrates for. Dividing by the released count is post-processing.
+   calibrates for. Dividing by the released count and standardizing with the score moments
+   the released marginals imply (:func:`score_moments`) are post-processing.
 
 (The earlier fit scored by exact ranks over the exact n: one record shifted every rank and
 moved a sum by up to 17.05 measured, about 1.9x the assumed 9.
@@ -111,6 +112,19 @@ def scores(cells: list[Any], m: Marginal) -> np.ndarray:
     return np.asarray(stats.norm.ppf(np.clip(u, U_EPS, 1 - U_EPS)))
 
 
+def score_moments(m: Marginal) -> tuple[float, float]:
+    """(mean, standard deviation) of a record's clipped score if records follow the released
+    marginal ``m``: turns the noisy sums into correlations (post-processing, no data)."""
+    if m.numeric:  # F(x) is uniform under the marginal: the score is a clipped N(0, 1)
+        inside = 2 * stats.norm.cdf(CLIP) - 1 - 2 * CLIP * stats.norm.pdf(CLIP)
+        return 0.0, float(np.sqrt(inside + CLIP**2 * 2 * stats.norm.sf(CLIP)))
+    p = np.diff(np.concatenate([[0.0], m.grid]))
+    mid = np.concatenate([[0.0], m.grid[:-1]]) + p / 2
+    z = np.clip(stats.norm.ppf(np.clip(mid, U_EPS, 1 - U_EPS)), -CLIP, CLIP)
+    mean = float(np.sum(p * z))
+    return mean, float(np.sqrt(max(float(np.sum(p * z * z)) - mean**2, 0.0)))
+
+
 def score_sums(z: np.ndarray) -> np.ndarray:
     """The quantity the correlation release noises: per pair, the sum of clipped products."""
     zc = np.clip(z, -CLIP, CLIP)
@@ -119,8 +133,10 @@ def score_sums(z: np.ndarray) -> np.ndarray:
                      for j in range(i + 1, d)])
 
 
-def dp_corr(z: np.ndarray, eps: float, n_noisy: float) -> np.ndarray:
-    """Noisy correlations of the scores (OpenDP Laplace sums, sensitivity ``CLIP**2``)."""
+def dp_corr(z: np.ndarray, eps: float, n_noisy: float,
+            moments: list[tuple[float, float]] | None = None) -> np.ndarray:
+    """Noisy correlations of the scores (OpenDP Laplace sums, sensitivity ``CLIP**2``),
+    standardized with the released marginals' score ``moments`` when given."""
     from cpmap.privacy.dp import opendp
 
     dp = opendp()
@@ -138,8 +154,12 @@ def dp_corr(z: np.ndarray, eps: float, n_noisy: float) -> np.ndarray:
                 >> dp.m.then_laplace(s))
 
     meas = make(dp.binary_search_param(make, d_in=1, d_out=eps / len(pairs)))
+    mom = moments or [(0.0, 1.0)] * d
     for i, j in pairs:
         r = float(meas([float(x) for x in zc[:, i] * zc[:, j]])) / max(n_noisy, 1.0)
+        (mi, si), (mj, sj) = mom[i], mom[j]
+        if si > 0.05 and sj > 0.05:  # a (nearly) constant column keeps the raw mean product
+            r = (r - mi * mj) / (si * sj)
         corr[i, j] = corr[j, i] = float(np.clip(r, -0.99, 0.99))
     return nearest_corr(corr)
 
@@ -157,4 +177,5 @@ def fit_dp(data: pd.DataFrame, epsilon: float, bounds: Mapping[str, tuple[float,
         counts.append(n)
     z = np.column_stack([scores(data[c].tolist(), m) for c, m in zip(data.columns, margs,
                                                                      strict=True)])
-    return margs, dp_corr(z, epsilon / 2, float(np.median(counts)))
+    return margs, dp_corr(z, epsilon / 2, float(np.median(counts)),
+                          [score_moments(m) for m in margs])
