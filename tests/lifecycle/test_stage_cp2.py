@@ -22,6 +22,12 @@ def test_demo_stage_records_cp2_evidence(ws: Workspace) -> None:
     assert kinds >= {"pii-scan", "pii-redaction", "anonymity-assessment", "privacy-spend",
                      "synthetic-data", "synthetic-evaluation"}
     assert "k=5" in result.lines[2]
+    # one population, one budget: the DP mean and the DP fit of the recorded split both spend
+    # from customers (the split used to open a second budget of its own)
+    from cpmap.privacy import budget
+
+    assert budget.datasets_with_spends(ws) == ["customers"]
+    assert budget.status(ws, "customers-train").spent_epsilon == pytest.approx(3.0)
     # CP1 did not run: the stage wrote the customer table itself and hands it on with its own
     made = result.made
     assert made.customers_csv == workdir / "data" / "customers.csv"

@@ -133,3 +133,29 @@ def test_cli_refuses_l_below_one(ws: Any, customers_csv: Path, cli: Cli) -> None
                        "--k", "2", "--l", "0", "-o", str(out))
     assert code == 2 and "--l" in err
     assert not out.exists()
+
+
+def test_l_diversity_counts_exact_values_not_bins() -> None:
+    """A class of 100 people who all earn 5000 has l=1; ranked bins once reported l=6."""
+    income = [5000] * 100 + list(range(10_000, 10_000 + 200 * 37, 37))
+    frame = pd.DataFrame({"zip": ["A"] * 100 + ["B"] * 200, "income": income})
+    a = assess(frame, ["zip"], "income")
+    assert a.l_distinct == 1 and a.l_entropy == pytest.approx(1.0)
+    assert a.t is not None and a.t > 0.3  # the tied class sits at one end of the order
+
+
+def test_mondrian_l_check_counts_exact_values() -> None:
+
+    frame = pd.DataFrame({"age": list(range(20, 320)),
+                          "income": [5000] * 150 + list(range(6000, 6150))})
+    result = anonymize(frame, ["age"], 10, l_=2, sensitive="income")
+    per_class = result.frame.groupby("age")["income"].nunique()  # counted here, not by cpmap
+    assert per_class.min() >= 2
+
+
+@pytest.mark.parametrize(("values", "label"), [
+    ([1234560.0, 1234570.0], "1234560..1234570"), ([-12.0, -7.0], "-12..-7"),
+    ([0.1, 0.25], "0.1..0.25"), ([3.0, 3.0], "3")])
+def test_numeric_range_labels_are_exact(values: list[float], label: str) -> None:
+    frame = pd.DataFrame({"x": values * 3})
+    assert set(anonymize(frame, ["x"], 6).frame["x"]) == {label}

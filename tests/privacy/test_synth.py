@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,12 +61,15 @@ def test_dp_needs_public_domains(customers_frame: pd.DataFrame) -> None:
 def test_cli_synthesize_and_evaluate(cli: Cli, customers_csv: Path) -> None:
     pytest.importorskip("opendp")
     out = customers_csv.parent / "syn.csv"
+    code, _, err = cli("data", "register", "customers", str(customers_csv))
+    assert code == 0, err
     code, text, _ = cli("privacy", "synthesize", str(customers_csv), "-o", str(out), "-n", "150",
                         "--epsilon", "1", "--bounds", "age=18,90", "--categories",
-                        "gender=F,M,X", "-f", "json")
+                        "gender=F,M,X", "--integer", "age", "-f", "json")
     assert code == 0
     data = json.loads(text)
     assert data["columns"] == ["age", "gender"] and len(pd.read_csv(out)) == 150
+    assert pd.api.types.is_integer_dtype(pd.read_csv(out)["age"])
     code, text, _ = cli("privacy", "budget", "customers", "-f", "json")
     assert json.loads(text)[0]["spent_epsilon"] == pytest.approx(1.0)
     code, text, _ = cli("privacy", "evaluate-synthetic", str(customers_csv), str(out), "-f",
@@ -106,3 +110,21 @@ def test_evaluate_with_missing_text_values() -> None:
                          "age": rng.normal(40, 5, 60), "y": rng.choice(["a", "b"], 60)})
     scores = evaluate(real, real.sample(frac=1.0, random_state=1), target="y")
     assert scores.exact_copy_rate > 0.5  # a copy, and no crash on the missing cities
+
+
+def test_evaluation_scores_are_labelled_non_private(ws: Any, customers_csv: Path) -> None:
+    """KS, correlations, TRTR and DCR are computed on the real rows without noise."""
+    from cpmap.core.ledger import Ledger
+    from cpmap.privacy.synth_ops import run_evaluate
+
+    frame = pd.read_csv(customers_csv)[["age", "gender", "default"]]
+    real, synth = customers_csv.with_name("r.csv"), customers_csv.with_name("s.csv")
+    frame.to_csv(real, index=False)
+    frame.sample(frac=1.0, random_state=2).assign(age=lambda f: f["age"] + 1).to_csv(
+        synth, index=False)
+    _value, entry = run_evaluate(ws, real, synth, None, "default")
+    assert entry is not None
+    details = Ledger(ws).get(entry).predicate["details"]
+    assert {"trtr_accuracy", "dcr_ratio", "correlation_difference", "column_distance"} <= set(
+        details["non_private"])
+    assert "not DP" in details["highlights"][0]

@@ -158,7 +158,8 @@ def assess(
     k: Annotated[int | None, typer.Option("--k", help="Required k (default: policy).",
                                           min=1)] = None,
     l_div: Annotated[int | None, typer.Option("--l", help="Required distinct l.", min=1)] = None,
-    t: Annotated[float | None, typer.Option("--t", help="Allowed t-closeness.")] = None,
+    t: Annotated[float | None, typer.Option(
+        "--t", help="Allowed t-closeness (0: no t-closeness constraint).", min=0)] = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
@@ -191,7 +192,8 @@ def anonymize(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the result.")],
     k: Annotated[int, typer.Option("--k", help="Minimum class size.", min=1)] = 5,
     l_div: Annotated[int | None, typer.Option("--l", help="Distinct l-diversity.", min=1)] = None,
-    t: Annotated[float | None, typer.Option("--t", help="Maximum t-closeness.")] = None,
+    t: Annotated[float | None, typer.Option(
+        "--t", help="Maximum t-closeness (0: no t-closeness constraint).", min=0)] = None,
     sensitive: SensitiveOpt = None,
     suppress: Annotated[float, typer.Option(
         help="Share of records that may be suppressed (outliers, rare values).")] = 0.0,
@@ -221,6 +223,11 @@ def anonymize(
         raise typer.Exit(1)
 
 
+NewPopulationOpt = Annotated[str | None, typer.Option(
+    "--new-population", help="DATA is an unregistered file holding people no registered "
+    "dataset holds: register it under this CP1 name, with its own budget (recorded).")]
+
+
 @app.command("dp-query")
 def dp_query(
     data: Annotated[str, typer.Argument(help="A table file or a CP1 dataset (name@version).")],
@@ -230,22 +237,24 @@ def dp_query(
     bounds: Annotated[str | None, typer.Option(help="LO,HI public bounds for sum/mean.")] = None,
     categories: Annotated[str | None, typer.Option(
         help="Public category list a,b,c for histogram.")] = None,
-    dataset: Annotated[str | None, typer.Option(
-        help="Budget name (default: the CP1 dataset name, else the file stem).")] = None,
+    new_population: NewPopulationOpt = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
-    """A differentially private statistic (OpenDP), charged to the dataset's budget.
+    """A differentially private statistic (OpenDP), charged to the budget of the people in
+    DATA: the roots of its CP1 lineage (a derived copy shares its ancestors' budget).
 
     Exit 1 when the budget would be exceeded (nothing is released).
     """
-    from cpmap.privacy import dp, tabular
-    from cpmap.privacy.ops import release_input
+    from cpmap.privacy import dp
+    from cpmap.privacy.population import release_source
+    from cpmap.privacy.records import load_text
 
     ws = _ws(workspace)
     q = dp.parse_query(query, bounds, categories)
-    path, name, digest = release_input(ws, data, dataset, f"dp-query {q}")
-    rel = dp.release(ws, tabular.load(path), name, q, epsilon, digest)
+    src = release_source(ws, data, new_population, f"dp-query {q}")
+    rel = dp.release(ws, load_text(src.path), src.ref, q, epsilon, src.digest,
+                     src.new_population)
 
     def table(v: dict[str, Any]) -> None:
         value = v["value"]
@@ -284,21 +293,30 @@ def synthesize(
         help="Public COLUMN=LO,HI for a numeric column (needed with --epsilon).")] = None,
     categories: Annotated[list[str] | None, typer.Option(
         help="Public COLUMN=a,b,c for a categorical column (needed with --epsilon).")] = None,
+    integer: Annotated[list[str] | None, typer.Option(
+        "--integer", help="Numeric columns sampled as whole numbers (public; with --epsilon, "
+        "comma-separated or repeated).")] = None,
     columns: Annotated[str | None, typer.Option(help="Only these columns (comma-separated).")
                        ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     name: Annotated[str | None, typer.Option(help="CP1 dataset name of the output.")] = None,
+    new_population: NewPopulationOpt = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
-    """A seeded Gaussian-copula synthetic copy (DP with --epsilon), registered via CP1."""
+    """A seeded Gaussian-copula synthetic copy (DP with --epsilon), registered via CP1.
+
+    With --epsilon the fit is charged to the budget of the people in DATA (the roots of its
+    CP1 lineage); DATA must be registered (or named with --new-population).
+    """
     from cpmap.privacy.ops import split_cols
     from cpmap.privacy.synth_ops import parse_domains, run_synthesize
 
     b, c = parse_domains(bounds, categories)
     report = run_synthesize(_ws(workspace), data, out, rows, epsilon=epsilon, seed=seed,
                             columns=split_cols(columns) or None, bounds=b, categories=c,
-                            name=name)
+                            name=name, integers=frozenset(split_cols(integer)),
+                            new_population=new_population)
     emit(report.to_dict(), fmt.value, None, lambda v: _render(
         [{"output": v["output_dataset"], "rows": v["rows"], "columns": len(v["columns"]),
           "not modelled": ", ".join(v["dropped"]), "epsilon": v["epsilon"]}], "synthesize"))

@@ -59,6 +59,9 @@ def train(
     dp_epsilon: Annotated[float | None, typer.Option("--dp-epsilon", help="Train with DP-SGD "
                                                      "(Opacus) at this epsilon, spent from the "
                                                      "dataset's privacy budget.")] = None,
+    unsafe_reproducible_dp: Annotated[bool, typer.Option(
+        "--unsafe-reproducible-dp", help="UNSAFE: draw DP-SGD noise and sampling from --seed "
+        "(replayable by anyone with the seed; recorded as unsafe). Debugging only.")] = False,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with a [train] "
                                                 "table (flags override it).")] = None,
     register: Annotated[bool, typer.Option("--register", help="Also register it as a new "
@@ -86,7 +89,8 @@ def train(
                        "hidden": sizes, "lr": lr, "batch_size": batch_size,
                        "adversarial": adversarial, "eps": eps, "steps": steps,
                        "distill_from": distill_from, "temperature": temperature,
-                       "dp_epsilon": dp_epsilon})
+                       "dp_epsilon": dp_epsilon,
+                       "unsafe_reproducible_dp": unsafe_reproducible_dp or None})
     ws = open_workspace(workspace)
     from cpmap.robustness.service import train_model
 

@@ -8,7 +8,8 @@ ranges and value sets from :mod:`cpmap.privacy.mondrian` compare as strings).
   ``exp(min entropy)`` ("entropy"; Machanavajjhala et al. 2007).
 * t-closeness: the largest Earth Mover's Distance between a class's sensitive distribution and
   the whole table's (Li et al. 2007): total variation for categories, the ordered distance
-  ``sum |cumulative difference| / (m - 1)`` for numbers (binned to at most 100 quantiles).
+  ``sum |cumulative difference| / (m - 1)`` for numbers (binned by value to at most 100
+  quantiles; tied values share a bin). l counts exact values, never bins.
 * uniqueness: share of records alone in their class.
 * prosecutor risk (the attacker knows the target is in the data): max ``1/k``, average
   ``classes / records``, and the share of records whose risk exceeds ``1/policy_k``.
@@ -60,37 +61,58 @@ def class_ids(frame: pd.DataFrame, quasi: list[str]) -> np.ndarray:
     return np.asarray(keys.groupby(quasi, sort=False, dropna=False).ngroup().to_numpy())
 
 
-def _sensitive_codes(values: pd.Series) -> tuple[np.ndarray, bool]:
-    """Integer codes of the sensitive column, ordered for numbers (binned when many)."""
+def exact_codes(values: pd.Series) -> np.ndarray:
+    """Integer codes of the sensitive column's exact values (what l-diversity counts).
+
+    Two people who both earn 5000 hold the same value: binning first (as cpmap once did, with
+    ``qcut`` over ranks that break ties) put them in different bins and reported l=6 for a
+    class of 100 identical salaries.
+    """
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    if numeric:
-        v = values.astype(float)
-        if v.nunique() > MAX_BINS:
-            codes = pd.qcut(v.rank(method="first"), MAX_BINS, labels=False)
-            return np.asarray(codes.fillna(-1).astype(int)), True
-        return np.asarray(pd.factorize(v, sort=True)[0]), True
-    return np.asarray(pd.factorize(values.astype(str), sort=True)[0]), False
+    key = values.astype(float) if numeric else values.astype(str).fillna("")
+    return np.asarray(pd.factorize(key, sort=True, use_na_sentinel=False)[0])
 
 
-def diversity(gid: np.ndarray, values: pd.Series) -> tuple[int, float, float]:
-    """(distinct l, entropy l, t-closeness) of the sensitive column over classes ``gid``."""
-    codes, ordered = _sensitive_codes(values)
-    codes = codes - codes.min()
+def ordered_codes(values: pd.Series) -> tuple[np.ndarray, bool]:
+    """Codes for t-closeness's distance: numbers ordered (and binned by value when they hold
+    more than ``MAX_BINS`` values; ties never straddle a bin), categories unordered."""
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if not numeric:
+        return exact_codes(values), False
+    v = values.astype(float)
+    if v.nunique() > MAX_BINS:
+        codes = pd.qcut(v, MAX_BINS, labels=False, duplicates="drop")
+        codes = codes.fillna(-1).astype(int)
+        return np.asarray(codes - codes.min()), True
+    return exact_codes(values), True
+
+
+def _t_closeness(gid: np.ndarray, codes: np.ndarray, ordered: bool) -> float:
     m = int(codes.max()) + 1
-    n_groups = int(gid.max()) + 1
-    counts = np.zeros((n_groups, m))
+    counts = np.zeros((int(gid.max()) + 1, m))
     np.add.at(counts, (gid, codes), 1)
-    sizes = counts.sum(axis=1, keepdims=True)
-    p = counts / sizes
-    distinct = int((counts > 0).sum(axis=1).min())
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ent = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+    p = counts / counts.sum(axis=1, keepdims=True)
     glob = counts.sum(axis=0) / counts.sum()
     if ordered and m > 1:
         t = np.abs(np.cumsum(p - glob, axis=1)).sum(axis=1) / (m - 1)
     else:
         t = 0.5 * np.abs(p - glob).sum(axis=1)
-    return distinct, float(np.exp(ent.min())), float(t.max())
+    return float(t.max())
+
+
+def diversity(gid: np.ndarray, values: pd.Series) -> tuple[int, float, float]:
+    """(distinct l, entropy l, t-closeness) of the sensitive column over classes ``gid``.
+
+    l counts exact values; only t-closeness's ordered distance bins numbers.
+    """
+    codes = exact_codes(values)
+    counts = np.zeros((int(gid.max()) + 1, int(codes.max()) + 1))
+    np.add.at(counts, (gid, codes), 1)
+    p = counts / counts.sum(axis=1, keepdims=True)
+    distinct = int((counts > 0).sum(axis=1).min())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+    return distinct, float(np.exp(ent.min())), _t_closeness(gid, *ordered_codes(values))
 
 
 def assess(frame: pd.DataFrame, quasi: list[str], sensitive: str | None = None,

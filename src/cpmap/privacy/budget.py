@@ -17,8 +17,11 @@ Configuration (``.cpmap/cpmap.toml``)::
     "digits" = { epsilon = 8.0, delta = 1e-5 }  # epsilon and delta
 
 ``CPMAP_PRIVACY_DEFAULT_BUDGET`` overrides ``default_budget`` (when ``[privacy]`` is present).
-A budget is keyed by the dataset *name*: every version of a dataset shares one budget, because
-a new version of the same records does not renew the individuals' privacy.
+A budget is keyed by the *people*, not by a file name: a release from a dataset is charged to
+the CP1 name of every root of its lineage (:mod:`cpmap.privacy.population`). Every version of
+a dataset, and every dataset derived from it through a recorded transform (a split, a redacted
+or anonymized copy), shares its ancestors' budget, because neither a new version nor a copy
+renews the individuals' privacy. A name CP1 does not know is its own population.
 
 API::
 
@@ -76,7 +79,11 @@ class Budget:
 
 @dataclass(frozen=True)
 class Spend:
-    """One recorded spend and the dataset's totals right after it."""
+    """One recorded spend and the dataset's totals right after it.
+
+    ``dataset`` is the population charged (the lineage root's name); a release from a join is
+    charged to every root, and this is the one with the least left (``population``: all).
+    """
 
     dataset: str
     epsilon: float
@@ -87,13 +94,15 @@ class Spend:
     spent_epsilon: float
     spent_delta: float
     budget: Budget
+    population: tuple[str, ...] = ()
 
     @property
     def remaining(self) -> float:
         return max(0.0, self.budget.epsilon - self.spent_epsilon)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "epsilon": self.epsilon, "delta": self.delta,
+        return {"dataset": self.dataset, "population": list(self.population or (self.dataset,)),
+                "epsilon": self.epsilon, "delta": self.delta,
                 "purpose": self.purpose, "entry": self.entry, "created_at": self.created_at,
                 "spent_epsilon": self.spent_epsilon, "spent_delta": self.spent_delta,
                 "budget_epsilon": self.budget.epsilon, "budget_delta": self.budget.delta,
@@ -190,12 +199,25 @@ def _totals(conn: Connection, dataset: str) -> tuple[float, float, int]:
             len(rows))
 
 
-def status(ws: Workspace, dataset: str) -> BudgetStatus:
-    """The budget of ``dataset`` and what has been spent from it so far."""
-    budget = budget_for(ws, dataset)
+def population(ws: Workspace, dataset: str, digest: str | None = None) -> tuple[str, ...]:
+    """The budget keys a release from ``dataset`` (or the version ``digest``) is charged to."""
+    from cpmap.privacy.population import resolve
+
+    _dataset_name(dataset)
     with ws.store.read() as conn:
-        eps, delta, n = _totals(conn, budget.dataset)
-    return BudgetStatus(budget, eps, delta, n)
+        return resolve(conn, dataset.strip(), digest).names
+
+
+def status(ws: Workspace, dataset: str, digest: str | None = None) -> BudgetStatus:
+    """The budget a release from ``dataset`` spends, and what has been spent from it so far.
+
+    ``dataset`` may be any dataset of a population (a derived copy reports its root's
+    budget); with several roots, the one with the least epsilon left.
+    """
+    names = population(ws, dataset, digest)
+    with ws.store.read() as conn:
+        out = [BudgetStatus(budget_for(ws, n), *_totals(conn, n)) for n in names]
+    return min(out, key=lambda st: (st.remaining, st.remaining_delta))
 
 
 def remaining(ws: Workspace, dataset: str) -> float:
@@ -209,7 +231,7 @@ def history(ws: Workspace, dataset: str | None = None) -> list[dict[str, Any]]:
 
     q = select(t).order_by(t.c.entry)
     if dataset is not None:
-        q = q.where(t.c.dataset == _dataset_name(dataset))
+        q = q.where(t.c.dataset.in_(population(ws, dataset)))
     with ws.store.read() as conn:
         return [dict(r._mapping) for r in conn.execute(q).all()]
 
@@ -242,47 +264,64 @@ def subject_digest(conn: Connection, dataset: str) -> str:
 
 def spend(ws: Workspace, dataset: str, epsilon: float, purpose: str, delta: float = 0.0, *,
           digest: str | None = None, details: Mapping[str, Any] | None = None) -> Spend:
-    """Check and record a spend of ``epsilon`` (and ``delta``) from ``dataset``'s budget.
+    """Check and record a spend of ``epsilon`` (and ``delta``) from ``dataset``'s population.
 
-    Atomic (one store write transaction): reads the total so far, raises
-    :class:`BudgetExceeded` if this spend would exceed the epsilon or delta budget (nothing is
-    written then), else appends signed CP2 ``privacy-spend`` evidence to the ledger and records
-    the spend. ``digest`` names the dataset version in the evidence (default: the latest CP1
-    registered version of ``dataset``); ``details`` is added to the evidence (mechanism,
-    query, accountant...).
+    The budget charged is that of every root of the CP1 lineage of ``digest`` (else of the
+    registered ``dataset``; a name CP1 does not know is its own population). Atomic (one store
+    write transaction): reads the totals so far, raises :class:`BudgetExceeded` if this spend
+    would exceed any root's epsilon or delta budget (nothing is written then), else appends
+    signed CP2 ``privacy-spend`` evidence per root to the ledger and records the spends.
+    ``digest`` names the dataset version in the evidence (default: the latest CP1 registered
+    version of ``dataset``); ``details`` is added to the evidence (mechanism, query...).
     """
-    from cpmap.core.evidence import Evidence, Subject, Verdict, seal
     from cpmap.core.ledger import Ledger
-    from cpmap.privacy.predicates import PrivacySpend
-    from cpmap.privacy.tables import privacy_spends
+    from cpmap.privacy.population import resolve
 
-    budget = budget_for(ws, dataset)
+    source = _dataset_name(dataset)
     eps = _check_amount(epsilon, "epsilon")
     dlt = _check_amount(delta, "delta")
     if not purpose.strip():
         raise InputError("purpose: say what the release is for (it is recorded in the ledger)")
+    ledger = Ledger(ws)
     with ws.store.write() as conn:
-        spent_eps, spent_delta, _n = _totals(conn, budget.dataset)
-        _refuse_if_over(budget, spent_eps, spent_delta, eps, dlt)
-        name_digest = digest or subject_digest(conn, budget.dataset)
-        total_eps, total_delta = spent_eps + eps, spent_delta + dlt
-        charge = PrivacySpend.strict(Verdict.PASS, {
-            "epsilon": eps, "delta": dlt, "spent_epsilon": total_eps, "spent_delta": total_delta,
-            "budget_epsilon": budget.epsilon, "budget_delta": budget.delta,
-            "remaining_epsilon": max(0.0, budget.epsilon - total_eps)}, (), {
-            "purpose": purpose, "dataset": budget.dataset, **dict(details or {}),
-            "highlights": [f"DP release from {budget.dataset}: epsilon {eps:g} "
-                           f"({total_eps:g} of {budget.epsilon:g} spent) for {purpose}"]})
-        evidence = Evidence.of(charge, [Subject(budget.dataset, name_digest)])
-        ledger = Ledger(ws)
-        entry = ledger.append_in(conn, seal(evidence, ws))
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        conn.execute(insert(privacy_spends).values(
-            entry=entry.index, dataset=budget.dataset, epsilon=eps, delta=dlt,
-            purpose=purpose[:2000], subject=name_digest, created_at=now))
-    ledger.witness(entry)
+        names = resolve(conn, dataset.strip(), digest).names
+        budgets = [(budget_for(ws, n), *_totals(conn, n)[:2]) for n in names]
+        for b, spent_eps, spent_delta in budgets:
+            _refuse_if_over(b, spent_eps, spent_delta, eps, dlt)
+        name_digest = digest or subject_digest(conn, source)
+        out = [_charge(ws, conn, ledger, b, (spent_eps + eps, spent_delta + dlt),
+                       (eps, dlt, purpose), (source, name_digest, names), details)
+               for b, spent_eps, spent_delta in budgets]
+    ledger.witness(out[-1][1])  # the last checkpoint covers every entry appended here
+    return min((s for s, _e in out), key=lambda s: s.remaining)
+
+
+def _charge(ws: Workspace, conn: Connection, ledger: Any, budget: Budget,
+            totals: tuple[float, float], amount: tuple[float, float, str],
+            source: tuple[str, str, tuple[str, ...]], details: Mapping[str, Any] | None
+            ) -> tuple[Spend, Any]:
+    """Append one root's signed spend evidence and its row (inside the caller's transaction)."""
+    from cpmap.core.evidence import Evidence, Subject, Verdict, seal
+    from cpmap.privacy.predicates import PrivacySpend
+    from cpmap.privacy.tables import privacy_spends
+
+    (total_eps, total_delta), (eps, dlt, purpose) = totals, amount
+    name, digest, names = source
+    charge = PrivacySpend.strict(Verdict.PASS, {
+        "epsilon": eps, "delta": dlt, "spent_epsilon": total_eps, "spent_delta": total_delta,
+        "budget_epsilon": budget.epsilon, "budget_delta": budget.delta,
+        "remaining_epsilon": max(0.0, budget.epsilon - total_eps)}, (), {
+        "purpose": purpose, "dataset": budget.dataset, "source": name,
+        "population": list(names), **dict(details or {}),
+        "highlights": [f"DP release from {name} (population {budget.dataset}): epsilon "
+                       f"{eps:g} ({total_eps:g} of {budget.epsilon:g} spent) for {purpose}"]})
+    entry = ledger.append_in(conn, seal(Evidence.of(charge, [Subject(name, digest)]), ws))
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    conn.execute(insert(privacy_spends).values(
+        entry=entry.index, dataset=budget.dataset, epsilon=eps, delta=dlt,
+        purpose=purpose[:2000], subject=digest, created_at=now))
     return Spend(budget.dataset, eps, dlt, purpose, entry.index, now, total_eps, total_delta,
-                 budget)
+                 budget, names), entry
 
 
 def _refuse_if_over(budget: Budget, spent_eps: float, spent_delta: float, eps: float,

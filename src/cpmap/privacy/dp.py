@@ -112,12 +112,12 @@ def _calibrated(make: Callable[[float], Any], epsilon: float) -> Any:
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> list[float]:
-    values = pd.to_numeric(frame[column], errors="coerce")
-    if values.isna().all() and frame[column].notna().any():
-        raise InputError(f"column {column!r}: not numeric (sum and mean need numbers)")
-    # Missing values are imputed at 0 before clamping: dropping them would change the count,
-    # which the mechanism does not account for separately.
-    return [float(v) for v in values.fillna(0.0).to_numpy()]
+    """The column's values record by record (:func:`cpmap.privacy.records.numbers`): a missing
+    or non-numeric cell is imputed at 0 before clamping, never a refusal (which would reveal
+    whether the column holds any number) and never dropped (which would change the count)."""
+    from cpmap.privacy.records import numbers
+
+    return numbers(frame[column].tolist())
 
 
 def _sum(dp: Any, values: list[float], bounds: tuple[float, float], eps: float) -> float:
@@ -153,9 +153,12 @@ def evaluate(frame: pd.DataFrame, q: Query, epsilon: float) -> dict[str, Any]:
         return {"value": max(0, _count(dp, len(frame), epsilon)), "mechanism": "discrete laplace"}
     if q.kind == "histogram":
         assert q.column is not None  # noqa: S101 - guaranteed by the parser
-        # a missing value (NaN even after astype(str) in pandas 3) counts in __other__
-        counts = noisy_histogram(frame[q.column].astype(str).fillna("").tolist(), q.categories,
-                                 epsilon)
+        # each cell on its own against the public list (never a dtype inferred from every
+        # row); a missing or unlisted value counts in __other__
+        from cpmap.privacy.records import categorize
+
+        counts = noisy_histogram(categorize(frame[q.column].tolist(), q.categories),
+                                 q.categories, epsilon)
         return {"value": dict(zip((*q.categories, "__other__"), counts, strict=True)),
                 "mechanism": "discrete laplace per category"}
     assert q.column is not None and q.bounds is not None  # noqa: S101 - parser
@@ -187,14 +190,20 @@ class Release:
 
 
 def release(ws: Any, frame: pd.DataFrame, dataset: str, q: Query, epsilon: float,
-            digest: str | None = None) -> Release:
-    """Compute, charge the budget (refused: nothing is released), and return the release."""
+            digest: str | None = None, new_population: bool = False) -> Release:
+    """Compute, charge the budget (refused: nothing is released), and return the release.
+
+    The charge goes to the population of ``digest`` (else of the registered ``dataset``): the
+    roots of its CP1 lineage (:mod:`cpmap.privacy.population`). Read ``frame`` with
+    :func:`cpmap.privacy.records.load_text` so that no value's encoding depends on other rows.
+    """
     from cpmap.privacy.budget import _check_amount, spend
 
     eps = _check_amount(epsilon, "epsilon")
     result = evaluate(frame, q, eps)
-    s = spend(ws, dataset, eps, f"dp-query {q}", digest=digest,
-              details={"query": str(q), "mechanism": result["mechanism"], "library": "opendp",
-                       "released": result["value"]})
+    details = {"query": str(q), "mechanism": result["mechanism"], "library": "opendp",
+               "released": result["value"]} | ({"new_population": True} if new_population
+                                               else {})
+    s = spend(ws, dataset, eps, f"dp-query {q}", digest=digest, details=details)
     return Release(s.dataset, str(q), eps, result["value"], result["mechanism"], s.entry,
                    s.remaining)

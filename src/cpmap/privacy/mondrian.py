@@ -3,10 +3,10 @@
 The table is split recursively: each partition is cut at the median of the quasi-identifier
 with the widest normalized span, and a cut is kept only if both halves still satisfy k (and,
 when a sensitive column is named, distinct l-diversity and t-closeness). Each final partition
-is released generalized: numbers as ``lo-hi`` ranges, categories through a hierarchy from
-``cpmap.toml`` or as the set of values present. Optional suppression first removes the most
-extreme numeric outliers (at most ``suppress`` of the records), which otherwise stretch the
-ranges of whole partitions.
+is released generalized: numbers as exact ``lo..hi`` ranges (``-12..-7``), categories through
+a hierarchy from ``cpmap.toml`` or as the set of values present. Optional suppression first
+removes the most extreme numeric outliers (at most ``suppress`` of the records), which
+otherwise stretch the ranges of whole partitions.
 
 Information loss is reported as NCP (normalized certainty penalty, 0 = original data, 1 =
 everything generalized away; suppressed records count 1) and the discernibility metric.
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cpmap.errors import InputError
-from cpmap.privacy.anonymity import _sensitive_codes
+from cpmap.privacy.anonymity import exact_codes, ordered_codes
 
 Hierarchy = str | Mapping[str, list[str]]
 MAX_SET_LABEL = 6
@@ -87,10 +87,9 @@ class _Checker:
         self.k, self.l, self.t = k, l_, t
         self.codes: np.ndarray | None = None
         if sens is not None and (l_ is not None or t is not None):
-            codes, ordered = _sensitive_codes(sens)
-            self.codes = codes - codes.min()
+            self.exact = exact_codes(sens)  # l counts exact values
+            self.codes, self.ordered = ordered_codes(sens)  # t's distance may bin numbers
             self.m = int(self.codes.max()) + 1
-            self.ordered = ordered
             self.glob = np.bincount(self.codes, minlength=self.m) / len(self.codes)
 
     def ok(self, rows: np.ndarray) -> bool:
@@ -98,9 +97,9 @@ class _Checker:
             return False
         if self.codes is None:
             return True
-        counts = np.bincount(self.codes[rows], minlength=self.m)
-        if self.l is not None and int((counts > 0).sum()) < self.l:
+        if self.l is not None and len(np.unique(self.exact[rows])) < self.l:
             return False
+        counts = np.bincount(self.codes[rows], minlength=self.m)
         if self.t is not None and self.t > 0:
             p = counts / len(rows)
             if self.ordered and self.m > 1:
@@ -164,13 +163,21 @@ def _best_cut(cols: list[Column], rows: np.ndarray, full: list[float],
     return None
 
 
+def exact(value: float) -> str:
+    """A number as written, never rounded: ``1234567`` (not ``1.23457e+06``), ``-12``, ``0.1``
+    (the shortest text that reads back as the same float)."""
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(value)
+
+
 def _label(col: Column, rows: np.ndarray) -> tuple[str, float]:
     """Generalized value of ``col`` over ``rows`` and its normalized certainty penalty."""
     v = col.values[rows]
     if col.numeric:
         lo, hi = float(v.min()), float(v.max())
         full = float(col.values.max() - col.values.min())
-        text = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+        text = exact(lo) if lo == hi else f"{exact(lo)}..{exact(hi)}"
         return text, (hi - lo) / full if full > 0 else 0.0
     present = [col.domain[i] for i in np.unique(v)]
     size = len(col.domain)

@@ -178,17 +178,3 @@ def run_decrypt(open_ws: Callable[[], Workspace], path: Path, out: Path) -> int:
                                                                 f"{path.name}"]})
     return n
 
-
-def release_input(ws: Workspace, data: str, name: str | None, purpose: str
-                  ) -> tuple[Path, str, str]:
-    """(path, budget name, digest) of a file or a CP1 dataset reference (``name@version``)."""
-    from cpmap.provenance.datasets import find_by_digest, open_dataset
-    from cpmap.provenance.fingerprint import fingerprint
-
-    path = Path(data)
-    if path.is_file():
-        digest = fingerprint(path).digest
-        found = find_by_digest(ws, digest)
-        return path, name or (found.name if found else path.stem), digest
-    dv = open_dataset(data, ws, purpose=purpose)
-    return Path(dv.path), name or dv.name, dv.digest

@@ -98,7 +98,10 @@ class PrivacySpend(CP2Evidence):
     budget_delta: float = metric(0.0)
     remaining_epsilon: float = metric(0.0)
     purpose: str = detail("")
-    dataset: str = detail("")
+    dataset: str = detail("")  # the population charged: the CP1 name of a lineage root
+    source: str | None = detail()  # the dataset the release was computed from
+    population: tuple[str, ...] = detail(factory=tuple)  # every root charged by this release
+    new_population: bool | None = detail()  # registered by this release as a new population
     query: str | None = detail()
     mechanism: str | None = detail()
     library: str | None = detail()
@@ -106,6 +109,8 @@ class PrivacySpend(CP2Evidence):
     model: str | None = detail()
     noise_multiplier: float | None = detail()
     max_grad_norm: float | None = detail()
+    randomness: str | None = detail()  # DP-SGD: where noise and sampling came from
+    unsafe_reproducible_dp: bool | None = detail()  # DP-SGD replayable from the seed: unsafe
     columns: tuple[str, ...] | None = detail()  # a synthetic release: the columns modelled
 
 
@@ -140,6 +145,9 @@ class SyntheticEvaluation(CP2Evidence):
     closer_than_holdout_p5: float | None = metric(unit="ratio")
     column_distance: Mapping[str, float] = detail(factory=dict)
     target: str | None = detail()
+    # every score above is computed on the real rows without noise: not differentially
+    # private, for the operator's judgement only, never part of a release
+    non_private: tuple[str, ...] = detail(factory=tuple)
 
 
 KINDS = (PiiScan, PiiRedaction, PiiDecryption, AnonymityAssessment, PrivacySpend, SyntheticData,

@@ -8,7 +8,9 @@ With ``epsilon`` the fit is differentially private (the whole table is the unit;
 added or removed): half the budget releases every marginal as an OpenDP Laplace histogram
 over a *public* domain (``bounds`` for numbers, split in equal-width bins; ``categories`` for
 the rest, because reading either from the data would leak), the other half releases the
-correlations as noisy sums of clipped score products. Without ``epsilon`` marginals are exact
+correlations as noisy sums of clipped score products, each record scored through the
+*released* marginals so that one record moves each sum by at most 9 (:mod:`synth_dp`).
+Without ``epsilon`` marginals are exact
 empirical quantiles, which can reproduce real values: evaluate with ``evaluate-synthetic``.
 
 Direct identifiers (columns the PII engine classifies as e-mail, card, SSN...) and
@@ -28,23 +30,10 @@ import pandas as pd
 from scipy import stats
 
 from cpmap.errors import InputError
+from cpmap.privacy.synth_dp import Marginal, fit_dp, nearest_corr
 
-BINS = 32
-CLIP = 3.0
 MAX_CATEGORIES = 200
 DISCRETE_MAX = 15
-
-
-@dataclass(frozen=True)
-class Marginal:
-    name: str
-    numeric: bool
-    integer: bool
-    # numeric: ``grid`` holds the values at quantiles ``probs``; categorical: ``grid`` holds
-    # the cumulative probabilities of ``levels``.
-    grid: np.ndarray
-    probs: np.ndarray
-    levels: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,34 +71,6 @@ def _restore(s: pd.Series, labels: pd.Index) -> list[Any]:
     return list(labels)
 
 
-def _dp_marginal(s: pd.Series, eps: float, bounds: tuple[float, float] | None,
-                 categories: tuple[str, ...] | None) -> tuple[Marginal, float]:
-    """(marginal from a noisy histogram over the public domain, noisy row count)."""
-    from cpmap.privacy.dp import noisy_histogram
-
-    if bounds is not None:
-        lo, hi = bounds
-        edges = np.linspace(lo, hi, BINS + 1)
-        idx = np.clip(np.digitize(pd.to_numeric(s, errors="coerce").fillna(lo).clip(lo, hi),
-                                  edges[1:-1]), 0, BINS - 1)
-        cats = tuple(str(i) for i in range(BINS))
-        counts = np.maximum(np.array(noisy_histogram([str(i) for i in idx], cats, eps)[:-1],
-                                     dtype=float), 0)
-        cdf = np.concatenate([[0.0], np.cumsum(counts)])
-        probs = cdf / cdf[-1] if cdf[-1] > 0 else np.linspace(0, 1, BINS + 1)
-        integer = bool(pd.api.types.is_integer_dtype(s))
-        return Marginal(str(s.name), True, integer, edges, probs), float(counts.sum())
-    if not categories:
-        raise InputError(f"--epsilon: column {s.name!r} needs a public domain: "
-                         f"--bounds {s.name}=LO,HI or --categories {s.name}=a,b,c")
-    counts = np.maximum(np.array(noisy_histogram(s.astype(str).tolist(), categories, eps)[:-1],
-                                 dtype=float), 0)
-    total = counts.sum()
-    p = counts / total if total > 0 else np.full(len(counts), 1 / len(counts))
-    levels = tuple(_restore(s, pd.Index(categories)))
-    return Marginal(str(s.name), False, False, np.cumsum(p), np.empty(0), levels), float(total)
-
-
 def _scores(s: pd.Series, m: Marginal, rng: np.random.Generator) -> np.ndarray:
     """Normal scores of a column under its marginal (the copula's input)."""
     if m.numeric:
@@ -123,44 +84,16 @@ def _scores(s: pd.Series, m: Marginal, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(stats.norm.ppf(np.clip(u, 1e-6, 1 - 1e-6)))
 
 
-def _nearest_corr(c: np.ndarray) -> np.ndarray:
-    """Project a symmetric matrix onto valid correlation matrices (eigenvalue clipping)."""
-    c = (c + c.T) / 2
-    w, v = np.linalg.eigh(c)
-    c = (v * np.maximum(w, 1e-6)) @ v.T
-    d = np.sqrt(np.diag(c))
-    out: np.ndarray = c / np.outer(d, d)
-    return out
-
-
-def _dp_corr(z: np.ndarray, eps: float, n_noisy: float) -> np.ndarray:
-    from cpmap.privacy.dp import opendp
-
-    dp = opendp()
-    d = z.shape[1]
-    pairs = [(i, j) for i in range(d) for j in range(i + 1, d)]
-    corr = np.eye(d)
-    if not pairs:
-        return corr
-    zc = np.clip(z, -CLIP, CLIP)
-    dom = dp.vector_domain(dp.atom_domain(T=float, nan=False))
-    b = (-CLIP * CLIP, CLIP * CLIP)
-    per = eps / len(pairs)
-    scale = dp.binary_search_param(
-        lambda s: dp.t.make_clamp(dom, dp.symmetric_distance(), bounds=b) >> dp.t.then_sum()
-        >> dp.m.then_laplace(s), d_in=1, d_out=per)
-    meas = (dp.t.make_clamp(dom, dp.symmetric_distance(), bounds=b) >> dp.t.then_sum()
-            >> dp.m.then_laplace(scale))
-    for i, j in pairs:
-        r = float(meas([float(x) for x in zc[:, i] * zc[:, j]])) / max(n_noisy, 1.0)
-        corr[i, j] = corr[j, i] = float(np.clip(r, -0.99, 0.99))
-    return _nearest_corr(corr)
-
-
 def fit(frame: pd.DataFrame, *, epsilon: float | None = None, seed: int = 0,
         bounds: Mapping[str, tuple[float, float]] | None = None,
-        categories: Mapping[str, tuple[str, ...]] | None = None) -> Model:
-    """Fit the copula (DP when ``epsilon`` is given: needs public bounds/categories)."""
+        categories: Mapping[str, tuple[str, ...]] | None = None,
+        integers: frozenset[str] = frozenset()) -> Model:
+    """Fit the copula (DP when ``epsilon`` is given: needs public bounds/categories).
+
+    With ``epsilon``, read ``frame`` as text (:func:`cpmap.privacy.records.load_text`): every
+    cell is mapped on its own against the public domain; ``integers`` (public too) are the
+    numeric columns sampled as whole numbers.
+    """
     if frame.empty:
         raise InputError("cannot synthesize from an empty table")
     rng = np.random.default_rng(seed)
@@ -175,26 +108,15 @@ def fit(frame: pd.DataFrame, *, epsilon: float | None = None, seed: int = 0,
     data = frame.drop(columns=list(dropped))
     if data.shape[1] == 0:
         raise InputError("no column left to model: every column looks like an identifier")
-    margs: list[Marginal] = []
-    n_noisy = float(len(data))
-    if epsilon is None:
-        margs = [_exact_marginal(data[c]) for c in data.columns]
-    else:
-        each = epsilon / 2 / data.shape[1]
-        counts = []
-        for c in data.columns:
-            m, n = _dp_marginal(data[c], each, (bounds or {}).get(str(c)),
-                                (categories or {}).get(str(c)))
-            margs.append(m)
-            counts.append(n)
-        n_noisy = float(np.median(counts))
+    if epsilon is not None:
+        margs, corr = fit_dp(data, epsilon, bounds or {}, categories or {}, integers)
+        return Model(tuple(margs), corr, dropped, epsilon, len(frame),
+                     tuple(map(str, data.columns)))
+    margs = [_exact_marginal(data[c]) for c in data.columns]
     z = np.column_stack([_scores(data[c], m, rng) for c, m in zip(data.columns, margs,
                                                                  strict=True)])
-    if epsilon is None:
-        corr = _nearest_corr(np.nan_to_num(np.corrcoef(z, rowvar=False)) if z.shape[1] > 1
-                             else np.eye(1))
-    else:
-        corr = _dp_corr(z, epsilon / 2, n_noisy)
+    corr = nearest_corr(np.nan_to_num(np.corrcoef(z, rowvar=False)) if z.shape[1] > 1
+                         else np.eye(1))
     return Model(tuple(margs), corr, dropped, epsilon, len(frame), tuple(map(str, data.columns)))
 
 

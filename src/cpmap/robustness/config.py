@@ -35,6 +35,7 @@ class TrainConfig:
     dp_epsilon: float | None = None
     dp_delta: float = 1e-5
     max_grad_norm: float = 1.0
+    unsafe_reproducible_dp: bool = False  # DP-SGD noise from the seed: cpmap.privacy.dpsgd
     eval_eps: float = 0.1
     label: str | None = None
 
@@ -69,6 +70,9 @@ class TrainConfig:
         if not self.is_torch and (self.adversarial or self.distill_from or self.dp_epsilon):
             raise InputError(f"--arch {self.arch}: adversarial training, distillation and "
                              "DP-SGD need a PyTorch architecture (logreg, mlp, cnn)")
+        if self.unsafe_reproducible_dp is not False and (
+                self.unsafe_reproducible_dp is not True or self.dp_epsilon is None):
+            raise InputError("--unsafe-reproducible-dp: a flag, and only with --dp-epsilon")
         if self.dp_epsilon is not None and (self.adversarial or self.distill_from):
             raise InputError("--dp-epsilon cannot be combined with --adversarial or "
                              "--distill-from (the privacy accounting covers plain DP-SGD only)")

@@ -115,7 +115,8 @@ def _spend_budget(ws: Workspace, ds: Dataset, dp: dict[str, Any], name: str) -> 
               f"DP-SGD training of model {name}", float(dp["delta"]), digest=ds.digest,
               details={"mechanism": dp["mechanism"], "model": name,
                        "noise_multiplier": dp["noise_multiplier"],
-                       "max_grad_norm": dp["max_grad_norm"]})
+                       "max_grad_norm": dp["max_grad_norm"], "randomness": dp["randomness"],
+                       "unsafe_reproducible_dp": dp["unsafe_reproducible_dp"]})
     return s.entry
 
 

@@ -2,8 +2,10 @@
 and DP-SGD (Opacus); scikit-learn estimators for the tabular baselines.
 
 Everything is seeded (torch, numpy, the batch order) so the same config on the same data gives
-the same weights. Adversarial examples are made with the model in eval mode and only input
-gradients, then the weights are updated on them.
+the same weights, except DP-SGD's noise and sampling, which are secret by default
+(:mod:`cpmap.privacy.dpsgd`; ``--unsafe-reproducible-dp`` seeds them, labelled unsafe).
+Adversarial examples are made with the model in eval mode and only input gradients, then the
+weights are updated on them.
 """
 
 from __future__ import annotations
@@ -194,31 +196,40 @@ def _dp_train(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Train
         raise InputError("--dp-epsilon needs Opacus", hint="pip install 'cpmap[dp-sgd]'") from e
     import warnings
 
+    from cpmap.privacy.dpsgd import UnsafeReproducibleDP, check_delta, randomness
+
+    check_delta(cfg.dp_delta, len(x))
+    rng = randomness(UnsafeReproducibleDP(cfg.seed) if cfg.unsafe_reproducible_dp else None)
     with warnings.catch_warnings():
-        # Opacus warns about its non-cryptographic RNG (recorded as secure_mode: false), the
-        # RDP order range and backward hooks; none of it is actionable for the user here.
+        # Opacus warns about its RNG without torchcsprng (cpmap seeds it from the OS CSPRNG:
+        # cpmap.privacy.dpsgd), the RDP order range and backward hooks.
         warnings.simplefilter("ignore", UserWarning)
-        return _dp_loop(PrivacyEngine, net, x, y, cfg, gen, on_epoch)
+        return _dp_loop(PrivacyEngine, net, x, y, cfg, rng, on_epoch)
 
 
 def _dp_loop(engine_cls: Any, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
-             cfg: TrainConfig, gen: torch.Generator, on_epoch: EpochHook | None
+             cfg: TrainConfig, rng: Any, on_epoch: EpochHook | None
              ) -> tuple[torch.nn.Module, list[dict[str, Any]], dict[str, Any]]:
     from torch.utils.data import DataLoader, TensorDataset
 
+    from cpmap.privacy.dpsgd import NON_PRIVATE, STORED_HISTORY
+
     assert cfg.dp_epsilon is not None  # noqa: S101 - caller checked
+    # Poisson sampling draws from the loader's generator, the noise from noise_generator:
+    # both secret (cpmap.privacy.dpsgd), never the published seed unless explicitly unsafe
     loader = DataLoader(TensorDataset(x, y), batch_size=cfg.batch_size, shuffle=True,
-                        generator=gen)
+                        generator=rng.sampling)
     opt = torch.optim.SGD(net.parameters(), lr=max(cfg.lr, 0.05), momentum=0.9)
     engine = engine_cls(accountant="rdp", secure_mode=False)
     try:
         private, opt, loader = engine.make_private_with_epsilon(
             module=net, optimizer=opt, data_loader=loader, target_epsilon=cfg.dp_epsilon,
             target_delta=cfg.dp_delta, epochs=cfg.epochs, max_grad_norm=cfg.max_grad_norm,
-            noise_generator=torch.Generator().manual_seed(cfg.seed + 1))
+            noise_generator=rng.noise)
     except ValueError as e:  # Opacus: no noise multiplier reaches so small an epsilon
         raise InputError(f"--dp-epsilon {cfg.dp_epsilon:g}: Opacus cannot train at this "
                          f"privacy level ({e})", hint="raise --dp-epsilon") from e
+    opt.secure_mode = True  # Opacus' floating-point-robust Gaussian noise
     history = []
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
@@ -233,14 +244,16 @@ def _dp_loop(engine_cls: Any, net: torch.nn.Module, x: torch.Tensor, y: torch.Te
             opt.step()
             total += float(loss.detach()) * len(xb)
             seen += len(xb)
-        history.append(_epoch_stats(private, x, y, epoch, total / max(seen, 1), t0, cfg))
-        history[-1]["epsilon"] = round(float(engine.get_epsilon(cfg.dp_delta)), 4)
-        if on_epoch:
-            on_epoch(history[-1])
+        stats = _epoch_stats(private, x, y, epoch, total / max(seen, 1), t0, cfg)
+        stats["epsilon"] = round(float(engine.get_epsilon(cfg.dp_delta)), 4)
+        if on_epoch:  # loss and accuracy on private rows: shown to the operator, not stored
+            on_epoch(stats)
+        history.append({k: stats[k] for k in STORED_HISTORY})
     spent = float(engine.get_epsilon(cfg.dp_delta))
     inner: torch.nn.Module = getattr(private, "_module", private)
     dp = {"mechanism": "DP-SGD (Opacus, RDP accountant)", "target_epsilon": cfg.dp_epsilon,
           "epsilon": round(spent, 4), "delta": cfg.dp_delta,
           "noise_multiplier": float(opt.noise_multiplier),
-          "max_grad_norm": cfg.max_grad_norm, "secure_mode": False}
+          "max_grad_norm": cfg.max_grad_norm, "secure_mode": False, "secure_noise": True,
+          **rng.evidence(), "non_private": list(NON_PRIVATE)}
     return inner, history, dp

@@ -1,5 +1,8 @@
 """CP2 stage: scan, redact, k-anonymize, one DP statistic, a DP synthetic copy.
 
+Both DP releases are charged to one budget: the customers population at the root of the CP1
+lineage (the synthesizer fits a recorded split of it).
+
 Runs on the customer table CP1 wrote (or writes it when CP1 did not run), all seeded, in a few
 seconds on two cores. Every step records CP2 evidence and registers its output through CP1
 lineage, so the report's CP2 cell and ``cpmap data lineage`` show the whole chain.
@@ -23,6 +26,7 @@ MODEL_COLUMNS = ["age", "gender", "income", "loan_amount", "credit_score", "defa
 BOUNDS = {"age": (18.0, 90.0), "income": (0.0, 300_000.0), "loan_amount": (0.0, 100_000.0),
           "credit_score": (300.0, 850.0)}
 CATEGORIES = {"gender": ("F", "M", "X"), "default": ("0", "1")}
+INTEGERS = frozenset({"age", "credit_score"})  # the public schema of the customer table
 
 
 def _split(ctx: Context, source: Path) -> tuple[Path, Path]:
@@ -47,14 +51,17 @@ def _split(ctx: Context, source: Path) -> tuple[Path, Path]:
 
 
 def _dp_line(ctx: Context, customers: Path, have_dp: bool) -> str:
-    from cpmap.privacy import dp, tabular
+    from cpmap.privacy import dp
+    from cpmap.privacy.records import load_text
+    from cpmap.privacy.redact import input_dataset
 
     if not have_dp:  # never hand-rolled noise: without OpenDP there is no DP release
         return "DP release skipped: OpenDP is not installed (pip install 'cpmap[dp]')"
-    stat = dp.release(ctx.ws, tabular.load(customers), "customers", dp.Query(
-        "mean", "age", BOUNDS["age"]), 1.0)
+    src = input_dataset(ctx.ws, customers, None)
+    stat = dp.release(ctx.ws, load_text(customers), src.ref, dp.Query(
+        "mean", "age", BOUNDS["age"]), 1.0, src.digest)
     return (f"DP mean(age) = {stat.value:.2f} (epsilon 1, OpenDP Laplace; "
-            f"{stat.remaining:g} of the customers budget left)")
+            f"{stat.remaining:g} of the {stat.dataset} budget left)")
 
 
 def run(ctx: Context) -> StageResult:
@@ -81,9 +88,11 @@ def run(ctx: Context) -> StageResult:
     train, hold = _split(ctx, customers)
     syn_path = wd / "data" / "customers-synthetic.csv"
     eps = 2.0 if have_dp else None
+    # train is a recorded split of customers: its DP fit is charged to the customers budget
     syn = run_synthesize(ws, train, syn_path, 1500, epsilon=eps, seed=7,
                          bounds=BOUNDS if have_dp else None,
-                         categories=CATEGORIES if have_dp else None)
+                         categories=CATEGORIES if have_dp else None,
+                         integers=INTEGERS if have_dp else frozenset())
     scores, _entry = run_evaluate(ws, train, syn_path, hold, "default", seed=7)
     made = made.merge(Artifacts(
         customers_redacted_csv=red_path, customers_redacted=red.output_ref,
@@ -102,7 +111,8 @@ def run(ctx: Context) -> StageResult:
         f"re-scan of the release: {'PII left' if release.pii else 'clean'}",
         dp_line,
         f"{'DP' if have_dp else 'non-DP'} synthetic copy {syn.output_ref}"
-        f"{' (epsilon 2)' if have_dp else ''}: column distance "
+        f"{' (epsilon 2, charged to the same population)' if have_dp else ''}: scores on the "
+        f"real rows (not DP): column distance "
         f"{scores['mean_column_distance']:.3f}, TSTR {scores['tstr_accuracy']:.3f} vs TRTR "
         f"{scores['trtr_accuracy']:.3f}, exact copies {scores['exact_copy_rate']:.1%}, DCR ratio "
         f"{scores['dcr_ratio']:.2f}",
