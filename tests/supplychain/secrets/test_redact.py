@@ -53,7 +53,8 @@ def test_record_never_writes_a_planted_secret(ws: Workspace) -> None:
     ev = Evidence(control="CP3", kind="dependency-scan", subjects=[Subject("file:r.txt", DIGEST)],
                   verdict=Verdict.WARN, metrics={"skipped": 1},
                   details={"skipped": [{"name": f"HF_TOKEN={HF}", "reason": "x"}],
-                           "note": f"cloned with https://ci:{TOKENS['url-password']}@git.io/x"})
+                           "database": "cloned with "
+                                       f"https://ci:{TOKENS['url-password']}@git.io/x"})
     entry = record(ev, ws)
     [stored] = [e for e in Ledger(ws).entries(control="CP3") if e.index == entry.index]
     dumped = json.dumps(stored.statement)
