@@ -22,7 +22,7 @@ from cpmap.core.workspace import Workspace
 from cpmap.provenance.predicates import DataSignature
 from cpmap.redteam.predicates import RedteamCampaign
 from cpmap.registry.manifest import ModelVersion
-from cpmap.robustness.predicates import AttackRow, RobustnessEvaluation
+from cpmap.robustness.predicates import ENSEMBLE, AttackRow, RobustnessEvaluation
 from cpmap.supplychain.predicates import ModelScan
 
 
@@ -63,7 +63,8 @@ class Kit:
     def cp4(self, mv: ModelVersion, robust: float = 0.7, clean: float = 0.95,
             eps: float = 0.15) -> None:
         ev = RobustnessEvaluation(verdict=Verdict.INFO, clean_accuracy=clean,
-                                  results=(AttackRow("pgd", eps, robust),))
+                                  results=tuple(AttackRow(a, eps, robust) for a in ENSEMBLE),
+                                  worst_case={f"{eps:g}": robust})
         record(Evidence.of(ev, [Subject(mv.ref, mv.digest)]), self.ws)
 
     def cp5(self, mv: ModelVersion, tpr: float = 0.01, high: int = 0) -> None:
