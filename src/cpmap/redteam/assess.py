@@ -93,16 +93,22 @@ def extraction(model: str, digest: str, res: ExtractionResult, plan: Plan) -> li
 
 def membership(model: str, digest: str, results: list[MembershipResult],
                plan: Plan) -> list[Finding]:
+    """A finding when TPR at 1% FPR reaches the threshold (HIGH when it does at 0.1% too, where
+    that is estimable); the message carries the counts and intervals."""
+    from cpmap.redteam.membership import summary_text
+
     cfg = plan.membership
-    if not results:
+    rated = [(r, r.rate(0.01)) for r in results]
+    rated = [(r, a) for r, a in rated if a is not None]
+    if not rated:
         return []
-    best = max(results, key=lambda r: (r.tpr_at_1pct, r.tpr_at_0_1pct))
-    if best.tpr_at_1pct < cfg.tpr_threshold:
+    best, at1 = max(rated, key=lambda t: (t[1].value, t[0].auc))
+    if at1.value < cfg.tpr_threshold:
         return []
-    strong = best.tpr_at_0_1pct >= cfg.tpr_threshold
-    message = (f"{best.attack} identifies {best.tpr_at_1pct:.1%} of training records at 1% FPR "
-               f"and {best.tpr_at_0_1pct:.1%} at 0.1% FPR (AUC {best.auc:.3f}; chance: 1% and "
-               f"0.1%)")
+    at01 = best.rate(0.001)
+    strong = at01 is not None and at01.value >= cfg.tpr_threshold
+    message = (f"{best.attack} identifies training records: {summary_text(best.to_dict())} "
+               f"(chance: TPR equals FPR)")
     params = {"attacks": list(cfg.attacks), "reference_models": cfg.reference_models,
               "max_records": cfg.max_records}
     return [make(model, digest, "CP5-MEMBERSHIP", message, params, plan.seed, best.to_dict(),
