@@ -98,8 +98,7 @@ def membership(model: str, digest: str, results: list[MembershipResult],
     from cpmap.redteam.membership import summary_text
 
     cfg = plan.membership
-    rated = [(r, r.rate(0.01)) for r in results]
-    rated = [(r, a) for r, a in rated if a is not None]
+    rated = [(r, a) for r in results if (a := r.rate(0.01)) is not None]
     if not rated:
         return []
     best, at1 = max(rated, key=lambda t: (t[1].value, t[0].auc))
