@@ -130,3 +130,22 @@ def test_the_gate_compares_the_upper_confidence_bound() -> None:
     at1 = CP5Rule(membership_fpr=0.01)
     assert not requirement([_item(_campaign(225, None, None))], None, at1)  # type: ignore[arg-type]
     assert requirement([_item(_campaign(225, None, None, upper1=0.09))], None, at1)  # type: ignore[arg-type]
+
+
+def test_a_membership_finding_stays_open_while_its_interval_reaches_the_threshold() -> None:
+    """7/179 at 1% FPR (3.9%, CI 1.6%-7.9%) is below 5% as a point, not as a bound."""
+    from cpmap.redteam import assess
+    from cpmap.redteam.membership import MembershipResult, Roc
+    from cpmap.redteam.plan import Plan
+
+    def result(k: int) -> MembershipResult:
+        fpr = np.array([0.0, 0.01, 1.0])
+        return MembershipResult("lira-offline", Roc(fpr, np.array([0.0, k / 179, 1.0]), 0.6,
+                                                    (0.55, 0.65)), 179, 1200, 8, 0)
+
+    medium = assess.membership("m", "00" * 32, [result(7)], Plan())
+    assert [f.severity.value for f in medium] == ["medium"]
+    assert "cannot be ruled out" in medium[0].message and "7/179" in medium[0].message
+    assert [f.severity.value for f in assess.membership("m", "00" * 32, [result(30)],
+                                                        Plan())] == ["high"]
+    assert not assess.membership("m", "00" * 32, [result(1)], Plan())
