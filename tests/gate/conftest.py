@@ -71,8 +71,14 @@ class Kit:
         findings = [Finding("CP5-FUZZ-CRASH", Severity.HIGH, "crash",
                             properties={"id": f"RT-{k}", "status": "open"})
                     for k in range(high)]
+        from cpmap.redteam.stats import clopper_pearson
+
+        rate = clopper_pearson(round(tpr * 1000), 1000)  # 1,000 members, 2,000 non-members
         campaign = RedteamCampaign(verdict=Verdict.INFO, findings=tuple(findings),
-                                   membership_tpr_at_0_1pct_fpr=tpr)
+                                   membership_auc=0.5, membership_members=1000,
+                                   membership_nonmembers=2000,
+                                   membership_tpr_at_0_1pct_fpr=tpr,
+                                   membership_tpr_at_0_1pct_fpr_upper=rate.hi)
         record(Evidence.of(campaign, [Subject(mv.ref, mv.digest)]), self.ws)
 
     def cp6(self, mv: ModelVersion, fields: tuple[str, ...] = ("intended_use", "limitations")

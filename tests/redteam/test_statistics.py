@@ -125,7 +125,7 @@ def test_the_gate_compares_the_upper_confidence_bound() -> None:
     low_but_uncertain = _campaign(1200, 0.0, 0.0203)
     rule = CP5Rule(max_membership_tpr_at_0_1pct_fpr=0.01)
     reasons = requirement([_item(low_but_uncertain)], None, rule)  # type: ignore[arg-type]
-    assert len(reasons) == 1 and "upper 95% confidence bound 0.0203" in reasons[0].text
+    assert len(reasons) == 1 and "is 0: its upper 95% confidence bound 0.0203" in reasons[0].text
     assert not requirement([_item(_campaign(1200, 0.0, 0.0203))], None, CP5Rule())  # type: ignore[arg-type]
     at1 = CP5Rule(membership_fpr=0.01)
     assert not requirement([_item(_campaign(225, None, None))], None, at1)  # type: ignore[arg-type]

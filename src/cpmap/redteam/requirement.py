@@ -34,19 +34,23 @@ def membership(items: Sequence[Item], rule: CP5Rule) -> list[Reason]:
     item, p = mia
     fpr, limit, n = rule.membership_fpr, rule.max_membership_tpr_at_0_1pct_fpr, \
         int(p.membership_nonmembers or 0)
+    at = f"{fpr * 100:g}% FPR"
     if not estimable(fpr, n):
         return [Reason(f"not enough non-members to test at this FPR: membership inference at "
-                       f"{fpr:.2%} FPR needs at least {needed(fpr)} non-members, the campaign "
-                       f"had {n} (evidence #{item.index})")]
-    upper = {0.001: p.membership_tpr_at_0_1pct_fpr_upper,
-             0.01: p.membership_tpr_at_1pct_fpr_upper}.get(round(fpr, 6))
+                       f"{at} needs at least {needed(fpr)} non-members, the campaign had {n} "
+                       f"(evidence #{item.index})")]
+    point, upper = {0.001: (p.membership_tpr_at_0_1pct_fpr,
+                            p.membership_tpr_at_0_1pct_fpr_upper),
+                    0.01: (p.membership_tpr_at_1pct_fpr, p.membership_tpr_at_1pct_fpr_upper)
+                    }.get(round(fpr, 6), (None, None))
     if upper is None:
-        return [no_evidence(f"no membership TPR at {fpr:.2%} FPR in evidence #{item.index} "
-                            "(the campaign reports 0.1% and 1%)")]
+        return [no_evidence(f"no membership TPR at {at} in evidence #{item.index} (the "
+                            "campaign reports 0.1% and 1%)")]
     if upper > limit:
-        return [Reason(f"membership-inference TPR at {fpr:.2%} FPR: upper 95% confidence bound "
-                       f"{upper:.4g} ({p.membership_members} members, {n} non-members) is "
-                       f"above {limit:g} (evidence #{item.index})")]
+        shown = f"{point:.4g}" if point is not None else "unknown"
+        return [Reason(f"membership-inference TPR at {at} is {shown}: its upper 95% confidence "
+                       f"bound {upper:.4g} ({p.membership_members} members, {n} non-members) "
+                       f"is above {limit:g} (evidence #{item.index})")]
     return []
 
 

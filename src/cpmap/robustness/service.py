@@ -153,7 +153,9 @@ def train_model(ws: Workspace, data: str, cfg: TrainConfig, name: str,
     how = cfg.adversarial.upper() + " adversarial" if cfg.adversarial else (
         "distilled" if cfg.distill_from else ("DP-SGD" if cfg.dp_epsilon else "standard"))
     line = (f"{name}: {how} {cfg.arch} on {ds.ref}: clean {metrics['clean_accuracy']:.3f}, "
-            f"robust@{cfg.eval_eps:g} {metrics[f'robust_accuracy@{cfg.eval_eps:g}']:.3f}")
+            f"quick robust@{cfg.eval_eps:g} ({'PGD-10' if cfg.is_torch else 'Square-100'}) "
+            f"{metrics[f'robust_accuracy@{cfg.eval_eps:g}']:.3f}; the ensemble's worst case is "
+            "lower: cpmap robustness evaluate")
     pred = ModelTraining(
         verdict=Verdict.PASS, highlights=(line,), clean_accuracy=metrics["clean_accuracy"],
         robust_accuracy={f"{cfg.eval_eps:g}": metrics[f"robust_accuracy@{cfg.eval_eps:g}"]},
