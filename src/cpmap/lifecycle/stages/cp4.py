@@ -40,7 +40,8 @@ def _train(ctx: Context, data: str, cfg: TrainConfig, name: str) -> ModelVersion
     t = train_model(ctx.ws, data, cfg, name)
     m = t.metrics
     ctx.log(f"  trained {t.version.ref} ({cfg.adversarial or 'standard'} {cfg.arch}): clean "
-            f"{m['clean_accuracy']:.3f}, PGD-10 robust@0.1 {m['robust_accuracy@0.1']:.3f} "
+            f"{m['clean_accuracy']:.3f}, {'PGD-10' if cfg.is_torch else 'Square-100'} robust@0.1 "
+            f"{m['robust_accuracy@0.1']:.3f} "
             f"in {m['train_seconds']:.1f}s")
     return t.version
 
