@@ -27,3 +27,14 @@ def test_intervals_apart_are_reported_as_measurably_better() -> None:
     assert lines[1].endswith("measurably lower (intervals do not overlap)")
     _, ok = verdict_lines(_m((0.70, 0.80), None), _m((0.48, 0.55), None))
     assert ok
+
+
+def test_the_demo_tests_membership_at_1pct_fpr_and_says_why(ws: Any) -> None:
+    from cpmap.gate.policy import load
+    from cpmap.lifecycle.stages.cp6_evidence import demo_membership_fpr
+
+    assert load(ws).rule("CP5").membership_fpr == 0.001  # type: ignore[attr-defined]
+    line = demo_membership_fpr(ws)
+    assert line is not None and "0.1% FPR needs at least 1000 non-members" in line
+    assert load(ws).rule("CP5").membership_fpr == 0.01  # type: ignore[attr-defined]
+    assert demo_membership_fpr(ws) is None
