@@ -5,7 +5,9 @@ Same target, same split, same evaluation records, in one run:
 * Target: the demo's deliberately overfit digits MLP (256 hidden units, full-batch Adam, 200
   epochs on 180 training images; ``cpmap.lifecycle.stages.cp5.OVERFIT``).
 * Evaluation: 90 training images (members) and 900 held-out images (non-members); FPR is
-  resolved to 1/900, so "TPR at 0.1% FPR" is the TPR at zero false positives.
+  resolved to 1/900, so TPR at 0.1% FPR is not estimable (it needs 1,000 non-members) and is
+  reported as such; TPR at 1% FPR is pooled over the seeds as a count with its
+  Clopper-Pearson interval, AUC with the seeds' bootstrap intervals.
 * ART's attack is supervised: it is given the other 90 members and 90 more non-members with
   their membership labels (a stronger attacker than ours) and trains its attack model
   (``nn`` and ``rf``) on the target's probabilities and the labels.
@@ -93,22 +95,31 @@ def _scores_art(s: dict[str, Any], ev_x: np.ndarray, ev_y: np.ndarray,
 
 
 def membership() -> str:
-    rows: dict[str, list[tuple[float, float, float, float]]] = {}
+    from cpmap.redteam.stats import clopper_pearson, estimable
+
+    rows: dict[str, list[tuple[float, float, float, int, int, float]]] = {}
+    nonmembers = 0
     for seed in SEEDS:
         s = _setup(seed)
         x, y = s["x"], s["y"]
         ev = np.concatenate([s["mem_eval"], s["non_eval"]])
         is_member = np.r_[np.ones(len(s["mem_eval"]), bool), np.zeros(len(s["non_eval"]), bool)]
+        nonmembers, members = len(s["non_eval"]), len(s["mem_eval"])
         torch.manual_seed(seed)
         for name, r, secs in [*_scores_ours(s, x[ev], y[ev], is_member, seed),
                               *_scores_art(s, x[ev], y[ev], is_member)]:
-            rows.setdefault(name, []).append((r.auc, r.tpr_at(0.001), r.tpr_at(0.01), secs))
-    lines = ["| attack | AUC | TPR at 0.1% FPR | TPR at 1% FPR | seconds |",
-             "|---|---|---|---|---|"]
+            k = int(round(r.tpr_at(0.01) * members))
+            rows.setdefault(name, []).append((r.auc, *r.auc_ci, k, members, secs))
+    at01 = "" if estimable(0.001, nonmembers) else \
+        f"not estimable ({nonmembers} non-members; needs 1000)"
+    lines = ["| attack | AUC (mean; mean 95% bootstrap CI) | TPR at 0.1% FPR | TPR at 1% FPR "
+             "(pooled count, 95% CI) | seconds |", "|---|---|---|---|---|"]
     for name, vals in rows.items():
-        a = np.asarray(vals)
+        a = np.asarray(vals, dtype=np.float64)
         m = a.mean(axis=0)
-        lines.append(f"| {name} | {m[0]:.3f} | {m[1]:.1%} | {m[2]:.1%} | {m[3]:.2f} |")
+        rate = clopper_pearson(int(a[:, 3].sum()), int(a[:, 4].sum()))
+        lines.append(f"| {name} | {m[0]:.3f} ({m[1]:.3f}-{m[2]:.3f}) | {at01} | {rate.text()} | "
+                     f"{m[5]:.2f} |")
     return "\n".join(lines)
 
 

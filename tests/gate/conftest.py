@@ -23,7 +23,7 @@ from cpmap.gateway.predicates import GatewayCheck
 from cpmap.provenance.predicates import DataSignature
 from cpmap.redteam.predicates import RedteamCampaign
 from cpmap.registry.manifest import ModelVersion
-from cpmap.robustness.predicates import AttackRow, RobustnessEvaluation
+from cpmap.robustness.predicates import ENSEMBLE, AttackRow, RobustnessEvaluation
 from cpmap.supplychain.predicates import ModelScan
 
 
@@ -64,15 +64,22 @@ class Kit:
     def cp4(self, mv: ModelVersion, robust: float = 0.7, clean: float = 0.95,
             eps: float = 0.15) -> None:
         ev = RobustnessEvaluation(verdict=Verdict.INFO, clean_accuracy=clean,
-                                  results=(AttackRow("pgd", eps, robust),))
+                                  results=tuple(AttackRow(a, eps, robust) for a in ENSEMBLE),
+                                  worst_case={f"{eps:g}": robust})
         record(Evidence.of(ev, [Subject(mv.ref, mv.digest)]), self.ws)
 
     def cp5(self, mv: ModelVersion, tpr: float = 0.01, high: int = 0) -> None:
         findings = [Finding("CP5-FUZZ-CRASH", Severity.HIGH, "crash",
                             properties={"id": f"RT-{k}", "status": "open"})
                     for k in range(high)]
+        from cpmap.redteam.stats import clopper_pearson
+
+        rate = clopper_pearson(round(tpr * 1000), 1000)  # 1,000 members, 2,000 non-members
         campaign = RedteamCampaign(verdict=Verdict.INFO, findings=tuple(findings),
-                                   membership_tpr_at_0_1pct_fpr=tpr)
+                                   membership_auc=0.5, membership_members=1000,
+                                   membership_nonmembers=2000,
+                                   membership_tpr_at_0_1pct_fpr=tpr,
+                                   membership_tpr_at_0_1pct_fpr_upper=rate.hi)
         record(Evidence.of(campaign, [Subject(mv.ref, mv.digest)]), self.ws)
 
     def cp6(self, mv: ModelVersion, fields: tuple[str, ...] = ("intended_use", "limitations")

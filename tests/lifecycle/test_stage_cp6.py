@@ -39,10 +39,11 @@ def test_stage_registers_gates_promotes_and_rolls_back(
     text = "\n".join(result.lines)
     assert [v.ref for v in list_versions(ws, "digits")] == ["digits@1", "digits@2", "digits@3"]
     assert (ctx.workdir / "cards" / "digits-1.md").read_text().startswith("---\nlicense:")
-    assert "promoted digits@3 (repackaged for serving) to production" in text
-    assert "rolled back production digits@3 -> digits@" in text
-    assert aliases(ws, "digits")["production"] != 3
-    assert (ctx.workdir / "reports" / "digits-production" / "index.html").is_file()
+    # CP6 works on staging: production needs CP7's gateway check of the staged version
+    assert "promoted digits@3 (repackaged for serving) to staging" in text
+    assert "rolled back staging digits@3 -> digits@" in text
+    assert aliases(ws, "digits")["staging"] != 3
+    assert "production" not in aliases(ws, "digits")
     kinds = {e.summary()["kind"] for e in Ledger(ws).entries(control="CP6")}
     assert {"registry-version", "model-card", "registry-promotion",
             "registry-rollback"} <= kinds

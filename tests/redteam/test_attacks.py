@@ -71,15 +71,19 @@ def test_extraction_fidelity_grows_with_budget(target: Target, data: Data) -> No
     res = extract(target, x[600:1200], (x[1200:], y[1200:]), [20, 400], seed=0)
     prob = sorted((p for p in res.points if p.output == "probabilities"), key=lambda p: p.budget)
     assert prob[1].fidelity > prob[0].fidelity and prob[1].fidelity > 0.85
-    assert res.queries == 400
-    assert {p.output for p in res.points} == {"probabilities", "rounded", "label"}
-    assert set(res.to_dict()) >= {"fidelity_probabilities", "fidelity_label", "points"}
+    assert res.queries == 400 + 400  # the pool attacker's, then the data-free attacker's
+    assert {p.output for p in res.points} == {"probabilities", "rounded", "label", "data-free"}
+    d = res.to_dict()
+    assert set(d) >= {"fidelity_probabilities", "fidelity_label", "points", "fidelity_data_free"}
+    lo, hi = d["fidelity_probabilities_ci95"]
+    assert lo < d["fidelity_probabilities"] < hi and d["eval_rows"] == len(y[1200:])
+    assert "holds 600 unlabelled in-distribution rows" in d["attacker"]
 
 
 def test_extraction_synthesises_queries_beyond_the_pool(target: Target, data: Data) -> None:
     x, y = data
     res = extract(target, x[600:650], (x[1200:], y[1200:]), [120], outputs=["label"])
-    assert res.queries == 120 and len(res.points) == 1
+    assert res.queries == 2 * 120 and [p.output for p in res.points] == ["label", "data-free"]
 
 
 def test_inversion_white_and_black_box(target: Target, black_box: Target, data: Data) -> None:

@@ -20,7 +20,7 @@ def test_evaluation_json_has_exactly_the_documented_shape(mlp: Any, heldout: Any
     x, y = heldout
     ev = evaluate(mlp, x[:80], y[:80], [0.05, 0.1], ["fgsm", "pgd", "square"], FAST)
     d = ev.to_dict()
-    assert set(d) == {"clean_accuracy", "results"}
+    assert set(d) == {"clean_accuracy", "results", "worst_case"}
     assert [(r["attack"], r["eps"]) for r in d["results"]] == [
         ("fgsm", 0.05), ("fgsm", 0.1), ("pgd", 0.05), ("pgd", 0.1), ("square", 0.05),
         ("square", 0.1)]
@@ -28,8 +28,10 @@ def test_evaluation_json_has_exactly_the_documented_shape(mlp: Any, heldout: Any
         assert set(r) == {"attack", "eps", "robust_accuracy", "queries"}
         assert 0.0 <= r["robust_accuracy"] <= d["clean_accuracy"]
         assert (r["queries"] is None) == (r["attack"] != "square")
-    assert ev.robust_at(0.1) == min(r["robust_accuracy"] for r in d["results"]
+    # per example, so never above the weakest single attack
+    assert ev.robust_at(0.1) <= min(r["robust_accuracy"] for r in d["results"]
                                     if r["eps"] == 0.1)
+    assert [w["eps"] for w in d["worst_case"]] == [0.05, 0.1]
     assert not ev.findings
 
 
@@ -57,8 +59,11 @@ def test_accuracy_rising_with_eps_is_flagged() -> None:
 
 def test_black_box_beating_white_box_is_flagged() -> None:
     ev = _ev([("pgd", 0.1, 0.8), ("square", 0.1, 0.3)])
-    assert [f.rule_id for f in blackbox_beats_whitebox(ev, ["pgd"], ["square"])] == [
-        "CP4-MASK-BLACKBOX"]
+    found = blackbox_beats_whitebox(ev, ["pgd"], ["square"])
+    assert [f.rule_id for f in found] == ["CP4-MASK-BLACKBOX"]
+    assert found[0].message == ("white-box attack weaker than black-box at eps 0.1: robust "
+                                "accuracy 0.800 under the best white-box attack, 0.300 under "
+                                "the best black-box attack")
 
 
 class _Masked(torch.nn.Module):

@@ -128,11 +128,14 @@ def test_train_and_evaluate_commands(ws: Any, capsys: pytest.CaptureFixture[str]
                              "--samples", "60", *w, "-f", "json")
     assert code == 0, err
     result = json.loads(out)
-    assert set(result) == {"clean_accuracy", "results"} and len(result["results"]) == 4
+    assert set(result) == {"clean_accuracy", "results", "worst_case"}
+    assert len(result["results"]) == 4
     entry = Ledger(ws).entries(kind="robustness-evaluation")[-1]
     details = entry.predicate["details"]
     assert details["plots"][0]["sha256"] and details["results"] == result["results"]
     assert entry.predicate["metrics"]["robust_accuracy@0.1"] <= result["clean_accuracy"]
+    worst = {w["eps"]: w["robust_accuracy"] for w in result["worst_case"]}
+    assert entry.predicate["metrics"]["worst_case@0.1"] == round(worst[0.1], 5)
     code, _, err = run_cli(capsys, "robustness", "evaluate", "--model", "d", "--data",
                            "builtin:digits", "--eps", "abc", *w)
     assert code == 2 and "--eps" in err

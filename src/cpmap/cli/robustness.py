@@ -83,7 +83,7 @@ def evaluate_cmd(
     names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks is not None else None
     if names == []:
         raise InputError(f"--attacks {attacks!r}: name at least one attack",
-                         hint="fgsm, pgd, pgd-l2, apgd, square, hsj")
+                         hint="fgsm, pgd, pgd-l2, apgd, apgd-t, margin, square, hsj")
     settings = AttackSettings(steps=steps, restarts=restarts, square_iters=square_iters)
     ws = open_workspace(workspace)
     budgets = _floats(eps, "--eps")
@@ -100,7 +100,10 @@ def evaluate_cmd(
         render([{"attack": r["attack"], "eps": f"{r['eps']:g}",
                  "robust accuracy": f"{r['robust_accuracy']:.4f}",
                  "queries": "" if r["queries"] is None else str(r["queries"])}
-                for r in v["results"]],
+                for r in v["results"]] + [
+                {"attack": "worst case (per example)", "eps": f"{w['eps']:g}",
+                 "robust accuracy": f"{w['robust_accuracy']:.4f}", "queries": ""}
+                for w in v.get("worst_case", [])],
                title=f"{res.model} on {res.dataset.ref}: clean accuracy "
                      f"{v['clean_accuracy']:.4f} ({ev.samples} rows)")
 
@@ -112,3 +115,20 @@ def evaluate_cmd(
         err.print(f"evidence: ledger entry {res.entry.index}")
     if ev.findings:
         raise typer.Exit(1)
+
+
+@app.command("accept-masking")
+def accept_masking(
+    model: Annotated[str, typer.Option("--model", help="Stored model reference.")],
+    rule: Annotated[str, typer.Option("--rule", help="CP4-MASK-... rule id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the risk is accepted.")],
+    eps: Annotated[float | None, typer.Option("--eps", help="Only at this eps.")] = None,
+    by: Annotated[str, typer.Option("--by", help="Who accepts it.")] = "",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Accept a gradient-masking finding with a recorded reason (the CP4 gate stops failing)."""
+    from cpmap.core.workspace import open_workspace
+    from cpmap.robustness.service import accept_masking as accept
+
+    entry = accept(open_workspace(workspace), model, rule, reason, eps=eps, by=by)
+    stderr_console().print(f"accepted {rule} on {model}: ledger entry {entry.index}")

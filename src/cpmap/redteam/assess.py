@@ -93,20 +93,27 @@ def extraction(model: str, digest: str, res: ExtractionResult, plan: Plan) -> li
 
 def membership(model: str, digest: str, results: list[MembershipResult],
                plan: Plan) -> list[Finding]:
+    """A finding while the data cannot rule out TPR at 1% FPR >= the threshold (the upper 95%
+    bound reaches it): HIGH when even the lower bound does (the leak is established), MEDIUM
+    otherwise. So a later version is "remediated" only once its interval says so, not when a
+    point estimate on a few hundred records happens to dip below the line."""
+    from cpmap.redteam.membership import summary_text
+
     cfg = plan.membership
-    if not results:
+    rated = [(r, a) for r in results if (a := r.rate(0.01)) is not None]
+    if not rated:
         return []
-    best = max(results, key=lambda r: (r.tpr_at_1pct, r.tpr_at_0_1pct))
-    if best.tpr_at_1pct < cfg.tpr_threshold:
+    best, at1 = max(rated, key=lambda t: (t[1].hi, t[1].value))
+    if at1.hi < cfg.tpr_threshold:
         return []
-    strong = best.tpr_at_0_1pct >= cfg.tpr_threshold
-    message = (f"{best.attack} identifies {best.tpr_at_1pct:.1%} of training records at 1% FPR "
-               f"and {best.tpr_at_0_1pct:.1%} at 0.1% FPR (AUC {best.auc:.3f}; chance: 1% and "
-               f"0.1%)")
+    established = at1.lo >= cfg.tpr_threshold
+    how = "identifies training records" if established else \
+        f"cannot be ruled out at TPR {cfg.tpr_threshold:.0%} (1% FPR)"
+    message = f"{best.attack} {how}: {summary_text(best.to_dict())} (chance: TPR equals FPR)"
     params = {"attacks": list(cfg.attacks), "reference_models": cfg.reference_models,
               "max_records": cfg.max_records}
     return [make(model, digest, "CP5-MEMBERSHIP", message, params, plan.seed, best.to_dict(),
-                 None if strong else Severity.MEDIUM)]
+                 None if established else Severity.MEDIUM)]
 
 
 def inversion(model: str, digest: str, res: InversionResult, plan: Plan) -> list[Finding]:

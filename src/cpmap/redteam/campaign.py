@@ -45,18 +45,26 @@ def split_data(heldout: tuple[np.ndarray, np.ndarray],
                seed: int = 0) -> CampaignData:
     """Split held-out data (and the training rows, when known) into the campaign's roles.
 
-    Held-out rows are halved into non-members (also the evaluation set) and the attacker's
-    population (also the extraction pool). Without the model's training rows, membership
-    inference cannot be scored and is skipped.
+    Held-out rows go to the attacker's population (also the extraction pool: about twice the
+    training set, at most half the rows) and the non-members (also the evaluation set: the
+    rest). Without the model's training rows, the rows are halved and membership inference
+    cannot be scored and is skipped.
     """
     x, y = heldout
     order = np.random.default_rng(seed).permutation(len(x))
     half = len(order) // 2
-    ev, pop = order[:half], order[half:]
     if members is None:
+        ev, pop = order[:half], order[half:]
         return CampaignData((x[ev], y[ev]), x[pop], note="training rows unknown")
+    # the attacker's population needs about twice the training set (references on random
+    # halves); every other held-out row is a non-member, so low FPRs become estimable
+    cut = min(half, max(2 * len(members[1]), MIN_POPULATION))
+    pop, ev = order[:cut], order[cut:]
     return CampaignData((x[ev], y[ev]), x[pop], members, (x[ev], y[ev]), (x[pop], y[pop]),
                         note="training rows from the model record")
+
+
+MIN_POPULATION = 100
 
 
 @dataclass
@@ -94,9 +102,10 @@ def _membership(target: Target, data: CampaignData, plan: Plan, trainer: Trainer
         return {"auc": None, "tpr_at_0.1pct_fpr": None, "tpr_at_1pct_fpr": None,
                 "skipped": f"{data.note}: members and non-members are needed"}
     rng = np.random.default_rng(seed)
-    per = max(1, cfg.max_records // 2)
-    mi = rng.permutation(len(data.members[0]))[:per]
-    ni = rng.permutation(len(data.nonmembers[0]))[:per]
+    # members up to half the records, non-members the rest: the non-members decide which
+    # FPRs can be resolved, so they get every record the members leave
+    mi = rng.permutation(len(data.members[0]))[:max(1, cfg.max_records // 2)]
+    ni = rng.permutation(len(data.nonmembers[0]))[:max(1, cfg.max_records - len(mi))]
     x = np.concatenate([data.members[0][mi], data.nonmembers[0][ni]])
     y = np.concatenate([data.members[1][mi], data.nonmembers[1][ni]])
     is_member = np.r_[np.ones(len(mi), bool), np.zeros(len(ni), bool)]
@@ -109,10 +118,16 @@ def _membership(target: Target, data: CampaignData, plan: Plan, trainer: Trainer
         runs.append(loss_threshold(target, x, y, is_member))
     result.artifacts["membership"] = runs
     result.findings += assess.membership(result.model, result.digest, runs, plan)
-    best = max(runs, key=lambda r: (r.tpr_at_0_1pct, r.tpr_at_1pct, r.auc))
-    return {**{k: v for k, v in best.to_dict().items()
-               if k in ("auc", "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr", "attack")},
+    best = max(runs, key=lambda r: (r.tpr_at_0_1pct or 0.0, r.tpr_at_1pct or 0.0, r.auc))
+    d = best.to_dict()
+    return {**{k: v for k, v in d.items() if k in HEADLINE},
+            "auc_lower": d["auc_ci95"][0], "auc_upper": d["auc_ci95"][1],
+            "warnings": sorted({w for r in runs for w in r.warnings}),
             "attacks": [r.to_dict() for r in runs]}
+
+
+HEADLINE = ("auc", "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr_upper",
+            "tpr_at_1pct_fpr_upper", "attack", "members", "nonmembers", "lowest_fpr")
 
 
 def _section(name: str, target: Target, data: CampaignData, plan: Plan, trainer: Trainer,
@@ -249,8 +264,12 @@ def _scalars(result: CampaignResult) -> dict[str, Any]:
     out: dict[str, Any] = {"findings": len(result.findings)}
     keys = {"fuzzing": ("failing_probes",), "evasion": ("white_box_success_rate",
                                                         "black_box_success_rate"),
-            "extraction": ("fidelity_probabilities", "fidelity_label"),
-            "membership": ("auc", "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr"),
+            "extraction": ("fidelity_probabilities", "fidelity_label",
+                           "fidelity_probabilities_lower", "fidelity_probabilities_upper",
+                           "fidelity_data_free", "eval_rows"),
+            "membership": ("auc", "tpr_at_0.1pct_fpr", "tpr_at_1pct_fpr",
+                           "tpr_at_0.1pct_fpr_upper", "tpr_at_1pct_fpr_upper", "auc_lower",
+                           "auc_upper", "members", "nonmembers", "lowest_fpr"),
             "inversion": ("identification_rate",)}
     for section, names in keys.items():
         for k in names:

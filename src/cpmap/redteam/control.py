@@ -12,12 +12,18 @@ from cpmap.redteam.predicates import KINDS
 
 @dataclass(frozen=True, kw_only=True)
 class CP5Rule(Rule):
-    """Membership-inference TPR at 0.1% FPR at most this, and no open finding at or above
-    fail_severity from red-team campaigns."""
+    """Membership-inference TPR at membership_fpr (upper 95% confidence bound) at most
+    max_membership_tpr_at_0.1pct_fpr, and no open finding at or above fail_severity from
+    red-team campaigns. A campaign with fewer than 1/membership_fpr non-members fails: it
+    cannot test that FPR."""
 
     required: bool = True
     max_membership_tpr_at_0_1pct_fpr: float = field(
-        default=0.05, metadata={"key": "max_membership_tpr_at_0.1pct_fpr"})
+        default=0.05, metadata={"key": "max_membership_tpr_at_0.1pct_fpr",
+                                "doc": "the largest TPR allowed at membership_fpr"})
+    membership_fpr: float = field(default=0.001, metadata={
+        "doc": "FPR the membership TPR is tested at: 0.001 or 0.01 (0.001 needs >= 1000 "
+               "non-members)"})
     fail_severity: SeverityFloor = SeverityFloor.HIGH
 
 

@@ -8,6 +8,11 @@ so the cost reported per point is exactly its budget.
 Output hardening is applied to the same answers the way a gateway would (CP7): ``label``
 (argmax only) or ``rounded`` (probabilities rounded to ``decimals``), so the gap between the
 ``probabilities`` row and the hardened rows is what hardening buys against this attacker.
+
+Two attackers, so that query budgets (CP7) are sized for both: one holding ``pool`` (real
+in-distribution rows, stated in the result) and a **data-free** one whose queries are uniform
+random inputs in the valid range (output ``data-free``: probabilities). Fidelity is the share
+of held-out rows where the surrogate agrees with the target, with its Clopper-Pearson interval.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from cpmap.redteam.shadow import MLPConfig, train_mlp
+from cpmap.redteam.stats import clopper_pearson
 from cpmap.redteam.target import Target
 
 OUTPUTS = ("probabilities", "rounded", "label")
@@ -31,10 +37,17 @@ class ExtractionPoint:
     budget: int
     fidelity: float  # agreement with the target's labels on held-out data
     accuracy: float  # surrogate accuracy on held-out true labels
+    rows: int = 0  # held-out rows the fidelity was measured on
+
+    def interval(self) -> tuple[float, float]:
+        r = clopper_pearson(int(round(self.fidelity * self.rows)), self.rows)
+        return r.lo, r.hi
 
     def to_dict(self) -> dict[str, Any]:
+        lo, hi = self.interval()
         return {"output": self.output, "budget": self.budget,
-                "fidelity": round(self.fidelity, 4), "accuracy": round(self.accuracy, 4)}
+                "fidelity": round(self.fidelity, 4), "fidelity_ci95": [round(lo, 4), round(hi, 4)],
+                "accuracy": round(self.accuracy, 4), "rows": self.rows}
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,7 @@ class ExtractionResult:
     target_accuracy: float
     queries: int
     decimals: int
+    pool_rows: int = 0
 
     def best(self, output: str) -> ExtractionPoint | None:
         pts = [p for p in self.points if p.output == output]
@@ -55,11 +69,22 @@ class ExtractionResult:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"target_accuracy": round(self.target_accuracy, 4),
                                "queries": self.queries, "rounding_decimals": self.decimals,
+                               "attacker": (f"holds {self.pool_rows} unlabelled in-distribution "
+                                            "rows (extra queries: mixup blends of them); the "
+                                            "data-free attacker holds none (uniform random "
+                                            "queries)"),
                                "points": [p.to_dict() for p in self.points]}
-        for name in OUTPUTS:
+        for name in (*OUTPUTS, "data-free"):
             best = self.best(name)
             if best is not None:
-                out[f"fidelity_{name}"] = round(best.fidelity, 4)
+                out[f"fidelity_{name.replace('-', '_')}"] = round(best.fidelity, 4)
+                out[f"fidelity_{name.replace('-', '_')}_ci95"] = [
+                    round(v, 4) for v in best.interval()]
+        best = self.best("probabilities")
+        if best is not None:
+            lo, hi = best.interval()
+            out |= {"fidelity_probabilities_lower": round(lo, 4),
+                    "fidelity_probabilities_upper": round(hi, 4), "eval_rows": best.rows}
         return out
 
 
@@ -108,10 +133,23 @@ def extract(target: Target, pool: np.ndarray, evaluation: tuple[np.ndarray, np.n
     points = []
     for output in outputs:
         soft = harden(answers, output, decimals)
-        for budget in sorted(budgets):
-            model = train_mlp(qx[:budget], soft[:budget], target.n_classes, seed, surrogate)
-            pred = model.predict_proba(x_eval.reshape(len(x_eval), -1)).argmax(axis=1)
-            points.append(ExtractionPoint(output, budget, float((pred == target_labels).mean()),
-                                          float((pred == y_eval).mean())))
+        points += [_point(target, output, b, qx[:b], soft[:b], x_eval, y_eval, target_labels,
+                          seed, surrogate) for b in sorted(budgets)]
+    top = max(budgets)
+    rx = rng.uniform(*target.bounds, size=(top, qx.shape[1]))
+    before_free = target.queries
+    free = np.concatenate([target.query(rx[i:i + 1024]) for i in range(0, top, 1024)])
+    queries += target.queries - before_free
+    points.append(_point(target, "data-free", top, rx, free, x_eval, y_eval, target_labels,
+                         seed, surrogate))
     acc = float((target_labels == y_eval).mean()) if len(y_eval) else 0.0
-    return ExtractionResult(tuple(points), acc, queries, decimals)
+    return ExtractionResult(tuple(points), acc, queries, decimals, len(pool))
+
+
+def _point(target: Target, output: str, budget: int, qx: np.ndarray, soft: np.ndarray,
+           x_eval: np.ndarray, y_eval: np.ndarray, target_labels: np.ndarray, seed: int,
+           surrogate: MLPConfig) -> ExtractionPoint:
+    model = train_mlp(qx, soft, target.n_classes, seed, surrogate)
+    pred = model.predict_proba(x_eval.reshape(len(x_eval), -1)).argmax(axis=1)
+    return ExtractionPoint(output, budget, float((pred == target_labels).mean()),
+                           float((pred == y_eval).mean()), len(y_eval))

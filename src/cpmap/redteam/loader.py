@@ -71,22 +71,32 @@ def _members(ds: Dataset, record: dict[str, Any]) -> tuple[Dataset, Dataset | No
     return ds, None
 
 
-def reference_trainer(record: dict[str, Any], ds: Dataset, mode: str = "mlp") -> Trainer | None:
+def reference_trainer(record: dict[str, Any], ds: Dataset, mode: str = "target"
+                      ) -> Trainer | None:
     """How membership reference models are trained.
 
-    ``mlp``: a full-batch MLP as wide as the target's first hidden layer (seconds for all of
-    them). ``target``: the target's own recipe (architecture and hyperparameters through CP4's
-    trainer), without adversarial training, distillation or DP-SGD (cheaper, and offline LiRA
-    only compares a record's score with its own reference distribution).
+    ``target`` (the default): the target's own recipe from its training record, so a
+    reference differs from the target only in its rows (offline LiRA compares a record's score
+    with the scores of models trained *like the target* without it; a mismatched recipe makes
+    the attack measure the recipe, not the record). A full-batch record (``"batch": "full"``)
+    is replayed with its width, epochs, learning rate and weight decay; a ``cpmap train``
+    record through CP4's trainer with its architecture, epochs, optimizer settings and batch
+    size (without adversarial training, distillation or DP-SGD). ``mlp``: a fast full-batch
+    MLP as wide as the target's first hidden layer, a mismatched approximation.
     """
     cfg_data = record.get("config")
     if not isinstance(cfg_data, dict):
         cfg_data = {}
-    if mode == "mlp" or not cfg_data:
-        from cpmap.redteam.shadow import MLPConfig, mlp_trainer
+    from cpmap.redteam.shadow import MLPConfig, mlp_trainer
 
-        hidden = cfg_data.get("hidden") or [128]
+    hidden = cfg_data.get("hidden") or [128]
+    if mode == "mlp" or not cfg_data:
         return mlp_trainer(ds.n_classes, MLPConfig(hidden=int(hidden[0]), epochs=200))
+    if cfg_data.get("batch") == "full":
+        return mlp_trainer(ds.n_classes, MLPConfig(
+            hidden=int(hidden[0]), epochs=int(cfg_data.get("epochs", 200)),
+            lr=float(cfg_data.get("lr", 1e-2)),
+            weight_decay=float(cfg_data.get("weight_decay", 0.0))))
     from cpmap.robustness.config import TrainConfig
 
     try:
@@ -108,7 +118,7 @@ def reference_trainer(record: dict[str, Any], ds: Dataset, mode: str = "mlp") ->
 
 def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
                     label: str | None = None, endpoint: str | None = None,
-                    api_key_env: str = "CPMAP_MODEL_API_KEY", reference: str = "mlp") -> Setup:
+                    api_key_env: str = "CPMAP_MODEL_API_KEY", reference: str = "target") -> Setup:
     """Attack workspace model ``model_ref`` in process, or through ``endpoint`` when given.
 
     With an endpoint the workspace model (when it exists) still names the digest findings are

@@ -10,7 +10,16 @@ Two attacks, both through ``predict_proba`` only:
   variance is used below 16 models.
 
 Both report ROC AUC and, more to the point, TPR at 0.1% and 1% FPR: an attack that is right on
-a few records with near certainty is a privacy failure even when its AUC looks harmless.
+a few records with near certainty is a privacy failure even when its AUC looks harmless. Every
+rate comes with its count and a Clopper-Pearson interval, AUC with a bootstrap interval, and a
+TPR at an FPR the non-members cannot resolve (fewer than 1/FPR of them) is "not estimable"
+(:mod:`cpmap.redteam.stats`). Scores are computed in float64 from the logit-scaled confidence,
+which keeps its precision where a float32 probability has rounded to 1.0.
+
+Reference models must be trained the way the target was (its recipe from the training record:
+see :func:`cpmap.redteam.loader.reference_trainer`) and on different rows: when the attacker's
+population is no larger than the training set, each reference trains on a bootstrap sample of
+it (with replacement) and the result carries a warning.
 """
 
 from __future__ import annotations
@@ -21,9 +30,12 @@ from typing import Any
 import numpy as np
 
 from cpmap.redteam.shadow import Trainer
+from cpmap.redteam.stats import Rate, bootstrap_auc, clopper_pearson, estimable, lowest_fpr, needed
 from cpmap.redteam.target import PredictFn, Target
 
 _TINY = 1e-300
+FPRS = (0.001, 0.01, 0.1)
+LABELS = {0.001: "0.1pct", 0.01: "1pct", 0.1: "10pct"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,7 @@ class Roc:
     fpr: np.ndarray
     tpr: np.ndarray
     auc: float
+    auc_ci: tuple[float, float] = (0.0, 1.0)
 
     def tpr_at(self, max_fpr: float) -> float:
         """The best TPR whose FPR does not exceed ``max_fpr``."""
@@ -38,15 +51,15 @@ class Roc:
         return float(self.tpr[ok[-1]]) if ok.size else 0.0
 
 
-def roc(scores: np.ndarray, is_member: np.ndarray) -> Roc:
-    """ROC of ``scores`` (higher: more likely a member)."""
+def roc(scores: np.ndarray, is_member: np.ndarray, seed: int = 0) -> Roc:
+    """ROC of ``scores`` (higher: more likely a member), AUC with its bootstrap interval."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     labels = np.asarray(is_member, dtype=bool)
     s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
     s = np.clip(s, -1e300, 1e300)
     fpr, tpr, _ = roc_curve(labels, s)
-    return Roc(fpr, tpr, float(roc_auc_score(labels, s)))
+    return Roc(fpr, tpr, float(roc_auc_score(labels, s)), bootstrap_auc(s, labels, seed=seed))
 
 
 @dataclass(frozen=True)
@@ -57,25 +70,45 @@ class MembershipResult:
     nonmembers: int
     reference_models: int
     queries: int
+    warnings: tuple[str, ...] = ()
 
     @property
     def auc(self) -> float:
         return self.roc.auc
 
-    @property
-    def tpr_at_0_1pct(self) -> float:
-        return self.roc.tpr_at(0.001)
+    def rate(self, fpr: float) -> Rate | None:
+        """TPR at ``fpr`` with its count and interval; None when the sample cannot tell."""
+        if not estimable(fpr, self.nonmembers):
+            return None
+        return clopper_pearson(int(round(self.roc.tpr_at(fpr) * self.members)), self.members)
 
     @property
-    def tpr_at_1pct(self) -> float:
-        return self.roc.tpr_at(0.01)
+    def tpr_at_0_1pct(self) -> float | None:
+        r = self.rate(0.001)
+        return r.value if r else None
+
+    @property
+    def tpr_at_1pct(self) -> float | None:
+        r = self.rate(0.01)
+        return r.value if r else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"attack": self.attack, "auc": round(self.auc, 4),
-                "tpr_at_0.1pct_fpr": round(self.tpr_at_0_1pct, 4),
-                "tpr_at_1pct_fpr": round(self.tpr_at_1pct, 4),
-                "members": self.members, "nonmembers": self.nonmembers,
-                "reference_models": self.reference_models, "queries": self.queries}
+        out: dict[str, Any] = {
+            "attack": self.attack, "auc": round(self.auc, 4),
+            "auc_ci95": [round(v, 4) for v in self.roc.auc_ci],
+            "members": self.members, "nonmembers": self.nonmembers,
+            "lowest_fpr": lowest_fpr(self.nonmembers),
+            "reference_models": self.reference_models, "queries": self.queries,
+            "warnings": list(self.warnings), "rates": []}
+        for fpr in FPRS:
+            r = self.rate(fpr)
+            key = f"tpr_at_{LABELS[fpr]}_fpr"
+            out[key] = round(r.value, 4) if r else None
+            out[f"{key}_upper"] = round(r.hi, 4) if r else None
+            out["rates"].append({"fpr": fpr, **(r.to_dict() if r else {
+                "value": None, "note": f"not estimable: {self.nonmembers} non-members, "
+                                       f"{fpr:.1%} FPR needs at least {needed(fpr)}"})})
+        return out
 
 
 def true_class_logit(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -99,8 +132,9 @@ def loss_threshold(target: Target, x: np.ndarray, y: np.ndarray,
                    is_member: np.ndarray) -> MembershipResult:
     """Score = minus the cross-entropy loss of the target on (x, y)."""
     before = target.queries
-    probs = _predict(target.query, x)
-    score = np.log(np.clip(probs[np.arange(len(y)), y], _TINY, 1.0))
+    # log(p_y / (1 - p_y)) orders rows as the loss does, in float64 from the other classes'
+    # mass, so two confident rows whose float32 p_y both rounded to 1.0 do not tie
+    score = true_class_logit(_predict(target.query, x), y)
     return MembershipResult("loss-threshold", roc(score, is_member), int(is_member.sum()),
                             int((~is_member.astype(bool)).sum()), 0, target.queries - before)
 
@@ -113,16 +147,23 @@ def lira_offline(target: Target, x: np.ndarray, y: np.ndarray, is_member: np.nda
 
     ``population`` is data the attacker holds that is disjoint from the records under test, so
     every reference model is an OUT model for every record. ``train_size`` (default: half the
-    population) should match the target's training-set size when it is known.
+    population) should match the target's training-set size when it is known; when the
+    population has fewer than twice that many rows, references are bootstrap samples (with
+    replacement) so that they still differ, and the result warns.
     """
     if n_reference < 1:
         raise ValueError("LiRA needs at least one reference model")
     x_pop, y_pop = population
     rng = np.random.default_rng(seed)
-    size = min(len(x_pop), train_size or max(2, len(x_pop) // 2))
+    size = train_size or max(2, len(x_pop) // 2)
+    replace = len(x_pop) < 2 * size
+    warnings = (f"attacker population of {len(x_pop)} rows is smaller than twice the target's "
+                f"{size} training rows: LiRA reference models are bootstrap samples of it, so "
+                "they overlap and the attack is weaker than with a larger population",) \
+        if replace else ()
     ref_scores = np.empty((n_reference, len(x)))
     for i in range(n_reference):
-        idx = rng.choice(len(x_pop), size=size, replace=False)
+        idx = rng.choice(len(x_pop), size=size, replace=replace)
         model = trainer(x_pop[idx], y_pop[idx], seed + 1 + i)
         ref_scores[i] = true_class_logit(_predict(model, x), y)
     before = target.queries
@@ -133,6 +174,22 @@ def lira_offline(target: Target, x: np.ndarray, y: np.ndarray, is_member: np.nda
     else:
         sigma = np.full(len(x), float((ref_scores - mu).std()) + 1e-6)
     score = (observed - mu) / sigma
-    return MembershipResult("lira-offline", roc(score, is_member), int(is_member.sum()),
+    return MembershipResult("lira-offline", roc(score, is_member, seed), int(is_member.sum()),
                             int((~is_member.astype(bool)).sum()), n_reference,
-                            target.queries - before)
+                            target.queries - before, warnings)
+
+
+def summary_text(d: dict[str, Any]) -> str:
+    """One line from a result's dict: AUC with its interval, each TPR with count and interval,
+    or why it is not estimable."""
+    lo, hi = d.get("auc_ci95") or (None, None)
+    parts = [f"AUC {d['auc']:.3f}" + (f" (95% CI {lo:.3f}-{hi:.3f})" if lo is not None else "")]
+    for r in d.get("rates", [])[:2]:
+        if r.get("value") is None:
+            parts.append(f"TPR at {r['fpr']:.1%} FPR {r['note']}")
+        else:
+            k, n = r["count"]
+            a, b = r["ci95"]
+            parts.append(f"TPR {r['value']:.1%} at {r['fpr']:.1%} FPR ({k}/{n}; 95% CI "
+                         f"{a:.1%}-{b:.1%})")
+    return ", ".join(parts)

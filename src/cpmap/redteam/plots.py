@@ -27,8 +27,11 @@ def roc_figure(curves: Sequence[tuple[str, MembershipResult]]) -> Any:
     for label, res in curves:
         fpr = np.clip(res.roc.fpr, floor, 1.0)
         tpr = np.clip(res.roc.tpr, floor, 1.0)
-        ax.plot(fpr, tpr, label=f"{label} (AUC {res.auc:.3f}, "
-                                f"TPR@0.1% {res.tpr_at_0_1pct:.3f})")
+        r = res.rate(0.01)
+        ax.plot(fpr, tpr, label=f"{label} (AUC {res.auc:.3f}, TPR@1% "
+                                + (f"{r.value:.3f} [{r.lo:.3f}, {r.hi:.3f}])" if r else
+                                   "not estimable)"))
+        ax.axvline(1.0 / max(res.nonmembers, 1), color="grey", linewidth=0.5, linestyle="--")
     ax.plot([floor, 1], [floor, 1], "k:", linewidth=0.8, label="chance")
     ax.set_xscale("log")
     ax.set_yscale("log")

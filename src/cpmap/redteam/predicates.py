@@ -33,6 +33,22 @@ class RedteamCampaign(_CP5):
                                                         unit="ratio")
     membership_tpr_at_1pct_fpr: float | None = metric(key="membership.tpr_at_1pct_fpr",
                                                       unit="ratio")
+    # None above means "not estimable" with this many non-members (see membership.nonmembers)
+    membership_tpr_at_0_1pct_fpr_upper: float | None = metric(
+        key="membership.tpr_at_0.1pct_fpr_upper", unit="ratio")  # 95% Clopper-Pearson bound
+    membership_tpr_at_1pct_fpr_upper: float | None = metric(
+        key="membership.tpr_at_1pct_fpr_upper", unit="ratio")
+    membership_auc_lower: float | None = metric(key="membership.auc_lower")  # bootstrap 95%
+    membership_auc_upper: float | None = metric(key="membership.auc_upper")
+    membership_members: int | None = metric(key="membership.members", unit="count")
+    membership_nonmembers: int | None = metric(key="membership.nonmembers", unit="count")
+    membership_lowest_fpr: float | None = metric(key="membership.lowest_fpr", unit="ratio")
+    fidelity_probabilities_lower: float | None = metric(
+        key="extraction.fidelity_probabilities_lower", unit="ratio")
+    fidelity_probabilities_upper: float | None = metric(
+        key="extraction.fidelity_probabilities_upper", unit="ratio")
+    fidelity_data_free: float | None = metric(key="extraction.fidelity_data_free", unit="ratio")
+    extraction_eval_rows: int | None = metric(key="extraction.eval_rows", unit="count")
     identification_rate: float | None = metric(key="inversion.identification_rate",
                                                unit="ratio")
     campaign: str = detail("")
@@ -74,6 +90,12 @@ class RedteamSummary(_CP5):
     regularized_tpr_at_0_1pct_fpr: float | None = metric(key="regularized.tpr_at_0.1pct_fpr")
     regularized_tpr_at_1pct_fpr: float | None = metric(key="regularized.tpr_at_1pct_fpr")
     regularized_auc: float | None = metric(key="regularized.auc")
+    overfit_tpr_at_1pct_fpr_ci: tuple[float, float] | None = detail(
+        key="overfit.tpr_at_1pct_fpr_ci95")
+    regularized_tpr_at_1pct_fpr_ci: tuple[float, float] | None = detail(
+        key="regularized.tpr_at_1pct_fpr_ci95")
+    remediation: str = detail("")  # what the fixed version changed
+    remediated: bool | None = detail()  # the intervals at 1% FPR do not overlap
 
 
 KINDS = (RedteamCampaign, RedteamAcceptance, RedteamSummary)

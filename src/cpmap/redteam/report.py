@@ -56,16 +56,22 @@ def section_line(result: CampaignResult, name: str) -> str:
                 f"{_pct(m.get('black_box_success_rate'))} success")
     if name == "extraction":
         top = max(result.plan.extraction.budgets)
+        ci = m.get("fidelity_probabilities_ci95")
+        free = m.get("fidelity_data_free")
         return (f"extraction at {top} queries: fidelity "
-                f"{_pct(m.get('fidelity_probabilities'))} (probabilities), "
+                f"{_pct(m.get('fidelity_probabilities'))}"
+                + (f" (95% CI {ci[0]:.1%}-{ci[1]:.1%})" if ci else "") + " (probabilities), "
                 f"{_pct(m.get('fidelity_rounded'))} (rounded), "
-                f"{_pct(m.get('fidelity_label'))} (label only)")
+                f"{_pct(m.get('fidelity_label'))} (label only)"
+                + (f"; data-free (random queries) {_pct(free)}" if free is not None else "")
+                + f"; attacker: {m.get('attacker', 'holds in-distribution rows')}")
     if name == "membership":
         if m.get("skipped"):
             return f"membership: skipped ({m['skipped']})"
-        return (f"membership ({m.get('attack')}): AUC {m['auc']:.3f}, TPR "
-                f"{_pct(m['tpr_at_0.1pct_fpr'])} at 0.1% FPR, "
-                f"{_pct(m['tpr_at_1pct_fpr'])} at 1% FPR")
+        from cpmap.redteam.membership import summary_text
+
+        best = next((a for a in m.get("attacks", []) if a.get("attack") == m.get("attack")), m)
+        return f"membership ({m.get('attack')}): {summary_text(best)}"
     return (f"inversion: {_pct(m.get('identification_rate'))} of classes recognisable, "
             f"mean similarity {m.get('mean_similarity')}")
 

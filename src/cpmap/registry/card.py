@@ -78,7 +78,7 @@ def _metrics(result: GateResult) -> dict[str, Any]:
                              for r in ev.results]
     cp5 = [(i, i.predicate) for i in result.control("CP5").evidence if i.verified
            and isinstance(i.predicate, RedteamCampaign)
-           and i.predicate.membership_tpr_at_0_1pct_fpr is not None]
+           and i.predicate.membership_auc is not None]
     if cp5:
         item, camp = cp5[-1]
         out["membership_inference"] = {

@@ -1,4 +1,10 @@
-"""White-box evasion attacks in plain PyTorch: FGSM, PGD (L-inf, L2), APGD-CE.
+"""White-box evasion attacks in plain PyTorch: FGSM, PGD (L-inf, L2), APGD-CE, APGD-T, margin.
+
+APGD-CE, APGD-T (targeted, DLR loss) and the margin attack with Square are the AutoAttack-style
+ensemble (Croce & Hein 2020): cross-entropy alone saturates on confident models, the DLR and
+margin losses do not, so a model is robust only against the whole set. Losses other than the
+cross-entropy are computed from the logits in float64, so saturated softmax outputs cannot
+hide the gradient direction.
 
 Every attack is batched (one forward/backward per step for a whole chunk of rows), seeded (its
 own ``torch.Generator``, so results do not depend on global state) and keeps inputs inside the
@@ -104,6 +110,39 @@ def _checkpoints(n_iter: int) -> list[int]:
     return sorted({int(round(q * n_iter)) for q in p if q <= 1})
 
 
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def ce_loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    out: torch.Tensor = F.cross_entropy(z, y, reduction="none")
+    return out
+
+
+def margin_loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``max_{j != y} z_j - z_y`` in float64 (Carlini & Wagner): positive once fooled."""
+    z = z.double()
+    own = z.gather(1, y[:, None]).squeeze(1)
+    other = z.scatter(1, y[:, None], -torch.inf).amax(1)
+    out: torch.Tensor = other - own
+    return out
+
+
+def dlr_targeted(target: torch.Tensor) -> Loss:
+    """Targeted DLR loss (Croce & Hein 2020), float64: scale-invariant, so a model that only
+    scales its logits up (saturated softmax) does not flatten it."""
+
+    def loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z = z.double()
+        zs = z.sort(1).values
+        k = z.shape[1]
+        low = 0.5 * (zs[:, -3] + zs[:, -4]) if k >= 4 else zs[:, 0]
+        gap = z.gather(1, y[:, None]).squeeze(1) - z.gather(1, target[:, None]).squeeze(1)
+        out: torch.Tensor = -gap / (zs[:, -1] - low + 1e-12)
+        return out
+
+    return loss
+
+
 def apgd_ce(logits: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int = 50,
             seed: int = 0, box: Box = Box(), rho: float = 0.75) -> torch.Tensor:
     """APGD with cross-entropy (Croce & Hein 2020), L-inf: momentum and adaptive step sizes.
@@ -111,6 +150,42 @@ def apgd_ce(logits: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
     Needs no step-size tuning, which is why it is the standard check that a PGD result is not
     an artefact of a badly chosen step.
     """
+    return apgd(logits, x, y, eps, ce_loss, steps=steps, seed=seed, box=box, rho=rho)
+
+
+def apgd_margin(logits: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *,
+                steps: int = 50, seed: int = 0, box: Box = Box()) -> torch.Tensor:
+    """APGD on the float64 logit margin: the minimum-margin stand-in for FAB-T."""
+    return apgd(logits, x, y, eps, margin_loss, steps=steps, seed=seed, box=box)
+
+
+def apgd_t(logits: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps: int = 50,
+           targets: int = 9, seed: int = 0, box: Box = Box()) -> torch.Tensor:
+    """APGD-T: targeted APGD with the DLR loss, towards each of the ``targets`` classes the
+    model ranks highest after the true one (one run per target on the rows still standing)."""
+    with torch.no_grad():
+        z = logits(x)
+    order = z.argsort(1, descending=True)
+    best = x.clone()
+    found = torch.zeros(len(x), dtype=torch.bool)
+    for rank in range(1, min(targets, z.shape[1] - 1) + 1):
+        todo = torch.nonzero(~found).squeeze(1)
+        if len(todo) == 0:
+            break
+        xt, yt = x[todo], y[todo]
+        tgt = torch.where(order[todo, 0] == yt, order[todo, rank], order[todo, rank - 1])
+        adv = apgd(logits, xt, yt, eps, dlr_targeted(tgt), steps=steps, seed=seed + rank,
+                   box=box)
+        with torch.no_grad():
+            fooled = logits(adv).argmax(1) != yt
+        best[todo] = adv
+        found[todo[fooled]] = True
+    return best.detach()
+
+
+def apgd(logits: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, loss_fn: Loss, *,
+         steps: int = 50, seed: int = 0, box: Box = Box(), rho: float = 0.75) -> torch.Tensor:
+    """APGD (Croce & Hein 2020), L-inf, maximising ``loss_fn(logits, y)`` per row."""
     gen = torch.Generator().manual_seed(seed)
     n = len(x)
     checks = _checkpoints(steps)
@@ -121,9 +196,9 @@ def apgd_ce(logits: Logits, x: torch.Tensor, y: torch.Tensor, eps: float, *, ste
         z = z.detach().requires_grad_(True)
         with torch.enable_grad():
             out = logits(z)
-            loss = F.cross_entropy(out, y, reduction="none")
+            loss = loss_fn(out, y)
             (g,) = torch.autograd.grad(loss.sum(), z)
-        return loss.detach(), g, out.detach().argmax(1) != y
+        return loss.detach().double(), g, out.detach().argmax(1) != y
 
     loss_k, g_k, fooled = loss_grad(x_k)
     best_adv = x.clone()

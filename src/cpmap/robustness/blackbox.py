@@ -6,7 +6,10 @@ across rows (one ``predict_proba`` call per step for the whole batch), seeded, a
 row they send as a query.
 
 * Square (Andriushchenko et al. 2020), L-inf, score-based: random square (or, for tables,
-  strip) updates at the corners of the eps-box, kept when they lower the margin.
+  strip) updates at the corners of the eps-box, kept when they lower the margin. The margin
+  is taken on the logits in float64 when the model exposes them (a saturated softmax rounds
+  every probability to 0 or 1 in float32, which leaves a probability margin flat and the
+  attack stalled), else on log-probabilities.
 * HopSkipJump (Chen et al. 2020), L-inf, decision-based (labels only): walks along the decision
   boundary using Monte-Carlo gradient-direction estimates; it returns each row's smallest
   adversarial distance found, so one run answers every eps.
@@ -15,6 +18,7 @@ row they send as a query.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,10 +32,23 @@ class QueryCounter:
 
     model: Model
     queries: int = 0
+    scores: Callable[[np.ndarray], np.ndarray] | None = None  # float64 logits, when known
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         self.queries += len(x)
         return np.asarray(self.model.predict_proba(x.astype(np.float32)), dtype=np.float64)
+
+    def margin(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The true class's margin over the best other class (positive: still correct)."""
+        if self.scores is None:
+            return _margin(self.proba(x), y)
+        self.queries += len(x)
+        z = np.asarray(self.scores(x.astype(np.float32)), dtype=np.float64)
+        rows = np.arange(len(y))
+        own = z[rows, y].copy()
+        z[rows, y] = -np.inf
+        out: np.ndarray = own - z.max(1)
+        return out
 
     def labels(self, x: np.ndarray) -> np.ndarray:
         out: np.ndarray = self.proba(x).argmax(1)
@@ -58,17 +75,18 @@ def _p_schedule(p_init: float, it: int, n_iters: int) -> float:
 
 def square(model: Model, x: np.ndarray, y: np.ndarray, eps: float, *, n_iters: int = 300,
            p_init: float = 0.1, seed: int = 0, image_shape: tuple[int, int, int] | None = None,
-           box: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, int]:
-    """Square attack, L-inf: (adversarial rows, queries used)."""
+           box: tuple[float, float] = (0.0, 1.0),
+           scores: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, int]:
+    """Square attack, L-inf: (adversarial rows, queries used); ``scores``: the logits."""
     rng = np.random.default_rng(seed)
-    q = QueryCounter(model)
+    q = QueryCounter(model, scores=scores)
     n, dim = x.shape
     c, h, w = image_shape or (1, 1, dim)
     lo, hi = box
     img = x.reshape(n, c, h, w).astype(np.float64)
     delta = eps * rng.choice([-1.0, 1.0], size=(n, c, 1, w))
     adv = np.clip(img + delta, lo, hi)
-    margin = _margin(q.proba(adv.reshape(n, dim)), y)
+    margin = q.margin(adv.reshape(n, dim), y)
     rows, cols = np.arange(h)[None, :, None], np.arange(w)[None, None, :]
     for it in range(n_iters):
         active = np.flatnonzero(margin > 0)
@@ -87,7 +105,7 @@ def square(model: Model, x: np.ndarray, y: np.ndarray, eps: float, *, n_iters: i
         cur = adv[active] - img[active]
         new_delta = np.where(mask[:, None], signs, cur)
         cand = np.clip(img[active] + new_delta, lo, hi)
-        m_new = _margin(q.proba(cand.reshape(k, dim)), y[active])
+        m_new = q.margin(cand.reshape(k, dim), y[active])
         better = m_new < margin[active]
         adv[active[better]] = cand[better]
         margin[active[better]] = m_new[better]

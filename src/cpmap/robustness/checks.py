@@ -4,7 +4,9 @@ A defence that only breaks gradients looks robust to white-box attacks but is no
 each reported as a finding:
 
 * robust accuracy that *rises* as eps grows (a stronger budget cannot make the attack weaker);
-* a black-box attack succeeding where the white-box ones fail;
+* a black-box attack succeeding where the white-box ones fail ("white-box attack weaker than
+  black-box": with APGD-T and the margin attack in the ensemble this means the gradients
+  mislead, not that one loss was a poor choice);
 * more PGD steps and restarts giving a *weaker* attack than the default run;
 * an unbounded attack (eps = the whole input range) that does not reach ~0% accuracy.
 """
@@ -62,8 +64,10 @@ def blackbox_beats_whitebox(ev: Evaluation, white: Sequence[str],
         bb = ev.robust_at(eps, black)
         if wb is not None and bb is not None and bb < wb - tol:
             out.append(_finding("CP4-MASK-BLACKBOX",
-                                f"black-box attacks reach {bb:.3f} at eps {eps:g} where "
-                                f"white-box attacks only reach {wb:.3f}", eps=eps))
+                                f"white-box attack weaker than black-box at eps {eps:g}: "
+                                f"robust accuracy {wb:.3f} under the best white-box attack, "
+                                f"{bb:.3f} under the best black-box attack",
+                                eps=eps, white_box=wb, black_box=bb))
     return out
 
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cpmap.core.control import CliCommand, CliGroup, ControlPoint, FailedEvidence, Gate, Rule, Stage
 from cpmap.core.tags import Atlas
-from cpmap.robustness.predicates import KINDS
+from cpmap.robustness.predicates import ENSEMBLE, KINDS
 
 
 @dataclass(frozen=True, kw_only=True)
 class CP4Rule(Rule):
-    """Robust accuracy under `attack` at `eps` (and clean accuracy) from a robustness evaluation."""
+    """Robust accuracy at `eps` (and clean accuracy) from a robustness evaluation: by default
+    the per-example worst case over the whole `ensemble` (a row is robust only if every attack
+    failed on it). A gradient-masking finding (CP4-MASK-*) in that evaluation fails the
+    requirement unless a person accepted it with a reason (robustness-masking-acceptance)."""
 
     required: bool = True
-    attack: str = "pgd"
+    attack: str = field(default="ensemble", metadata={
+        "doc": "ensemble: per-example worst case over `ensemble`; or one attack's accuracy"})
+    ensemble: tuple[str, ...] = ENSEMBLE
     eps: float = 0.15
     min_robust_accuracy: float = 0.4
     min_clean_accuracy: float = 0.8
@@ -22,7 +27,7 @@ class CP4Rule(Rule):
 
 CONTROL = ControlPoint(
     "CP4", 2, "Adversarial robustness training",
-    "FGSM/PGD/APGD attacks, adversarial training, robustness curves.",
+    "FGSM/PGD/APGD/APGD-T/Square attacks, adversarial training, robustness curves.",
     Gate(CP4Rule, "cpmap.robustness.requirement:requirement",
          failed_evidence=FailedEvidence.IGNORE, tags=(Atlas.T0043,)),
     commands=("cpmap train", "cpmap robustness", "cpmap models"),

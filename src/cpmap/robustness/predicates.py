@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cpmap.core.predicate import Predicate, detail, family, metric
+
+# The AutoAttack-style ensemble: APGD-CE, APGD-T (DLR loss), the float64 margin attack (the
+# stand-in for FAB-T) and Square. The gate's default worst case is over all four.
+ENSEMBLE = ("apgd", "apgd-t", "margin", "square")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +75,7 @@ class AttackStrength:
     apgd_steps: int | None = None
     square_iters: int | None = None
     seed: int | None = None
+    apgd_targets: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,16 +86,37 @@ class RobustnessEvaluation(_CP4):
     clean_accuracy: float | None = metric(unit="ratio")
     samples: int | None = metric(unit="count")
     robust_accuracy: Mapping[str, float] = family("robust_accuracy@", unit="ratio")  # worst
+    # per example: a row is robust at eps only if every L-inf attack at eps failed on it
+    worst_case: Mapping[str, float] = family("worst_case@", unit="ratio")
     fgsm: Mapping[str, float] = family("fgsm@", unit="ratio")
     pgd: Mapping[str, float] = family("pgd@", unit="ratio")
     pgd_l2: Mapping[str, float] = family("pgd-l2@", unit="ratio")
     apgd: Mapping[str, float] = family("apgd@", unit="ratio")
+    apgd_t: Mapping[str, float] = family("apgd-t@", unit="ratio")
+    margin: Mapping[str, float] = family("margin@", unit="ratio")
     square: Mapping[str, float] = family("square@", unit="ratio")
     hsj: Mapping[str, float] = family("hsj@", unit="ratio")
     model: str = detail("")
     dataset: str = detail("")
     results: tuple[AttackRow, ...] = detail(factory=tuple)
     settings: AttackStrength | None = detail()
+
+    def attacks_at(self, eps: float) -> set[str]:
+        """The attacks that ran at exactly ``eps``."""
+        return {r.attack for r in self.results if isinstance(r, AttackRow)
+                and isinstance(r.eps, int | float) and abs(r.eps - eps) < 1e-9}
+
+    def worst_at_least(self, eps: float, ensemble: Sequence[str]) -> list[tuple[float, float]]:
+        """(eps, per-example worst case) at ``eps`` or stronger where all of ``ensemble`` ran."""
+        out = []
+        for key, value in self.worst_case.items():
+            try:
+                e = float(key)
+            except ValueError:
+                continue
+            if e >= eps - 1e-12 and set(ensemble) <= self.attacks_at(e):
+                out.append((e, float(value)))
+        return sorted(out)
 
     def at_least(self, attack: str, eps: float) -> list[AttackRow]:
         """The results of ``attack`` at ``eps`` or stronger."""
@@ -109,5 +135,18 @@ class RobustnessComparison(_CP4):
     pgd_robust: float | None = metric(key="pgd.robust_accuracy@0.1", unit="ratio")
 
 
+@dataclass(frozen=True, kw_only=True)
+class MaskingAcceptance(_CP4):
+    """A person's recorded reason for accepting a gradient-masking finding on a model (its
+    first subject): the gate's CP4 requirement stops failing on that rule at that eps."""
+
+    kind: ClassVar[str] = "robustness-masking-acceptance"
+    rule_id: str = detail("")
+    eps: float | None = detail()
+    evaluation: int | None = detail()  # the ledger entry that reported the finding
+    reason: str = detail("")
+    accepted_by: str = detail("")
+
+
 KINDS = (ModelRegistration, ModelTraining, PickleTrust, RobustnessEvaluation,
-         RobustnessComparison)
+         RobustnessComparison, MaskingAcceptance)

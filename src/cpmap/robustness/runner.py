@@ -13,9 +13,10 @@ import numpy as np
 
 from cpmap.models.protocol import GradientModel
 
-WHITE_BOX = ("fgsm", "pgd", "pgd-l2", "apgd")
+WHITE_BOX = ("fgsm", "pgd", "pgd-l2", "apgd", "apgd-t", "margin")
 BLACK_BOX = ("square", "hsj")
 ATTACKS = WHITE_BOX + BLACK_BOX
+L2 = frozenset({"pgd-l2"})  # another norm: never part of the L-inf worst case
 CHUNK = 512
 
 
@@ -26,6 +27,7 @@ class AttackSettings:
     steps: int = 10
     restarts: int = 1
     apgd_steps: int = 50
+    apgd_targets: int = 9
     square_iters: int = 300
     hsj_iterations: int = 15
     seed: int = 0
@@ -50,6 +52,12 @@ def white_box(model: GradientModel, name: str, x: np.ndarray, y: np.ndarray, eps
         seed = s.seed + start
         if name == "fgsm":
             adv = atk.fgsm(model.logits, xt, yt, eps, box)
+        elif name == "apgd-t":
+            adv = atk.apgd_t(model.logits, xt, yt, eps, steps=steps or s.apgd_steps,
+                             targets=s.apgd_targets, seed=seed, box=box)
+        elif name == "margin":
+            adv = atk.apgd_margin(model.logits, xt, yt, eps, steps=steps or s.apgd_steps,
+                                  seed=seed, box=box)
         elif name == "apgd":
             adv = atk.apgd_ce(model.logits, xt, yt, eps, steps=steps or s.apgd_steps,
                               seed=seed, box=box)

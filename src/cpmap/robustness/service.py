@@ -155,7 +155,9 @@ def train_model(ws: Workspace, data: str, cfg: TrainConfig, name: str,
     how = cfg.adversarial.upper() + " adversarial" if cfg.adversarial else (
         "distilled" if cfg.distill_from else ("DP-SGD" if cfg.dp_epsilon else "standard"))
     line = (f"{name}: {how} {cfg.arch} on {ds.ref}: clean {metrics['clean_accuracy']:.3f}, "
-            f"robust@{cfg.eval_eps:g} {metrics[f'robust_accuracy@{cfg.eval_eps:g}']:.3f}")
+            f"quick robust@{cfg.eval_eps:g} ({'PGD-10' if cfg.is_torch else 'Square-100'}) "
+            f"{metrics[f'robust_accuracy@{cfg.eval_eps:g}']:.3f}; the ensemble's worst case is "
+            "lower: cpmap robustness evaluate")
     pred = ModelTraining(
         verdict=Verdict.PASS, highlights=(line,), clean_accuracy=metrics["clean_accuracy"],
         robust_accuracy={f"{cfg.eval_eps:g}": metrics[f"robust_accuracy@{cfg.eval_eps:g}"]},
@@ -267,16 +269,19 @@ def evaluation_predicate(ev: Evaluation, name: str, dataset: str, verdict: Verdi
         per_attack.setdefault(r.attack, {})[f"{r.eps:g}"] = round(r.robust_accuracy, 5)
     worst = {f"{e:g}": round(w, 5) for e in sorted({r.eps for r in ev.results})
              if (w := ev.robust_at(e)) is not None}
+    per_row = {f"{e:g}": round(w, 5) for e, w in ev.worst_case}
     s = ev.settings
     return RobustnessEvaluation(
         verdict=verdict, findings=tuple(ev.findings), highlights=tuple(highlights),
         plots=tuple(plots), clean_accuracy=round(ev.clean_accuracy, 5), samples=ev.samples,
-        robust_accuracy=worst, model=name, dataset=dataset,
+        robust_accuracy=worst, worst_case=per_row, model=name, dataset=dataset,
         results=tuple(AttackRow(r.attack, r.eps, round(r.robust_accuracy, 6), r.queries)
                       for r in ev.results),
-        settings=AttackStrength(s.steps, s.restarts, s.apgd_steps, s.square_iters, s.seed),
+        settings=AttackStrength(s.steps, s.restarts, s.apgd_steps, s.square_iters, s.seed,
+                                s.apgd_targets),
         fgsm=per_attack.get("fgsm", {}), pgd=per_attack.get("pgd", {}),
         pgd_l2=per_attack.get("pgd-l2", {}), apgd=per_attack.get("apgd", {}),
+        apgd_t=per_attack.get("apgd-t", {}), margin=per_attack.get("margin", {}),
         square=per_attack.get("square", {}), hsj=per_attack.get("hsj", {}))
 
 
@@ -286,7 +291,30 @@ def record_evaluation(ws: Workspace, name: str, digest: str, ds: Dataset,
                else Verdict.WARN if ev.findings else Verdict.PASS)
     plot = curves(ws, {name: ev}, f"{name} on {ds.ref}: accuracy under attack")
     worst = {e: ev.robust_at(e) for e in sorted({r.eps for r in ev.results})}
-    line = f"{name}: clean {ev.clean_accuracy:.3f}; worst-case robust " + ", ".join(
+    line = f"{name}: clean {ev.clean_accuracy:.3f}; per-example worst case " + ", ".join(
         f"{v:.3f}@{e:g}" for e, v in worst.items() if v is not None)
     pred = evaluation_predicate(ev, name, ds.ref, verdict, [Plot.of(plot)], [line])
     return record(Evidence.of(pred, [Subject(name, digest), Subject(ds.ref, ds.digest)]), ws)
+
+
+def accept_masking(ws: Workspace, model_ref: str, rule_id: str, reason: str, *,
+                   eps: float | None = None, evaluation: int | None = None,
+                   by: str = "") -> Entry:
+    """Record a person's acceptance of a gradient-masking finding on a stored model.
+
+    The CP4 gate requirement fails on a CP4-MASK-* finding until this exists: the reason is
+    part of the signed evidence, so a release that ships with masked gradients says why.
+    """
+    from cpmap.errors import InputError
+    from cpmap.robustness.predicates import MaskingAcceptance
+
+    if not rule_id.startswith("CP4-MASK-"):
+        raise InputError(f"{rule_id}: not a gradient-masking rule (CP4-MASK-...)")
+    if not reason.strip():
+        raise InputError(f"{rule_id}: an acceptance needs a reason")
+    mv = get_model(ws, model_ref)
+    pred = MaskingAcceptance(
+        verdict=Verdict.INFO, highlights=(f"{mv.ref}: {rule_id} accepted: {reason.strip()}",),
+        rule_id=rule_id, eps=eps, evaluation=evaluation, reason=reason.strip(),
+        accepted_by=by)
+    return record(Evidence.of(pred, [Subject(mv.ref, mv.digest)]), ws)

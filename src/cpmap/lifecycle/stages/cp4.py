@@ -17,12 +17,13 @@ from cpmap.lifecycle.context import Context, StageResult
 from cpmap.lifecycle.data import customers_ref, digits_ref
 from cpmap.robustness.config import TrainConfig
 from cpmap.robustness.evaluate import AttackSettings
+from cpmap.robustness.predicates import ENSEMBLE
 
 if TYPE_CHECKING:
     from cpmap.models.store import StoredModel
     from cpmap.robustness.service import Evaluated
 
-EPS = (0.05, 0.1, 0.2)
+EPS = (0.05, 0.1, 0.15, 0.2)  # 0.15: the gate's default eps, so CP6 reads this evaluation
 DIGITS = TrainConfig(arch="mlp", hidden=(128,), epochs=10, lr=3e-3, seed=0)
 DIGITS_PGD = TrainConfig(arch="mlp", hidden=(128,), epochs=10, lr=3e-3, seed=0,
                          adversarial="pgd", eps=0.1, steps=7)
@@ -39,7 +40,8 @@ def _train(ctx: Context, data: str, cfg: TrainConfig, name: str) -> StoredModel:
     t = train_model(ctx.ws, data, cfg, name)
     m = t.metrics
     ctx.log(f"  trained {t.version.ref} ({cfg.adversarial or 'standard'} {cfg.arch}): clean "
-            f"{m['clean_accuracy']:.3f}, robust@0.1 {m['robust_accuracy@0.1']:.3f} "
+            f"{m['clean_accuracy']:.3f}, {'PGD-10' if cfg.is_torch else 'Square-100'} robust@0.1 "
+            f"{m['robust_accuracy@0.1']:.3f} "
             f"in {m['train_seconds']:.1f}s")
     return t.version
 
@@ -52,7 +54,7 @@ def _evaluate(ctx: Context, ref: str, data: str, eps: tuple[float, ...],
     res = evaluate_model(ctx.ws, ref, data, eps, attacks, samples=samples, settings=settings)
     ev = res.evaluation
     worst = ", ".join(f"{e:g}: {ev.robust_at(e):.3f}" for e in eps)
-    ctx.log(f"  {ref}: clean {ev.clean_accuracy:.3f}; worst-case robust accuracy {worst}"
+    ctx.log(f"  {ref}: clean {ev.clean_accuracy:.3f}; per-example worst case {worst}"
             + (f"; {len(ev.findings)} masking finding(s)" if ev.findings else ""))
     return res
 
@@ -79,14 +81,14 @@ def run(ctx: Context) -> StageResult:
     std_mv = _train(ctx, digits, DIGITS, "digits_standard")
     pgd_mv = _train(ctx, digits, DIGITS_PGD, "digits_pgd")
     cust_mv = _train(ctx, customers, CUSTOMERS, "customers_model")
-    white = ["fgsm", "pgd", "apgd", "square"]
+    white = ["fgsm", "pgd", *ENSEMBLE]  # the AutoAttack-style ensemble, worst case per row
     std = _evaluate(ctx, std_mv.ref, digits, EPS, white, 300)
     pgd = _evaluate(ctx, pgd_mv.ref, digits, EPS, white, 300)
     _evaluate(ctx, cust_mv.ref, customers, (0.05, 0.1), ["square", "hsj"], 100, TABLE_SETTINGS)
     s, p = std.evaluation, pgd.evaluation
     s01, p01 = s.robust_at(0.1) or 0.0, p.robust_at(0.1) or 0.0
-    lines = [f"digits_standard: clean {s.clean_accuracy:.3f}, robust@0.1 {s01:.3f}",
-             f"digits_pgd: clean {p.clean_accuracy:.3f}, robust@0.1 {p01:.3f} "
+    lines = [f"digits_standard: clean {s.clean_accuracy:.3f}, worst case@0.1 {s01:.3f}",
+             f"digits_pgd: clean {p.clean_accuracy:.3f}, worst case@0.1 {p01:.3f} "
              f"(+{(p01 - s01) * 100:.1f} points)"]
     _compare(ctx, std, pgd, lines)
     ok = p01 >= s01 + MIN_GAIN and p.clean_accuracy >= MIN_CLEAN

@@ -21,6 +21,7 @@ from cpmap.lifecycle.project import production_reports
 from cpmap.lifecycle.stages.cp6_evidence import (
     CARD,
     accept_residual_evasion,
+    demo_membership_fpr,
     ensure_cp4,
     ensure_cp5,
     training_dataset,
@@ -103,7 +104,7 @@ def run(ctx: Context) -> StageResult:
 
     std, pgd = ctx.artifacts.digits_standard, ctx.artifacts.digits_pgd  # CP4 made them
     ws, made = ctx.ws, Artifacts(registry_model=NAME)
-    lines: list[str] = []
+    lines: list[str] = [line for line in (demo_membership_fpr(ws),) if line]
     robust = _register(ctx, pgd.ref, lines)
     standard = _register(ctx, std.ref, lines)
     r_robust, r_standard = evaluate(ws, robust), evaluate(ws, standard)

@@ -35,7 +35,8 @@ def _has(ws: Workspace, mv: ModelVersion, control: str, kind: str,
 
 
 def ensure_cp4(ws: Workspace, store_ref: str, mv: ModelVersion, data: str) -> str | None:
-    """Evaluate at the gate's (attack, eps) unless that evaluation already exists."""
+    """Evaluate what the gate reads at its eps (by default the whole ensemble, worst case per
+    example) unless that evaluation already exists."""
     from cpmap.gate.evidence import item_of
     from cpmap.gate.policy import load as load_policy
     from cpmap.robustness.control import CP4Rule
@@ -43,20 +44,43 @@ def ensure_cp4(ws: Workspace, store_ref: str, mv: ModelVersion, data: str) -> st
 
     rule = load_policy(ws).rule("CP4")
     assert isinstance(rule, CP4Rule)  # noqa: S101 - the registry declares CP4's rule type
-    attack, eps = rule.attack, rule.eps
+    eps = rule.eps
+    attacks = list(rule.ensemble) if rule.attack == "ensemble" else [rule.attack]
 
     def at_eps(e: Any) -> bool:
         p = item_of(e).predicate
-        return isinstance(p, RobustnessEvaluation) and any(
-            r.attack == attack and abs(r.eps - eps) < 1e-9 for r in p.results)
+        return isinstance(p, RobustnessEvaluation) and set(attacks) <= p.attacks_at(eps) and (
+            rule.attack != "ensemble" or bool(p.worst_at_least(eps, attacks)))
 
     if _has(ws, mv, "CP4", "robustness-evaluation", at_eps):
         return None
     from cpmap.robustness.service import evaluate_model
 
-    ev = evaluate_model(ws, store_ref, data, [eps], [attack], samples=300, seed=0).evaluation
-    return (f"{mv.ref}: {attack} at eps {eps:g}: robust accuracy "
-            f"{ev.robust_at(eps) or 0:.3f} (clean {ev.clean_accuracy:.3f})")
+    ev = evaluate_model(ws, store_ref, data, [eps], attacks, samples=300, seed=0).evaluation
+    masks = [f.rule_id for f in ev.findings if f.rule_id.startswith("CP4-MASK")]
+    return (f"{mv.ref}: {', '.join(attacks)} at eps {eps:g}: per-example worst case "
+            f"{ev.robust_at(eps) or 0:.3f} (clean {ev.clean_accuracy:.3f})"
+            + (f"; masking findings: {', '.join(masks)}" if masks else ""))
+
+
+def demo_membership_fpr(ws: Workspace) -> str | None:
+    """Test CP5's membership TPR at 1% FPR in the demo workspace, and say why: digits keeps
+    450 held-out rows, and 0.1% FPR needs 1,000 non-members (the gate would refuse to pass
+    "not enough non-members to test at this FPR", which is the true answer at 0.1%)."""
+    import re
+
+    from cpmap.core import config as cfg
+
+    toml = ws.dir / "cpmap.toml"
+    text = toml.read_text()
+    new = re.sub(r"(?m)^membership_fpr = 0\.001$", "membership_fpr = 0.01", text, count=1)
+    if new == text:
+        return None
+    toml.write_text(new)
+    ws.config.clear()
+    ws.config.update(cfg.load(toml))
+    return ("demo policy: [gate.CP5] membership_fpr = 0.01 (digits has 450 held-out rows; "
+            "membership at 0.1% FPR needs at least 1000 non-members)")
 
 
 def ensure_cp5(ws: Workspace, store_ref: str, mv: ModelVersion, data: str) -> str | None:
@@ -67,7 +91,7 @@ def ensure_cp5(ws: Workspace, store_ref: str, mv: ModelVersion, data: str) -> st
 
     def measured(e: Any) -> bool:
         p = item_of(e).predicate
-        return isinstance(p, RedteamCampaign) and p.membership_tpr_at_0_1pct_fpr is not None
+        return isinstance(p, RedteamCampaign) and p.membership_nonmembers is not None
 
     if _has(ws, mv, "CP5", "redteam-campaign", measured):
         return None
@@ -78,8 +102,12 @@ def ensure_cp5(ws: Workspace, store_ref: str, mv: ModelVersion, data: str) -> st
                       "inversion": {"enabled": False}, "membership": {"reference_models": 2}},
                      "registry demo plan")
     result = run_campaign(ws, store_ref, data, plan=plan)
-    tpr = result.metrics.get("membership", {}).get("tpr_at_0.1pct_fpr")
-    return f"{mv.ref}: red-team campaign, membership TPR at 0.1% FPR {tpr}"
+    from cpmap.redteam.membership import summary_text
+
+    m = result.metrics.get("membership", {})
+    best = next((a for a in m.get("attacks", []) if a.get("attack") == m.get("attack")), None)
+    return (f"{mv.ref}: red-team campaign, membership " + (summary_text(best) if best else
+                                                            str(m.get("skipped", "skipped"))))
 
 
 def accept_residual_evasion(ws: Workspace, mv: ModelVersion, result: GateResult) -> list[str]:
@@ -93,7 +121,8 @@ def accept_residual_evasion(ws: Workspace, mv: ModelVersion, result: GateResult)
     for t in list_findings(ws, only_open=True):
         if t.last_digest == mv.digest and t.rule_id.startswith("CP5-EVASION"):
             accept(ws, t.id, f"residual evasion accepted for {mv.ref}: the CP4 gate requirement "
-                   "(robust accuracy under PGD at the policy eps) is met", by="demo model owner")
+                   "(per-example worst case of the attack ensemble at the policy eps) is met",
+                   by="demo model owner")
             out.append(f"accepted {t.id} ({t.rule_id}) on {mv.ref} with a recorded reason")
     return out
 
