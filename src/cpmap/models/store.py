@@ -163,6 +163,11 @@ def load_version(ws: Workspace, mv: StoredModel, trusted_types: Iterable[str] = 
 
         raise VerificationFailed(f"model {mv.ref}: artifact sha256:{mv.digest[:16]} is missing "
                                  "or altered in the workspace objects")
+    if isinstance(mv.record.get("byo"), dict):  # a user's own model, behind its feature schema
+        from cpmap.models.byo import load_byo
+
+        return load_byo(data, f"model {mv.ref}", mv.record["byo"], ws=ws,
+                        suffix=str(mv.record["byo"].get("suffix", "")))
     trusted = set(trusted_types) | set(mv.record.get("untrusted_types", []) if
                                        mv.record.get("types_reviewed") else [])
     return load_bytes(data, f"model {mv.ref}", ws=ws, trusted_types=trusted,

@@ -115,15 +115,18 @@ def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
     filed against and gives the training split; otherwise the digest is the URL's SHA-256.
     """
     from cpmap.models.datasets import load_dataset
-    from cpmap.models.store import get_model, load_version
+    from cpmap.models.store import load_version
+    from cpmap.registry.intake import resolve_model
 
     if endpoint is not None:
         check_endpoint(endpoint)
     mv = None
     if endpoint is None or _exists(ws, model_ref):
-        mv = get_model(ws, model_ref)
-    ds = load_dataset(data_ref, ws, label=label, purpose=f"red-team campaign on {model_ref}")
+        mv = resolve_model(ws, model_ref)
     record = dict(mv.record) if mv is not None else {}
+    like = dict(record["meta"]) if record.get("byo") else None  # a user model's own schema
+    ds = load_dataset(data_ref, ws, label=label, purpose=f"red-team campaign on {model_ref}",
+                      like=like)
     held, train = _members(ds, record)
     if endpoint is not None:
         from cpmap.models.remote import RemoteModel
@@ -167,10 +170,10 @@ def check_endpoint(endpoint: str) -> None:
 
 
 def _exists(ws: Workspace, ref: str) -> bool:
-    from cpmap.models.store import get_model
+    from cpmap.registry.intake import resolve_model
 
     try:
-        get_model(ws, ref)
+        resolve_model(ws, ref)
     except InputError:
         return False
     return True
