@@ -14,7 +14,6 @@ from cpmap.cli import main as _main
 from cpmap.core.workspace import Workspace
 
 
-
 def main(argv: list[str]) -> int:
     """``cpmap ARGV`` in process: its exit status."""
     try:
