@@ -25,6 +25,6 @@ def init(
     out.print(f"  public key   {ws.public_key_path}  (give this to auditors)")
     out.print(f"  store        {ws.store.url.split('://')[0]}")
     osv = ws.setting("supplychain", "osv_db")
-    out.print(f"  OSV database {osv} ([supplychain] osv_db)" if osv else
+    out.print(f"  OSV database {osv} (\\[supplychain] osv_db)" if osv else
               "  OSV database none yet: `cpmap osv fetch` downloads it and sets "
-              "[supplychain] osv_db (`cpmap scan deps` needs it, or --online)")
+              "\\[supplychain] osv_db (`cpmap scan deps` needs it, or --online)")

@@ -17,6 +17,7 @@ from cpmap.cli.common import (
     check_output,
     emit,
     emit_json,
+    progress,
     stderr_console,
     write_text,
 )
@@ -329,8 +330,12 @@ def export_mlflow(
 
     ws = _ws(workspace)
     versions = matching(ws, ref)
-    done = [{"model": v.ref, **export_version(ws, v, tracking_uri, experiment).to_dict()}
-            for v in versions]
+    done = []
+    with progress("exporting to MLflow", len(versions)) as advance:
+        for v in versions:
+            done.append({"model": v.ref,
+                         **export_version(ws, v, tracking_uri, experiment).to_dict()})
+            advance(1)
 
     def table(value: list[dict[str, Any]]) -> None:
         from cpmap.formats.table import render

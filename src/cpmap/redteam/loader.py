@@ -128,6 +128,11 @@ def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
     ds = load_dataset(data_ref, ws, label=label, purpose=f"red-team campaign on {model_ref}",
                       like=like)
     held, train = _members(ds, record)
+    if train is None and record.get("byo"):  # a user's model: its training data, registered
+        train = _byo_members(ws, record, ds, like)
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(ws.scratch("hypothesis"))  # not a .hypothesis/ in the project
     if endpoint is not None:
         from cpmap.models.remote import RemoteModel
 
@@ -150,6 +155,17 @@ def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
                       seed)
     trainer = reference_trainer(record, ds, reference) if train is not None else None
     return Setup(target, data, trainer, target.image_shape, ds.ref, ds.digest)
+
+
+def _byo_members(ws: Workspace, record: dict[str, Any], held: Dataset,
+                 like: dict[str, Any] | None) -> Dataset | None:
+    """The registered training data of a user's own model (members), when it is not ``held``."""
+    from cpmap.models.datasets import load_dataset
+
+    for d in record.get("datasets", []):
+        if d.get("role") == "train" and d.get("digest") != held.digest:
+            return load_dataset(str(d["ref"]), ws, like=like, purpose="red-team members")
+    return None
 
 
 def check_endpoint(endpoint: str) -> None:

@@ -119,7 +119,7 @@ def register_own(ws: Workspace, name: str, path: Path, *, framework: str, data: 
     model.predict_proba(rows.x[:8])  # a schema the model cannot take is bad input, now
     record = {"trainer": "external", "framework": framework, "format": byo["format"],
               "arch": byo["estimator"], "byo": byo, "meta": model.meta,
-              "datasets": [{"ref": data_ref, "digest": digest, "role": "schema"}],
+              "datasets": [{"ref": data_ref, "digest": digest, "role": "train"}],
               "types_reviewed": bool(trusted_types)}
     json.dumps(record)  # the manifest is JSON: fail here, not half-way through registering
     return register(ws, name, path, datasets=[data_ref], training=record, **kwargs)
