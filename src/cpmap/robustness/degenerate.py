@@ -31,7 +31,8 @@ def degenerate_findings(predicted: np.ndarray, y: np.ndarray, where: str = "mode
     if classes > 1 and acc > base + margin:
         return []
     why = (f"predicts a single class for all {n} rows" if classes == 1 else
-           f"has accuracy {acc:.3f}, at the base rate {base:.3f} (majority class, {n} rows)")
+           f"has accuracy {acc:.3f}, no better than the base rate {base:.3f} (majority "
+           f"class, {n} rows)")
     return [Finding(RULE, Severity.HIGH, f"degenerate model: it {why}; its robustness "
                     "figures mean nothing", Location(where),
                     "Check the inputs the model is fed (feature schema, scaling) and its "
