@@ -90,7 +90,8 @@ def _run(words: list[str], tmp_path: Path, mp: pytest.MonkeyPatch) -> int | None
         return None
     if head == "cd":
         target = tmp_path / Path(words[1]).name
-        shutil.copytree(ROOT / words[1], target)
+        shutil.copytree(ROOT / words[1], target, ignore=shutil.ignore_patterns(
+            ".cpmap", "cpmap-report", "data", "model.skops", "*.att.json", "MODEL_CARD.md"))
         mp.chdir(target)
         return 0
     if head == "python":
