@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 from cpmap.models.protocol import Model, has_gradients
 
-WHITE = ("fgsm", "pgd", "apgd", "square")
-BLACK = ("square", "hsj")
 NAMES = {"fgsm": "FGSM", "pgd": "PGD", "pgd-l2": "PGD-L2", "apgd": "APGD-CE",
          "square": "Square", "hsj": "HopSkipJump"}
 
@@ -39,8 +37,10 @@ def describe(model: Model) -> str:
 
 def plan(model: Model, requested: Sequence[str] | None = None) -> AttackPlan:
     """The attacks to run (the requested ones, else the default for the model's kind)."""
+    from cpmap.robustness.evaluate import default_attacks  # one default list, kept there
+
     white = has_gradients(model)
-    attacks = tuple(requested) if requested else (WHITE if white else BLACK)
+    attacks = tuple(requested) if requested else tuple(default_attacks(model))
     ran = ", ".join(NAMES.get(a, a) for a in attacks)
     if white:
         text = f"white-box attacks ({ran}) on a differentiable {describe(model)} model"
