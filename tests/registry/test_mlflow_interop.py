@@ -84,3 +84,25 @@ def test_tracking_uri_password_is_not_printed() -> None:
     with pytest.raises(InputError) as e, mlflow_errors(uri):
         raise MlflowException(f"cannot reach {uri}")
     assert "hunter2" not in e.value.message and "u:***@db.invalid" in e.value.message
+
+
+def test_export_to_an_unreachable_tracking_server_fails_in_seconds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from cpmap.cli import main as cli_main
+    from cpmap.core.workspace import init
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ws = init(tmp_path / "p", "acme")
+    (tmp_path / "m.json").write_text("{}")
+    from cpmap.registry.versions import register
+
+    register(ws, "m", tmp_path / "m.json")
+    with pytest.raises(SystemExit) as done:
+        cli_main(["registry", "export-mlflow", "m@1", "--tracking-uri",
+                  f"http://127.0.0.1:{port}", "--workspace", str(ws.root)])
+    assert done.value.code == 2
+    assert "cannot connect within" in capsys.readouterr().err

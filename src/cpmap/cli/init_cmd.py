@@ -24,3 +24,7 @@ def init(
     out.print(f"  signing key  {ws.private_key_path} (0600), key id {ws.signing_key.keyid[:16]}")
     out.print(f"  public key   {ws.public_key_path}  (give this to auditors)")
     out.print(f"  store        {ws.store.url.split('://')[0]}")
+    osv = ws.setting("supplychain", "osv_db")
+    out.print(f"  OSV database {osv} (\\[supplychain] osv_db)" if osv else
+              "  OSV database none yet: `cpmap osv fetch` downloads it and sets "
+              "\\[supplychain] osv_db (`cpmap scan deps` needs it, or --online)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +12,18 @@ import typer
 from cpmap.cli.common import Fmt, FormatOpt, WorkspaceOpt, emit, stderr_console
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@contextmanager
+def spinner(what: str) -> Iterator[None]:
+    """A status line on stderr (when it is a terminal) for steps that take seconds."""
+    import sys
+
+    if not sys.stderr.isatty():
+        yield
+        return
+    with stderr_console().status(what):
+        yield
 
 
 @app.command("list")
@@ -73,16 +87,19 @@ def add(
     from cpmap.core.workspace import open_workspace
     from cpmap.errors import InputError
     from cpmap.models import load
-    from cpmap.models.store import save_model
+    from cpmap.models.store import file_encoding, save_model
 
     if not path.is_file():  # add takes a file; load() would look the name up in the store
         raise InputError(f"{path}: " + ("is a directory, not a model file" if path.is_dir()
                                          else "no such file"))
     ws = open_workspace(workspace)
     types = list(trust_type or [])
-    model = load(path, ws, trusted_types=types)
-    mv = save_model(ws, name, model, {"source": str(path), "trainer": "external",
-                                      "types_reviewed": bool(types), "trusted_types": types})
+    with spinner(f"loading and storing {path.name}"):
+        model = load(path, ws, trusted_types=types)
+        mv = save_model(ws, name, model, {"source": str(path), "trainer": "external",
+                                          "types_reviewed": bool(types),
+                                          "trusted_types": types},
+                        encoded=file_encoding(path.read_bytes(), model))
     stderr_console().print(f"stored {mv.ref} sha256:{mv.digest[:16]} ({mv.format})")
 
 

@@ -17,6 +17,7 @@ from cpmap.cli.common import (
     check_output,
     emit,
     emit_json,
+    progress,
     stderr_console,
     write_text,
 )
@@ -54,10 +55,28 @@ def register(
         "dependency, secret, SBOM and image scans (part of its lineage).")] = False,
     sigstore_bundle: Annotated[Path | None, typer.Option(
         help="Also write an OpenSSF model-signing bundle here (extra: model-signing).")] = None,
+    framework: Annotated[str | None, typer.Option(
+        "--framework", help="Your own model file: sklearn, torch or onnx (with --data and "
+        "--target; see docs/byo-model.md).")] = None,
+    data: Annotated[str | None, typer.Option(
+        "--data", help="Dataset NAME@V the feature schema is read from (your own model).")]
+    = None,
+    target: Annotated[str | None, typer.Option("--target", help="Class column of --data.")]
+    = None,
+    schema: Annotated[Path | None, typer.Option(
+        "--schema", help="Feature schema JSON: features, types, input frame|array.")] = None,
+    arch: Annotated[Path | None, typer.Option(
+        "--arch", help="Architecture spec JSON of safetensors weights (torch).")] = None,
+    trust_type: Annotated[list[str] | None, typer.Option(
+        "--trust-type", help="A skops type you reviewed and trust (repeatable).")] = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
-    """Register an immutable, signed, content-addressed model version with its lineage."""
+    """Register an immutable, signed, content-addressed model version with its lineage.
+
+    With --framework the file is your own model, taken as it is (its SHA-256 is the
+    version's digest) with a feature schema, so every control can run it.
+    """
     from cpmap.registry.card import load_card_file
     from cpmap.registry.intake import register_any
     from cpmap.registry.lineage import read_training_record
@@ -65,9 +84,14 @@ def register(
     ws = _ws(workspace)
     training = read_training_record(training_record) if training_record is not None else None
     card = load_card_file(card_file) if card_file else None
-    reg = register_any(ws, name, model, datasets=dataset or (), training=training,
-                       parent=parent, card=card, sbom=sbom, version=version, scan=scan,
-                       pin_environment=pin_environment)
+    common = {"parent": parent, "card": card, "sbom": sbom, "version": version, "scan": scan,
+              "pin_environment": pin_environment}
+    if framework is not None or data is not None or target is not None:
+        reg = _register_own(ws, name, model, framework, data, target, schema, arch,
+                            tuple(trust_type or ()), common)
+    else:
+        reg = register_any(ws, name, model, datasets=dataset or (), training=training,
+                           **common)
     mv = reg.version
     value = {**mv.to_dict(), "created": reg.created}
     if sigstore_bundle is not None:
@@ -79,6 +103,20 @@ def register(
     state = "registered" if reg.created else "already registered as"
     stderr_console().print(f"{state} [bold]{mv.ref}[/] sha256:{mv.digest[:16]} "
                            f"({len(mv.lineage.datasets)} dataset(s), ledger #{mv.entry})")
+
+
+def _register_own(ws: Any, name: str, model: str, framework: str | None, data: str | None,
+                  target: str | None, schema: Path | None, arch: Path | None,
+                  trusted: tuple[str, ...], common: dict[str, Any]) -> Any:
+    from cpmap.errors import InputError
+    from cpmap.registry.intake import register_own
+
+    if not (framework and data and target):
+        raise InputError("your own model needs --framework, --data and --target together",
+                         hint="cpmap registry register NAME --model FILE --framework sklearn "
+                              "--data DATASET@V --target COLUMN")
+    return register_own(ws, name, Path(model), framework=framework, data=data, target=target,
+                        schema=schema, arch=arch, trusted_types=trusted, **common)
 
 
 @app.command("list")
@@ -292,8 +330,12 @@ def export_mlflow(
 
     ws = _ws(workspace)
     versions = matching(ws, ref)
-    done = [{"model": v.ref, **export_version(ws, v, tracking_uri, experiment).to_dict()}
-            for v in versions]
+    done = []
+    with progress("exporting to MLflow", len(versions)) as advance:
+        for v in versions:
+            done.append({"model": v.ref,
+                         **export_version(ws, v, tracking_uri, experiment).to_dict()})
+            advance(1)
 
     def table(value: list[dict[str, Any]]) -> None:
         from cpmap.formats.table import render

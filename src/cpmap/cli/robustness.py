@@ -109,6 +109,8 @@ def evaluate_cmd(
 
     emit(ev.to_dict(), fmt.value, output, table)
     err = stderr_console()
+    if res.plan:
+        err.print(f"ran {res.plan}")
     for f in ev.findings:
         err.print(f"[yellow]{f.severity.value}[/] {f.rule_id}: {f.message}")
     if res.entry is not None:

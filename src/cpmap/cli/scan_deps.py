@@ -66,10 +66,14 @@ def deps(
     from cpmap.supplychain.osvdb import AdvisorySource, OfflineDatabase, OnlineDatabase
 
     ws = optional_workspace(workspace)
-    if osv_db is None and ws is not None and ws.setting("supplychain", "osv_db"):
-        osv_db = Path(str(ws.setting("supplychain", "osv_db")))
-    if (osv_db is None) == (not online):
-        raise InputError("give exactly one of --osv-db PATH (offline OSV export) or --online")
+    if osv_db is None and not online and ws is not None and ws.setting("supplychain",
+                                                                        "osv_db"):
+        osv_db = ws.root / str(ws.setting("supplychain", "osv_db"))  # relative: to the root
+    if osv_db is None and not online:
+        raise InputError("no OSV database configured", hint="run `cpmap osv fetch` once "
+                         "(it sets [supplychain] osv_db), or pass --osv-db PATH or --online")
+    if osv_db is not None and online:
+        raise InputError("give one of --osv-db PATH (offline OSV export) or --online")
     parts, subjects = _inputs(requirement or [], pyproject, lock, sbom, env)
     inputs = reqsource.Inputs.combine(parts)
     names = {p.name for p in inputs.pins}

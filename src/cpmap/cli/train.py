@@ -104,9 +104,10 @@ def train(
         from cpmap.registry.intake import register_any
 
         value["registry"] = register_any(ws, str(name), mv.ref, scan=True).version.ref
+    warn_collapsed(trained.findings)
     if fmt == Fmt.json:
-        emit_json(value)
-        return
+        emit_json({**value, "findings": [f.to_dict() for f in trained.findings]})
+        raise typer.Exit(1 if trained.findings else 0)
     out = stderr_console()
     m = trained.metrics
     robust = {k: v for k, v in m.items() if k.startswith("robust_accuracy@")}
@@ -117,3 +118,11 @@ def train(
         f"robust {k.split('@')[1]}: {v:.4f}" for k, v in robust.items()) +
         f"  ({m['train_seconds']:.1f}s)" +
         (f"  DP epsilon {m['dp_epsilon']}" if "dp_epsilon" in m else ""))
+    if trained.findings:
+        raise typer.Exit(1)
+
+
+def warn_collapsed(findings: Any) -> None:
+    """A training run that collapsed (one class, base-rate accuracy) warns on stderr."""
+    for f in findings:
+        stderr_console().print(f"[yellow]{f.severity.value}[/] {f.rule_id}: {f.message}")

@@ -45,6 +45,12 @@ fail_on = "direct"
 default_budget = 10.0
 default_delta_budget = 1e-5
 
+[supplychain]
+# Offline OSV database of `cpmap scan deps` (relative to the workspace root): a folder of OSV
+# JSON or an ecosystem's all.zip. Empty: none yet; `cpmap osv fetch` downloads OSV's public
+# export and sets this (or pass --osv-db PATH, or --online).
+osv_db = ""
+
 [gate]
 # The release gate (`cpmap gate NAME@VERSION`, `cpmap registry promote`): one requirement per
 # control point, evaluated on signed evidence about this exact model digest and its training
@@ -74,6 +80,34 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     return apply_env(data, os.environ if env is None else env)
 
 
+
+
+def set_value(path: Path, section: str, key: str, value: str) -> None:
+    """Set ``[section] key = "value"`` in a cpmap.toml, keeping its comments and layout."""
+    import json
+    import re
+    import tempfile
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    line = f"{key} = {json.dumps(value)}"
+    header = next((i for i, t in enumerate(lines) if t.strip() == f"[{section}]"), None)
+    if header is None:
+        lines += ["", f"[{section}]", line]
+    else:
+        end = next((i for i in range(header + 1, len(lines))
+                    if lines[i].lstrip().startswith("[")), len(lines))
+        at = next((i for i in range(header + 1, end)
+                   if re.match(rf"\s*{re.escape(key)}\s*=", lines[i])), None)
+        if at is None:
+            lines.insert(header + 1, line)
+        else:
+            lines[at] = line
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)  # never write a file the next command cannot read
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
 
 
 def default_toml(name: str, policy: str) -> str:

@@ -62,6 +62,26 @@ class Workspace:
     def objects_dir(self) -> Path:
         return self.dir / "objects"
 
+    def relative(self, path: Path) -> str:
+        """How a path is stored: relative to the workspace root when inside it, so that a
+        copied or moved workspace checks its own files, not the original's."""
+        absolute = path.resolve()
+        try:
+            return absolute.relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(absolute)
+
+    def absolute(self, stored: str) -> str:
+        """A stored path back as an absolute one (paths stored before were absolute)."""
+        return stored if Path(stored).is_absolute() else str(self.root / stored)
+
+    def scratch(self, name: str) -> Path:
+        """``.cpmap/tmp/NAME``: where tools' scratch (Hypothesis' cache, partial downloads)
+        goes, so that nothing cpmap runs leaves folders in the user's project."""
+        path = self.dir / "tmp" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     @cached_property
     def signing_key(self) -> SigningKey:
         return load_signing_key(self.private_key_path, self.key_name)

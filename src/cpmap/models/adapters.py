@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,7 +93,9 @@ class SklearnModel:
         rows = as_rows(x, self.input_shape[0])
         if len(rows) == 0:
             return np.zeros((0, self.n_classes), dtype=np.float32)
-        return np.asarray(self.estimator.predict_proba(rows), dtype=np.float32)
+        with warnings.catch_warnings():  # "X does not have valid feature names", per batch
+            warnings.filterwarnings("ignore", message=".*feature names", category=UserWarning)
+            return np.asarray(self.estimator.predict_proba(rows), dtype=np.float32)
 
 
 @dataclass

@@ -154,6 +154,8 @@ def _load_safetensors(data: bytes, where: str, spec_json: str | None,
     spec = ArchSpec.from_json(text, where)
     try:
         state = load(data)
+        if spec.arch == "mlp" and state and not any(k.startswith("net.") for k in state):
+            state = {f"net.{k}": v for k, v in state.items()}  # a plain nn.Sequential's keys
         net = build(spec)
         net.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError) as e:

@@ -76,9 +76,30 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def file_encoding(data: bytes, model: Model) -> tuple[bytes, str, dict[str, Any]] | None:
+    """A safe-format file's own bytes as its encoding (same digest as the file), or None.
+
+    Re-serializing a skops file is not byte-stable, so storing the user's bytes is what keeps
+    one model one digest across ``models add``, the registry and the evidence.
+    """
+    from cpmap.models.adapters import SklearnModel, TorchModel
+    from cpmap.models.persist import detect_format
+
+    fmt = detect_format(data)
+    if fmt == "skops" and isinstance(model, SklearnModel):
+        import skops.io as sio
+
+        return data, fmt, {"arch": type(model.estimator).__name__,
+                           "untrusted_types": [str(t) for t in
+                                               sio.get_untrusted_types(data=data)]}
+    if fmt == "safetensors" and isinstance(model, TorchModel):
+        return data, fmt, {"arch": model.spec.arch, "spec": json.loads(model.spec.to_json())}
+    return None
+
+
 def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any],
-               predicate: StoredModelEvidence | None = None, subjects: Sequence[Subject] = ()
-               ) -> StoredModel:
+               predicate: StoredModelEvidence | None = None, subjects: Sequence[Subject] = (),
+               encoded: tuple[bytes, str, dict[str, Any]] | None = None) -> StoredModel:
     """Store ``model`` as the next version of ``name`` with its training record.
 
     ``predicate`` (CP4, usually ``model-training``) is recorded about the model digest (first
@@ -92,7 +113,7 @@ def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any]
     from cpmap.robustness.predicates import ModelRegistration
 
     check_name("model", name)
-    data, fmt, extra = model_bytes(model)
+    data, fmt, extra = encoded or model_bytes(model)
     digest = hashlib.sha256(data).hexdigest()
     ws.put_object(data, digest)
     full = {**dict(record), **extra, "libraries": library_versions(), "meta": _meta(model)}
@@ -163,6 +184,12 @@ def load_version(ws: Workspace, mv: StoredModel, trusted_types: Iterable[str] = 
 
         raise VerificationFailed(f"model {mv.ref}: artifact sha256:{mv.digest[:16]} is missing "
                                  "or altered in the workspace objects")
+    if isinstance(mv.record.get("byo"), dict):  # a user's own model, behind its feature schema
+        from cpmap.models.byo import load_byo
+
+        own: Model = load_byo(data, f"model {mv.ref}", mv.record["byo"], ws=ws,
+                              suffix=str(mv.record["byo"].get("suffix", "")))
+        return own
     trusted = set(trusted_types) | set(mv.record.get("untrusted_types", []) if
                                        mv.record.get("types_reviewed") else [])
     return load_bytes(data, f"model {mv.ref}", ws=ws, trusted_types=trusted,

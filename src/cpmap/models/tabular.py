@@ -67,6 +67,16 @@ def _frame(path: Path) -> Any:
         raise InputError(f"{path}: cannot read table: {type(e).__name__}: {e}") from e
 
 
+def read_frame(path: Path) -> Any:
+    """A CSV or Parquet table (a registered tree holding one table: that table)."""
+    if path.is_dir():
+        tables = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".csv", ".parquet"))
+        if len(tables) != 1:
+            raise InputError(f"{path}: holds {len(tables)} tables; register the one table")
+        path = tables[0]
+    return _frame(path)
+
+
 def _identifier_like(col: Any) -> bool:
     """Whole numbers, distinct on every row (customer ids, card numbers): not features."""
     return bool(col.dtype.kind in "iu" and len(col) >= 50 and col.nunique() == len(col))

@@ -139,7 +139,7 @@ def register_dataset(
         evidence = _registration_evidence(dv, findings, transform)
         entry = record(evidence, ws, conn)
         conn.execute(insert(datasets).values(
-            name=name, version=version, digest=fp.digest, kind=fp.kind, path=str(path),
+            name=name, version=version, digest=fp.digest, kind=fp.kind, path=ws.relative(path),
             source=src, supplier=supplier or "", license=license, size_bytes=fp.size,
             files=len(fp.files), table_digest=dv.table_digest,
             manifest=manifest.dump_statement(manifest.statement(fp, table)),
@@ -172,8 +172,9 @@ def _registration_evidence(dv: DatasetVersion, findings: list[Finding],
         subjects)
 
 
-def _row(r: Any, parents: tuple[str, ...] = ()) -> DatasetVersion:
-    return DatasetVersion(r.name, int(r.version), r.digest, r.kind, r.path, r.source, r.supplier,
+def _row(r: Any, ws: Workspace, parents: tuple[str, ...] = ()) -> DatasetVersion:
+    return DatasetVersion(r.name, int(r.version), r.digest, r.kind, ws.absolute(r.path),
+                          r.source, r.supplier,
                           r.license, int(r.size_bytes), int(r.files), r.table_digest,
                           r.created_at, int(r.entry), parents)
 
@@ -182,7 +183,7 @@ def _latest(ws: Workspace, name: str) -> DatasetVersion | None:
     with ws.store.read() as conn:
         r = conn.execute(select(datasets).where(datasets.c.name == name)
                          .order_by(datasets.c.version.desc()).limit(1)).first()
-    return None if r is None else _row(r)
+    return None if r is None else _row(r, ws)
 
 
 def parents_of(ws: Workspace, digest: str) -> list[tuple[str, str]]:
@@ -208,13 +209,13 @@ def get_dataset(ws: Workspace, ref: str) -> DatasetVersion:
         r = conn.execute(q.limit(1)).first()
     if r is None:
         raise InputError(f"dataset {ref!r}: not registered", hint="cpmap data list")
-    return _row(r, tuple(p for p, _ in parents_of(ws, r.digest)))
+    return _row(r, ws, tuple(p for p, _ in parents_of(ws, r.digest)))
 
 
 def list_datasets(ws: Workspace) -> list[DatasetVersion]:
     with ws.store.read() as conn:
         rows = conn.execute(select(datasets).order_by(datasets.c.name, datasets.c.version)).all()
-    return [_row(r) for r in rows]
+    return [_row(r, ws) for r in rows]
 
 
 def find_by_digest(ws: Workspace, digest: str) -> DatasetVersion | None:

@@ -125,16 +125,24 @@ def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
     filed against and gives the training split; otherwise the digest is the URL's SHA-256.
     """
     from cpmap.models.datasets import load_dataset
-    from cpmap.models.store import get_model, load_version
+    from cpmap.models.store import load_version
+    from cpmap.registry.intake import resolve_model
 
     if endpoint is not None:
         check_endpoint(endpoint)
     mv = None
     if endpoint is None or _exists(ws, model_ref):
-        mv = get_model(ws, model_ref)
-    ds = load_dataset(data_ref, ws, label=label, purpose=f"red-team campaign on {model_ref}")
+        mv = resolve_model(ws, model_ref)
     record = dict(mv.record) if mv is not None else {}
+    like = dict(record["meta"]) if record.get("byo") else None  # a user model's own schema
+    ds = load_dataset(data_ref, ws, label=label, purpose=f"red-team campaign on {model_ref}",
+                      like=like)
     held, train = _members(ds, record)
+    if train is None and record.get("byo"):  # a user's model: its training data, registered
+        train = _byo_members(ws, record, ds, like)
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(ws.scratch("hypothesis"))  # not a .hypothesis/ in the project
     if endpoint is not None:
         from cpmap.models.remote import RemoteModel
 
@@ -159,6 +167,17 @@ def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
     return Setup(target, data, trainer, target.image_shape, ds.ref, ds.digest)
 
 
+def _byo_members(ws: Workspace, record: dict[str, Any], held: Dataset,
+                 like: dict[str, Any] | None) -> Dataset | None:
+    """The registered training data of a user's own model (members), when it is not ``held``."""
+    from cpmap.models.datasets import load_dataset
+
+    for d in record.get("datasets", []):
+        if d.get("role") == "train" and d.get("digest") != held.digest:
+            return load_dataset(str(d["ref"]), ws, like=like, purpose="red-team members")
+    return None
+
+
 def check_endpoint(endpoint: str) -> None:
     """An http(s) URL with a host and no credentials (those would be printed and recorded)."""
     from urllib.parse import urlsplit
@@ -177,10 +196,10 @@ def check_endpoint(endpoint: str) -> None:
 
 
 def _exists(ws: Workspace, ref: str) -> bool:
-    from cpmap.models.store import get_model
+    from cpmap.registry.intake import resolve_model
 
     try:
-        get_model(ws, ref)
+        resolve_model(ws, ref)
     except InputError:
         return False
     return True

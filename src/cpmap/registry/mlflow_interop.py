@@ -36,9 +36,39 @@ METADATA_FILES = frozenset({"MLmodel", "conda.yaml", "python_env.yaml", "require
                             "input_example.json", "serving_input_example.json"})
 
 
+NETWORK_TIMEOUT = 10  # seconds: an unreachable tracking server is an error, never a hang
+
+
+def check_reachable(uri: str, timeout: float = NETWORK_TIMEOUT) -> None:
+    """An http(s) tracking server must accept a connection within ``timeout`` seconds.
+
+    MLflow's own client retries with backoff for minutes before it gives up; a connect probe
+    first turns a wrong or down URI into one line and exit 2 in seconds.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    from cpmap.core.store import redact_url
+
+    url = urlsplit(uri)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+    except OSError as e:
+        raise InputError(f"MLflow tracking URI {redact_url(uri)}: cannot connect within "
+                         f"{timeout:g}s ({e.strerror or e})",
+                         hint="check the URI and that the tracking server runs") from e
+
+
 def _client(uri: str) -> Any:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
+    # bound every later request too: MLflow's defaults are 120 s and 7 retries with backoff
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(NETWORK_TIMEOUT))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    check_reachable(uri)
     try:
         from mlflow import MlflowClient
     except ImportError as e:

@@ -76,6 +76,7 @@ class Trained:
     version: StoredModel
     metrics: dict[str, Any]
     outcome: TrainOutcome
+    findings: tuple[Finding, ...] = ()
 
 
 def quick_robustness(model: Model, ds: Dataset, eps: float, seed: int,
@@ -152,6 +153,10 @@ def train_model(ws: Workspace, data: str, cfg: TrainConfig, name: str,
            "history": list(outcome.history), "dp": outcome.dp, "trainer": "cpmap",
            "types_reviewed": True, "teacher": cfg.distill_from,
            "privacy_spend_entry": spend_entry}
+    from cpmap.models.protocol import predict
+    from cpmap.robustness.degenerate import degenerate_findings
+
+    collapsed = degenerate_findings(predict(outcome.model, test_ds.x), test_ds.y, name)
     how = cfg.adversarial.upper() + " adversarial" if cfg.adversarial else (
         "distilled" if cfg.distill_from else ("DP-SGD" if cfg.dp_epsilon else "standard"))
     line = (f"{name}: {how} {cfg.arch} on {ds.ref}: clean {metrics['clean_accuracy']:.3f}, "
@@ -159,13 +164,14 @@ def train_model(ws: Workspace, data: str, cfg: TrainConfig, name: str,
             f"{metrics[f'robust_accuracy@{cfg.eval_eps:g}']:.3f}; the ensemble's worst case is "
             "lower: cpmap robustness evaluate")
     pred = ModelTraining(
-        verdict=Verdict.PASS, highlights=(line,), clean_accuracy=metrics["clean_accuracy"],
+        verdict=Verdict.WARN if collapsed else Verdict.PASS, highlights=(line,),
+        findings=tuple(collapsed), clean_accuracy=metrics["clean_accuracy"],
         robust_accuracy={f"{cfg.eval_eps:g}": metrics[f"robust_accuracy@{cfg.eval_eps:g}"]},
         train_seconds=metrics["train_seconds"], seconds_per_epoch=metrics["seconds_per_epoch"],
         train_rows=metrics["train_rows"], test_rows=metrics["test_rows"],
         dp_epsilon=metrics.get("dp_epsilon"), config=cfg.to_dict(), dp=outcome.dp)
     mv = save_model(ws, name, outcome.model, rec, pred, subjects)
-    return Trained(mv, metrics, outcome)
+    return Trained(mv, metrics, outcome, tuple(collapsed))
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,7 @@ class Evaluated:
     model_digest: str
     dataset: Dataset
     entry: Entry | None
+    plan: str = ""
 
 
 def _resolve_model(ws: Workspace, ref: str) -> tuple[Model, str, str, dict[str, Any]]:
@@ -186,7 +193,9 @@ def _resolve_model(ws: Workspace, ref: str) -> tuple[Model, str, str, dict[str, 
     p = Path(ref)
     if p.is_file():
         return load(p, ws), p.name, hashlib.sha256(p.read_bytes()).hexdigest(), {}
-    mv = get_model(ws, ref)
+    from cpmap.registry.intake import resolve_model
+
+    mv = resolve_model(ws, ref)
     return load_version(ws, mv), mv.ref, mv.digest, dict(mv.record)
 
 
@@ -223,7 +232,9 @@ def evaluate_model(ws: Workspace, model_ref: str, data: str, eps: Sequence[float
     """Evaluate a stored model (or model file) on ``data``; record evidence if ``save``."""
     from dataclasses import replace
 
-    from cpmap.robustness.evaluate import default_attacks
+    from cpmap.models.protocol import predict
+    from cpmap.robustness.degenerate import degenerate_findings
+    from cpmap.robustness.selection import plan
 
     set_threads(ws)
     if model_ref.startswith(("http://", "https://")):
@@ -236,11 +247,12 @@ def evaluate_model(ws: Workspace, model_ref: str, data: str, eps: Sequence[float
     rows = eval_rows(ds, rec, samples, seed)
     s = replace(settings or AttackSettings(), seed=seed, box=ds.bounds,
                 image_shape=ds.image_shape)
-    ev = evaluate(model, rows.x, rows.y, eps, attacks or default_attacks(model), s,
-                  on_step=on_step)
-    ev = replace(ev, findings=(*ev.findings, *policy_findings(ws, ev)))
-    entry = record_evaluation(ws, name, digest, ds, ev) if save else None
-    return Evaluated(ev, name, digest, ds, entry)
+    chosen = plan(model, attacks)
+    ev = evaluate(model, rows.x, rows.y, eps, chosen.attacks, s, on_step=on_step)
+    found = degenerate_findings(predict(model, rows.x), rows.y, name)
+    ev = replace(ev, findings=(*found, *ev.findings, *policy_findings(ws, ev)))
+    entry = record_evaluation(ws, name, digest, ds, ev, chosen.statement) if save else None
+    return Evaluated(ev, name, digest, ds, entry, chosen.statement)
 
 
 def policy_findings(ws: Workspace, ev: Evaluation) -> list[Finding]:
@@ -286,14 +298,16 @@ def evaluation_predicate(ev: Evaluation, name: str, dataset: str, verdict: Verdi
 
 
 def record_evaluation(ws: Workspace, name: str, digest: str, ds: Dataset,
-                      ev: Evaluation) -> Entry:
-    verdict = (Verdict.FAIL if any(f.rule_id == "CP4-LOW-ROBUSTNESS" for f in ev.findings)
+                      ev: Evaluation, statement: str = "") -> Entry:
+    failing = ("CP4-LOW-ROBUSTNESS", "CP4-DEGENERATE-MODEL")
+    verdict = (Verdict.FAIL if any(f.rule_id in failing for f in ev.findings)
                else Verdict.WARN if ev.findings else Verdict.PASS)
     plot = curves(ws, {name: ev}, f"{name} on {ds.ref}: accuracy under attack")
     worst = {e: ev.robust_at(e) for e in sorted({r.eps for r in ev.results})}
     line = f"{name}: clean {ev.clean_accuracy:.3f}; per-example worst case " + ", ".join(
         f"{v:.3f}@{e:g}" for e, v in worst.items() if v is not None)
-    pred = evaluation_predicate(ev, name, ds.ref, verdict, [Plot.of(plot)], [line])
+    lines = [line, statement] if statement else [line]
+    pred = evaluation_predicate(ev, name, ds.ref, verdict, [Plot.of(plot)], lines)
     return record(Evidence.of(pred, [Subject(name, digest), Subject(ds.ref, ds.digest)]), ws)
 
 

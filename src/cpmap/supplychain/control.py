@@ -38,9 +38,10 @@ CONTROL = ControlPoint(
                   "CP3: scan dependencies, secrets, model files and images."),
          CliGroup("access", "cpmap.cli.access",
                   "CP3: least-privilege data access: check and review."),
-         CliCommand("sbom", "cpmap.cli.sbom", "sbom")),
+         CliCommand("sbom", "cpmap.cli.sbom", "sbom"),
+         CliGroup("osv", "cpmap.cli.osv", "CP3: download OSV's public advisory export.")),
     stages=(Stage("Supply chain: dependencies, SBOM, images, access",
                   "cpmap.lifecycle.stages.cp3_deps:run"),
             Stage("Supply chain: secrets and model files", "cpmap.lifecycle.stages.cp3_scan:run")),
-    config=("secrets", "images", "access"),
+    config=("secrets", "images", "access", "supplychain"),
 )
