@@ -26,5 +26,5 @@ def table(n: int, seed: int) -> pd.DataFrame:
 if __name__ == "__main__":
     Path("data").mkdir(exist_ok=True)
     table(480, 1).to_csv("data/customers.csv", index=False)
-    table(160, 2).to_csv("data/holdout.csv", index=False)
-    print("wrote data/customers.csv (480 rows) and data/holdout.csv (160 rows)")
+    table(480, 2).to_csv("data/holdout.csv", index=False)
+    print("wrote data/customers.csv (480 rows) and data/holdout.csv (480 rows)")

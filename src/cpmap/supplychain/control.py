@@ -32,7 +32,7 @@ CONTROL = ControlPoint(
     "Dependency vulnerabilities, SBOM, secrets, model-file scanning, images, access.",
     Gate(CP3Rule, "cpmap.supplychain.requirement:requirement", About.BUILD,
          tags=(Atlas.T0010,)),
-    commands=("cpmap scan", "cpmap sbom", "cpmap access"),
+    commands=("cpmap scan", "cpmap sbom", "cpmap access", "cpmap osv"),
     evidence=KINDS,
     cli=(CliGroup("scan", "cpmap.cli.scan",
                   "CP3: scan dependencies, secrets, model files and images."),
