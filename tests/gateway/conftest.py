@@ -18,8 +18,9 @@ from cpmap.core.workspace import Workspace
 from cpmap.gateway.predicates import GatewayCheck
 from cpmap.provenance.predicates import DataSignature
 from cpmap.redteam.predicates import RedteamCampaign
+from cpmap.redteam.stats import clopper_pearson
 from cpmap.registry.manifest import ModelVersion
-from cpmap.robustness.predicates import AttackRow, RobustnessEvaluation
+from cpmap.robustness.predicates import ENSEMBLE, AttackRow, RobustnessEvaluation
 from cpmap.supplychain.predicates import ModelScan
 
 EXTRACTION = {"target_accuracy": 0.9, "queries": 800, "rounding_decimals": 1, "points": [
@@ -68,10 +69,15 @@ def register_gated(ws: Workspace, tmp: Path, data: bytes, name: str = "digits",
     subj = [Subject(mv.ref, mv.digest)]
     record(Evidence.of(ModelScan(verdict=Verdict.PASS, files=1, safe=1),
                        [Subject(path.name, mv.digest)]), ws)
-    record(Evidence.of(RobustnessEvaluation(verdict=Verdict.INFO, clean_accuracy=0.95,
-                                            results=(AttackRow("pgd", 0.15, 0.7),)), subj), ws)
+    robust = RobustnessEvaluation(verdict=Verdict.INFO, clean_accuracy=0.95,
+                                  results=tuple(AttackRow(a, 0.15, 0.7) for a in ENSEMBLE),
+                                  worst_case={"0.15": 0.7})
+    record(Evidence.of(robust, subj), ws)
+    rate = clopper_pearson(10, 1000)  # 1,000 members, 2,000 non-members: estimable at 0.1%
     campaign = RedteamCampaign(
-        verdict=Verdict.INFO, membership_tpr_at_0_1pct_fpr=0.01,
+        verdict=Verdict.INFO, membership_tpr_at_0_1pct_fpr=0.01, membership_auc=0.5,
+        membership_members=1000, membership_nonmembers=2000,
+        membership_tpr_at_0_1pct_fpr_upper=rate.hi,
         plan={"extraction": {"fidelity_threshold": 0.9}} if extraction else {},
         results={"extraction": extraction} if extraction else {})
     record(Evidence.of(campaign, subj), ws)
