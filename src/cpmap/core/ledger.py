@@ -173,18 +173,23 @@ class Ledger:
 
     def entries(self, *, control: str | None = None, digest: str | None = None,
                 kind: str | None = None, start: int = 0) -> list[Entry]:
-        """Entries in index order, optionally only one control's, one kind's or one subject's."""
-        q = select(ledger_entries).where(ledger_entries.c.idx >= start)
-        if control:
-            q = q.where(ledger_entries.c.control == control)
-        if kind:
-            q = q.where(ledger_entries.c.kind == f"https://cpmap.dev/evidence/{kind}/v1")
-        if digest:
-            q = q.where(ledger_entries.c.idx.in_(
-                select(ledger_subjects.c.idx).where(ledger_subjects.c.digest == digest)))
-        with self.store.read() as conn:
-            rows = conn.execute(q.order_by(ledger_entries.c.idx)).all()
-        return [_row_entry(r) for r in rows]
+        """Entries in index order, optionally only one control's, one kind's or one subject's.
+
+        The filters read each entry's signed statement, never the denormalised ``control`` /
+        ``kind`` columns or the ``ledger_subjects`` index: a store writer without the key can
+        edit those, and a narrowed selection would hide evidence (failing evidence from the
+        gate, say). Those caches are checked against the log by ``cpmap ledger verify``.
+        """
+        out = []
+        last = start - 1
+        while True:
+            with self.store.read() as conn:
+                rows = conn.execute(select(ledger_entries).where(ledger_entries.c.idx > last)
+                                    .order_by(ledger_entries.c.idx).limit(5000)).all()
+            if not rows:
+                return out
+            out += [e for e in map(_row_entry, rows) if _matches(e, control, digest, kind)]
+            last = int(rows[-1].idx)
 
     def iter_rows(self, batch: int = 5000) -> Iterator[tuple[int, bytes, bytes]]:
         """(index, stored leaf hash, envelope bytes) in index order, streamed in batches."""
@@ -244,6 +249,19 @@ def _row_entry(row: Any, note: str = "") -> Entry:
     return Entry(int(row.idx), bytes(row.leaf_hash), envelope, str(row.created_at), note)
 
 
+def _matches(entry: Entry, control: str | None, digest: str | None, kind: str | None) -> bool:
+    st = entry.statement
+    pred = entry.predicate
+    if control and pred.get("control") != control:
+        return False
+    if kind and st.get("predicateType") != f"https://cpmap.dev/evidence/{kind}/v1":
+        return False
+    if digest:
+        return any(isinstance(s, dict) and isinstance(s.get("digest"), dict)
+                   and s["digest"].get("sha256") == digest for s in st.get("subject", []) or [])
+    return True
+
+
 def _load_frontier(conn: Connection) -> Frontier:
     row = conn.execute(select(ledger_state).where(ledger_state.c.id == 1)).first()
     if row is None:
@@ -271,7 +289,8 @@ def read_witness_size(path: Any) -> int | None:
 
 
 def verify_ledger(ledger: Ledger, all_signatures: bool = False) -> VerifyReport:
-    """Verify the workspace ledger: envelopes, leaf hashes, every checkpoint and the witness."""
+    """Verify the workspace ledger: envelopes, leaf hashes, every checkpoint and the witness,
+    then every table derived from it (:data:`cpmap.core.verified.DERIVED`)."""
     path = ledger.ws.checkpoint_path
     try:  # undecodable bytes are a damaged witness: the note check below reports it
         witness = path.read_bytes().decode("utf-8", errors="replace") if path.exists() else None
@@ -283,6 +302,9 @@ def verify_ledger(ledger: Ledger, all_signatures: bool = False) -> VerifyReport:
     if witness is None and report.size:
         report.notes.append(f"no checkpoint witness at {path}: truncation of the store can only "
                             "be detected against a checkpoint kept elsewhere")
+    from cpmap.core.verified import check_derived
+
+    report.derived = check_derived(ledger.ws)  # every cache table against the verified log
     return report
 
 

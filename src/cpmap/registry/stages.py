@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.ledger import Ledger
 from cpmap.core.refs import ALIAS_RE
 from cpmap.errors import Error, InputError
 from cpmap.registry.predicates import AliasSet, Promotion, PromotionRefused, Rollback
+from cpmap.registry.signed_aliases import current_in, signed_moves
 from cpmap.registry.tables import model_aliases, model_events
 from cpmap.registry.versions import aliases, get, now
 
@@ -68,16 +69,15 @@ def _set(conn: Connection, name: str, alias: str, version: int, entry: int) -> N
                                               updated_at=now(), entry=entry))
 
 
-def _current(conn: Connection, name: str, alias: str) -> int | None:
-    row = conn.execute(select(model_aliases.c.version).where(
-        model_aliases.c.name == name, model_aliases.c.alias == alias)).first()
-    return None if row is None else int(row[0])
+def _current(ws: Workspace, conn: Connection, name: str, alias: str) -> int | None:
+    """Where ``alias`` points now, as the signed moves say (the row is checked against them)."""
+    return current_in(ws, conn, name).get((name, alias))
 
 
 def _move(ws: Workspace, mv: ModelVersion, alias: str, move: AliasSet | Promotion | Rollback,
           action: str | None = None) -> Move:
     with ws.store.write() as conn:
-        previous = _current(conn, mv.name, alias)
+        previous = _current(ws, conn, mv.name, alias)
         ev = Evidence.of(replace(move, previous=previous), [Subject(f"model:{mv.ref}", mv.digest)])
         entry = record(ev, ws, conn=conn)
         _set(conn, mv.name, alias, mv.version, entry.index)
@@ -126,13 +126,16 @@ def promote(ws: Workspace, ref: str, stage: str = "production") -> tuple[Move, G
 
 
 def history(ws: Workspace, name: str, stage: str = "production") -> list[dict[str, Any]]:
-    with ws.store.read() as conn:
-        rows = conn.execute(select(model_events).where(
-            model_events.c.name == name, model_events.c.stage == stage)
-            .order_by(model_events.c.seq)).all()
-    return [{"seq": int(r.seq), "action": r.action, "version": int(r.version),
-             "from_version": r.from_version, "created_at": r.created_at,
-             "ledger_entry": int(r.entry)} for r in rows]
+    """Promotions and rollbacks of ``stage``, folded from the signed ledger entries (the
+    ``model_events`` rows are a cache: an inserted "promote" row would otherwise make a
+    rollback land on an ungated version)."""
+    from cpmap.core.verified import SignedLog
+
+    moves = [m for m in signed_moves(SignedLog.load(ws), name)
+             if m.alias == stage and m.action in ("promote", "rollback")]
+    return [{"seq": i + 1, "action": m.action, "version": m.version,
+             "from_version": m.previous, "created_at": str(m.entry.predicate.get("timestamp", "")),
+             "ledger_entry": m.entry.index} for i, m in enumerate(moves)]
 
 
 def rollback_target(events: list[dict[str, Any]], current: int) -> int | None:
