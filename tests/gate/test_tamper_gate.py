@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, update
 
-from cpmap.core.ledger import Ledger, verify_ledger
+from cpmap.core.derived_tables import check_derived
+from cpmap.core.ledger import Ledger
 from cpmap.core.store import ledger_subjects
 from cpmap.core.verified import IntegrityError
 from cpmap.gate.evaluate import evaluate
@@ -42,7 +43,7 @@ def test_subject_index_edit_does_not_let_a_failing_model_pass(any_ws: Any,
     with pytest.raises(IntegrityError):
         promote(any_ws, mv.ref)
     with pytest.raises(IntegrityError, match="store table ledger_subjects"):
-        verify_ledger(Ledger(any_ws))
+        check_derived(any_ws)
 
 
 def test_deleted_subject_rows_are_caught(any_ws: Any, tmp_path: Path) -> None:
@@ -73,7 +74,7 @@ def test_repointed_production_alias_is_refused(any_ws: Any, tmp_path: Path) -> N
     problems = verify(any_ws, first).problems
     assert any("model_aliases" in p for p in problems)
     with pytest.raises(IntegrityError, match="store table model_aliases"):
-        verify_ledger(Ledger(any_ws))
+        check_derived(any_ws)
 
 
 def test_alias_row_repointed_to_an_older_promotion_is_refused(any_ws: Any,

@@ -64,6 +64,7 @@ def verify(
 
     Exit 0 when the ledger is intact, 1 naming the first bad index otherwise.
     """
+    from cpmap.core.derived_tables import check_derived
     from cpmap.core.keys import load_public_key
     from cpmap.core.ledger import Ledger, verify_ledger
     from cpmap.core.verify import verify_export
@@ -81,6 +82,7 @@ def verify(
         if key is not None and key.keyid != ws.public_key.keyid:
             raise InputError(f"{public_key}: not the workspace key")
         report = verify_ledger(Ledger(ws), all_signatures)
+        report.derived = check_derived(ws)  # every cache table against the verified log
     if fmt == Fmt.json:
         emit_json(report.to_dict())
     else:

@@ -180,7 +180,7 @@ class Ledger:
         edit those, and a narrowed selection would hide evidence (failing evidence from the
         gate, say). Those caches are checked against the log by ``cpmap ledger verify``.
         """
-        out = []
+        out: list[Entry] = []
         last = start - 1
         while True:
             with self.store.read() as conn:
@@ -289,8 +289,10 @@ def read_witness_size(path: Any) -> int | None:
 
 
 def verify_ledger(ledger: Ledger, all_signatures: bool = False) -> VerifyReport:
-    """Verify the workspace ledger: envelopes, leaf hashes, every checkpoint and the witness,
-    then every table derived from it (:data:`cpmap.core.verified.DERIVED`)."""
+    """Verify the workspace ledger: envelopes, leaf hashes, every checkpoint and the witness.
+
+    The tables derived from it are checked by :func:`cpmap.core.derived_tables.check_derived`
+    (``cpmap ledger verify`` runs both)."""
     path = ledger.ws.checkpoint_path
     try:  # undecodable bytes are a damaged witness: the note check below reports it
         witness = path.read_bytes().decode("utf-8", errors="replace") if path.exists() else None
@@ -302,9 +304,6 @@ def verify_ledger(ledger: Ledger, all_signatures: bool = False) -> VerifyReport:
     if witness is None and report.size:
         report.notes.append(f"no checkpoint witness at {path}: truncation of the store can only "
                             "be detected against a checkpoint kept elsewhere")
-    from cpmap.core.verified import check_derived
-
-    report.derived = check_derived(ledger.ws)  # every cache table against the verified log
     return report
 
 

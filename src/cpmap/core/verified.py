@@ -14,8 +14,7 @@ naming the table and the row (exit 1), never a silent pass.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,7 @@ from cpmap.core import dsse
 from cpmap.core.checkpoint import open_note
 from cpmap.core.merkle import Frontier, leaf_hash
 from cpmap.core.store import ledger_checkpoints, ledger_entries
-from cpmap.errors import Error, InputError, LedgerError
+from cpmap.errors import InputError, LedgerError
 
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
@@ -187,34 +186,3 @@ def mismatch(table: str, row: str, entry: SignedEntry, fields: Mapping[str, tupl
         if stored != signed:
             raise row_error(table, row, f"{name} is {stored!r}, ledger entry #{entry.index} "
                             f"signed {signed!r} (edited)")
-
-
-# -- every derived table, checked by `cpmap ledger verify` -------------------------------------
-
-#: table -> "module:function(ws, log) -> rows checked". Named by string, like the control
-#: registry names code, so that core does not import the packages that build on it.
-DERIVED: dict[str, str] = {
-    "ledger_entries (control, kind, verdict)": "cpmap.core.derived:check_columns",
-    "ledger_subjects": "cpmap.core.derived:check_subjects",
-    "trusted_pickles": "cpmap.models.trust:verify_table",
-    "trusted_keys": "cpmap.provenance.trust:verify_table",
-    "privacy_spends": "cpmap.privacy.budget:verify_spends",
-    "model_aliases": "cpmap.registry.signed_aliases:verify_aliases",
-}
-
-
-def check_derived(ws: Workspace) -> dict[str, int]:
-    """Check every derived table against the signed log; rows checked per table."""
-    log = SignedLog.load(ws)
-    counts: dict[str, int] = {}
-    for table, target in DERIVED.items():
-        module, _, attr = target.partition(":")
-        check: Callable[[Workspace, SignedLog], int] = getattr(
-            importlib.import_module(module), attr)
-        try:
-            counts[table] = check(ws, log)
-        except IntegrityError:
-            raise
-        except Error as e:
-            raise row_error(table, "?", e.message) from e
-    return counts
