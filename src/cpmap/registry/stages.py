@@ -8,6 +8,7 @@ were rolled back from. Every move is a CP6 ledger entry committed with the alias
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -101,28 +102,53 @@ def set_alias(ws: Workspace, ref: str, alias: str) -> Move:
 def promote(ws: Workspace, ref: str, stage: str = "production") -> tuple[Move, GateResult]:
     """Run the gate; move ``stage`` to the version only if it passes (else :class:`GateFailed`)."""
     from cpmap.gate.evaluate import evaluate
+    from cpmap.gate.policy import load as load_policy
 
     _check_alias(stage, stage_ok=True)
     if stage not in STAGES:
         raise InputError(f"stage {stage!r}: one of {', '.join(STAGES)}")
     mv = get(ws, ref)
-    result = evaluate(ws, mv, stage=stage)
+    policy = load_policy(ws)
+    result = evaluate(ws, mv, policy, stage=stage)
     summary = {c.control: c.status for c in result.controls}
+    signed_policy = policy_evidence(policy.to_dict())
     subject = [Subject(f"model:{mv.ref}", mv.digest)]
     if not result.passed:
         reasons = [f"{c.control} {c.status}: {'; '.join(c.reasons)}" for c in result.failing()]
         refused = PromotionRefused(
             verdict=Verdict.INFO, version_number=mv.version, name=mv.name, version=mv.version,
-            stage=stage, gate=summary, reasons=tuple(reasons),
+            stage=stage, gate=summary, reasons=tuple(reasons), **signed_policy,
             highlights=(f"promotion of {mv.ref} to {stage} refused: "
-                        + ", ".join(c.control for c in result.failing()),))
+                        + ", ".join(c.control for c in result.failing()),
+                        _policy_line(signed_policy)))
         record(Evidence.of(refused, subject), ws)
         raise GateFailed(f"{mv.ref}: not promoted to {stage}, the gate failed: "
                          + " | ".join(reasons))
     ev = Promotion(verdict=Verdict.PASS, version_number=mv.version, name=mv.name,
-                   version=mv.version, stage=stage, gate=summary,
-                   highlights=(f"{mv.ref} promoted to {stage} (gate passed)",))
+                   version=mv.version, stage=stage, gate=summary, **signed_policy,
+                   highlights=(f"{mv.ref} promoted to {stage} (gate passed)",
+                               _policy_line(signed_policy)))
     return _move(ws, mv, stage, ev, action="promote"), result
+
+
+def policy_evidence(effective: dict[str, Any]) -> dict[str, Any]:
+    """The effective gate policy as promotion evidence records it: the whole policy, its
+    SHA-256 (canonical JSON) and the settings that differ from the defaults, so that an
+    override in cpmap.toml or a CPMAP_* variable is visible to an auditor."""
+    from cpmap.core.evidence import canonical_json
+    from cpmap.gate.policy import from_config
+
+    defaults = from_config(None).to_dict()
+    overrides = {f"{c}.{k}": v for c, rule in effective.items() for k, v in rule.items()
+                 if defaults.get(c, {}).get(k) != v}
+    return {"policy": effective, "policy_sha256": hashlib.sha256(
+        canonical_json(effective)).hexdigest(), "policy_overrides": overrides}
+
+
+def _policy_line(p: dict[str, Any]) -> str:
+    changed = ", ".join(f"{k}={v}" for k, v in sorted(p["policy_overrides"].items()))
+    return (f"gate policy sha256:{p['policy_sha256'][:16]}: "
+            + (f"overrides {changed}" if changed else "the defaults"))
 
 
 def history(ws: Workspace, name: str, stage: str = "production") -> list[dict[str, Any]]:
