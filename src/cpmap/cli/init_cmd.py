@@ -15,7 +15,13 @@ def init(
     name: Annotated[str | None, typer.Option(help="Workspace name (default: directory name).")]
     = None,
 ) -> None:
-    """Create .cpmap/ with cpmap.toml, an Ed25519 signing key (0600) and the store."""
+    """Create .cpmap/ with cpmap.toml, an Ed25519 signing key (0600) and the store.
+
+    Says so when the store already holds a ledger (another workspace's log, on a shared
+    database): a workspace never appends to a log it does not sign.
+    """
+    from cpmap.core.ledger import store_log
+    from cpmap.core.store import redact_url
     from cpmap.core.workspace import init as do_init
 
     ws = do_init(directory, name)
@@ -24,3 +30,8 @@ def init(
     out.print(f"  signing key  {ws.private_key_path} (0600), key id {ws.signing_key.keyid[:16]}")
     out.print(f"  public key   {ws.public_key_path}  (give this to auditors)")
     out.print(f"  store        {ws.store.url.split('://')[0]}")
+    found = store_log(ws)
+    if found is not None:
+        out.print(f"[yellow]warning[/]: {redact_url(ws.store.url)} already holds {found}: this "
+                  "workspace will refuse to append to it. Give it its own database or "
+                  "PostgreSQL schema (CPMAP_DATABASE_URL=...?options=-csearch_path%3DNAME).")

@@ -20,7 +20,13 @@ from sqlalchemy import Connection, func, insert, select, update
 from cpmap.core import dsse
 from cpmap.core.checkpoint import Checkpoint, open_note
 from cpmap.core.merkle import Frontier, MerkleTree, leaf_hash
-from cpmap.core.store import ledger_checkpoints, ledger_entries, ledger_state, ledger_subjects
+from cpmap.core.store import (
+    ledger_checkpoints,
+    ledger_entries,
+    ledger_state,
+    ledger_subjects,
+    redact_url,
+)
 from cpmap.core.verify import Row, VerifyReport, export_lines, verify_rows
 from cpmap.core.workspace import atomic_write
 from cpmap.errors import InputError, LedgerError
@@ -116,6 +122,8 @@ class Ledger:
         predicate = statement.get("predicate") or {}
         now = datetime.now(UTC).isoformat(timespec="microseconds")
         frontier = _load_frontier(conn)
+        if frontier.size:
+            self._refuse_foreign(conn)
         index = frontier.size
         frontier.append(leaf)
         note = Checkpoint(self.origin, frontier.size, frontier.root()).sign(
@@ -137,6 +145,19 @@ class Ledger:
         conn.execute(insert(ledger_checkpoints).values(size=frontier.size, note=note))
         _save_frontier(conn, frontier)
         return Entry(index, leaf, envelope, now, note)
+
+    def _refuse_foreign(self, conn: Connection) -> None:
+        """Refuse to append to a log that another workspace (another key or origin) signs:
+        one store holds one log, and mixing two would break verification of both."""
+        note = conn.execute(select(ledger_checkpoints.c.note)
+                            .order_by(ledger_checkpoints.c.size.desc()).limit(1)).scalar()
+        found = None if note is None else foreign_log(str(note), self.ws)
+        if found is not None:
+            raise LedgerError(f"{redact_url(self.store.url)}: the store holds {found}; this "
+                              f"workspace ({self.origin}, key {self.ws.public_key.keyid[:16]}) "
+                              "refuses to write into another workspace's log",
+                              hint="give each workspace its own database or PostgreSQL schema "
+                                   "(CPMAP_DATABASE_URL=...?options=-csearch_path%3DNAME)")
 
     def witness(self, entry: Entry) -> None:
         """Advance the checkpoint witness file to the checkpoint that covers ``entry``."""
@@ -277,6 +298,30 @@ def _load_frontier(conn: Connection) -> Frontier:
 def _save_frontier(conn: Connection, frontier: Frontier) -> None:
     conn.execute(update(ledger_state).where(ledger_state.c.id == 1).values(
         size=frontier.size, frontier=b"".join(frontier.hashes)))
+
+
+def foreign_log(note: str, ws: Workspace) -> str | None:
+    """None when ``note`` is this workspace's checkpoint, else what log it belongs to."""
+    try:
+        open_note(note, ws.public_key, ws.key_name, "latest checkpoint")
+        return None
+    except LedgerError:
+        lines = note.split("\n")
+        signers = sorted({ln.split(" ")[1] for ln in lines if ln.startswith("\u2014 ")
+                          and len(ln.split(" ")) == 3})
+        size = lines[1] if len(lines) > 1 else "?"
+        return (f"the log of origin {lines[0]!r} ({size} entries, signed by "
+                f"{', '.join(signers) or 'nobody'}), not signed by this workspace's key")
+
+
+def store_log(ws: Workspace) -> str | None:
+    """What ``cpmap init`` reports: None for an empty store, else the log the store holds."""
+    with ws.store.read() as conn:
+        note = conn.execute(select(ledger_checkpoints.c.note)
+                            .order_by(ledger_checkpoints.c.size.desc()).limit(1)).scalar()
+    if note is None:
+        return None
+    return foreign_log(str(note), ws) or "this workspace's own log"
 
 
 def read_witness_size(path: Any) -> int | None:
