@@ -201,3 +201,12 @@ def test_edited_verdict_and_kind_columns_change_nothing_shown(
     assert "column control is 'CP9'" in message
     code, _out, err = run(any_ws, capsys, "ledger", "verify")
     assert code == 1 and "ledger_entries row idx 0" in err
+
+
+def test_unreadable_entry_is_an_integrity_failure(any_ws: Any,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    record(Evidence("CP1", "test", [Subject("m", "aa" * 32)], Verdict.PASS), any_ws)
+    with any_ws.store.write() as conn:
+        conn.execute(update(ledger_entries).values(envelope=b"not json"))
+    code, _out, err = run(any_ws, capsys, "ledger", "show")
+    assert code == 1 and "ledger index 0: entry is not a valid DSSE envelope" in err

@@ -266,7 +266,11 @@ class Ledger:
 
 
 def _row_entry(row: Any, note: str = "") -> Entry:
-    envelope = dsse.parse_envelope(bytes(row.envelope), f"ledger index {row.idx}")
+    try:
+        envelope = dsse.parse_envelope(bytes(row.envelope), f"ledger index {row.idx}")
+    except InputError as e:  # a stored entry is not input: an unreadable one was edited
+        raise LedgerError(f"ledger index {row.idx}: entry is not a valid DSSE envelope "
+                          "(edited)", index=int(row.idx)) from e
     return Entry(int(row.idx), bytes(row.leaf_hash), envelope, str(row.created_at), note)
 
 
