@@ -26,7 +26,7 @@ def check_columns(ws: Workspace, log: SignedLog) -> int:
         rows = conn.execute(select(ledger_entries.c.idx, ledger_entries.c.control,
                                    ledger_entries.c.kind, ledger_entries.c.verdict)).all()
     for idx, control, kind, verdict in rows:
-        e = log.entries.get(int(idx))
+        e = log.get(int(idx))
         if e is None:
             continue  # beyond the signed checkpoint: SignedLog.load already refused it
         signed = {"control": e.control[:8],
@@ -41,7 +41,7 @@ def check_columns(ws: Workspace, log: SignedLog) -> int:
 
 def check_subjects(ws: Workspace, log: SignedLog) -> int:
     """``ledger_subjects`` holds exactly the signed subjects of every entry."""
-    return compare_subjects(ws, {e.index: e.subjects for e in log.entries.values()})
+    return compare_subjects(ws, {e.index: e.subjects for e in log.all()})
 
 
 def compare_subjects(ws: Workspace, signed_by_entry: Mapping[int, Sequence[tuple[str, str]]],

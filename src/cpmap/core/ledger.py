@@ -9,9 +9,10 @@ a witness outside the database that catches truncation of the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +46,9 @@ class Entry:
     created_at: str
     checkpoint: str = ""
 
-    @property
+    @cached_property
     def statement(self) -> dict[str, Any]:
+        """The signed statement, parsed once (what every reader decides from)."""
         return self.envelope.statement()
 
     @property
@@ -212,6 +214,18 @@ class Ledger:
             out += [e for e in map(_row_entry, rows) if _matches(e, control, digest, kind)]
             last = int(rows[-1].idx)
 
+    def entries_at(self, indexes: Iterable[int]) -> list[Entry]:
+        """The entries at these indexes, in index order (absent indexes are skipped)."""
+        wanted = sorted(set(indexes))
+        out: list[Entry] = []
+        for lo in range(0, len(wanted), 500):
+            with self.store.read() as conn:
+                rows = conn.execute(select(ledger_entries).where(
+                    ledger_entries.c.idx.in_(wanted[lo : lo + 500]))
+                    .order_by(ledger_entries.c.idx)).all()
+            out += map(_row_entry, rows)
+        return out
+
     def iter_rows(self, batch: int = 5000) -> Iterator[tuple[int, bytes, bytes]]:
         """(index, stored leaf hash, envelope bytes) in index order, streamed in batches."""
         last = -1
@@ -275,6 +289,8 @@ def _row_entry(row: Any, note: str = "") -> Entry:
 
 
 def _matches(entry: Entry, control: str | None, digest: str | None, kind: str | None) -> bool:
+    if not (control or digest or kind):
+        return True
     st = entry.statement
     pred = entry.predicate
     if control and pred.get("control") != control:

@@ -14,7 +14,10 @@ naming the table and the row (exit 1), never a silent pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import base64
+import bisect
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +25,7 @@ from sqlalchemy import Connection, select
 
 from cpmap.core import dsse
 from cpmap.core.checkpoint import open_note
-from cpmap.core.merkle import Frontier, leaf_hash
+from cpmap.core.merkle import EMPTY_ROOT, Frontier, leaf_hash
 from cpmap.core.store import ledger_checkpoints, ledger_entries
 from cpmap.errors import InputError, LedgerError
 
@@ -99,11 +102,17 @@ class SignedEntry:
 
 @dataclass
 class SignedLog:
-    """The ledger up to its latest signed checkpoint, every leaf checked against the root."""
+    """The ledger up to its latest signed checkpoint, every leaf checked against the root.
+
+    Envelopes are parsed when a reader asks for them (:meth:`get`, :meth:`of_kind`): the root
+    check already proves every stored envelope is the one the key holder appended, so a kind's
+    entries are found by a raw search (:func:`mentioning`) instead of parsing the whole log.
+    """
 
     ws: Workspace
-    entries: dict[int, SignedEntry]
+    raw: list[bytes]
     size: int
+    _parsed: dict[int, SignedEntry] = field(default_factory=dict)
     _checked: set[int] = field(default_factory=set)
 
     @classmethod
@@ -120,8 +129,7 @@ class SignedLog:
 
         note = conn.execute(select(ledger_checkpoints.c.note)
                             .order_by(ledger_checkpoints.c.size.desc()).limit(1)).scalar()
-        size = 0
-        root = None
+        size, root = 0, EMPTY_ROOT
         if note is not None:
             cp = open_note(str(note), ws.public_key, ws.key_name, "latest checkpoint")
             size, root = cp.size, cp.root
@@ -129,28 +137,35 @@ class SignedLog:
         if witness is not None and witness > size:
             raise LedgerError(f"ledger truncated: the checkpoint witness covers {witness} "
                               f"entries, the latest signed checkpoint {size}")
-        frontier = Frontier()
-        entries: dict[int, SignedEntry] = {}
-        for idx, data in conn.execute(select(ledger_entries.c.idx, ledger_entries.c.envelope)
-                                      .order_by(ledger_entries.c.idx)):
-            entries[int(idx)] = _parse(int(idx), bytes(data), frontier.size)
-            frontier.append(leaf_hash(bytes(data)))
-        if frontier.size != size or (root is not None and frontier.root() != root):
-            raise row_error("ledger_entries", f"0..{frontier.size - 1}",
-                            f"the log of {frontier.size} entries does not match the signed "
+        rows = [(int(i), b"", bytes(d)) for i, d in conn.execute(
+            select(ledger_entries.c.idx, ledger_entries.c.envelope).order_by(ledger_entries.c.idx))]
+        if not log_intact(rows, size, root):
+            raise row_error("ledger_entries", f"0..{len(rows) - 1}",
+                            f"the log of {len(rows)} entries does not match the signed "
                             f"checkpoint of size {size} (`cpmap ledger verify` names the entry)")
-        return cls(ws, entries, size)
+        return cls(ws, [r[2] for r in rows], size)
+
+    def get(self, index: int) -> SignedEntry | None:
+        if not 0 <= index < len(self.raw):
+            return None
+        if index not in self._parsed:
+            self._parsed[index] = _parse(index, self.raw[index])
+        return self._parsed[index]
+
+    def all(self) -> list[SignedEntry]:
+        return [e for i in range(len(self.raw)) if (e := self.get(i)) is not None]
 
     def of_kind(self, *kinds: str) -> list[SignedEntry]:
         """Entries of these kinds (from the signed statement), signatures checked."""
-        found = [e for e in self.entries.values() if e.kind in kinds]
+        maybe = mentioning(self.raw, [f"{PREFIX}{k}/v1" for k in kinds])
+        found = [e for i in sorted(maybe) if (e := self.get(i)) is not None and e.kind in kinds]
         for e in found:
             self._signed(e, "ledger_entries", str(e.index))
         return found
 
     def entry(self, table: str, row: str, index: Any, kinds: Iterable[str]) -> SignedEntry:
         """The signed entry that a row of ``table`` says made it, of one of ``kinds``."""
-        e = self.entries.get(int(index)) if isinstance(index, int) else None
+        e = self.get(int(index)) if isinstance(index, int) else None
         kinds = tuple(kinds)
         if e is None:
             raise row_error(table, row, f"names ledger entry {index!r}, which the signed log "
@@ -168,15 +183,54 @@ class SignedLog:
         return e
 
 
-def _parse(index: int, data: bytes, expected: int) -> SignedEntry:
-    if index != expected:
-        raise row_error("ledger_entries", str(expected), "entry missing, duplicated or "
-                        "out of order")
+def _parse(index: int, data: bytes) -> SignedEntry:
     try:
         envelope = dsse.parse_envelope(data, f"ledger index {index}")
         return SignedEntry(index, envelope, envelope.statement())
     except InputError as e:
         raise row_error("ledger_entries", str(index), "not a valid DSSE envelope (edited)") from e
+
+
+def log_intact(rows: Sequence[tuple[int, bytes, bytes]], size: int, root: bytes) -> bool:
+    """Whether ``rows`` (index, stored leaf, envelope) are exactly the log the signed
+    checkpoint (``size``, ``root``) covers: leaf hashes recomputed from the envelopes."""
+    if len(rows) != size:
+        return False
+    frontier = Frontier()
+    for expected, (index, _leaf, data) in enumerate(rows):
+        if index != expected:
+            return False
+        frontier.append(leaf_hash(data))
+    return frontier.root() == root
+
+
+def mentioning(envelopes: Sequence[bytes], needles: Iterable[str]) -> set[int]:
+    """Positions of the envelopes whose payload may contain one of ``needles`` (no false
+    negatives, some false positives: parse the candidates).
+
+    A string inside a base64 payload appears in the encoding, for one of the three byte
+    alignments, as the encoding of its aligned middle; so the three encodings of each needle
+    are searched in the raw envelope bytes, without decoding any. Sound only for envelopes as
+    ``Envelope.to_json`` writes them (standard base64, nothing escaped) holding canonical JSON:
+    establish first, with :func:`log_intact`, that the envelopes are the signed log's.
+    """
+    patterns = set()
+    for needle in needles:
+        raw = needle.encode()
+        for k in range(3):
+            body = raw[k : k + 3 * ((len(raw) - k) // 3)]
+            if len(body) >= 3:
+                patterns.add(base64.b64encode(body))
+    blob = b"\n".join(envelopes)
+    starts = list(itertools.accumulate((len(e) + 1 for e in envelopes), initial=0))
+    found: set[int] = set()
+    for pattern in patterns:
+        at = blob.find(pattern)
+        while at >= 0:
+            pos = bisect.bisect_right(starts, at) - 1
+            found.add(pos)
+            at = blob.find(pattern, starts[pos + 1])
+    return found
 
 
 def mismatch(table: str, row: str, entry: SignedEntry, fields: Mapping[str, tuple[Any, Any]]

@@ -21,6 +21,7 @@ from cpmap.core import merkle
 from cpmap.core.checkpoint import Checkpoint, open_note
 from cpmap.core.derived import compare_subjects
 from cpmap.core.ledger import Entry, Ledger, read_witness_size
+from cpmap.core.verified import log_intact, mentioning
 from cpmap.errors import Error
 from cpmap.gate.kit import Item
 
@@ -51,9 +52,6 @@ def collect(ws: Workspace, digests: Iterable[str]) -> LedgerView:
     """Every ledger entry about any of ``digests``, verified against the signed checkpoint."""
     ledger = Ledger(ws)
     scope = set(digests)
-    every = ledger.entries()  # selected by the signed subjects, never by the index
-    found = {e.index: e for e in every if scope & _digests(e)}
-    compare_subjects(ws, {e.index: _subjects(e) for e in every}, scope)
     note = ledger.latest_checkpoint()
     cp: Checkpoint | None = None
     problem = None
@@ -66,10 +64,26 @@ def collect(ws: Workspace, digests: Iterable[str]) -> LedgerView:
     if cp is not None and witness is not None and witness > cp.size:
         problem = (f"ledger truncated: the checkpoint witness covers {witness} entries, "
                    f"the signed checkpoint {cp.size}")
+    every = _about(ledger, cp, scope)
+    found = {e.index: e for e in every if scope & _digests(e)}
+    compare_subjects(ws, {e.index: _subjects(e) for e in every}, scope)
     tree = merkle.MerkleTree(ledger.leaf_hashes()[: cp.size]) if cp is not None else None
     items = tuple(item_of(e, problem or _check(e, ws, cp, tree))
                   for _, e in sorted(found.items()))
     return LedgerView(cp, problem, items)
+
+
+def _about(ledger: Ledger, cp: Checkpoint | None, scope: set[str]) -> list[Entry]:
+    """Entries whose signed statements may name a digest of ``scope`` (a superset of them).
+
+    When the stored envelopes rebuild the signed root, they are the log the key holder wrote,
+    so a raw search of their base64 payloads finds every candidate without parsing the others;
+    otherwise every entry is parsed (and the gate's per-entry checks flag what was changed).
+    """
+    rows = list(ledger.iter_rows())
+    if cp is not None and log_intact(rows, cp.size, cp.root):
+        return ledger.entries_at(rows[i][0] for i in mentioning([r[2] for r in rows], scope))
+    return ledger.entries()
 
 
 def _subjects(entry: Entry) -> list[tuple[str, str]]:
