@@ -19,7 +19,7 @@ def show(
     control: Annotated[str | None, typer.Option(help="Only this control, e.g. CP1.")] = None,
     limit: Annotated[int, typer.Option(help="Show the last N entries (0: all).")] = 50,
 ) -> None:
-    """List ledger entries and the latest signed checkpoint."""
+    """List ledger entries (as their signed statements say) and the latest signed checkpoint."""
     from cpmap.core.ledger import Ledger
     from cpmap.core.workspace import open_workspace
     from cpmap.errors import InputError
@@ -58,10 +58,13 @@ def verify(
                                                  "signature of every intermediate checkpoint "
                                                  "(their roots are always checked).")] = False,
 ) -> None:
-    """Verify every signature, the tree against each signed checkpoint, and the witness.
+    """Verify every signature, the tree against each signed checkpoint, and the witness;
+    then every table derived from the log (subject index, trusted pickles and keys, privacy
+    spends, model aliases) against the signed entries.
 
     Exit 0 when the ledger is intact, 1 naming the first bad index otherwise.
     """
+    from cpmap.core.derived_tables import check_derived
     from cpmap.core.keys import load_public_key
     from cpmap.core.ledger import Ledger, verify_ledger
     from cpmap.core.verify import verify_export
@@ -79,6 +82,7 @@ def verify(
         if key is not None and key.keyid != ws.public_key.keyid:
             raise InputError(f"{public_key}: not the workspace key")
         report = verify_ledger(Ledger(ws), all_signatures)
+        report.derived = check_derived(ws)  # every cache table against the verified log
     if fmt == Fmt.json:
         emit_json(report.to_dict())
     else:
@@ -88,6 +92,10 @@ def verify(
                   f"verified, root {report.root[:16]}…")
         if report.witness_size is not None:
             out.print(f"checkpoint witness at size {report.witness_size} is consistent")
+        if report.derived:
+            out.print(f"derived tables OK: {sum(report.derived.values())} rows checked against "
+                      "the signed log (" + ", ".join(f"{t} {n}" for t, n in
+                                                     report.derived.items()) + ")")
         for note in report.notes:
             out.print(f"[yellow]note[/]: {note}")
 

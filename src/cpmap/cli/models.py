@@ -108,11 +108,14 @@ def trust_cmd(
     digest: Annotated[str, typer.Argument(help="SHA-256 of a pickle-based model file.")],
     note: Annotated[str, typer.Option("--note", help="Who reviewed it and why it is safe.")],
     workspace: WorkspaceOpt = None,
+    runs_code: Annotated[bool, typer.Option(
+        "--i-know-this-runs-code", help="Required to trust a file the CP3 model scan calls "
+        "malicious (recorded in the trust entry).")] = False,
 ) -> None:
     """Trust one pickle-based model file by digest, after review (recorded in the ledger)."""
     from cpmap.core.workspace import open_workspace
     from cpmap.models.trust import trust
 
-    index = trust(open_workspace(workspace), digest, note)
+    index = trust(open_workspace(workspace), digest, note, runs_code=runs_code)
     stderr_console().print(f"trusted sha256:{digest.removeprefix('sha256:')[:16]}… "
                            f"(ledger entry {index})")

@@ -9,9 +9,10 @@ a witness outside the database that catches truncation of the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,13 @@ from sqlalchemy import Connection, func, insert, select, update
 from cpmap.core import dsse
 from cpmap.core.checkpoint import Checkpoint, open_note
 from cpmap.core.merkle import Frontier, MerkleTree, leaf_hash
-from cpmap.core.store import ledger_checkpoints, ledger_entries, ledger_state, ledger_subjects
+from cpmap.core.store import (
+    ledger_checkpoints,
+    ledger_entries,
+    ledger_state,
+    ledger_subjects,
+    redact_url,
+)
 from cpmap.core.verify import Row, VerifyReport, export_lines, verify_rows
 from cpmap.core.workspace import atomic_write
 from cpmap.errors import InputError, LedgerError
@@ -39,8 +46,9 @@ class Entry:
     created_at: str
     checkpoint: str = ""
 
-    @property
+    @cached_property
     def statement(self) -> dict[str, Any]:
+        """The signed statement, parsed once (what every reader decides from)."""
         return self.envelope.statement()
 
     @property
@@ -116,6 +124,8 @@ class Ledger:
         predicate = statement.get("predicate") or {}
         now = datetime.now(UTC).isoformat(timespec="microseconds")
         frontier = _load_frontier(conn)
+        if frontier.size:
+            self._refuse_foreign(conn)
         index = frontier.size
         frontier.append(leaf)
         note = Checkpoint(self.origin, frontier.size, frontier.root()).sign(
@@ -137,6 +147,19 @@ class Ledger:
         conn.execute(insert(ledger_checkpoints).values(size=frontier.size, note=note))
         _save_frontier(conn, frontier)
         return Entry(index, leaf, envelope, now, note)
+
+    def _refuse_foreign(self, conn: Connection) -> None:
+        """Refuse to append to a log that another workspace (another key or origin) signs:
+        one store holds one log, and mixing two would break verification of both."""
+        note = conn.execute(select(ledger_checkpoints.c.note)
+                            .order_by(ledger_checkpoints.c.size.desc()).limit(1)).scalar()
+        found = None if note is None else foreign_log(str(note), self.ws)
+        if found is not None:
+            raise LedgerError(f"{redact_url(self.store.url)}: the store holds {found}; this "
+                              f"workspace ({self.origin}, key {self.ws.public_key.keyid[:16]}) "
+                              "refuses to write into another workspace's log",
+                              hint="give each workspace its own database or PostgreSQL schema "
+                                   "(CPMAP_DATABASE_URL=...?options=-csearch_path%3DNAME)")
 
     def witness(self, entry: Entry) -> None:
         """Advance the checkpoint witness file to the checkpoint that covers ``entry``."""
@@ -173,18 +196,35 @@ class Ledger:
 
     def entries(self, *, control: str | None = None, digest: str | None = None,
                 kind: str | None = None, start: int = 0) -> list[Entry]:
-        """Entries in index order, optionally only one control's, one kind's or one subject's."""
-        q = select(ledger_entries).where(ledger_entries.c.idx >= start)
-        if control:
-            q = q.where(ledger_entries.c.control == control)
-        if kind:
-            q = q.where(ledger_entries.c.kind == f"https://cpmap.dev/evidence/{kind}/v1")
-        if digest:
-            q = q.where(ledger_entries.c.idx.in_(
-                select(ledger_subjects.c.idx).where(ledger_subjects.c.digest == digest)))
-        with self.store.read() as conn:
-            rows = conn.execute(q.order_by(ledger_entries.c.idx)).all()
-        return [_row_entry(r) for r in rows]
+        """Entries in index order, optionally only one control's, one kind's or one subject's.
+
+        The filters read each entry's signed statement, never the denormalised ``control`` /
+        ``kind`` columns or the ``ledger_subjects`` index: a store writer without the key can
+        edit those, and a narrowed selection would hide evidence (failing evidence from the
+        gate, say). Those caches are checked against the log by ``cpmap ledger verify``.
+        """
+        out: list[Entry] = []
+        last = start - 1
+        while True:
+            with self.store.read() as conn:
+                rows = conn.execute(select(ledger_entries).where(ledger_entries.c.idx > last)
+                                    .order_by(ledger_entries.c.idx).limit(5000)).all()
+            if not rows:
+                return out
+            out += [e for e in map(_row_entry, rows) if _matches(e, control, digest, kind)]
+            last = int(rows[-1].idx)
+
+    def entries_at(self, indexes: Iterable[int]) -> list[Entry]:
+        """The entries at these indexes, in index order (absent indexes are skipped)."""
+        wanted = sorted(set(indexes))
+        out: list[Entry] = []
+        for lo in range(0, len(wanted), 500):
+            with self.store.read() as conn:
+                rows = conn.execute(select(ledger_entries).where(
+                    ledger_entries.c.idx.in_(wanted[lo : lo + 500]))
+                    .order_by(ledger_entries.c.idx)).all()
+            out += map(_row_entry, rows)
+        return out
 
     def iter_rows(self, batch: int = 5000) -> Iterator[tuple[int, bytes, bytes]]:
         """(index, stored leaf hash, envelope bytes) in index order, streamed in batches."""
@@ -240,8 +280,27 @@ class Ledger:
 
 
 def _row_entry(row: Any, note: str = "") -> Entry:
-    envelope = dsse.parse_envelope(bytes(row.envelope), f"ledger index {row.idx}")
+    try:
+        envelope = dsse.parse_envelope(bytes(row.envelope), f"ledger index {row.idx}")
+    except InputError as e:  # a stored entry is not input: an unreadable one was edited
+        raise LedgerError(f"ledger index {row.idx}: entry is not a valid DSSE envelope "
+                          "(edited)", index=int(row.idx)) from e
     return Entry(int(row.idx), bytes(row.leaf_hash), envelope, str(row.created_at), note)
+
+
+def _matches(entry: Entry, control: str | None, digest: str | None, kind: str | None) -> bool:
+    if not (control or digest or kind):
+        return True
+    st = entry.statement
+    pred = entry.predicate
+    if control and pred.get("control") != control:
+        return False
+    if kind and st.get("predicateType") != f"https://cpmap.dev/evidence/{kind}/v1":
+        return False
+    if digest:
+        return any(isinstance(s, dict) and isinstance(s.get("digest"), dict)
+                   and s["digest"].get("sha256") == digest for s in st.get("subject", []) or [])
+    return True
 
 
 def _load_frontier(conn: Connection) -> Frontier:
@@ -261,6 +320,30 @@ def _save_frontier(conn: Connection, frontier: Frontier) -> None:
         size=frontier.size, frontier=b"".join(frontier.hashes)))
 
 
+def foreign_log(note: str, ws: Workspace) -> str | None:
+    """None when ``note`` is this workspace's checkpoint, else what log it belongs to."""
+    try:
+        open_note(note, ws.public_key, ws.key_name, "latest checkpoint")
+        return None
+    except LedgerError:
+        lines = note.split("\n")
+        signers = sorted({ln.split(" ")[1] for ln in lines if ln.startswith("\u2014 ")
+                          and len(ln.split(" ")) == 3})
+        size = lines[1] if len(lines) > 1 else "?"
+        return (f"the log of origin {lines[0]!r} ({size} entries, signed by "
+                f"{', '.join(signers) or 'nobody'}), not signed by this workspace's key")
+
+
+def store_log(ws: Workspace) -> str | None:
+    """What ``cpmap init`` reports: None for an empty store, else the log the store holds."""
+    with ws.store.read() as conn:
+        note = conn.execute(select(ledger_checkpoints.c.note)
+                            .order_by(ledger_checkpoints.c.size.desc()).limit(1)).scalar()
+    if note is None:
+        return None
+    return foreign_log(str(note), ws) or "this workspace's own log"
+
+
 def read_witness_size(path: Any) -> int | None:
     """Tree size in the checkpoint witness file, unverified (verification reads it properly)."""
     try:
@@ -271,7 +354,10 @@ def read_witness_size(path: Any) -> int | None:
 
 
 def verify_ledger(ledger: Ledger, all_signatures: bool = False) -> VerifyReport:
-    """Verify the workspace ledger: envelopes, leaf hashes, every checkpoint and the witness."""
+    """Verify the workspace ledger: envelopes, leaf hashes, every checkpoint and the witness.
+
+    The tables derived from it are checked by :func:`cpmap.core.derived_tables.check_derived`
+    (``cpmap ledger verify`` runs both)."""
     path = ledger.ws.checkpoint_path
     try:  # undecodable bytes are a damaged witness: the note check below reports it
         witness = path.read_bytes().decode("utf-8", errors="replace") if path.exists() else None

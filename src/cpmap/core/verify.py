@@ -28,10 +28,12 @@ class VerifyReport:
     root: str = ""
     witness_size: int | None = None
     notes: list[str] = field(default_factory=list)
+    derived: dict[str, int] = field(default_factory=dict)  # table -> rows checked against it
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": True, "size": self.size, "checkpoints_verified": self.checkpoints,
-                "root": self.root, "witness_size": self.witness_size, "notes": self.notes}
+                "root": self.root, "witness_size": self.witness_size, "notes": self.notes,
+                "derived_rows_checked": self.derived}
 
 
 @dataclass(frozen=True)

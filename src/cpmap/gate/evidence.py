@@ -3,6 +3,11 @@
 An entry counts only if its DSSE signature verifies with the workspace key, its leaf hash is
 the hash of its envelope, and an RFC 6962 inclusion proof places it under the latest signed
 checkpoint. Anything else is reported as tampered evidence, which fails its control.
+
+Entries are selected by the subjects their signed statements name, not through the
+``ledger_subjects`` index (a store writer could narrow the selection by editing it, hiding a
+failing entry); the index rows for the digests in scope are compared with those signed subjects
+and a mismatch is an integrity error naming the row (exit 1).
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from typing import TYPE_CHECKING
 from cpmap.controls import read_predicate
 from cpmap.core import merkle
 from cpmap.core.checkpoint import Checkpoint, open_note
+from cpmap.core.derived import compare_subjects
 from cpmap.core.ledger import Entry, Ledger, read_witness_size
+from cpmap.core.verified import log_intact, mentioning
 from cpmap.errors import Error
 from cpmap.gate.kit import Item
 
@@ -44,10 +51,7 @@ def item_of(entry: Entry, problem: str | None = None) -> Item:
 def collect(ws: Workspace, digests: Iterable[str]) -> LedgerView:
     """Every ledger entry about any of ``digests``, verified against the signed checkpoint."""
     ledger = Ledger(ws)
-    found: dict[int, Entry] = {}
-    for d in dict.fromkeys(digests):
-        for e in ledger.entries(digest=d):
-            found.setdefault(e.index, e)
+    scope = set(digests)
     note = ledger.latest_checkpoint()
     cp: Checkpoint | None = None
     problem = None
@@ -60,10 +64,35 @@ def collect(ws: Workspace, digests: Iterable[str]) -> LedgerView:
     if cp is not None and witness is not None and witness > cp.size:
         problem = (f"ledger truncated: the checkpoint witness covers {witness} entries, "
                    f"the signed checkpoint {cp.size}")
+    every = _about(ledger, cp, scope)
+    found = {e.index: e for e in every if scope & _digests(e)}
+    compare_subjects(ws, {e.index: _subjects(e) for e in every}, scope)
     tree = merkle.MerkleTree(ledger.leaf_hashes()[: cp.size]) if cp is not None else None
     items = tuple(item_of(e, problem or _check(e, ws, cp, tree))
                   for _, e in sorted(found.items()))
     return LedgerView(cp, problem, items)
+
+
+def _about(ledger: Ledger, cp: Checkpoint | None, scope: set[str]) -> list[Entry]:
+    """Entries whose signed statements may name a digest of ``scope`` (a superset of them).
+
+    When the stored envelopes rebuild the signed root, they are the log the key holder wrote,
+    so a raw search of their base64 payloads finds every candidate without parsing the others;
+    otherwise every entry is parsed (and the gate's per-entry checks flag what was changed).
+    """
+    rows = list(ledger.iter_rows())
+    if cp is not None and log_intact(rows, cp.size, cp.root):
+        return ledger.entries_at(rows[i][0] for i in mentioning([r[2] for r in rows], scope))
+    return ledger.entries()
+
+
+def _subjects(entry: Entry) -> list[tuple[str, str]]:
+    return [(str(s.get("name", "")), str((s.get("digest") or {}).get("sha256", "")))
+            for s in entry.statement.get("subject", []) or [] if isinstance(s, dict)]
+
+
+def _digests(entry: Entry) -> set[str]:
+    return {d for _, d in _subjects(entry)}
 
 
 def _check(entry: Entry, ws: Workspace, cp: Checkpoint | None,

@@ -2,8 +2,9 @@
 
 Unpickling runs arbitrary code, so a pickle (``.pkl``, ``.joblib``, ``torch.save`` files) is
 loaded only when its digest is listed in ``[models] trusted_pickle_digests`` of ``cpmap.toml``
-or was trusted with ``cpmap models trust DIGEST`` (recorded as signed evidence). A refusal says
-why, with the CP3 model-file scanner's findings when that scanner is installed.
+or was trusted with ``cpmap models trust DIGEST`` (recorded as signed evidence; the store row
+counts only when that signed entry backs it). A refusal says why, with the CP3 model-file
+scanner's findings when that scanner is installed.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 
 from cpmap.core.tags import Atlas, OwaspML
+from cpmap.core.verified import row_error
 from cpmap.errors import InputError, TrustError
 
 if TYPE_CHECKING:
+    from cpmap.core.verified import SignedLog
     from cpmap.core.workspace import Workspace
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -36,22 +39,62 @@ def normalize_digest(digest: str) -> str:
 
 
 def trusted_digests(ws: Workspace | None) -> set[str]:
-    """Digests trusted in cpmap.toml ``[models] trusted_pickle_digests`` and in the store."""
+    """Digests trusted in cpmap.toml ``[models] trusted_pickle_digests`` and in the store.
+
+    A store row counts only when the signed ``model-pickle-trust`` ledger entry it names is in
+    the verified log and trusts the same digest; any other row is an integrity error (a store
+    writer without the key cannot make cpmap unpickle a file).
+    """
     if ws is None:
         return set()
-    from cpmap.models.tables import trusted_pickles
+    from cpmap.core.verified import SignedLog
 
     listed = ws.setting("models", "trusted_pickle_digests", []) or []
     if isinstance(listed, str):
         listed = [listed]
     found = {normalize_digest(str(d)) for d in listed}
+    return found | _verified_rows(ws, SignedLog.load(ws))
+
+
+def _verified_rows(ws: Workspace, log: SignedLog) -> set[str]:
+    from cpmap.models.tables import trusted_pickles
+
     with ws.store.read() as conn:
-        found |= {r[0] for r in conn.execute(select(trusted_pickles.c.digest)).all()}
-    return found
+        rows = conn.execute(select(trusted_pickles.c.digest, trusted_pickles.c.entry)).all()
+    for digest, index in rows:
+        row = f"digest {str(digest)[:16]}"
+        entry = log.entry("trusted_pickles", row, index, ("model-pickle-trust",))
+        if str(digest) not in entry.digests:
+            raise row_error("trusted_pickles", row, f"ledger entry #{entry.index} trusts "
+                            f"{sorted(entry.digests)[0][:16] if entry.digests else 'nothing'}, "
+                            "not this digest (inserted or repointed)")
+    return {str(r[0]) for r in rows}
 
 
-def trust(ws: Workspace, digest: str, note: str) -> int:
-    """Trust a pickle digest after review; returns the ledger index of the signed record."""
+def verify_table(ws: Workspace, log: SignedLog) -> int:
+    """``cpmap ledger verify``: every trusted_pickles row against its signed entry."""
+    return len(_verified_rows(ws, log))
+
+
+def scan_verdict(ws: Workspace, digest: str) -> tuple[str, int | None]:
+    """The latest signed CP3 model-scan verdict about ``digest`` and its ledger index."""
+    from cpmap.core.verified import SignedLog
+
+    scans = [e for e in SignedLog.load(ws).of_kind("model-scan") if digest in e.digests]
+    if not scans:
+        return "unscanned", None
+    m = scans[-1].metrics
+    verdict = ("malicious" if m.get("malicious") else
+               "suspicious" if m.get("suspicious") else "safe")
+    return verdict, scans[-1].index
+
+
+def trust(ws: Workspace, digest: str, note: str, *, runs_code: bool = False) -> int:
+    """Trust a pickle digest after review; returns the ledger index of the signed record.
+
+    A digest the CP3 model scanner called malicious is refused unless ``runs_code`` (the
+    CLI's ``--i-know-this-runs-code``); the scan verdict is recorded in the trust entry.
+    """
     from cpmap.core.evidence import Evidence, Subject, Verdict, record
     from cpmap.core.findings import Finding, Location, Severity
     from cpmap.core.ledger import Ledger
@@ -63,11 +106,21 @@ def trust(ws: Workspace, digest: str, note: str) -> int:
         raise InputError("--note: say who reviewed the file and why it is safe")
     if d in trusted_digests(ws):
         raise InputError(f"sha256:{d}: already trusted")
-    finding = Finding("CP4-PICKLE-TRUSTED", Severity.MEDIUM,
-                      f"pickle-based model file sha256:{d[:16]} trusted for loading: {note}",
+    verdict, scan = scan_verdict(ws, d)
+    if verdict == "malicious" and not runs_code:
+        raise TrustError(f"sha256:{d}: the CP3 model scan (ledger entry {scan}) calls this "
+                         "file malicious; loading it runs its code",
+                         hint="only if you mean it: cpmap models trust ... "
+                              "--i-know-this-runs-code")
+    finding = Finding("CP4-PICKLE-TRUSTED",
+                      Severity.CRITICAL if verdict == "malicious" else Severity.MEDIUM,
+                      f"pickle-based model file sha256:{d[:16]} trusted for loading "
+                      f"(CP3 scan: {verdict}): {note}",
                       Location(f"sha256:{d}"), "Convert the model to safetensors or skops.",
                       (Atlas.T0011_000, OwaspML.ML06))
     ev = Evidence.of(PickleTrust(verdict=Verdict.WARN, findings=(finding,), note=note,
+                                 scan_verdict=verdict, scan_entry=scan,
+                                 runs_code_acknowledged=runs_code,
                                  highlights=(finding.message,)), [Subject("pickle-model", d)])
     now = datetime.now(UTC).isoformat(timespec="seconds")
     with ws.store.write() as conn:

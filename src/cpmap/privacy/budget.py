@@ -216,6 +216,7 @@ def status(ws: Workspace, dataset: str, digest: str | None = None) -> BudgetStat
     """
     names = population(ws, dataset, digest)
     with ws.store.read() as conn:
+        _check_spends(ws, conn)  # the spent totals must be the signed spends
         out = [BudgetStatus(budget_for(ws, n), *_totals(conn, n)) for n in names]
     return min(out, key=lambda st: (st.remaining, st.remaining_delta))
 
@@ -284,6 +285,7 @@ def spend(ws: Workspace, dataset: str, epsilon: float, purpose: str, delta: floa
         raise InputError("purpose: say what the release is for (it is recorded in the ledger)")
     ledger = Ledger(ws)
     with ws.store.write() as conn:
+        _check_spends(ws, conn)  # a deleted or edited spend row is refused, never a refill
         names = resolve(conn, dataset.strip(), digest).names
         budgets = [(budget_for(ws, n), *_totals(conn, n)[:2]) for n in names]
         for b, spent_eps, spent_delta in budgets:
@@ -338,3 +340,43 @@ def _refuse_if_over(budget: Budget, spent_eps: float, spent_delta: float, eps: f
             f"{budget.dataset}: privacy budget exceeded: delta {delta:g} requested, "
             f"{left:g} of {budget.delta:g} left", hint="[privacy] default_delta_budget or "
             f"[privacy.budgets] {budget.dataset!r} = {{ epsilon = ..., delta = ... }}")
+
+
+# -- verification of spends against the signed ledger ------------------------------------------
+#
+# ``privacy_spends`` is a cache of the signed ``privacy-spend`` entries: a store writer without
+# the signing key could delete rows to restore a budget. Before any total is used, every row is
+# checked against the entry it names and every signed spend must have its row; a difference is
+# an integrity error (exit 1), so nothing is released from a reset budget.
+
+
+def _check_spends(ws: Workspace, conn: Connection) -> None:
+    from cpmap.core.verified import SignedLog
+
+    _verify_spend_rows(conn, SignedLog.load(ws, conn))
+
+
+def verify_spends(ws: Workspace, log: Any) -> int:
+    """``cpmap ledger verify``: privacy_spends equals the signed privacy-spend entries."""
+    with ws.store.read() as conn:
+        return _verify_spend_rows(conn, log)
+
+
+def _verify_spend_rows(conn: Connection, log: Any) -> int:
+    from cpmap.core.verified import mismatch, row_error
+    from cpmap.privacy.tables import privacy_spends as t
+
+    rows = conn.execute(select(t.c.entry, t.c.dataset, t.c.epsilon, t.c.delta)).all()
+    for r in rows:
+        name = f"entry {r.entry}"
+        e = log.entry("privacy_spends", name, int(r.entry), (EVIDENCE_KIND,))
+        mismatch("privacy_spends", name, e, {
+            "dataset": (r.dataset, e.details.get("dataset")),
+            "epsilon": (float(r.epsilon), e.metrics.get("epsilon")),
+            "delta": (float(r.delta), e.metrics.get("delta"))})
+    missing = sorted({e.index for e in log.of_kind(EVIDENCE_KIND)} - {int(r.entry) for r in rows})
+    if missing:
+        raise row_error("privacy_spends", f"entry {missing[0]}", "missing: the signed spend "
+                        f"at ledger entry #{missing[0]} has no row (deleted: the budget would "
+                        "look unspent)")
+    return len(rows)

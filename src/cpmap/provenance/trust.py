@@ -1,7 +1,10 @@
 """The trust store: public keys allowed to sign supplier attestations.
 
 The workspace's own key is always trusted. Other keys are added by name; every change is a CP1
-ledger entry, so an auditor can see when a supplier became trusted and by which key.
+ledger entry, so an auditor can see when a supplier became trusted and by which key. The
+``trusted_keys`` table is a cache of those entries: every read checks it against the fold of the
+signed add/remove entries (a key's id is the hash of its PEM), so a key inserted by a store
+writer without the signing key is an integrity error, not a trusted supplier.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from sqlalchemy import delete, insert, select
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.keys import PublicKey, load_public_key, parse_public_key
 from cpmap.core.ledger import Ledger
+from cpmap.core.verified import SignedLog, row_error
 from cpmap.core.workspace import Workspace
 from cpmap.errors import InputError, TrustError
 from cpmap.provenance.predicates import TrustKeyChange
@@ -66,11 +70,45 @@ def remove_key(ws: Workspace, name: str) -> None:
 
 
 def list_keys(ws: Workspace) -> list[TrustedKey]:
+    """The trusted keys, each row checked against the signed trust-key entries."""
+    return _verified(ws, SignedLog.load(ws))
+
+
+def _verified(ws: Workspace, log: SignedLog) -> list[TrustedKey]:
     with ws.store.read() as conn:
         rows = conn.execute(select(trusted_keys).order_by(trusted_keys.c.name)).all()
-    return [TrustedKey(r.name, r.keyid, r.added_at,
-                       parse_public_key(r.pem.encode(), f"trusted key {r.name}", r.name))
-            for r in rows]
+    signed = signed_keys(log)
+    keys = []
+    for r in rows:
+        row = f"name {r.name!r}"
+        key = parse_public_key(r.pem.encode(), f"trusted key {r.name}", r.name)
+        if signed.get(r.name) != r.keyid or key.keyid != r.keyid:
+            raise row_error("trusted_keys", row, f"key {key.keyid[:16]} is not the key the "
+                            f"signed trust-key entries trust under this name "
+                            f"({(signed.get(r.name) or 'none')[:16]}) (inserted or edited)")
+        keys.append(TrustedKey(r.name, r.keyid, r.added_at, key))
+    missing = sorted(set(signed) - {r.name for r in rows})
+    if missing:
+        raise row_error("trusted_keys", f"name {missing[0]!r}", "missing: a signed trust-key "
+                        "entry added it and none removed it (deleted)")
+    return keys
+
+
+def signed_keys(log: SignedLog) -> dict[str, str]:
+    """name -> keyid, folded from the signed ``trust-key`` add/remove entries in log order."""
+    state: dict[str, str] = {}
+    for e in log.of_kind("trust-key"):
+        name, action = str(e.details.get("name", "")), e.details.get("action")
+        if action == "add":
+            state[name] = str(e.details.get("keyid", ""))
+        elif action == "remove":
+            state.pop(name, None)
+    return state
+
+
+def verify_table(ws: Workspace, log: SignedLog) -> int:
+    """``cpmap ledger verify``: the trust store equals the fold of its signed entries."""
+    return len(_verified(ws, log))
 
 
 def get_key(ws: Workspace, name: str) -> PublicKey:

@@ -68,6 +68,11 @@ class Promotion(_Move):
     version_number: int = metric(0, key="version")
     stage: str = detail("")
     gate: Mapping[str, Any] = detail(factory=dict)
+    #: the effective gate policy it was judged by (cpmap.toml and every CPMAP_* override,
+    #: ``Policy.to_dict()``), its SHA-256, and the settings that differ from the defaults
+    policy: Mapping[str, Any] = detail(factory=dict)
+    policy_sha256: str = detail("")
+    policy_overrides: Mapping[str, Any] = detail(factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +84,9 @@ class PromotionRefused(_CP6):
     stage: str = detail("")
     gate: Mapping[str, Any] = detail(factory=dict)
     reasons: tuple[str, ...] = detail(factory=tuple)
+    policy: Mapping[str, Any] = detail(factory=dict)  # as in Promotion
+    policy_sha256: str = detail("")
+    policy_overrides: Mapping[str, Any] = detail(factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,16 +8,18 @@ were rolled back from. Every move is a CP6 ledger entry committed with the alias
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.ledger import Ledger
 from cpmap.core.refs import ALIAS_RE
 from cpmap.errors import Error, InputError
 from cpmap.registry.predicates import AliasSet, Promotion, PromotionRefused, Rollback
+from cpmap.registry.signed_aliases import current_in, signed_moves
 from cpmap.registry.tables import model_aliases, model_events
 from cpmap.registry.versions import aliases, get, now
 
@@ -68,16 +70,15 @@ def _set(conn: Connection, name: str, alias: str, version: int, entry: int) -> N
                                               updated_at=now(), entry=entry))
 
 
-def _current(conn: Connection, name: str, alias: str) -> int | None:
-    row = conn.execute(select(model_aliases.c.version).where(
-        model_aliases.c.name == name, model_aliases.c.alias == alias)).first()
-    return None if row is None else int(row[0])
+def _current(ws: Workspace, conn: Connection, name: str, alias: str) -> int | None:
+    """Where ``alias`` points now, as the signed moves say (the row is checked against them)."""
+    return current_in(ws, conn, name).get((name, alias))
 
 
 def _move(ws: Workspace, mv: ModelVersion, alias: str, move: AliasSet | Promotion | Rollback,
           action: str | None = None) -> Move:
     with ws.store.write() as conn:
-        previous = _current(conn, mv.name, alias)
+        previous = _current(ws, conn, mv.name, alias)
         ev = Evidence.of(replace(move, previous=previous), [Subject(f"model:{mv.ref}", mv.digest)])
         entry = record(ev, ws, conn=conn)
         _set(conn, mv.name, alias, mv.version, entry.index)
@@ -101,38 +102,66 @@ def set_alias(ws: Workspace, ref: str, alias: str) -> Move:
 def promote(ws: Workspace, ref: str, stage: str = "production") -> tuple[Move, GateResult]:
     """Run the gate; move ``stage`` to the version only if it passes (else :class:`GateFailed`)."""
     from cpmap.gate.evaluate import evaluate
+    from cpmap.gate.policy import load as load_policy
 
     _check_alias(stage, stage_ok=True)
     if stage not in STAGES:
         raise InputError(f"stage {stage!r}: one of {', '.join(STAGES)}")
     mv = get(ws, ref)
-    result = evaluate(ws, mv, stage=stage)
+    policy = load_policy(ws)
+    result = evaluate(ws, mv, policy, stage=stage)
     summary = {c.control: c.status for c in result.controls}
+    signed_policy = policy_evidence(policy.to_dict())
     subject = [Subject(f"model:{mv.ref}", mv.digest)]
     if not result.passed:
         reasons = [f"{c.control} {c.status}: {'; '.join(c.reasons)}" for c in result.failing()]
         refused = PromotionRefused(
             verdict=Verdict.INFO, version_number=mv.version, name=mv.name, version=mv.version,
-            stage=stage, gate=summary, reasons=tuple(reasons),
+            stage=stage, gate=summary, reasons=tuple(reasons), **signed_policy,
             highlights=(f"promotion of {mv.ref} to {stage} refused: "
-                        + ", ".join(c.control for c in result.failing()),))
+                        + ", ".join(c.control for c in result.failing()),
+                        _policy_line(signed_policy)))
         record(Evidence.of(refused, subject), ws)
         raise GateFailed(f"{mv.ref}: not promoted to {stage}, the gate failed: "
                          + " | ".join(reasons))
     ev = Promotion(verdict=Verdict.PASS, version_number=mv.version, name=mv.name,
-                   version=mv.version, stage=stage, gate=summary,
-                   highlights=(f"{mv.ref} promoted to {stage} (gate passed)",))
+                   version=mv.version, stage=stage, gate=summary, **signed_policy,
+                   highlights=(f"{mv.ref} promoted to {stage} (gate passed)",
+                               _policy_line(signed_policy)))
     return _move(ws, mv, stage, ev, action="promote"), result
 
 
+def policy_evidence(effective: dict[str, Any]) -> dict[str, Any]:
+    """The effective gate policy as promotion evidence records it: the whole policy, its
+    SHA-256 (canonical JSON) and the settings that differ from the defaults, so that an
+    override in cpmap.toml or a CPMAP_* variable is visible to an auditor."""
+    from cpmap.core.evidence import canonical_json
+    from cpmap.gate.policy import from_config
+
+    defaults = from_config(None).to_dict()
+    overrides = {f"{c}.{k}": v for c, rule in effective.items() for k, v in rule.items()
+                 if defaults.get(c, {}).get(k) != v}
+    return {"policy": effective, "policy_sha256": hashlib.sha256(
+        canonical_json(effective)).hexdigest(), "policy_overrides": overrides}
+
+
+def _policy_line(p: dict[str, Any]) -> str:
+    changed = ", ".join(f"{k}={v}" for k, v in sorted(p["policy_overrides"].items()))
+    return (f"gate policy sha256:{p['policy_sha256'][:16]}: "
+            + (f"overrides {changed}" if changed else "the defaults"))
+
+
 def history(ws: Workspace, name: str, stage: str = "production") -> list[dict[str, Any]]:
-    with ws.store.read() as conn:
-        rows = conn.execute(select(model_events).where(
-            model_events.c.name == name, model_events.c.stage == stage)
-            .order_by(model_events.c.seq)).all()
-    return [{"seq": int(r.seq), "action": r.action, "version": int(r.version),
-             "from_version": r.from_version, "created_at": r.created_at,
-             "ledger_entry": int(r.entry)} for r in rows]
+    """Promotions and rollbacks of ``stage``, folded from the signed ledger entries (the
+    ``model_events`` rows are a cache: an inserted "promote" row would otherwise make a
+    rollback land on an ungated version)."""
+    from cpmap.core.verified import SignedLog
+
+    moves = [m for m in signed_moves(SignedLog.load(ws), name)
+             if m.alias == stage and m.action in ("promote", "rollback")]
+    return [{"seq": i + 1, "action": m.action, "version": m.version,
+             "from_version": m.previous, "created_at": str(m.entry.predicate.get("timestamp", "")),
+             "ledger_entry": m.entry.index} for i, m in enumerate(moves)]
 
 
 def rollback_target(events: list[dict[str, Any]], current: int) -> int | None:

@@ -19,12 +19,13 @@ from cpmap.core import names
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.ledger import Ledger
 from cpmap.core.refs import MAX_VERSION, Ref
+from cpmap.core.verified import IntegrityError
 from cpmap.errors import InputError
 from cpmap.registry import lineage as lin
 from cpmap.registry.artifact import Artifact, check_artifact, check_objects, store_artifact
 from cpmap.registry.manifest import Lineage, ModelVersion, open_manifest, sign_manifest, statement
 from cpmap.registry.predicates import RegistryVersion
-from cpmap.registry.tables import model_aliases, model_versions
+from cpmap.registry.tables import model_versions
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -198,11 +199,10 @@ def resolve_version(ws: Workspace, ref: Ref) -> int:
                 raise InputError(f"model {name!r}: no versions registered",
                                  hint="cpmap registry list")
             return int(top)
-        row = conn.execute(select(model_aliases.c.version).where(
-            model_aliases.c.name == name, model_aliases.c.alias == ref.alias)).first()
-    if row is None:
+    version = aliases(ws, name).get(ref.alias)  # only what the signed ledger backs
+    if version is None:
         raise InputError(f"{ref}: no such version or alias", hint=f"cpmap registry show {name}")
-    return int(row[0])
+    return version
 
 
 def get(ws: Workspace, ref: str) -> ModelVersion:
@@ -233,10 +233,11 @@ def list_versions(ws: Workspace, name: str | None = None) -> list[ModelVersion]:
 
 
 def aliases(ws: Workspace, name: str) -> dict[str, int]:
-    with ws.store.read() as conn:
-        rows = conn.execute(select(model_aliases.c.alias, model_aliases.c.version).where(
-            model_aliases.c.name == name).order_by(model_aliases.c.alias)).all()
-    return {str(a): int(v) for a, v in rows}
+    """alias -> version of model ``name``, each row checked against its signed move entry
+    (:mod:`cpmap.registry.signed_aliases`; a mismatch is an integrity error)."""
+    from cpmap.registry.signed_aliases import verified_aliases
+
+    return {alias: v for (_, alias), v in verified_aliases(ws, name).items()}
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,10 @@ def verify(ws: Workspace, mv: ModelVersion, artifact: Path | None = None) -> Ver
             problems.append(f"ledger entry #{mv.entry} does not record this version")
     except InputError:
         problems.append(f"ledger entry #{mv.entry} is missing")
+    try:  # the model's aliases, each against its signed move (production repointed?)
+        aliases(ws, mv.name)
+    except IntegrityError as e:
+        problems.append(e.message)
     if artifact is not None:
         from cpmap.registry.artifact import artifact_digest
 

@@ -56,6 +56,12 @@ class PickleTrust(_CP4):
 
     kind: ClassVar[str] = "model-pickle-trust"
     note: str = detail("")
+    #: the latest signed CP3 model-scan verdict about the digest when it was trusted:
+    #: "safe", "suspicious", "malicious" or "unscanned"
+    scan_verdict: str = detail("unscanned")
+    scan_entry: int | None = detail()  # the ledger index of that scan
+    #: the truster passed --i-know-this-runs-code (required when the scan said malicious)
+    runs_code_acknowledged: bool = detail(False)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,69 @@
+"""One store, several workspaces: a workspace never appends to a log it does not sign, and
+``cpmap init`` says what it found in the store."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from cpmap.core.derived_tables import check_derived
+from cpmap.core.evidence import Evidence, Subject, Verdict, record
+from cpmap.core.ledger import Ledger, store_log, verify_ledger
+from cpmap.core.workspace import Workspace, init
+from cpmap.errors import LedgerError
+
+
+def _init(directory: Path, *args: str) -> None:
+    """``cpmap init`` in-process; it must exit 0."""
+    from cpmap.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["init", str(directory), *args])
+    assert done.value.code in (0, None)
+
+
+def _record(ws: Workspace, i: int) -> None:
+    record(Evidence("CP1", "test", [Subject(f"s{i}", hashlib.sha256(bytes([i])).hexdigest())],
+                    Verdict.PASS), ws)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> str:
+    url = (f"sqlite:///{tmp_path / 'shared.db'}" if request.param == "sqlite"
+           else str(request.getfixturevalue("pg_url")))
+    monkeypatch.setenv("CPMAP_DATABASE_URL", url)
+    return url
+
+
+@pytest.mark.postgres
+def test_second_workspace_refuses_the_first_ones_log(shared_url: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    first = init(tmp_path / "a", "team")
+    for i in range(3):
+        _record(first, i)
+    _init(tmp_path / "b", "--name", "team")  # the same name, another key
+    err = capsys.readouterr().err
+    assert "already holds the log of origin 'cpmap.team' (3 entries" in err
+    assert "will refuse to append" in err
+    from cpmap.core.workspace import open_workspace
+
+    second = open_workspace(tmp_path / "b")
+    assert store_log(second) is not None and store_log(first) == "this workspace's own log"
+    with pytest.raises(LedgerError, match="refuses to write into another workspace's log"):
+        _record(second, 9)
+    assert Ledger(first).size() == 3
+    assert verify_ledger(Ledger(first)).size == 3  # the first log is intact
+    check_derived(first)
+    _record(first, 4)  # and its owner still appends
+    assert verify_ledger(Ledger(first)).size == 4
+    first.close()
+    second.close()
+
+
+def test_init_on_an_empty_store_reports_nothing(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    _init(tmp_path / "c")
+    assert "warning" not in capsys.readouterr().err
