@@ -24,6 +24,7 @@ def test_promotion_records_the_effective_policy(ws: Any, tmp_path: Path) -> None
     kit = Kit(ws, tmp_path)
     mv = kit.model()
     kit.everything(mv)
+    kit.cp7(mv)  # production needs a gateway check
     promote(ws, mv.ref)
     details = _last(ws, "registry-promotion")
     assert details["policy"] == load_policy(ws).to_dict()
@@ -35,6 +36,7 @@ def test_environment_override_is_visible_in_refused_promotion(
     kit = Kit(ws, tmp_path)
     mv = kit.model()
     kit.everything(mv, robust=0.7)
+    kit.cp7(mv)  # production needs a gateway check
     monkeypatch.setenv("CPMAP_GATE_CP4_MIN_ROBUST_ACCURACY", "0.9")
     overridden = open_workspace(ws.root)
     with pytest.raises(GateFailed):

@@ -27,6 +27,7 @@ def _failing(kit: Kit) -> tuple[Any, int]:
     """A model version whose CP3 scan says malicious; returns it and that entry's index."""
     mv = kit.model()
     kit.everything(mv)
+    kit.cp7(mv)  # production needs a gateway check
     kit.cp3(mv, verdict="malicious")
     return mv, Ledger(kit.ws).size() - 1
 
@@ -57,6 +58,7 @@ def test_deleted_subject_rows_are_caught(any_ws: Any, tmp_path: Path) -> None:
 def _promoted_then_ungated(kit: Kit) -> tuple[Any, Any]:
     first = kit.model(content=b"one")
     kit.everything(first)
+    kit.cp7(first)  # production needs a gateway check
     promote(kit.ws, first.ref)
     second = kit.model(content=b"two")  # no evidence: the gate would refuse it
     with pytest.raises(GateFailed):
@@ -85,6 +87,7 @@ def test_alias_row_repointed_to_an_older_promotion_is_refused(any_ws: Any,
     entries = []
     for mv in (first, second):
         kit.everything(mv)
+        kit.cp7(mv)  # production needs a gateway check
         entries.append(promote(any_ws, mv.ref)[0].entry)
     with any_ws.store.write() as conn:  # silently "roll back" with the old signed promotion
         conn.execute(update(model_aliases).values(version=first.version, entry=entries[0]))
@@ -99,6 +102,7 @@ def test_inserted_promote_event_does_not_steer_rollback(any_ws: Any, tmp_path: P
     third = kit.model(content=b"three")
     for mv in (first, third):
         kit.everything(mv)
+        kit.cp7(mv)  # production needs a gateway check
         promote(any_ws, mv.ref)
     with any_ws.store.write() as conn:  # the attack: a fake approval of the ungated version,
         conn.execute(update(model_events).where(model_events.c.version == third.version)
