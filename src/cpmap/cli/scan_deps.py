@@ -13,22 +13,12 @@ from cpmap.cli.common import (
     OutputOpt,
     WorkspaceOpt,
     emit_findings,
+    optional_workspace,
     stderr_console,
 )
 
 if TYPE_CHECKING:
-    from cpmap.core.workspace import Workspace
-
-
-def optional_workspace(path: Path | None) -> Workspace | None:
-    """The workspace to record evidence in; None (scan only) when there is none around."""
-    import os
-
-    from cpmap.core.workspace import find_root, open_workspace
-
-    if path is not None or os.environ.get("CPMAP_WORKSPACE"):
-        return open_workspace(path)
-    return open_workspace() if find_root(Path.cwd()) else None
+    pass
 
 
 def deps(

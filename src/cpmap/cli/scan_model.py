@@ -32,7 +32,7 @@ def model(
 
     Exit 1 when any file is suspicious or malicious, 0 when all are safe, 2 on bad input.
     """
-    from cpmap.cli.scan_deps import optional_workspace
+    from cpmap.cli.common import optional_workspace
     from cpmap.supplychain.modelfiles import scan_tree, summary
     from cpmap.supplychain.modelfiles.evidence import findings_for
 

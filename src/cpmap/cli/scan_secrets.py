@@ -40,22 +40,17 @@ def secrets(
 
     Exit 1 when an unreviewed secret is found, 0 when clean, 2 on bad input.
     """
-    from cpmap.cli.scan_deps import optional_workspace
+    from cpmap.cli.common import optional_workspace
     from cpmap.errors import InputError
     from cpmap.supplychain.secrets import baseline as bl
     from cpmap.supplychain.secrets import scan_tree
+    from cpmap.supplychain.secrets.settings import workspace_settings
 
     ws = optional_workspace(workspace)
     if ws is not None:  # [secrets] baseline / exclude in cpmap.toml (CPMAP_SECRETS_*)
-        configured = ws.setting("secrets", "baseline")
-        extra = ws.setting("secrets", "exclude") or []
-        toml = ws.dir / "cpmap.toml"
-        if configured is not None and not isinstance(configured, str):
-            raise InputError(f"{toml}: [secrets] baseline must be a file name (a string)")
-        if not isinstance(extra, str | list):
-            raise InputError(f"{toml}: [secrets] exclude must be a list of globs")
-        baseline = baseline or (ws.root / configured if configured else None)
-        exclude = [*(exclude or ()), *(extra.split(",") if isinstance(extra, str) else extra)]
+        settings = workspace_settings(ws)
+        baseline = baseline or settings.baseline
+        exclude = [*(exclude or ()), *settings.exclude]
     if update_baseline and baseline is None:
         raise InputError("--update-baseline needs --baseline FILE")
     known = bl.load(baseline) if baseline is not None and not update_baseline else set()
