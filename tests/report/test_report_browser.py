@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
+from cpmap.core.predicate import Plot
 from cpmap.core.workspace import Workspace
 from cpmap.formats.report import write_report, write_version_report
 from cpmap.registry.versions import register
+from cpmap.robustness.predicates import ENSEMBLE, AttackRow, RobustnessEvaluation
 
 CHROMIUM = os.environ.get("CPMAP_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -55,10 +57,11 @@ def _version(ws: Workspace, tmp_path: Path) -> str:
     (tmp_path / "m.safetensors").write_bytes(b"weights")
     mv = register(ws, "clf", tmp_path / "m.safetensors", datasets=[child.ref]).version
     fig_ref = _plot(ws)
-    record(Evidence("CP4", "robustness-evaluation", [Subject(mv.ref, mv.digest)], Verdict.INFO,
-                    metrics={"clean_accuracy": 0.97},
-                    details={"results": [{"attack": "pgd", "eps": 0.15, "robust_accuracy": 0.2}],
-                             "plots": [fig_ref], "highlights": ["pgd eps 0.1: 20%"]}), ws)
+    weak = RobustnessEvaluation(
+        verdict=Verdict.INFO, clean_accuracy=0.97, worst_case={"0.15": 0.2},
+        results=tuple(AttackRow(a, 0.15, 0.2) for a in ENSEMBLE), plots=(Plot.of(fig_ref),),
+        highlights=("worst case eps 0.15: 20%",))
+    record(Evidence.of(weak, [Subject(mv.ref, mv.digest)]), ws)
     return mv.ref
 
 
