@@ -126,3 +126,16 @@ def key(ws: Workspace) -> Callable[..., str]:
 def rows(n: int = 1, value: float = 0.5) -> dict[str, Any]:
     return {"inputs": [{"name": "input", "datatype": "FP32", "shape": [n, 64],
                         "data": [value] * (64 * n)}]}
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``cpmap ARGS`` in-process: (exit code, stdout, stderr)."""
+    from cpmap.cli import main
+
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -8,18 +8,9 @@ from typing import Any
 
 import pytest
 
-from cpmap.cli import main
 from cpmap.core.ledger import Ledger
 
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from .conftest import run_cli as _cli
 
 
 def test_check_passes_against_the_gateway(ws: Any, gated: Any, serve: Any,

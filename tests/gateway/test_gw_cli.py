@@ -15,20 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from cpmap.cli import main
 from cpmap.core.ledger import Ledger
 
 from .conftest import register_gated, rows
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from .conftest import run_cli as _cli
 
 
 def test_key_create_list_revoke(ws: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""Run the ``cpmap`` CLI in-process for the dependency/SBOM/images/access tests."""
+"""Run the ``cpmap`` CLI in-process for the supply-chain tests."""
 
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ from cpmap.cli import main
 Cli = Callable[..., tuple[int, str, str]]
 
 
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``cpmap ARGS`` in-process: (exit code, stdout, stderr)."""
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def make_cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     """A function running ``cpmap ARGS`` that returns (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = 0
-        try:
-            main(list(args))
-        except SystemExit as e:
-            code = int(e.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return lambda *args: run_cli(capsys, *args)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cpmap.cli import main
 from cpmap.core.ledger import Ledger
 from cpmap.core.workspace import init
+
+from .clirun import run_cli as cli
 
 
 class _Evil:
@@ -21,16 +22,6 @@ class _Evil:
 
     def __reduce__(self) -> tuple[object, tuple[str]]:
         return os.system, (f"touch {self.canary}",)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -15,13 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cpmap.cli import main
 from cpmap.core.ledger import Ledger
 from cpmap.core.workspace import init
 from cpmap.errors import InputError
 from cpmap.supplychain.secrets import scan_tree
 from cpmap.supplychain.secrets.engine import mask, scan_text
 from cpmap.supplychain.secrets.rules import RULES
+
+from .clirun import run_cli as cli
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "secrets"
 
@@ -37,16 +38,6 @@ def _load_tokens() -> ModuleType:
 
 tok = _load_tokens()
 TOKENS = tok.tokens(seed=1)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_every_rule_has_a_planted_example() -> None:
