@@ -105,3 +105,36 @@ def test_unregistered_kind_reads_back_untyped(kit: Kit) -> None:
 
     p = read_predicate("canary-check", {"verdict": "pass", "metrics": {"score": 1}})
     assert isinstance(p, Untyped) and p.unknown.metrics == {"score": 1}
+
+
+extra = typer.Typer(help="second half")
+
+
+@extra.command("pong")
+def pong() -> None:
+    typer.echo("ping from CP12")
+
+
+def test_two_controls_share_one_cli_group(capsys: pytest.CaptureFixture[str]) -> None:
+    """CP8 and CP9 both add commands to ``cpmap monitor``: a group name declared twice is one
+    group holding both modules' commands."""
+    import sys
+    import types
+
+    from cpmap.cli import main
+
+    holder = types.ModuleType(f"{__name__}_extra")
+    cp12 = ControlPoint("CP12", 5, "Second canary", "Exists only in this test.", Gate(Rule),
+                        cli=(CliGroup("canary", holder.__name__, "CP12: more."),))
+    holder.app = extra  # type: ignore[attr-defined]
+    sys.modules[holder.__name__] = holder
+    try:
+        with controls.extended(CP11, cp12):
+            for argv in (["canary", "ping"], ["canary", "pong"]):
+                with pytest.raises(SystemExit) as done:
+                    main(argv)
+                assert done.value.code == 0
+    finally:
+        del sys.modules[holder.__name__]
+    out = capsys.readouterr().out
+    assert "pong from CP11" in out and "ping from CP12" in out

@@ -55,12 +55,28 @@ def build(wanted: str | None = None) -> Any:
     # Import only the invoked group: `cpmap data fingerprint` must not pay for the others.
     known = entries()
     only = wanted if wanted in {e.name for e in known} else None
+    groups: dict[str, list[CliGroup]] = {}
     for e in known:
         if only not in (None, e.name):
             continue
-        module = importlib.import_module(e.module)
         if isinstance(e, CliGroup):
-            app.add_typer(module.app, name=e.name, help=e.help)
+            groups.setdefault(e.name, []).append(e)
         else:
-            app.command(e.name)(getattr(module, e.function))
+            app.command(e.name)(getattr(importlib.import_module(e.module), e.function))
+    for name, declared in groups.items():
+        app.add_typer(_group(declared), name=name, help=" ".join(d.help for d in declared))
     return typer.main.get_command(app)
+
+
+def _group(declared: list[CliGroup]) -> Any:
+    """One typer app for a group that one or more controls declare: CP8 and CP9 both add
+    commands to ``cpmap monitor``, each from its own module."""
+    first = importlib.import_module(declared[0].module).app
+    if len(declared) == 1:
+        return first
+    merged = typer.Typer(no_args_is_help=True)
+    for d in declared:
+        part = importlib.import_module(d.module).app
+        merged.registered_commands.extend(part.registered_commands)
+        merged.registered_groups.extend(part.registered_groups)
+    return merged
