@@ -142,18 +142,27 @@ def test_a_trusted_digest_loads_and_is_recorded(ws: Any, tmp_path: Path) -> None
         load(path, ws)
 
 
-def test_trusted_digests_from_the_config(ws: Any, tmp_path: Path) -> None:
+def test_a_config_listing_grants_trust_only_once_signed(ws: Any, tmp_path: Path) -> None:
     from sklearn.linear_model import LogisticRegression
 
+    from cpmap.core.ledger import Ledger
     from cpmap.core.workspace import open_workspace
+    from cpmap.models.trust import trust_listed
 
     path = tmp_path / "lr.pkl"
     path.write_bytes(pickle.dumps(LogisticRegression().fit(X, np.arange(20) % 2)))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     toml = ws.dir / "cpmap.toml"
     toml.write_text(toml.read_text() + f'\n[models]\ntrusted_pickle_digests = ["{digest}"]\n')
+    listed = open_workspace(ws.root)
+    with pytest.raises(UntrustedPickle, match="only a signed ledger entry grants trust"):
+        load(path, listed)  # a file edit alone is no grant: nothing on the record
+    [(trusted, index)] = trust_listed(listed, "reviewed by the test")
+    assert trusted == digest
+    assert Ledger(listed).get(index).statement["predicateType"].endswith("model-pickle-trust/v1")
     with pytest.warns(UnsafeLoadWarning):
-        assert load(path, open_workspace(ws.root)).n_classes == 2
+        assert load(path, listed).n_classes == 2
+    assert trust_listed(listed, "again") == []
 
 
 @settings(max_examples=60, deadline=None)

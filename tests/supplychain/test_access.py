@@ -96,7 +96,8 @@ def test_open_dataset_enforces_and_records_denial(policy_ws: Workspace) -> None:
     assert dv.name == "customers-redacted"
     with pytest.raises(AccessDenied, match="trainer-bot may not read"):
         open_dataset("customers", policy_ws, principal="trainer-bot", purpose="training")
-    [denied] = Ledger(policy_ws).entries(control="CP3")
+    [policy, denied] = Ledger(policy_ws).entries(control="CP3")
+    assert policy.summary()["kind"] == "access-policy"  # the policy in force, signed first
     assert denied.predicate["verdict"] == "fail"
     assert denied.predicate["details"]["principal"] == "trainer-bot"
     assert denied.statement["subject"][0]["name"] == "customers@1"
@@ -130,7 +131,7 @@ def test_cli_check_and_review(cli: Cli, policy_ws: Workspace) -> None:
     assert ("CP3-ACCESS-UNUSED", "access.principals.alice") in rules
     assert ("CP3-ACCESS-RAW-WRITE", "access.roles.data-admin.grants[0]") in rules
     kinds = [e.summary()["kind"] for e in Ledger(policy_ws).entries(control="CP3")]
-    assert kinds == ["access-review"]
+    assert kinds == ["access-policy", "access-review"]  # the enforced policy, then the review
 
 
 toml_values = st.recursive(

@@ -105,17 +105,29 @@ def add(
 
 @app.command("trust")
 def trust_cmd(
-    digest: Annotated[str, typer.Argument(help="SHA-256 of a pickle-based model file.")],
     note: Annotated[str, typer.Option("--note", help="Who reviewed it and why it is safe.")],
+    digest: Annotated[str | None, typer.Argument(
+        help="SHA-256 of a pickle-based model file.")] = None,
     workspace: WorkspaceOpt = None,
     runs_code: Annotated[bool, typer.Option(
         "--i-know-this-runs-code", help="Required to trust a file the CP3 model scan calls "
         "malicious (recorded in the trust entry).")] = False,
+    from_config: Annotated[bool, typer.Option(
+        "--from-config", help="Instead of DIGEST: sign a trust entry for each digest listed "
+        "in cpmap.toml [models] trusted_pickle_digests (a listing alone grants nothing).")
+                           ] = False,
 ) -> None:
     """Trust one pickle-based model file by digest, after review (recorded in the ledger)."""
     from cpmap.core.workspace import open_workspace
-    from cpmap.models.trust import trust
+    from cpmap.errors import InputError
+    from cpmap.models.trust import trust, trust_listed
 
-    index = trust(open_workspace(workspace), digest, note, runs_code=runs_code)
-    stderr_console().print(f"trusted sha256:{digest.removeprefix('sha256:')[:16]}… "
-                           f"(ledger entry {index})")
+    ws = open_workspace(workspace)
+    if from_config == (digest is not None):
+        raise InputError("give a DIGEST or --from-config (one of them)")
+    done = (trust_listed(ws, note, runs_code=runs_code) if digest is None
+            else [(digest.removeprefix("sha256:"), trust(ws, digest, note, runs_code=runs_code))])
+    for d, index in done:
+        stderr_console().print(f"trusted sha256:{d[:16]}… (ledger entry {index})")
+    if not done:
+        stderr_console().print("every listed digest is already trusted")

@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cpmap.core.backed import Divergences
 from cpmap.core.verified import IntegrityError, SignedLog, row_error
 from cpmap.errors import Error
 
@@ -24,21 +25,35 @@ DERIVED: dict[str, str] = {
     "trusted_keys": "cpmap.provenance.trust:verify_table",
     "privacy_spends": "cpmap.privacy.budget:verify_spends",
     "model_aliases": "cpmap.registry.signed_aliases:verify_aliases",
+    "model_events": "cpmap.registry.signed_rows:verify_events",
+    "model_versions": "cpmap.registry.signed_rows:verify_versions",
+    "models": "cpmap.models.signed_rows:verify_models",
+    "datasets": "cpmap.provenance.signed_rows:verify_datasets",
+    "lineage": "cpmap.provenance.signed_rows:verify_lineage",
+    "gateway_keys": "cpmap.gateway.keys:verify_table",
 }
 
 
 def check_derived(ws: Workspace) -> dict[str, int]:
-    """Check every derived table against the signed log; rows checked per table."""
+    """Check every derived table against the signed log; rows checked per table.
+
+    Every table is checked even after one fails, and the error names every divergence found
+    (the first one first): an auditor sees the whole extent of a tampering at once."""
     log = SignedLog.load(ws)
     counts: dict[str, int] = {}
+    problems: list[IntegrityError] = []
     for table, target in DERIVED.items():
         module, _, attr = target.partition(":")
         check: Callable[[Workspace, SignedLog], int] = getattr(
             importlib.import_module(module), attr)
         try:
             counts[table] = check(ws, log)
-        except IntegrityError:
-            raise
+        except Divergences as e:
+            problems += e.problems
+        except IntegrityError as e:
+            problems.append(e)
         except Error as e:
-            raise row_error(table, "?", e.message) from e
+            problems.append(row_error(table, "?", e.message))
+    if problems:
+        raise Divergences(problems)
     return counts

@@ -43,13 +43,21 @@ class Entry:
     index: int
     leaf_hash: bytes
     envelope: dsse.Envelope
-    created_at: str
+    stored_at: str  # the store's created_at column: unsigned, for SQL queries only
     checkpoint: str = ""
 
     @cached_property
     def statement(self) -> dict[str, Any]:
         """The signed statement, parsed once (what every reader decides from)."""
         return self.envelope.statement()
+
+    @property
+    def created_at(self) -> str:
+        """When the evidence was recorded, as its signed statement says (``timestamp``);
+        empty for a statement without one. Never the store column, which anyone who can
+        write to the store can edit."""
+        value = self.predicate.get("timestamp")
+        return value if isinstance(value, str) else ""
 
     @property
     def predicate(self) -> dict[str, Any]:

@@ -4,7 +4,10 @@ A key reads ``cpk_<key_id>_<secret>``: ``key_id`` finds the row, and the HMAC-SH
 whole key under a hashing key derived (HKDF) from the workspace signing key is compared with
 the stored hash by :func:`hmac.compare_digest`. The store never holds a key, so a copy of the
 database does not let anyone call the gateway; without the workspace key, not even a
-guess can be checked offline. Creating and revoking a key are CP7 ledger entries.
+guess can be checked offline. Creating and revoking a key are CP7 ``gateway-key`` ledger
+entries, and ``gateway_keys`` is only a cache of them (:data:`KEYS`): every read compares each
+row with the state folded from the signed entries, so a store writer without the signing key
+can neither insert a key, widen its scopes or limits, nor undo a revocation.
 """
 
 from __future__ import annotations
@@ -14,19 +17,23 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 
+from cpmap.core.backed import LedgerTable, State
 from cpmap.core.evidence import record
 from cpmap.core.ledger import Ledger
+from cpmap.core.verified import IntegrityError, SignedEntry
 from cpmap.gateway import evidence as ev
 from cpmap.gateway.errors import GatewayError
 from cpmap.gateway.harden import OutputPolicy
 from cpmap.gateway.tables import gateway_keys
 
 if TYPE_CHECKING:
+    from cpmap.core.verified import SignedLog
     from cpmap.core.workspace import Workspace
 
 KEY_RE = re.compile(r"cpk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
@@ -111,16 +118,48 @@ def create(ws: Workspace, client: str, scopes: list[str], rate: str = "100/minut
     return key, row
 
 
-def _row(r: Any) -> ApiKey:
-    return ApiKey(str(r.key_id), str(r.client), str(r.key_hash), tuple(json.loads(r.scopes)),
-                  str(r.rate), str(r.budget), str(r.output), str(r.created_at),
-                  None if r.revoked_at is None else str(r.revoked_at))
+def _setting(value: Any) -> str:
+    """A limit as the row stores it: the signed ``default`` (never a valid rate, budget or
+    output policy) is the row's empty string."""
+    return "" if value in (None, "default") else str(value)
+
+
+def _fold(state: State, e: SignedEntry) -> None:
+    """One signed ``gateway-key`` entry applied to the expected ``gateway_keys`` rows."""
+    d = e.details
+    key_id = str(d.get("key_id", ""))
+    if d.get("action") == "create":
+        state[(key_id,)] = {
+            "key_id": key_id, "client": str(d.get("client", "")),
+            "key_hash": e.subjects[0][1] if e.subjects else "",
+            "scopes": json.dumps([str(s) for s in d.get("scope_list") or []]),
+            "rate": str(d.get("rate", "")), "budget": _setting(d.get("budget")),
+            "output": _setting(d.get("output")), "created_at": str(d.get("created_at", "")),
+            "revoked_at": None, "entry": e.index}
+    elif d.get("action") == "revoke" and (key_id,) in state:
+        state[(key_id,)]["revoked_at"] = str(d.get("revoked_at", ""))
+
+
+#: ``gateway_keys`` as the signed ledger says it is.
+KEYS = LedgerTable(gateway_keys, key=("key_id",), kinds=("gateway-key",), fold=_fold)
+
+
+def verify_table(ws: Workspace, log: SignedLog) -> int:
+    """``cpmap ledger verify``: every gateway_keys row against the signed key entries."""
+    return KEYS.verify(ws, log)
+
+
+def _row(r: Mapping[str, Any]) -> ApiKey:
+    return ApiKey(str(r["key_id"]), str(r["client"]), str(r["key_hash"]),
+                  tuple(json.loads(r["scopes"])), str(r["rate"]), str(r["budget"]),
+                  str(r["output"]), str(r["created_at"]),
+                  None if r["revoked_at"] is None else str(r["revoked_at"]))
 
 
 def list_keys(ws: Workspace, include_revoked: bool = True) -> list[ApiKey]:
-    with ws.store.read() as conn:
-        rows = conn.execute(select(gateway_keys).order_by(gateway_keys.c.client,
-                                                          gateway_keys.c.created_at)).all()
+    """The keys, every row checked against the signed ``gateway-key`` entries (a row the log
+    does not back is an :class:`~cpmap.core.verified.IntegrityError` naming it)."""
+    rows = sorted(KEYS.read(ws), key=lambda r: (str(r["client"]), str(r["created_at"])))
     keys = [_row(r) for r in rows]
     return [k for k in keys if include_revoked or k.revoked_at is None]
 
@@ -156,7 +195,13 @@ class KeyRing:
         self._dummy = key_hash(secret_key, "cpk_0000000000000000_" + "0" * 43)
 
     def load(self, ws: Workspace) -> None:
-        self._by_id = {k.key_id: k for k in list_keys(ws, include_revoked=False)}
+        """Refresh from the verified store; a table the signed log does not back leaves no
+        key usable (fail closed) and raises the integrity error."""
+        try:
+            self._by_id = {k.key_id: k for k in list_keys(ws, include_revoked=False)}
+        except IntegrityError:
+            self._by_id = {}
+            raise
 
     def authenticate(self, presented: str) -> ApiKey | None:
         """The key's grant, or None; the same work whether or not the key id exists."""

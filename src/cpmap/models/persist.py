@@ -130,7 +130,7 @@ def load_bytes(data: bytes, where: str, *, suffix: str = "", ws: Workspace | Non
     if fmt in ("pickle", "torch-pickle"):
         digest = hashlib.sha256(data).hexdigest()
         if digest not in trust.trusted_digests(ws):
-            raise trust.refuse(path or Path(where), digest)
+            raise trust.refuse(path or Path(where), digest, ws)
         return _unsafe_load_trusted_pickle(data, fmt, suffix, where, meta)
     raise InputError(f"{where}: not a model file cpmap can load "
                      "(safetensors, skops, ONNX, or a trusted pickle)")

@@ -13,7 +13,6 @@ import json
 import platform
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select
@@ -119,7 +118,6 @@ def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any]
     full = {**dict(record), **extra, "libraries": library_versions(), "meta": _meta(model)}
     base = predicate or ModelRegistration(verdict=Verdict.INFO)
     others = [s for s in subjects if s.digest != digest]
-    now = datetime.now(UTC).isoformat(timespec="seconds")
     with ws.store.write() as conn:
         version = int(conn.execute(select(func.coalesce(func.max(models.c.version), 0))
                                    .where(models.c.name == name)).scalar_one()) + 1
@@ -128,50 +126,47 @@ def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any]
         entry = record_evidence(ev, ws, conn)
         conn.execute(insert(models).values(
             name=name, version=version, digest=digest, format=fmt, arch=str(extra["arch"]),
-            record=json.dumps(full, sort_keys=True, default=str), created_at=now,
-            entry=entry.index))
+            record=json.dumps(full, sort_keys=True, default=str),
+            created_at=entry.created_at, entry=entry.index))  # the signed timestamp
     Ledger(ws).witness(entry)
-    return StoredModel(name, version, digest, fmt, str(extra["arch"]), full, now, entry.index)
+    return StoredModel(name, version, digest, fmt, str(extra["arch"]), full, entry.created_at,
+                       entry.index)
 
 
 def _meta(model: Model) -> dict[str, Any]:
     return dict(getattr(model, "meta", {}) or {})
 
 
-def _row(r: Any) -> StoredModel:
+def _row(r: Mapping[str, Any]) -> StoredModel:
     try:
-        rec = json.loads(r.record)
+        rec = json.loads(r["record"])
     except ValueError:
         rec = {}
-    return StoredModel(r.name, int(r.version), r.digest, r.format, r.arch, rec, r.created_at,
-                        int(r.entry))
+    return StoredModel(r["name"], int(r["version"]), r["digest"], r["format"], r["arch"], rec,
+                       r["created_at"], int(r["entry"]))
 
 
 def get_model(ws: Workspace, ref: str) -> StoredModel:
-    """``name`` (latest), ``name@N`` or ``sha256:<hex>``."""
-    from cpmap.models.tables import models
-
-    q = select(models)
+    """``name`` (latest), ``name@N`` or ``sha256:<hex>``, from the verified table (a row the
+    signed log does not back is an integrity error, never a silently different model)."""
     if ref.startswith("sha256:"):
-        q = q.where(models.c.digest == ref[7:].lower())
+        digest = ref[7:].lower()
+        found = [m for m in list_models(ws) if m.digest == digest]
     else:
         parsed = Ref.parse(ref, "model")
-        q = q.where(models.c.name == parsed.name)
-        if parsed.version is not None:
-            q = q.where(models.c.version == parsed.version)
-    with ws.store.read() as conn:
-        r = conn.execute(q.order_by(models.c.version.desc()).limit(1)).first()
-    if r is None:
+        found = [m for m in list_models(ws) if m.name == parsed.name
+                 and parsed.version in (None, m.version)]
+    if not found:
         raise InputError(f"model {ref!r}: not in the workspace", hint="cpmap models list")
-    return _row(r)
+    return max(found, key=lambda m: m.version)
 
 
 def list_models(ws: Workspace) -> list[StoredModel]:
-    from cpmap.models.tables import models
+    """Every stored version, each row checked against its signed entry."""
+    from cpmap.models.signed_rows import verified_models
 
-    with ws.store.read() as conn:
-        rows = conn.execute(select(models).order_by(models.c.name, models.c.version)).all()
-    return [_row(r) for r in rows]
+    rows = verified_models(ws)
+    return [_row(r) for r in sorted(rows, key=lambda r: (str(r["name"]), int(r["version"])))]
 
 
 def load_version(ws: Workspace, mv: StoredModel, trusted_types: Iterable[str] = ()) -> Model:

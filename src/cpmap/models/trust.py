@@ -1,9 +1,12 @@
 """Pickle-based model files: refused unless the user trusted that exact SHA-256.
 
 Unpickling runs arbitrary code, so a pickle (``.pkl``, ``.joblib``, ``torch.save`` files) is
-loaded only when its digest is listed in ``[models] trusted_pickle_digests`` of ``cpmap.toml``
-or was trusted with ``cpmap models trust DIGEST`` (recorded as signed evidence; the store row
-counts only when that signed entry backs it). A refusal says why, with the CP3 model-file
+loaded only when its digest was trusted with ``cpmap models trust DIGEST``: a signed
+``model-pickle-trust`` ledger entry (the store row counts only when that signed entry backs
+it). A digest listed in ``[models] trusted_pickle_digests`` of ``cpmap.toml`` grants nothing by
+itself (whoever can edit a file in the workspace would otherwise grant code execution with no
+record): ``cpmap models trust --from-config --note ...`` turns the listing into signed entries,
+and a refusal of a listed digest says so. A refusal says why, with the CP3 model-file
 scanner's findings when that scanner is installed.
 """
 
@@ -39,21 +42,38 @@ def normalize_digest(digest: str) -> str:
 
 
 def trusted_digests(ws: Workspace | None) -> set[str]:
-    """Digests trusted in cpmap.toml ``[models] trusted_pickle_digests`` and in the store.
+    """Digests trusted by signed ``model-pickle-trust`` entries (through the store rows).
 
-    A store row counts only when the signed ``model-pickle-trust`` ledger entry it names is in
-    the verified log and trusts the same digest; any other row is an integrity error (a store
-    writer without the key cannot make cpmap unpickle a file).
+    A store row counts only when the signed ledger entry it names is in the verified log and
+    trusts the same digest; any other row is an integrity error (a store writer without the
+    key cannot make cpmap unpickle a file). ``cpmap.toml`` listings are not trust
+    (:func:`config_listed`).
     """
     if ws is None:
         return set()
     from cpmap.core.verified import SignedLog
 
+    return _verified_rows(ws, SignedLog.load(ws))
+
+
+def config_listed(ws: Workspace | None) -> list[str]:
+    """Digests listed in ``[models] trusted_pickle_digests`` (a request, not a grant)."""
+    if ws is None:
+        return []
     listed = ws.setting("models", "trusted_pickle_digests", []) or []
     if isinstance(listed, str):
         listed = [listed]
-    found = {normalize_digest(str(d)) for d in listed}
-    return found | _verified_rows(ws, SignedLog.load(ws))
+    return list(dict.fromkeys(normalize_digest(str(d)) for d in listed))
+
+
+def trust_listed(ws: Workspace, note: str, *, runs_code: bool = False) -> list[tuple[str, int]]:
+    """``cpmap models trust --from-config``: a signed trust entry for each digest listed in
+    ``cpmap.toml`` and not yet trusted; (digest, ledger index) of each new entry."""
+    listed = config_listed(ws)
+    if not listed:
+        raise InputError("cpmap.toml: [models] trusted_pickle_digests lists no digest")
+    done = trusted_digests(ws)
+    return [(d, trust(ws, d, note, runs_code=runs_code)) for d in listed if d not in done]
 
 
 def _verified_rows(ws: Workspace, log: SignedLog) -> set[str]:
@@ -148,9 +168,15 @@ def scan_reasons(path: Path) -> list[str]:
     return out
 
 
-def refuse(path: Path, digest: str) -> UntrustedPickle:
+def refuse(path: Path, digest: str, ws: Workspace | None = None) -> UntrustedPickle:
     reasons = scan_reasons(path)
     detail = f"; CP3 model-file scan: {'; '.join(reasons)}" if reasons else ""
+    if digest in config_listed(ws):
+        return UntrustedPickle(
+            f"{path}: pickle-based model file (sha256:{digest}) is listed in cpmap.toml "
+            "[models] trusted_pickle_digests, but only a signed ledger entry grants trust "
+            f"(a listing is not on the record){detail}",
+            hint="after review: cpmap models trust --from-config --note '...'")
     return UntrustedPickle(
         f"{path}: pickle-based model file (sha256:{digest}) is not trusted; loading it could "
         f"run arbitrary code{detail}",

@@ -143,7 +143,7 @@ def register_dataset(
             source=src, supplier=supplier or "", license=license, size_bytes=fp.size,
             files=len(fp.files), table_digest=dv.table_digest,
             manifest=manifest.dump_statement(manifest.statement(fp, table)),
-            created_at=now, entry=entry.index))
+            created_at=entry.created_at, entry=entry.index))  # the signed timestamp
         known = {r[0] for r in conn.execute(
             select(lineage.c.parent).where(lineage.c.child == fp.digest))}
         for parent in dict.fromkeys(parents):
@@ -153,7 +153,8 @@ def register_dataset(
                                                     transform=transform or "",
                                                     entry=entry.index))
     Ledger(ws).witness(entry)
-    return DatasetVersion(**{**dv.__dict__, "entry": entry.index})
+    return DatasetVersion(**{**dv.__dict__, "entry": entry.index,
+                             "created_at": entry.created_at})
 
 
 def _registration_evidence(dv: DatasetVersion, findings: list[Finding],

@@ -85,7 +85,7 @@ def _move(ws: Workspace, mv: ModelVersion, alias: str, move: AliasSet | Promotio
         if action is not None:
             conn.execute(insert(model_events).values(
                 name=mv.name, stage=alias, action=action, version=mv.version,
-                from_version=previous, created_at=now(), entry=entry.index))
+                from_version=previous, created_at=entry.created_at, entry=entry.index))
     Ledger(ws).witness(entry)
     return Move(mv.name, alias, mv.version, previous, entry.index)
 

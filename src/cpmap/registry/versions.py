@@ -254,7 +254,10 @@ class VerifyResult:
 
 
 def verify(ws: Workspace, mv: ModelVersion, artifact: Path | None = None) -> VerifyResult:
-    """Beyond the manifest signature (checked on load): stored bytes, ledger entry, a copy."""
+    """Beyond the manifest signature (checked on load): stored bytes, ledger entry, a copy,
+    and the model's aliases, versions and promotion events against their signed entries."""
+    from cpmap.registry import signed_rows
+
     problems = list(check_objects(ws, mv.artifact))
     try:
         entry = Ledger(ws).get(mv.entry)
@@ -267,6 +270,7 @@ def verify(ws: Workspace, mv: ModelVersion, artifact: Path | None = None) -> Ver
         aliases(ws, mv.name)
     except IntegrityError as e:
         problems.append(e.message)
+    problems += signed_rows.divergences(ws, mv.name)
     if artifact is not None:
         from cpmap.registry.artifact import artifact_digest
 

@@ -82,11 +82,14 @@ class Policy:
     def enabled(self) -> bool:
         return bool(self.principals)
 
+    def document(self) -> dict[str, Any]:
+        """The policy as JSON (what :meth:`digest` hashes and a policy entry signs)."""
+        return {"principals": {k: list(v) for k, v in self.principals.items()},
+                "roles": {k: [dict(g.__dict__) for g in v] for k, v in self.roles.items()},
+                "raw": list(self.raw)}
+
     def digest(self) -> str:
-        doc = {"principals": {k: list(v) for k, v in self.principals.items()},
-               "roles": {k: [g.__dict__ for g in v] for k, v in self.roles.items()},
-               "raw": list(self.raw)}
-        return hashlib.sha256(canonical_json(doc)).hexdigest()
+        return hashlib.sha256(canonical_json(self.document())).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -175,12 +178,34 @@ def check(policy: Policy, principal: str, action: str, dataset: str,
                     f"no role of {principal} grants {action} on {what}{name}")
 
 
+def record_policy(ws: Workspace, policy: Policy) -> int | None:
+    """The ledger index of the signed ``access-policy`` entry for ``policy``, recording one
+    when the policy differs from the latest signed one (an access-policy change is a ledger
+    entry, made before any decision under it). None: no policy was ever in force."""
+    from cpmap.core.verified import SignedLog
+    from cpmap.supplychain.predicates import AccessPolicyChange
+
+    signed = SignedLog.load(ws).of_kind("access-policy")
+    digest = policy.digest()
+    previous = str(signed[-1].details.get("policy_sha256", "")) if signed else None
+    if previous == digest or (previous is None and not policy.enabled):
+        return signed[-1].index if signed else None
+    change = AccessPolicyChange(
+        verdict=Verdict.INFO, principals=len(policy.principals), roles=len(policy.roles),
+        policy_sha256=digest, previous_sha256=previous, policy=policy.document(),
+        highlights=(f"access policy sha256:{digest[:16]} in force "
+                    f"({len(policy.principals)} principals, {len(policy.roles)} roles)",))
+    return record(Evidence.of(change, [Subject("access-policy", digest)]), ws).index
+
+
 def enforce(ws: Workspace, principal: str, action: str, ref: str, digest: str) -> None:
     """Raise :class:`AccessDenied` (recorded in the ledger) unless the policy allows it.
 
-    A workspace without ``[access.principals]`` has no policy to enforce.
+    A workspace without ``[access.principals]`` has no policy to enforce. A policy that
+    differs from the latest signed one is recorded first (:func:`record_policy`).
     """
     policy = workspace_policy(ws)
+    record_policy(ws, policy)
     if not policy.enabled:
         return
     decision = check(policy, principal, action, ref)

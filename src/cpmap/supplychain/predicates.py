@@ -114,4 +114,18 @@ class AccessReview(_CP3):
     finding_count: int = metric(0, key="findings", unit="count")
 
 
-KINDS = (DependencyScan, SecretsFound, ModelScan, ImageScan, Sbom, AccessRefused, AccessReview)
+@dataclass(frozen=True, kw_only=True)
+class AccessPolicyChange(_CP3):
+    """The access policy in force changed: recorded before the first decision made with it, so
+    the log says which policy every later access entry was decided by."""
+
+    kind: ClassVar[str] = "access-policy"
+    principals: int = metric(0, unit="count")
+    roles: int = metric(0, unit="count")
+    policy_sha256: str = detail("")
+    previous_sha256: str | None = detail()
+    policy: Mapping[str, Any] = detail(factory=dict)
+
+
+KINDS = (DependencyScan, SecretsFound, ModelScan, ImageScan, Sbom, AccessRefused, AccessReview,
+         AccessPolicyChange)

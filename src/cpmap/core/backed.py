@@ -1,0 +1,181 @@
+"""Side tables backed by the signed ledger: rows derived from signed entries, checked on read.
+
+Use this for any store table that a decision reads (API keys, review decisions, rollout steps,
+model and dataset rows...). A store writer without the signing key can insert, edit or delete
+rows of any table; only the ledger resists that. So such a table is declared a *cache* of
+state folded from signed entries:
+
+* every change to the table is made in the same ``ws.store.write()`` transaction as the signed
+  ledger entry that records it (``record(..., conn=conn)``), and the row carries that entry's
+  index in an ``entry`` column (or its state is folded without one);
+* a :class:`LedgerTable` says which entry kinds change the table and how one signed entry
+  changes the state (``fold``): the expected rows, keyed by the table's key columns, holding the
+  column values as the store holds them;
+* readers that decide call :meth:`LedgerTable.read` (every row compared with the folded state,
+  a row the log does not back is an :class:`~cpmap.core.verified.IntegrityError` naming the
+  table and row, exit 1), and ``cpmap ledger verify`` calls :meth:`LedgerTable.verify` through
+  :data:`cpmap.core.derived_tables.DERIVED`.
+
+Columns that the signed entry does not determine (a display timestamp written with the row)
+are simply not put in the folded state and are not compared; show the signed value instead.
+
+Example, a table of review decisions made by ``review-decision`` entries::
+
+    def _fold(state, e):
+        d = e.details
+        state[(str(d["request"]),)] = {"request": str(d["request"]),
+                                       "decision": str(d["decision"]), "entry": e.index}
+
+    REVIEWS = LedgerTable(review_decisions, key=("request",), kinds=("review-decision",),
+                          fold=_fold)
+    decisions = REVIEWS.read(ws)            # verified rows, as dicts
+    # and in DERIVED: "review_decisions": "cpmap.review.tables:verify_reviews"
+    def verify_reviews(ws, log): return REVIEWS.verify(ws, log)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from cpmap.core.verified import IntegrityError, SignedEntry, SignedLog, row_error
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Table
+
+    from cpmap.core.workspace import Workspace
+
+Key = tuple[Any, ...]
+State = dict[Key, dict[str, Any]]
+Fold = Callable[[State, SignedEntry], None]
+
+
+def appended(make: Callable[[SignedEntry], Iterable[dict[str, Any]]], key: tuple[str, ...],
+             first_wins: bool = False) -> Fold:
+    """A fold for an insert-only table: each signed entry adds the rows ``make`` returns.
+
+    ``first_wins``: a later entry making a row with the same key adds nothing (for tables
+    whose writer skips a row that already exists, such as a lineage edge)."""
+
+    def fold(state: State, e: SignedEntry) -> None:
+        for row in make(e):
+            k = tuple(row[c] for c in key)
+            if first_wins and k in state:
+                continue
+            state[k] = row
+
+    return fold
+
+
+@dataclass(frozen=True)
+class LedgerTable:
+    """A store table whose rows must equal the state folded from signed ledger entries.
+
+    ``key``: the columns that identify a row; ``kinds``: the entry kinds that change the
+    table (read from the signed statements, signatures checked); ``fold``: applies one signed
+    entry, in log order, to the expected state. With ``complete`` (the default) a row the
+    state expects but the table lacks is an integrity error too (a deleted row would
+    otherwise, say, restore a privacy budget or forget a revocation).
+    """
+
+    table: Table
+    key: tuple[str, ...]
+    kinds: tuple[str, ...]
+    fold: Fold
+    complete: bool = True
+
+    @property
+    def name(self) -> str:
+        return str(self.table.name)
+
+    def expected(self, log: SignedLog) -> State:
+        """The rows the signed log says the table holds, by key."""
+        state: State = {}
+        for e in log.of_kind(*self.kinds):
+            self.fold(state, e)
+        return state
+
+    def label(self, key: Key) -> str:
+        return " ".join(f"{c} {v!r}" for c, v in zip(self.key, key, strict=True))
+
+    def divergences(self, rows: Iterable[Mapping[str, Any]], log: SignedLog,
+                    where: Callable[[Mapping[str, Any]], bool] | None = None
+                    ) -> list[IntegrityError]:
+        """Every row of ``rows`` (the table, or the part ``where`` selects) that differs from
+        the folded state: inserted, edited, or (with ``complete``) deleted; one error each,
+        naming the table and the row."""
+        state = self.expected(log)
+        if where is not None:
+            state = {k: v for k, v in state.items() if where(v)}
+        found: list[IntegrityError] = []
+        seen: set[Key] = set()
+        for row in rows:
+            if where is not None and not where(row):
+                continue
+            key = tuple(row[c] for c in self.key)
+            seen.add(key)
+            signed = state.get(key)
+            if signed is None:
+                found.append(row_error(self.name, self.label(key), "no signed ledger entry of "
+                                       f"kind {' or '.join(self.kinds)} made this row "
+                                       "(inserted)"))
+                continue
+            for column, value in signed.items():
+                if row.get(column) != value:
+                    found.append(row_error(self.name, self.label(key), f"{column} is "
+                                           f"{row.get(column)!r}, {_by(signed)} signed "
+                                           f"{value!r} (edited)"))
+                    break
+        if self.complete:
+            found += [row_error(self.name, self.label(key), f"missing: {_by(signed)} made it "
+                                "(deleted)") for key, signed in state.items() if key not in seen]
+        return found
+
+    def check(self, rows: Iterable[Mapping[str, Any]], log: SignedLog) -> list[dict[str, Any]]:
+        """``rows`` (every row of the table) as dicts, once they equal the folded state.
+
+        Raises the first of :meth:`divergences` (an
+        :class:`~cpmap.core.verified.IntegrityError` naming the table and the row)."""
+        out = [dict(r) for r in rows]
+        problems = self.divergences(out, log)
+        if problems:
+            raise problems[0]
+        return out
+
+    def rows(self, conn: Connection) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in conn.execute(select(self.table))]
+
+    def read(self, ws: Workspace, conn: Connection | None = None) -> list[dict[str, Any]]:
+        """Every row of the table, verified against the signed log (inside ``conn``'s
+        transaction when given, e.g. a write that decides from the current state)."""
+        if conn is not None:
+            return self.check(self.rows(conn), SignedLog.load(ws, conn))
+        with ws.store.read() as c:
+            return self.check(self.rows(c), SignedLog.load(ws, c))
+
+    def verify(self, ws: Workspace, log: SignedLog) -> int:
+        """``cpmap ledger verify``: the number of rows checked against ``log``; every
+        divergence is reported (:class:`Divergences`), not only the first."""
+        with ws.store.read() as conn:
+            rows = self.rows(conn)
+        problems = self.divergences(rows, log)
+        if problems:
+            raise Divergences(problems)
+        return len(rows)
+
+
+class Divergences(IntegrityError):
+    """Several rows that the signed log does not back, all named (the first one first)."""
+
+    def __init__(self, problems: list[IntegrityError]) -> None:
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more: " + "; ".join(
+            p.message for p in problems[1:]) + ")" if len(problems) > 1 else ""
+        super().__init__(problems[0].message + more, hint=problems[0].hint)
+
+
+def _by(signed: Mapping[str, Any]) -> str:
+    return f"ledger entry #{signed['entry']}" if "entry" in signed else "the signed log"
