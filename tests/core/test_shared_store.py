@@ -59,8 +59,26 @@ def test_second_workspace_refuses_the_first_ones_log(shared_url: str, tmp_path: 
     check_derived(first)
     _record(first, 4)  # and its owner still appends
     assert verify_ledger(Ledger(first)).size == 4
+    for args in (["ledger", "verify"], ["ledger", "show"]):  # no foreign entry read as own
+        code, err = _cli(capsys, *args, "--workspace", str(tmp_path / "b"))
+        assert code == 1 and "has no log in it" in err and "forged" not in err
+    code, err = _cli(capsys, "ledger", "verify", "--workspace", str(tmp_path / "a"))
+    assert code == 0 and "ledger OK: 4 entries" in err
     first.close()
     second.close()
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``cpmap ARGS`` in-process: (exit code, stderr)."""
+    from cpmap.cli import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    return code, capsys.readouterr().err
 
 
 def test_init_on_an_empty_store_reports_nothing(tmp_path: Path,

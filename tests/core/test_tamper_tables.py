@@ -210,3 +210,63 @@ def test_unreadable_entry_is_an_integrity_failure(any_ws: Any,
         conn.execute(update(ledger_entries).values(envelope=b"not json"))
     code, _out, err = run(any_ws, capsys, "ledger", "show")
     assert code == 1 and "ledger index 0: entry is not a valid DSSE envelope" in err
+
+
+# -- timestamps are the signed ones --------------------------------------------------------------
+
+def test_edited_created_at_column_changes_nothing_shown(any_ws: Any,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    entry = record(Evidence("CP1", "test", [Subject("m", "aa" * 32)], Verdict.PASS), any_ws)
+    signed = entry.statement["predicate"]["timestamp"]
+    with any_ws.store.write() as conn:  # the attack: backdate the evidence
+        conn.execute(update(ledger_entries).values(created_at="1999-01-01T00:00:00+00:00"))
+    code, out, _err = run(any_ws, capsys, "ledger", "show", "-f", "json")
+    assert code == 0
+    [shown] = json.loads(out)["entries"]
+    assert shown["created_at"] == signed != "1999-01-01T00:00:00+00:00"
+    assert Ledger(any_ws).get(0).created_at == signed
+
+
+# -- trust only from signed entries, never from a file listing -----------------------------------
+
+def test_config_listed_pickle_is_refused_until_signed(any_ws: Any, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    path, digest = _pickle(tmp_path)
+    toml = any_ws.dir / "cpmap.toml"
+    toml.write_text(toml.read_text() + f'\n[models]\ntrusted_pickle_digests = ["{digest}"]\n')
+    code, _out, err = run(any_ws, capsys, "models", "add", str(path), "--name", "m")
+    assert code == 1 and "only a signed ledger entry grants trust" in err
+    assert Ledger(any_ws).size() == 0  # refused: nothing recorded, nothing loaded
+    code, _out, err = run(any_ws, capsys, "models", "trust", "--from-config", "--note",
+                          "reviewed by the test")
+    assert code == 0 and f"trusted sha256:{digest[:16]}" in err
+    [entry] = Ledger(any_ws).entries(kind="model-pickle-trust")
+    assert entry.statement["subject"][0]["digest"]["sha256"] == digest
+
+
+# -- access-policy changes are ledger entries ----------------------------------------------------
+
+def test_access_policy_changes_are_signed_before_they_decide(any_ws: Any, tmp_path: Path) -> None:
+    from cpmap.core.workspace import open_workspace
+    from cpmap.provenance.datasets import open_dataset, register_dataset
+    from cpmap.supplychain.access import AccessDenied
+
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    register_dataset(any_ws, "d", data, source="builtin:test")
+    toml = any_ws.dir / "cpmap.toml"
+    base = toml.read_text()
+    grant = '[access.roles.reader]\ngrants = [{ datasets = ["d"], actions = ["read"] }]\n'
+    toml.write_text(base + '\n[access.principals]\nbob = ["reader"]\n' + grant)
+    assert open_dataset("d", open_workspace(any_ws.root), principal="bob").name == "d"
+    toml.write_text(base + '\n[access.principals]\nbob = []\n' + grant)  # bob loses access
+    with pytest.raises(AccessDenied):
+        open_dataset("d", open_workspace(any_ws.root), principal="bob")
+    kinds = [e.summary()["kind"] for e in Ledger(any_ws).entries()]
+    assert kinds == ["dataset-registration", "access-policy", "dataset-access", "access-policy",
+                     "access-denied"]
+    first, second = Ledger(any_ws).entries(kind="access-policy")
+    assert second.predicate["details"]["previous_sha256"] == \
+        first.predicate["details"]["policy_sha256"]
+    assert second.predicate["details"]["policy"]["principals"] == {"bob": []}

@@ -20,13 +20,14 @@ def show(
     limit: Annotated[int, typer.Option(help="Show the last N entries (0: all).")] = 50,
 ) -> None:
     """List ledger entries (as their signed statements say) and the latest signed checkpoint."""
-    from cpmap.core.ledger import Ledger
+    from cpmap.core.ledger import Ledger, own_log
     from cpmap.core.workspace import open_workspace
     from cpmap.errors import InputError
 
     if limit < 0:  # entries[-limit:] would silently drop the first entries instead
         raise InputError(f"--limit {limit}: must be >= 0 (0: all)")
     ledger = Ledger(open_workspace(workspace))
+    own_log(ledger.ws)  # never another workspace's entries shown as this one's
     entries = [e.summary() for e in ledger.entries(control=control)]
     if limit:
         entries = entries[-limit:]

@@ -352,6 +352,21 @@ def store_log(ws: Workspace) -> str | None:
     return foreign_log(str(note), ws) or "this workspace's own log"
 
 
+def own_log(ws: Workspace) -> None:
+    """Raise unless the store is empty or holds this workspace's own log.
+
+    One store holds one log: a second workspace (another key) pointed at the same store has
+    no log there. Its reads and verification say so, instead of reporting the other
+    workspace's entries as forged (or showing them as its own)."""
+    found = store_log(ws)
+    if found is not None and found != "this workspace's own log":
+        raise LedgerError(f"{redact_url(ws.store.url)}: the store holds {found}; this "
+                          f"workspace ({ws.key_name}, key {ws.public_key.keyid[:16]}) has no "
+                          "log in it and neither reads nor writes another workspace's log",
+                          hint="give each workspace its own database or PostgreSQL schema "
+                               "(CPMAP_DATABASE_URL=...?options=-csearch_path%3DNAME)")
+
+
 def read_witness_size(path: Any) -> int | None:
     """Tree size in the checkpoint witness file, unverified (verification reads it properly)."""
     try:
@@ -366,6 +381,7 @@ def verify_ledger(ledger: Ledger, all_signatures: bool = False) -> VerifyReport:
 
     The tables derived from it are checked by :func:`cpmap.core.derived_tables.check_derived`
     (``cpmap ledger verify`` runs both)."""
+    own_log(ledger.ws)
     path = ledger.ws.checkpoint_path
     try:  # undecodable bytes are a damaged witness: the note check below reports it
         witness = path.read_bytes().decode("utf-8", errors="replace") if path.exists() else None

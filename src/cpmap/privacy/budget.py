@@ -45,7 +45,6 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
@@ -318,7 +317,7 @@ def _charge(ws: Workspace, conn: Connection, ledger: Any, budget: Budget,
         "highlights": [f"DP release from {name} (population {budget.dataset}): epsilon "
                        f"{eps:g} ({total_eps:g} of {budget.epsilon:g} spent) for {purpose}"]})
     entry = ledger.append_in(conn, seal(Evidence.of(charge, [Subject(name, digest)]), ws))
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = entry.created_at  # the signed timestamp, checked on read like the amounts
     conn.execute(insert(privacy_spends).values(
         entry=entry.index, dataset=budget.dataset, epsilon=eps, delta=dlt,
         purpose=purpose[:2000], subject=digest, created_at=now))
@@ -366,14 +365,16 @@ def _verify_spend_rows(conn: Connection, log: Any) -> int:
     from cpmap.core.verified import mismatch, row_error
     from cpmap.privacy.tables import privacy_spends as t
 
-    rows = conn.execute(select(t.c.entry, t.c.dataset, t.c.epsilon, t.c.delta)).all()
+    rows = conn.execute(select(t.c.entry, t.c.dataset, t.c.epsilon, t.c.delta,
+                               t.c.created_at)).all()
     for r in rows:
         name = f"entry {r.entry}"
         e = log.entry("privacy_spends", name, int(r.entry), (EVIDENCE_KIND,))
         mismatch("privacy_spends", name, e, {
             "dataset": (r.dataset, e.details.get("dataset")),
             "epsilon": (float(r.epsilon), e.metrics.get("epsilon")),
-            "delta": (float(r.delta), e.metrics.get("delta"))})
+            "delta": (float(r.delta), e.metrics.get("delta")),
+            "created_at": (r.created_at, e.predicate.get("timestamp"))})
     missing = sorted({e.index for e in log.of_kind(EVIDENCE_KIND)} - {int(r.entry) for r in rows})
     if missing:
         raise row_error("privacy_spends", f"entry {missing[0]}", "missing: the signed spend "
