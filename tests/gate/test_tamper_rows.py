@@ -212,3 +212,26 @@ def test_registry_verify_names_a_forged_promotion_event(any_ws: Any, tmp_path: P
             created_at="now", entry=0))
     code, _out, err = run(any_ws, capsys, "registry", "verify", "clf")
     assert code == 1 and "store table model_events row entry 0: no signed ledger entry" in err
+
+
+def test_inserted_lineage_edge_does_not_lend_a_signature(any_ws: Any, tmp_path: Path) -> None:
+    from cpmap.gate.evaluate import evaluate
+    from cpmap.provenance.datasets import get_dataset, register_dataset
+    from cpmap.registry.stages import GateFailed
+
+    kit = Kit(any_ws, tmp_path)
+    signed = get_dataset(any_ws, kit.dataset("signed"))  # carries a data signature
+    unsigned = register_dataset(any_ws, "unsigned", _file(tmp_path / "u.csv", b"a\n9\n"),
+                                source="builtin:test")
+    mv = kit.model(datasets=(unsigned.ref,))
+    kit.everything(mv)
+    kit.cp7(mv)
+    with pytest.raises(GateFailed, match="CP1 fail"):
+        promote(any_ws, mv.ref)
+    with any_ws.store.write() as conn:  # the attack: "unsigned" now descends from "signed"
+        conn.execute(insert(lineage).values(child=unsigned.digest, parent=signed.digest,
+                                            transform="copy", entry=unsigned.entry))
+    with pytest.raises(IntegrityError, match=f"store table lineage row child '{unsigned.digest}'"):
+        evaluate(any_ws, mv)
+    with pytest.raises(IntegrityError):
+        promote(any_ws, mv.ref)

@@ -28,55 +28,62 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def resolve_dataset(ws: Workspace, ref: str) -> DatasetRef:
-    """``NAME``, ``NAME@VERSION`` (CP1 registered datasets) or a bare sha256 digest."""
-    ref = ref.strip()
-    from cpmap.provenance.tables import datasets
+    """``NAME``, ``NAME@VERSION`` (CP1 registered datasets) or a bare sha256 digest.
 
+    From the verified ``datasets`` table: what this returns is signed into a version's
+    lineage, so a repointed row must not make the key holder sign another dataset's digest."""
+    from cpmap.provenance.signed_rows import DATASETS
+
+    ref = ref.strip()
+    rows = DATASETS.read(ws)
     digest = ref.removeprefix("sha256:")
     if _HEX64.fullmatch(digest):
-        with ws.store.read() as conn:
-            known = conn.execute(select(datasets.c.name, datasets.c.version).where(
-                datasets.c.digest == digest).order_by(datasets.c.version).limit(1)).first()
-        if known is not None:
-            return DatasetRef(str(known.name), int(known.version), digest)
+        known = sorted((int(r["version"]), str(r["name"])) for r in rows
+                       if r["digest"] == digest)
+        if known:
+            return DatasetRef(known[0][1], known[0][0], digest)
         return DatasetRef(f"sha256:{digest[:12]}", None, digest)
 
     parsed = Ref.parse(ref, "dataset")
-    q = select(datasets.c.name, datasets.c.version, datasets.c.digest).where(
-        datasets.c.name == parsed.name)
-    if parsed.version is not None:
-        q = q.where(datasets.c.version == parsed.version)
-    with ws.store.read() as conn:
-        row = conn.execute(q.order_by(datasets.c.version.desc()).limit(1)).first()
-    if row is None:
+    found = [r for r in rows if r["name"] == parsed.name
+             and parsed.version in (None, int(r["version"]))]
+    if not found:
         raise InputError(f"dataset {ref!r}: not registered in this workspace",
                          hint="cpmap data register, or give the dataset's sha256 digest")
-    return DatasetRef(str(row.name), int(row.version), str(row.digest))
+    row = max(found, key=lambda r: int(r["version"]))
+    return DatasetRef(str(row["name"]), int(row["version"]), str(row["digest"]))
 
 
 def dataset_parents(ws: Workspace, digests: Sequence[str], limit: int = 200
                     ) -> dict[str, list[str]]:
-    """CP1 lineage edges upwards from ``digests``: child digest -> parent digests."""
-    from cpmap.provenance.tables import lineage
+    """CP1 lineage edges upwards from ``digests``: child digest -> parent digests.
 
+    Read from the verified ``lineage`` table (every edge equal to its signed registration):
+    the gate holds a version to its data's ancestors, so an inserted edge would lend an
+    unsigned dataset an ancestor's signature, and a deleted one would hide an ancestor's
+    failing evidence."""
+    from cpmap.provenance.signed_rows import LINEAGE
+
+    by_child: dict[str, list[str]] = {}
+    for row in LINEAGE.read(ws):
+        by_child.setdefault(str(row["child"]), []).append(str(row["parent"]))
     edges: dict[str, list[str]] = {}
     frontier = list(dict.fromkeys(digests))
     seen = set(frontier)
-    with ws.store.read() as conn:
-        while frontier and len(seen) < limit:
-            rows = conn.execute(select(lineage.c.child, lineage.c.parent).where(
-                lineage.c.child.in_(frontier))).all()
-            frontier = []
-            for child, parent in rows:
-                edges.setdefault(str(child), []).append(str(parent))
+    while frontier and len(seen) < limit:
+        nxt = []
+        for child in frontier:
+            for parent in by_child.get(child, []):
+                edges.setdefault(child, []).append(parent)
                 if parent not in seen:
-                    seen.add(str(parent))
-                    frontier.append(str(parent))
+                    seen.add(parent)
+                    nxt.append(parent)
+        frontier = nxt
     return edges
 
 
 def dataset_names(ws: Workspace, digests: Sequence[str]) -> dict[str, str]:
-    """Registered ``name@version`` for each digest that CP1 knows."""
+    """Registered ``name@version`` for each digest that CP1 knows (display only)."""
     from cpmap.provenance.tables import datasets
 
     if not digests:
