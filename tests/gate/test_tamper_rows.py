@@ -235,3 +235,38 @@ def test_inserted_lineage_edge_does_not_lend_a_signature(any_ws: Any, tmp_path: 
         evaluate(any_ws, mv)
     with pytest.raises(IntegrityError):
         promote(any_ws, mv.ref)
+
+
+# -- red-team finding statuses -------------------------------------------------------------------
+
+def _campaign(ws: Any) -> Any:
+    from cpmap.redteam import assess
+    from cpmap.redteam.campaign import CampaignResult
+    from cpmap.redteam.campaign import record as record_campaign
+    from cpmap.redteam.plan import Plan
+
+    digest = "1" * 64
+    found = assess.make("m", digest, "CP5-FUZZ-CRASH", "crash", {"p": 1}, 0, {"x": 1.0})
+    return record_campaign(ws, CampaignResult(
+        "m", digest, Plan(), [found], {"fuzzing": {"failing_probes": 1, "probes": 5,
+                                                   "calls": 10}}))
+
+
+def test_accepted_status_set_in_the_store_is_not_signed(any_ws: Any,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    from cpmap.core.ledger import Ledger
+    from cpmap.redteam.tables import redteam_findings
+
+    first = _campaign(any_ws)
+    [status] = first.predicate["details"]["status"].values()
+    assert status == "open" and check_derived(any_ws)["redteam_findings (status)"] == 1
+    with any_ws.store.write() as conn:  # the attack: the open crash is "accepted" for the gate
+        conn.execute(update(redteam_findings).values(status="accepted"))
+    with pytest.raises(IntegrityError, match="store table redteam_findings row id 'RT-[0-9a-f]+'"
+                                             ": status is 'accepted', the signed log says "
+                                             "'open'"):
+        _campaign(any_ws)  # the next campaign would have signed "accepted"
+    assert Ledger(any_ws).size() == 1
+    code, _out, err = run(any_ws, capsys, "ledger", "verify")
+    assert code == 1 and "store table redteam_findings" in err

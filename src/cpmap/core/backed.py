@@ -125,9 +125,10 @@ class LedgerTable:
                 continue
             for column, value in signed.items():
                 if row.get(column) != value:
+                    says = (f"ledger entry #{signed['entry']} signed" if "entry" in signed
+                            else "the signed log says")
                     found.append(row_error(self.name, self.label(key), f"{column} is "
-                                           f"{row.get(column)!r}, {_by(signed)} signed "
-                                           f"{value!r} (edited)"))
+                                           f"{row.get(column)!r}, {says} {value!r} (edited)"))
                     break
         if self.complete:
             found += [row_error(self.name, self.label(key), f"missing: {_by(signed)} made it "

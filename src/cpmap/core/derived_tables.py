@@ -31,6 +31,7 @@ DERIVED: dict[str, str] = {
     "datasets": "cpmap.provenance.signed_rows:verify_datasets",
     "lineage": "cpmap.provenance.signed_rows:verify_lineage",
     "gateway_keys": "cpmap.gateway.keys:verify_table",
+    "redteam_findings (status)": "cpmap.redteam.signed_rows:verify_findings",
 }
 
 

@@ -233,9 +233,11 @@ def record(ws: Workspace, result: CampaignResult, image_shape: tuple[int, int] |
     from cpmap.redteam import tracking
     from cpmap.redteam.predicates import RedteamCampaign
     from cpmap.redteam.report import details, verdict
+    from cpmap.redteam.signed_rows import check_in
 
     plots = _plots(ws, result, image_shape)
     with ws.store.write() as conn:
+        check_in(ws, conn)  # statuses as the signed log says, before they are signed again
         result.transitions = tracking.reconcile(conn, result.model, result.digest,
                                                 list(result.metrics), result.findings,
                                                 result.campaign_id)
