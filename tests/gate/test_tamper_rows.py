@@ -270,3 +270,21 @@ def test_accepted_status_set_in_the_store_is_not_signed(any_ws: Any,
     assert Ledger(any_ws).size() == 1
     code, _out, err = run(any_ws, capsys, "ledger", "verify")
     assert code == 1 and "store table redteam_findings" in err
+
+
+def test_repointed_dataset_row_is_refused_when_opened(any_ws: Any, tmp_path: Path) -> None:
+    from cpmap.provenance.datasets import get_dataset, open_dataset, register_dataset
+
+    good = register_dataset(any_ws, "train", _file(tmp_path / "t.csv", b"a\n1\n"),
+                            source="builtin:test")
+    other = register_dataset(any_ws, "other", _file(tmp_path / "o.csv", b"a\n666\n"),
+                             source="builtin:test")
+    assert open_dataset("train", any_ws).digest == good.digest
+    with any_ws.store.write() as conn:  # the attack: "train" now serves the other files
+        conn.execute(update(datasets).where(datasets.c.name == "train")
+                     .values(digest=other.digest, path=str(tmp_path / "o.csv")))
+    with pytest.raises(IntegrityError, match="store table datasets row name 'train' version 1:"
+                                             " digest is"):
+        open_dataset("train", any_ws)
+    with pytest.raises(IntegrityError):
+        get_dataset(any_ws, f"sha256:{other.digest}")

@@ -196,7 +196,14 @@ def parents_of(ws: Workspace, digest: str) -> list[tuple[str, str]]:
 
 
 def get_dataset(ws: Workspace, ref: str) -> DatasetVersion:
-    """Look up ``name`` (latest version), ``name@N``, or a registered ``sha256:<hex>``."""
+    """Look up ``name`` (latest version), ``name@N``, or a registered ``sha256:<hex>``.
+
+    The datasets and lineage tables are checked against their signed registrations first
+    (:mod:`cpmap.provenance.signed_rows`): a repointed row must not hand a trainer other data.
+    """
+    from cpmap.provenance.signed_rows import verify_rows
+
+    verify_rows(ws)
     with ws.store.read() as conn:
         q = select(datasets)
         if ref.startswith("sha256:"):

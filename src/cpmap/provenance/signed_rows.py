@@ -57,3 +57,13 @@ def verify_datasets(ws: Workspace, log: SignedLog) -> int:
 def verify_lineage(ws: Workspace, log: SignedLog) -> int:
     """``cpmap ledger verify``: every lineage edge against the signed registrations."""
     return LINEAGE.verify(ws, log)
+
+
+def verify_rows(ws: Workspace) -> None:
+    """Raise the first divergence of ``datasets`` or ``lineage`` from the signed log."""
+    from cpmap.core.verified import SignedLog
+
+    with ws.store.read() as conn:
+        log = SignedLog.load(ws, conn)
+        for table in (DATASETS, LINEAGE):
+            table.check(table.rows(conn), log)
