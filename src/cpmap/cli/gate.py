@@ -38,13 +38,17 @@ def gate(
 
         if stage not in STAGES:
             raise InputError(f"--stage {stage!r}: one of {', '.join(STAGES)}")
-    result = run_gate(open_workspace(workspace), ref, stage=stage)
+    ws = open_workspace(workspace)
+    result = run_gate(ws, ref, stage=stage)
     if fmt == GateFmt.json:
         emit_json(result.to_dict(), output)
     elif fmt == GateFmt.sarif:
-        from cpmap.formats.sarif import to_sarif
+        from cpmap.formats.sarif import policy_anchor, to_sarif
 
-        emit_json(to_sarif(out.findings(result), tool="cpmap-gate"), output)
+        # a gate result is a policy decision: it points at the policy file, the model
+        # reference stays in logicalLocations (GitHub refuses a model: URI)
+        emit_json(to_sarif(out.findings(result), tool="cpmap-gate",
+                           anchor=policy_anchor(ws.root)), output)
     elif fmt == GateFmt.junit:
         write_text(out.junit(result), output)
     else:
