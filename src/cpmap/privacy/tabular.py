@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cpmap.errors import InputError
+from cpmap.errors import InputError, parse_reason
 
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
                   ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -38,8 +38,7 @@ def _need(path: Path) -> str:
 
 
 def _bad(path: Path, fmt: str, e: Exception) -> InputError:
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return InputError(f"{path}: not a readable {fmt.upper()} table: {msg[:200]}")
+    return InputError(f"{path}: not a readable {fmt.upper()} table: {parse_reason(e)}")
 
 
 def iter_chunks(path: Path, rows: int = 50_000, as_text: bool = False) -> Iterator[pd.DataFrame]:
