@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from cpmap.cli.common import OutputOpt, WorkspaceOpt, emit_json, stderr_console, write_text
+from cpmap.cli.common import (
+    OutputOpt,
+    WorkspaceOpt,
+    emit,
+    emit_json,
+    stderr_console,
+    write_text,
+)
 
 
 class GateFmt(StrEnum):
@@ -38,6 +45,9 @@ def gate(
 
         if stage not in STAGES:
             raise InputError(f"--stage {stage!r}: one of {', '.join(STAGES)}")
+    from cpmap.cli.common import check_output
+
+    check_output(output)  # "-o DIR" once printed the table to stdout and exited 1
     ws = open_workspace(workspace)
     result = run_gate(ws, ref, stage=stage)
     if fmt == GateFmt.json:
@@ -51,8 +61,8 @@ def gate(
                            anchor=policy_anchor(ws.root)), output)
     elif fmt == GateFmt.junit:
         write_text(out.junit(result), output)
-    else:
-        out.table(result)
+    else:  # the table goes to --output too, not to stdout
+        emit(result, "table", output, out.table)
     msg = "[green]gate passed[/]" if result.passed else (
         "[red]gate failed[/]: " + ", ".join(f"{c.control} {c.status}" for c in result.failing()))
     stderr_console().print(f"{result.model}@{result.version}: {msg}")

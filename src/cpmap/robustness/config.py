@@ -54,6 +54,11 @@ class TrainConfig:
                              hint=f"one of {', '.join(TORCH_ARCHS + SKLEARN_ARCHS)}")
         if not 1 <= self.epochs <= 10_000 or not 1 <= self.batch_size <= 1 << 16:
             raise InputError("--epochs / batch_size out of range")
+        if not 1 <= len(self.hidden) <= 16 or any(not 0 < h <= 1 << 16 for h in self.hidden):
+            # checked here, before the data is read (and its access recorded), not by the
+            # architecture once the input size is known
+            raise InputError(f"--hidden {','.join(map(str, self.hidden))}: 1 to 16 sizes, "
+                             "each 1..65536")
         if self.adversarial is not None and self.adversarial not in ADVERSARIAL:
             raise InputError(f"--adversarial {self.adversarial!r}: use pgd or trades")
         for name in ("lr", "eps", "temperature", "max_grad_norm", "trades_beta", "eval_eps"):
