@@ -185,6 +185,9 @@ CASES: list[tuple[str, Builder, str]] = [
         {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": {"a": 1}})),
         ["scan", "deps", "--sbom", str(d / "bom.json"), "--osv-db", str(_zip(d, {
             "A.json": b'{"id": "A", "affected": []}'})), "-w", "{W}"])[1], "not a list"),
+    ("store-url-password-parameter", lambda d: (_sub_line(
+        d, "url = ", f'url = "postgresql+psycopg://cpmap@127.0.0.1:1/x?password={PASSWORD}"'),
+        ["ledger", "verify", "-w", "{W}"])[1], "password=***"),
     ("csv-200k-columns", lambda d: ((d / "wide.csv").write_text(
         ",".join(f"c{i}" for i in range(200_000)) + "\n" + "1," * 199_999 + "1\n"),
         ["privacy", "scan", str(d / "wide.csv"), "-w", "{W}"])[1], "200000 columns"),

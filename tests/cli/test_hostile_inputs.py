@@ -34,13 +34,16 @@ def _state(root: Path) -> dict[str, str]:
 def _ledger_size(ws_root: Path) -> int:
     from cpmap.core.ledger import Ledger
     from cpmap.core.workspace import open_workspace
+    from cpmap.errors import Error
 
     try:
         ws = open_workspace(ws_root)
-    except Exception:  # noqa: BLE001 - a case may break cpmap.toml on purpose
+    except Error:  # a case may break cpmap.toml or the store URL on purpose
         return -1
     try:
         return len(list(Ledger(ws).entries()))
+    except Error:
+        return -1
     finally:
         ws.close()
 
