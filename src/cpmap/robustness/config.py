@@ -19,11 +19,15 @@ ADVERSARIAL = ("pgd", "trades")
 @dataclass(frozen=True)
 class TrainConfig:
     arch: str = "mlp"
-    epochs: int = 10
+    # Defaults are what users get, so they are chosen for adversarial training (measured on
+    # builtin:digits, eps 0.1, AutoAttack-style ensemble worst case, docs/cp4-robustness.md):
+    # 20 epochs of a 256-wide MLP at lr 3e-3 give PGD-AT +36 points over standard training
+    # (0.44 -> 0.80, clean 0.96); the former 10 epochs x 64 at 1e-3 gave +10 (0.52 -> 0.61).
+    epochs: int = 20
     seed: int = 0
     batch_size: int = 64
-    lr: float = 1e-3
-    hidden: tuple[int, ...] = (64,)
+    lr: float = 3e-3
+    hidden: tuple[int, ...] = (256,)
     test_size: float = 0.25
     adversarial: str | None = None
     eps: float = 0.1
