@@ -75,7 +75,7 @@ def secrets(
         render(rows, title=f"secrets in {path}")
 
     emit_findings([f.to_finding() for f in active], fmt.value, output, table, scan.to_dict(),
-                  title="Secrets")
+                  title="Secrets", base=path if path.is_dir() else path.parent)
     skipped = ", ".join(f"{n} {why}" for why, n in sorted(scan.files_skipped.items()))
     err.print(f"{scan.files_scanned} files scanned" + (f" ({skipped} skipped)" if skipped else "")
               + f", {len(active)} secret(s)"

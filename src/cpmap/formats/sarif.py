@@ -59,8 +59,11 @@ def policy_anchor(workspace_root: Path, root: Path | None = None) -> str:
     return _relative_uri(policy, root or repo_root()) or policy.resolve().as_uri()
 
 
-def file_uri(path: str, root: Path) -> tuple[str, str | None] | None:
-    """``(uri, uriBaseId)`` for a finding's path, or None when the path is not a file path."""
+def file_uri(path: str, root: Path, base: Path | None = None) -> tuple[str, str | None] | None:
+    """``(uri, uriBaseId)`` for a finding's path, or None when the path is not a file path.
+
+    A relative path is relative to ``base`` (the directory a scanner reports paths against,
+    e.g. the tree ``scan secrets`` walked), else to the working directory."""
     if not path or path == ".":
         return None
     if path.startswith("file:"):
@@ -68,8 +71,10 @@ def file_uri(path: str, root: Path) -> tuple[str, str | None] | None:
     if _SCHEME.match(path) and not _DRIVE.match(path):
         return None  # model:..., sha256:..., https://...
     p = Path(path)
-    if not p.is_absolute() and not (p.exists() or "/" in path or "." in p.name):
-        return None  # a bare word such as "model" names no file
+    if not p.is_absolute():
+        if not ((base or Path.cwd()) / p).exists() and "/" not in path and "." not in p.name:
+            return None  # a bare word such as "model" names no file
+        p = (base or Path.cwd()) / p
     relative = _relative_uri(p, root)
     if relative is not None:
         return relative, SRCROOT
@@ -84,13 +89,13 @@ def _relative_uri(path: Path, root: Path) -> str | None:
     return quote(rel.as_posix(), safe="/") if rel.parts else None
 
 
-def _location(f: Finding, root: Path, anchor: str) -> dict[str, Any]:
-    found = file_uri(f.location.path, root)
-    uri, base = found if found is not None else (anchor, SRCROOT if not _SCHEME.match(anchor)
-                                                 else None)
+def _location(f: Finding, root: Path, anchor: str, base: Path | None) -> dict[str, Any]:
+    found = file_uri(f.location.path, root, base)
+    uri, base_id = found if found is not None else (
+        anchor, SRCROOT if not _SCHEME.match(anchor) else None)
     artifact: dict[str, Any] = {"uri": uri}
-    if base:
-        artifact["uriBaseId"] = base
+    if base_id:
+        artifact["uriBaseId"] = base_id
     region: dict[str, Any] = {"startLine": max(1, f.location.line or 1)}
     if f.location.line is not None and f.location.column is not None:
         region["startColumn"] = max(1, f.location.column)
@@ -124,8 +129,10 @@ def _fingerprint(f: Finding) -> str:
 
 
 def to_sarif(findings: Sequence[Finding], tool: str = "cpmap", *, root: Path | None = None,
-             anchor: str | None = None) -> dict[str, Any]:
-    """A SARIF log with one run; rules deduplicated by id, results in the findings' order."""
+             anchor: str | None = None, base: Path | None = None) -> dict[str, Any]:
+    """A SARIF log with one run; rules deduplicated by id, results in the findings' order.
+
+    ``base``: the directory the findings' relative paths are relative to (default: cwd)."""
     root = (root or repo_root()).resolve()
     anchor = anchor or default_anchor(root)
     by_rule: dict[str, list[Finding]] = {}
@@ -137,9 +144,9 @@ def to_sarif(findings: Sequence[Finding], tool: str = "cpmap", *, root: Path | N
         "ruleIndex": index[f.rule_id],
         "level": _LEVEL[f.severity],
         "message": {"text": f.message or describe(f.rule_id).short},
-        "locations": [_location(f, root, anchor)],
+        "locations": [_location(f, root, anchor, base)],
         "partialFingerprints": {"cpmapFinding/v1": _fingerprint(f)},
-        "properties": _properties(f),
+        "properties": _properties(f, root, base),
     } for f in findings]
     return {
         "$schema": SCHEMA,
@@ -155,11 +162,11 @@ def to_sarif(findings: Sequence[Finding], tool: str = "cpmap", *, root: Path | N
     }
 
 
-def _properties(f: Finding) -> dict[str, Any]:
+def _properties(f: Finding, root: Path, base: Path | None) -> dict[str, Any]:
     props: dict[str, Any] = {"severity": f.severity.value, "tags": [str(t) for t in f.tags]}
     if f.remediation:
         props["remediation"] = f.remediation
-    if file_uri(f.location.path, Path.cwd()) is None and f.location.path:
+    if f.location.path and file_uri(f.location.path, root, base) is None:
         props["subject"] = f.location.path
     props.update({k: v for k, v in f.properties.items() if _plain(v) and k not in props})
     return props
