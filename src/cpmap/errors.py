@@ -7,6 +7,8 @@ as a subclass of :class:`Error`, never as a bare exception with a traceback.
 
 from __future__ import annotations
 
+import re
+
 
 class Error(Exception):
     """Base for every error cpmap reports to a user.
@@ -67,3 +69,23 @@ class VerificationFailed(Error):
     """A verification ran and found a mismatch (modified, missing or added files)."""
 
     exit_code = 1
+
+
+_GOT = re.compile(r"(got \d+)\s*:.*$", re.S)
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def parse_reason(error: BaseException, limit: int = 160) -> str:
+    """What a parser's message says is wrong, without the content it quotes.
+
+    Arrow's CSV errors end with the whole offending row (``Expected 2 columns, got 4: ann,
+    123-45-6789,...``) and conversion errors quote the value (``invalid value 'ann@x.org'``): a
+    message naming the input must not carry its personal data or secrets into a terminal, a
+    CI log or evidence. Keeps the first line, drops what follows ``got N:``, blanks quoted
+    text and cuts the rest at ``limit`` characters.
+    """
+    lines = str(error).strip().splitlines()
+    first = lines[0] if lines else type(error).__name__
+    if not isinstance(error, UnicodeError):  # a codec error quotes the codec's name only
+        first = _QUOTED.sub("'...'", _GOT.sub(r"\1", first))
+    return first if len(first) <= limit else first[:limit] + "..."

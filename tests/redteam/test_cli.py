@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.formats.sarif_check import problems
 
 from cpmap.core.ledger import Ledger
 from cpmap.core.workspace import init, open_workspace
@@ -108,7 +109,8 @@ def test_findings_accept_and_sarif(project: Path) -> None:
     status = {x["id"]: x["status"] for x in json.loads(r.stdout)["findings"]}
     assert status[fid] == "accepted"
     r = cpmap("redteam", "findings", "-f", "sarif", cwd=project)
-    assert json.loads(r.stdout)["version"] == "2.1.0"
+    log = json.loads(r.stdout)
+    assert log["version"] == "2.1.0" and problems(log) == []  # GitHub-ready: no model: URIs
 
 
 @pytest.mark.parametrize(("args", "message"), [

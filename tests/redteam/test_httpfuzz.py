@@ -60,3 +60,14 @@ def test_server_error_without_traceback_is_a_5xx() -> None:
                          client=_client(lambda r: httpx.Response(503, text="busy")))
     report = fuzz(caller, (64,), (0.0, 1.0), ["nan"], 3, 0)
     assert report.results[0].outcome.kind == "http-5xx"
+
+
+def test_a_traceback_is_at_least_as_severe_as_a_plain_500() -> None:
+    """A 500 that leaks a traceback once scored medium (exit 0) and a plain 500 high (exit 1):
+    a worse endpoint must never score better."""
+    from cpmap.redteam.fuzzing import RULE_FOR
+    from cpmap.redteam.rules import RULES
+
+    leak = RULES[RULE_FOR["traceback"]].severity
+    plain = RULES[RULE_FOR["http-5xx"]].severity
+    assert leak.rank >= plain.rank

@@ -106,3 +106,36 @@ def test_export_to_an_unreachable_tracking_server_fails_in_seconds(
                   f"http://127.0.0.1:{port}", "--workspace", str(ws.root)])
     assert done.value.code == 2
     assert "cannot connect within" in capsys.readouterr().err
+
+
+def test_exported_version_loads_with_mlflow_pyfunc(ws: Workspace, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's own loader reads the export: an MLmodel with a pyfunc flavor whose loader is
+    cpmap's safe one (skops here), no cloudpickle, predictions equal to the model's."""
+    import mlflow
+    import numpy as np
+    import skops.io as sio
+    import yaml
+    from mlflow.artifacts import download_artifacts
+    from sklearn.linear_model import LogisticRegression
+
+    from cpmap.registry.mlflow_interop import export_version, unsafe_reasons
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3)).astype(np.float32)
+    clf = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    sio.dump(clf, tmp_path / "clf.skops")
+    mv = register(ws, "clf", tmp_path / "clf.skops").version
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = export_version(ws, mv, uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    local = Path(download_artifacts(artifact_uri=out.source, dst_path=str(tmp_path / "dl"),
+                                    tracking_uri=uri))
+    doc = yaml.safe_load((local / "MLmodel").read_text())
+    pyfunc = doc["flavors"]["python_function"]
+    assert pyfunc["loader_module"] == "cpmap.registry.mlflow_pyfunc"
+    assert pyfunc["data"] == "data/clf.skops" and "cloudpickle_version" not in pyfunc
+    assert unsafe_reasons(local) == []
+    model = mlflow.pyfunc.load_model(f"models:/clf/{out.version}")
+    got = np.asarray(model.predict(x[:5]))
+    assert np.allclose(got, clf.predict_proba(x[:5]), atol=1e-6)

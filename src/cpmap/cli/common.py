@@ -133,14 +133,16 @@ def _table_to(output: Path | None, table: Callable[[], None]) -> None:
 
 
 def emit_findings(findings: Sequence[Any], fmt: str, output: Path | None,
-                  table: Callable[[], None], json_value: Any, title: str = "Findings") -> None:
-    """Findings in any of table, json, sarif, markdown, html."""
+                  table: Callable[[], None], json_value: Any, title: str = "Findings",
+                  base: Path | None = None) -> None:
+    """Findings in any of table, json, sarif, markdown, html; ``base``: the directory the
+    findings' relative paths are relative to (SARIF makes them repository-relative)."""
     if fmt == "json":
         emit_json(json_value, output)
     elif fmt == "sarif":
         from cpmap.formats.sarif import to_sarif
 
-        emit_json(to_sarif(findings), output)
+        emit_json(to_sarif(findings, base=base), output)
     elif fmt == "markdown":
         from cpmap.formats import markdown
 

@@ -29,6 +29,15 @@ def demo(
 
     stages = select(only.split(",") if only else None)  # bad --only changes nothing
     out = stderr_console()
+    from cpmap.errors import InputError
+
+    if workspace is not None:  # "-w FILE" or "-w FILE/sub": named before anything is made
+        blocker = next((p for p in (workspace, *workspace.parents)
+                        if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise InputError(f"--workspace {workspace}: {blocker} is a file, not a directory")
+    if report.exists() and not report.is_dir():
+        raise InputError(f"--report {report}: is a file (the report is a directory)")
     root = workspace or Path(tempfile.mkdtemp(prefix="cpmap-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     ws = open_workspace(root) if (root / DIRNAME).exists() else init(root, "demo")

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from cpmap.cli.common import OutputOpt, WorkspaceOpt, emit_json, stderr_console, write_text
+from cpmap.cli.common import (
+    OutputOpt,
+    WorkspaceOpt,
+    emit,
+    emit_json,
+    stderr_console,
+    write_text,
+)
 
 
 class GateFmt(StrEnum):
@@ -38,17 +45,24 @@ def gate(
 
         if stage not in STAGES:
             raise InputError(f"--stage {stage!r}: one of {', '.join(STAGES)}")
-    result = run_gate(open_workspace(workspace), ref, stage=stage)
+    from cpmap.cli.common import check_output
+
+    check_output(output)  # "-o DIR" once printed the table to stdout and exited 1
+    ws = open_workspace(workspace)
+    result = run_gate(ws, ref, stage=stage)
     if fmt == GateFmt.json:
         emit_json(result.to_dict(), output)
     elif fmt == GateFmt.sarif:
-        from cpmap.formats.sarif import to_sarif
+        from cpmap.formats.sarif import policy_anchor, to_sarif
 
-        emit_json(to_sarif(out.findings(result), tool="cpmap-gate"), output)
+        # a gate result is a policy decision: it points at the policy file, the model
+        # reference stays in logicalLocations (GitHub refuses a model: URI)
+        emit_json(to_sarif(out.findings(result), tool="cpmap-gate",
+                           anchor=policy_anchor(ws.root)), output)
     elif fmt == GateFmt.junit:
         write_text(out.junit(result), output)
-    else:
-        out.table(result)
+    else:  # the table goes to --output too, not to stdout
+        emit(result, "table", output, out.table)
     msg = "[green]gate passed[/]" if result.passed else (
         "[red]gate failed[/]: " + ", ".join(f"{c.control} {c.status}" for c in result.failing()))
     stderr_console().print(f"{result.model}@{result.version}: {msg}")

@@ -53,6 +53,8 @@ def secrets(
         exclude = [*(exclude or ()), *settings.exclude]
     if update_baseline and baseline is None:
         raise InputError("--update-baseline needs --baseline FILE")
+    if update_baseline and baseline is not None:
+        bl.check_overwritable(baseline)  # before the scan: nothing runs on a bad path
     known = bl.load(baseline) if baseline is not None and not update_baseline else set()
     scan = scan_tree(path, history=history, baseline=known,
                      exclude=tuple(str(g) for g in exclude or ()), max_bytes=max_size << 20,
@@ -73,7 +75,7 @@ def secrets(
         render(rows, title=f"secrets in {path}")
 
     emit_findings([f.to_finding() for f in active], fmt.value, output, table, scan.to_dict(),
-                  title="Secrets")
+                  title="Secrets", base=path if path.is_dir() else path.parent)
     skipped = ", ".join(f"{n} {why}" for why, n in sorted(scan.files_skipped.items()))
     err.print(f"{scan.files_scanned} files scanned" + (f" ({skipped} skipped)" if skipped else "")
               + f", {len(active)} secret(s)"

@@ -64,7 +64,7 @@ osv_db = ""
 def _parse_env_value(raw: str) -> Any:
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return raw
 
 
@@ -77,6 +77,12 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         raise WorkspaceError(f"{path}: configuration file missing") from e
     except tomllib.TOMLDecodeError as e:
         raise WorkspaceError(f"{path}: invalid TOML: {e}") from e
+    except UnicodeDecodeError as e:
+        raise WorkspaceError(f"{path}: not UTF-8 text (byte {e.start}): TOML is UTF-8") from e
+    except RecursionError as e:
+        raise WorkspaceError(f"{path}: invalid TOML: values nested too deeply") from e
+    except OSError as e:
+        raise WorkspaceError(f"{path}: cannot read: {e.strerror}") from e
     return apply_env(data, os.environ if env is None else env)
 
 

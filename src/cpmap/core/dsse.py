@@ -122,4 +122,6 @@ def parse_envelope(data: bytes | str | dict[str, Any], source: str) -> Envelope:
             raise ValueError("payloadType is not a string")
     except (ValueError, KeyError, TypeError, binascii.Error) as e:
         raise InputError(f"{source}: not a DSSE envelope ({e})") from e
+    except RecursionError as e:  # [[[[...]]]] 100k deep: bad input, not an internal error
+        raise InputError(f"{source}: not a DSSE envelope (JSON nested too deeply)") from e
     return Envelope(payload, payload_type, sigs)

@@ -9,6 +9,7 @@ transactions so that a long verification never blocks writers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,11 +126,20 @@ def _first_line(e: Exception) -> str:
     return lines[0] if lines else e.__class__.__name__
 
 
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;](?:password|passwd|pwd|pass|sslpassword|secret|token|access_token|api_?key|"
+    r"apikey|key|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|"
+    r"auth|authorization)=)[^&;#]*")
+
+
 def redact_url(url: str) -> str:
-    """Hide a password in a database URL before it is printed."""
+    """Hide credentials in a URL before it is printed: the password of ``user:password@`` and
+    the value of query parameters that carry one (``?password=``, ``?token=``, ``&sig=``)."""
+    url = _SECRET_PARAM.sub(r"\1***", url)
     head, sep, tail = url.partition("://")
-    if not sep or "@" not in tail:
+    if not sep or "@" not in tail.split("?", 1)[0]:
         return url
-    creds, _, rest = tail.rpartition("@")
+    creds, _, rest = tail.partition("?")[0].rpartition("@")
+    query = tail[len(tail.partition("?")[0]):]
     user = creds.split(":", 1)[0]
-    return f"{head}://{user}:***@{rest}" if ":" in creds else url
+    return f"{head}://{user}:***@{rest}{query}" if ":" in creds else url

@@ -176,12 +176,13 @@ def verify_export(path: Path, key: PublicKey, all_signatures: bool = False) -> V
 
 
 def _read_header(path: Path, line: bytes) -> dict[str, Any]:
+    # a file that is not an export at all is bad input (exit 2), not a failed verification
     try:
         header = json.loads(line)
-    except ValueError as e:
-        raise LedgerError(f"{path}: first line is not a cpmap ledger export header") from e
+    except (ValueError, RecursionError) as e:
+        raise InputError(f"{path}: first line is not a cpmap ledger export header") from e
     if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
-        raise LedgerError(f"{path}: not a {EXPORT_FORMAT} file")
+        raise InputError(f"{path}: not a {EXPORT_FORMAT} file")
     if not isinstance(header.get("checkpoint"), str | None):
         raise LedgerError(f"{path}: header checkpoint is not a signed note (edited)")
     return header
@@ -197,7 +198,7 @@ def _export_rows(lines: Iterable[bytes], checkpoints: dict[int, str]) -> Iterato
             index = int(obj["index"])
             data = dsse.parse_envelope(obj["envelope"], "export").to_json()
             note = obj.get("checkpoint")
-        except (ValueError, KeyError, TypeError, InputError) as e:
+        except (ValueError, KeyError, TypeError, InputError, RecursionError) as e:
             raise _bad(position, "export line is malformed (edited)") from e
         if isinstance(note, str) and note:
             checkpoints[index + 1] = note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,7 +10,8 @@ from cpmap.core.findings import Finding
 
 
 def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    # text, never markup: a finding's message may quote a scanned file's content
+    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
@@ -24,4 +26,4 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = Non
 def findings(items: Sequence[Finding], title: str = "Findings") -> str:
     rows = [{"severity": f.severity.value, "rule": f.rule_id, "location": str(f.location),
              "message": f.message, "remediation": f.remediation} for f in items]
-    return f"## {title}\n\n" + table(rows)
+    return f"## {html.escape(title, quote=False)}\n\n" + table(rows)

@@ -129,7 +129,11 @@ def _canonical_key(known: Mapping[str, Any], key: str) -> str:
 
 def load(ws: Any) -> Policy:
     section = ws.config.get("gate") if isinstance(getattr(ws, "config", None), dict) else None
-    return from_config(section if isinstance(section, dict) else None)
+    if section is not None and not isinstance(section, dict):
+        # `gate = 5` would otherwise mean "the defaults": a policy typo must not pass silently
+        raise InputError(f"cpmap.toml gate = {type(section).__name__}: [gate] must be a table "
+                         "(e.g. [gate.CP4] min_robust_accuracy = 0.5)")
+    return from_config(section)
 
 
 def policy_toml() -> str:

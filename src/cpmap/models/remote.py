@@ -41,6 +41,33 @@ class RemoteModel:
     def input_shape(self) -> tuple[int, ...]:
         return (self.input_dim,)
 
+    @property
+    def shown(self) -> str:
+        """The URL as messages and evidence show it: no password, no token parameter."""
+        from cpmap.core.store import redact_url
+
+        return redact_url(self.url)
+
+    def preflight(self) -> None:
+        """Fail early, before any data is read or access recorded, on an endpoint that does
+        not accept a connection (a TCP connect, no request is sent)."""
+        import socket
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as e:
+            raise RemoteError(f"{self.shown}: invalid port") from e
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RemoteError(f"{self.shown}: not an http(s) URL")
+        try:
+            socket.create_connection((parts.hostname, port), timeout=min(self.timeout, 10)
+                                     ).close()
+        except OSError as e:
+            raise RemoteError(f"{self.shown}: endpoint unreachable: "
+                              f"{e.strerror or type(e).__name__}") from e
+
     def _client(self) -> Any:
         if self.client is None:
             import httpx
@@ -65,21 +92,21 @@ class RemoteModel:
         try:
             resp = self._client().post(self.url, json={"inputs": rows.tolist()})
         except httpx.HTTPError as e:
-            raise RemoteError(f"{self.url}: request failed: {type(e).__name__}") from e
+            raise RemoteError(f"{self.shown}: request failed: {type(e).__name__}") from e
         self.queries += len(rows)
         if resp.status_code != 200:
-            raise RemoteError(f"{self.url}: HTTP {resp.status_code}")
+            raise RemoteError(f"{self.shown}: HTTP {resp.status_code}")
         try:
             body = resp.json()
         except ValueError as e:
-            raise RemoteError(f"{self.url}: response is not JSON") from e
+            raise RemoteError(f"{self.shown}: response is not JSON") from e
         return self._parse(body, len(rows))
 
     def _parse(self, body: Any, n: int) -> np.ndarray:
         try:
             return self._parse_body(body, n)
         except (ValueError, TypeError) as e:  # ragged lists, strings where numbers belong
-            raise RemoteError(f"{self.url}: response values are not numbers of one shape") \
+            raise RemoteError(f"{self.shown}: response values are not numbers of one shape") \
                 from e
 
     def _parse_body(self, body: Any, n: int) -> np.ndarray:
@@ -89,12 +116,12 @@ class RemoteModel:
             labels = np.asarray(body["predictions"], dtype=np.int64)
             if labels.shape != (n,) or labels.min(initial=0) < 0 or \
                     labels.max(initial=0) >= self.n_classes:
-                raise RemoteError(f"{self.url}: predictions do not match the request")
+                raise RemoteError(f"{self.shown}: predictions do not match the request")
             probs = np.eye(self.n_classes, dtype=np.float32)[labels]
         else:
-            raise RemoteError(f"{self.url}: response has no 'probabilities' or 'predictions'")
+            raise RemoteError(f"{self.shown}: response has no 'probabilities' or 'predictions'")
         if probs.shape != (n, self.n_classes) or not np.isfinite(probs).all():
-            raise RemoteError(f"{self.url}: expected {n}x{self.n_classes} probabilities, "
+            raise RemoteError(f"{self.shown}: expected {n}x{self.n_classes} probabilities, "
                               f"got shape {probs.shape}")
         return probs
 

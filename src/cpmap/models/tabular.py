@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cpmap.errors import InputError
+from cpmap.errors import InputError, parse_reason
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 MAX_CATEGORIES = 12
@@ -32,7 +32,35 @@ def encode_labels(raw: np.ndarray, where: str,
     return y.astype(np.int64), tuple(str(v) for v in values)
 
 
+MAX_NPZ_ARRAY_BYTES = 8 << 30  # a training array larger than 8 GiB is refused, not allocated
+
+
+def check_npz_headers(path: Path) -> None:
+    """Refuse an array whose header claims more bytes than its member holds or than
+    MAX_NPZ_ARRAY_BYTES: numpy allocates the claimed size before reading a zip member, so a
+    500-byte file claiming 35 PiB was a MemoryError (exit 3)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _order, dtype = read(fh, max_header_size=10_000)
+                claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if claimed > MAX_NPZ_ARRAY_BYTES or claimed > info.file_size:
+                    raise InputError(f"{path}: array {info.filename[:60]!r} claims {claimed} "
+                                     f"bytes but its member holds {info.file_size} (limit "
+                                     f"{MAX_NPZ_ARRAY_BYTES})")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"{path}: not a readable .npz without pickles: "
+                         f"{parse_reason(e)}") from e
+
+
 def read_npz(path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    check_npz_headers(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
@@ -44,9 +72,10 @@ def read_npz(path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray, tup
                 raise InputError(f"{path}: needs arrays x and y (found {sorted(keys)})")
             x = np.asarray(data[xk], dtype=np.float32)
             raw = np.asarray(data[yk])
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, MemoryError) as e:
         # np.load raises EOFError on an empty file, BadZipFile on a truncated archive
-        raise InputError(f"{path}: not a readable .npz without pickles: {e or 'empty'}") from e
+        raise InputError(f"{path}: not a readable .npz without pickles: "
+                         f"{parse_reason(e) if str(e) else 'empty'}") from e
     if x.ndim == 0 or raw.ndim == 0:
         raise InputError(f"{path}: x and y must be arrays of rows, not scalars")
     x = x.reshape(len(x), -1)

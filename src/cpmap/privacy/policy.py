@@ -63,9 +63,28 @@ def _phone_regions(value: Any) -> tuple[str, ...]:
     return regions
 
 
+# every [privacy] key some part of CP2 reads; another key is a typo that would silently leave
+# a default in force (k_anonymty = 10 keeping k = 5), so it is refused
+KNOWN_KEYS = frozenset({"k", "l", "t", "max_unique", "fail_on", "phone_regions",
+                        "default_budget", "default_delta_budget", "budgets", "hierarchies"})
+
+
+def check_keys(ws: Workspace) -> None:
+    """Refuse a ``[privacy]`` section that is not a table or has keys CP2 does not know."""
+    section = ws.config.get("privacy", {})
+    if not isinstance(section, dict):
+        raise WorkspaceError("cpmap.toml [privacy]: must be a table of settings")
+    unknown = sorted(set(section) - KNOWN_KEYS)
+    if unknown:
+        raise WorkspaceError(f"cpmap.toml [privacy] {', '.join(unknown)}: unknown setting "
+                             f"(known: {', '.join(sorted(KNOWN_KEYS))}; check CPMAP_PRIVACY_* "
+                             "too)")
+
+
 def load_policy(ws: Workspace | None) -> Policy:
     if ws is None:
         return Policy()
+    check_keys(ws)
     d = Policy()
     try:
         k = int(ws.setting("privacy", "k", d.k))

@@ -286,9 +286,12 @@ def redact(ws: Workspace, src: Path, out: Path, plan: Plan, analyzer: Analyzer, 
         raise InputError(f"{out}: a table must be written as .csv, .tsv, .parquet or .jsonl")
     needs_aes = plan.default is Strategy.encrypt or Strategy.encrypt in (
         *plan.columns.values(), *plan.entities.values())
-    rep = Replacer(keys.hmac_key(ws), keys.aes_key(ws) if needs_aes else None)
-    # Bad columns or an unreadable table fail here, before anything is registered or written.
+    # Bad columns or an unreadable table fail here, before anything is registered or written
+    # (the keys too: a failed redaction must not leave a new HMAC key behind).
     targets = table_targets(src, analyzer, plan, sample_rows) if table_format(src) else []
+    if table_format(src):
+        _check_readable(src)
+    rep = Replacer(keys.hmac_key(ws), keys.aes_key(ws) if needs_aes else None)
     source = input_dataset(ws, src, name)
     with transform("redact", inputs=[source], ws=ws, params={
             "default": plan.default.value, "direct_only": plan.direct_only,
@@ -304,6 +307,14 @@ def redact(ws: Workspace, src: Path, out: Path, plan: Plan, analyzer: Analyzer, 
         dv = t.output(out, name=out_name or f"{source.name}-redacted")
     rescan = scan_path(out, analyzer, sample_rows)
     return _record(ws, src, out, source, dv, targets, counts, rescan, residual, plan)
+
+
+def _check_readable(src: Path) -> None:
+    """Read the whole table once: a row broken past the sample fails before the first write."""
+    from cpmap.privacy.tabular import iter_chunks
+
+    for _chunk in iter_chunks(src, as_text=True):
+        pass
 
 
 def _record(ws: Workspace, src: Path, out: Path, source: Any, dv: Any, targets: list[Target],

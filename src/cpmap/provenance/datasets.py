@@ -67,9 +67,10 @@ def source_trusted(ws: Workspace, source: str) -> bool:
     patterns = ws.setting("sources", "trusted", []) or []
     if isinstance(patterns, str):
         patterns = [patterns]
-    if not isinstance(patterns, list):
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        shown = type(patterns).__name__ if not isinstance(patterns, list) else "a non-string item"
         raise WorkspaceError(f"{ws.dir / 'cpmap.toml'}: [sources] trusted must be a list of "
-                             f"patterns, not {patterns!r} (check CPMAP_SOURCES_TRUSTED too)")
+                             f"pattern strings, not {shown} (check CPMAP_SOURCES_TRUSTED too)")
     return any(fnmatch.fnmatchcase(source, str(p)) for p in patterns)
 
 

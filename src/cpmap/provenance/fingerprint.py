@@ -107,6 +107,8 @@ def fingerprint(
     on_total: Callable[[int], None] | None = None,
 ) -> Fingerprint:
     """Fingerprint a file or a directory tree."""
+    if workers is not None and not 1 <= workers <= 256:
+        raise InputError(f"--workers {workers}: must be in 1..256")
     if path.is_file():
         if on_total is not None:
             on_total(path.stat().st_size)

@@ -16,11 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cpmap.errors import InputError
+from cpmap.errors import InputError, parse_reason
 
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _US = "\x1f"
 _NULL = "\\N"
+
+
+class _NotText(Exception):
+    """A column's bytes are not UTF-8 (the message names the file, never the bytes)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ def _batches(path: Path) -> Iterator[Any]:
             )
             yield from reader
     except (pa.ArrowException, OSError) as e:
-        raise InputError(f"{path}: not a readable {kind} table: {str(e).splitlines()[0]}") from e
+        raise InputError(f"{path}: not a readable {kind} table: {parse_reason(e)}") from e
 
 
 def _canonical(column: Any) -> Any:
@@ -75,7 +79,12 @@ def _canonical(column: Any) -> Any:
     elif pa.types.is_timestamp(t):
         column = column.cast(pa.timestamp("us", tz=t.tz))
     elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        column = pc.binary_join_element_wise(column.cast(pa.large_binary()), b"", b"")
+        # the CSV reader infers binary for bytes that are not UTF-8 (a latin-1 export); a
+        # binary column that is valid UTF-8 is text like any other
+        try:
+            column = column.cast(pa.large_string())
+        except pa.ArrowInvalid as e:
+            raise _NotText from e
     text = column.cast(pa.large_string())
     text = pc.replace_substring(text, "\\", "\\\\")
     text = pc.replace_substring(text, _US, "\\u")
@@ -112,14 +121,18 @@ def table_digest(path: Path) -> TableDigest:
             h.update(_US.join(columns).encode() + b"\x1e")
         if batch.num_rows == 0:
             continue
-        cols = [_canonical(c) for c in batch.columns]
+        try:
+            cols = [_canonical(c) for c in batch.columns]
+        except _NotText:
+            raise InputError(f"{path}: not UTF-8 text (re-encode the file as UTF-8, e.g. "
+                             "iconv -f latin1 -t utf-8)") from None
         try:
             joined = pc.binary_join_element_wise(
                 *cols, pa.scalar("", pa.large_string()), pa.scalar(_US, pa.large_string()),
                 null_handling="replace", null_replacement=_NULL,
             )
         except pa.ArrowException as e:
-            raise InputError(f"{path}: cannot canonicalize rows: {e}") from e
+            raise InputError(f"{path}: cannot canonicalize rows: {parse_reason(e)}") from e
         h.update(_data_bytes(joined))
         rows += batch.num_rows
     if columns is None:

@@ -129,7 +129,10 @@ def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
     from cpmap.registry.intake import resolve_model
 
     if endpoint is not None:
+        from cpmap.models.remote import RemoteModel
+
         check_endpoint(endpoint)
+        RemoteModel(endpoint, 1, 1).preflight()  # unreachable: nothing read, nothing recorded
     mv = None
     if endpoint is None or _exists(ws, model_ref):
         mv = resolve_model(ws, model_ref)

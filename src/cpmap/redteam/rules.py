@@ -59,7 +59,7 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "fuzzing", (Atlas.T0029,), (ML01,),
          "Validate requests and map every input error to a 4xx with a generic message."),
     Rule("CP5-FUZZ-TRACEBACK", "Endpoint leaks a traceback or internal error text",
-         Severity.MEDIUM, "fuzzing", (Atlas.T0029,), (ML01,),
+         Severity.HIGH, "fuzzing", (Atlas.T0029,), (ML01,),
          "Never return exception text: log it server-side and answer a generic error body."),
     Rule("CP5-EVASION-WHITEBOX", "White-box adversarial examples evade the model",
          Severity.HIGH, "evasion", (Atlas.T0015, Atlas.T0043_000), (ML01,),

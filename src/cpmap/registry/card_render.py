@@ -3,6 +3,7 @@ and the fairness section computed from a table and the model's own predictions."
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import tempfile
 from collections.abc import Mapping
@@ -17,10 +18,17 @@ if TYPE_CHECKING:
     from cpmap.registry.manifest import ModelVersion
 
 
+def _esc(value: Any) -> str:
+    """Card fields as text, never markup: Markdown renderers (GitHub, Hugging Face) pass raw
+    HTML through, so ``<img src=x onerror=...>`` in an intended-use field would be live in
+    every page that shows the card. ``<``, ``>`` and ``&`` become entities (shown as typed)."""
+    return html_lib.escape(str(value), quote=False)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, list):
-        return "\n".join(f"- {v}" for v in value) if value else "_not stated_"
-    return str(value).strip() or "_not stated_"
+        return "\n".join(f"- {_esc(v)}" for v in value) if value else "_not stated_"
+    return _esc(str(value).strip()) or "_not stated_"
 
 
 def _yaml_scalar(value: Any) -> str:
@@ -33,22 +41,23 @@ def markdown(card: Mapping[str, Any]) -> str:
     front = ["---", f"license: {_yaml_scalar(d.get('license') or 'unknown')}",
              "library_name: cpmap", "tags:", "  - cpmap", f"  - sha256:{d['digest'][7:19]}",
              f"model_name: {_yaml_scalar(d['name'])}", f"model_version: {d['version']}", "---"]
-    lines = [*front, "", f"# Model card: {d['name']}@{d['version']}", "",
+    lines = [*front, "", f"# Model card: {_esc(d['name'])}@{d['version']}", "",
              _text(d.get("description")), "",
-             f"- digest: `{d['digest']}`", f"- formats: {', '.join(d['formats'])}",
-             f"- created: {d['created_at']}", f"- code commit: {d.get('code_commit') or 'n/a'}",
+             f"- digest: `{d['digest']}`", f"- formats: {_esc(', '.join(d['formats']))}",
+             f"- created: {_esc(d['created_at'])}",
+             f"- code commit: {_esc(d.get('code_commit') or 'n/a')}",
              f"- gate (controls other than this card): "
              f"{'passed' if card['gate']['passed'] else 'FAILED'}", "",
              "## Intended use", "", _text(card.get("intended_use")), "",
              "## Out-of-scope use", "", _text(card.get("out_of_scope_use")), "",
              "## Limitations", "", _text(card.get("limitations")), "",
              "## Training data", ""]
-    lines += [f"- {t['name']} `sha256:{t['digest']}` (CP1 {t['cp1']}, CP2 {t['cp2']})"
+    lines += [f"- {_esc(t['name'])} `sha256:{t['digest']}` (CP1 {t['cp1']}, CP2 {t['cp2']})"
               for t in card["model_parameters"]["training_data"]] or ["_not recorded_"]
     lines += ["", "## Metrics", ""]
-    rows = [f"| {p['type']} ({p['slice']}) | {p['value']:.4g} | #{p['evidence']} |"
+    rows = [f"| {_esc(p['type'])} ({_esc(p['slice'])}) | {p['value']:.4g} | #{p['evidence']} |"
             for p in q["performance"]]
-    rows += [f"| robust accuracy ({r['attack']}, eps {r['eps']}) | {r['robust_accuracy']} | "
+    rows += [f"| robust accuracy ({_esc(r['attack'])}, eps {r['eps']}) | {r['robust_accuracy']} | "
              f"#{r['evidence']} |" for r in q["robustness"]]
     mia = q.get("membership_inference")
     if mia:
@@ -59,9 +68,9 @@ def markdown(card: Mapping[str, Any]) -> str:
     lines += ["", "## Fairness", ""]
     fair = q.get("fairness")
     if fair:
-        lines += [f"Sensitive attribute `{fair['sensitive_attribute']}` (groups: "
-                  + ", ".join(f"{k}={v}" for k, v in fair["groups"].items()) + "), positive "
-                  f"class `{fair['positive_class']}`:", "",
+        lines += [f"Sensitive attribute {_esc(fair['sensitive_attribute'])} (groups: "
+                  + ", ".join(f"{_esc(k)}={v}" for k, v in fair["groups"].items())
+                  + f"), positive class {_esc(fair['positive_class'])}:", "",
                   f"- demographic parity difference: {fair['demographic_parity_difference']}",
                   f"- equalized odds difference: {fair['equalized_odds_difference']}"]
     else:

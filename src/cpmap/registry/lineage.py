@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess  # noqa: S404 - runs git by absolute path, fixed arguments
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,18 +95,18 @@ def dataset_names(ws: Workspace, digests: Sequence[str]) -> dict[str, str]:
 
 def git_info(directory: Path) -> dict[str, Any] | None:
     """The commit checked out at ``directory`` and whether tracked files differ from it."""
-    git = shutil.which("git")
-    if git is None:
+    from cpmap.supplychain.safegit import git_path, run_git
+
+    if git_path() is None:
         return None
     try:
-        head = subprocess.run([git, "-C", str(directory), "rev-parse", "HEAD"],  # noqa: S603
-                              capture_output=True, text=True, timeout=10, check=False)
+        # hardened: the repository's fsmonitor, hooks, filters and pager never run (safegit)
+        head = run_git(directory, "rev-parse", "--verify", "-q", "HEAD", timeout=10)
         if head.returncode != 0:
             return None
-        status = subprocess.run(  # noqa: S603
-            [git, "-C", str(directory), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
+        status = run_git(directory, "status", "--porcelain", "--untracked-files=no",
+                         "--ignore-submodules=all", "--no-renames", timeout=30)
+    except (OSError, subprocess.SubprocessError, InputError):
         return None
     return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
 

@@ -135,11 +135,8 @@ def _export(ws: Workspace, mv: ModelVersion, client: Any, experiment: str) -> Ex
     tags = _tags(ws, mv)
     run = client.create_run(exp_id, tags={**tags, "mlflow.runName": mv.ref})
     with tempfile.TemporaryDirectory(prefix="cpmap-mlflow-") as tmp:
-        path = materialize(ws, mv.artifact, Path(tmp) / "model")
-        if path.is_file():
-            client.log_artifact(run.info.run_id, str(path), "model")
-        else:
-            client.log_artifacts(run.info.run_id, str(path), "model")
+        _write_mlflow_model(ws, mv, Path(tmp) / "model", run.info.run_id)
+        client.log_artifacts(run.info.run_id, str(Path(tmp) / "model"), "model")
     client.set_terminated(run.info.run_id)
     from mlflow.exceptions import MlflowException
 
@@ -150,6 +147,33 @@ def _export(ws: Workspace, mv: ModelVersion, client: Any, experiment: str) -> Ex
     source = f"runs:/{run.info.run_id}/model"
     version = client.create_model_version(mv.name, source, run.info.run_id, tags=tags)
     return Exported(mv.name, str(version.version), run.info.run_id, source)
+
+
+def _write_mlflow_model(ws: Workspace, mv: ModelVersion, root: Path, run_id: str) -> None:
+    """``root/MLmodel`` (pyfunc flavor with cpmap's safe loader) and ``root/data/`` (the files)."""
+    import yaml
+
+    from cpmap.registry.mlflow_pyfunc import DATA, mlmodel, python_env
+
+    path = materialize(ws, mv.artifact, root / DATA)
+    data_path = path.relative_to(root).as_posix()
+    (root / "MLmodel").write_text(yaml.safe_dump(mlmodel(mv, data_path, run_id),
+                                                 sort_keys=False))
+    (root / "python_env.yaml").write_text(python_env())
+
+
+def _cpmap_data(root: Path) -> Path:
+    """What to register from a downloaded MLflow model: the ``data`` path of a model cpmap
+    exported (so a round trip keeps the digest), else the whole directory."""
+    from cpmap.registry.mlflow_pyfunc import LOADER
+
+    conf = _flavors(root).get("python_function")
+    data = conf.get("data") if isinstance(conf, dict) else None
+    if isinstance(conf, dict) and conf.get("loader_module") == LOADER and isinstance(data, str):
+        target: Path = (root / data).resolve()
+        if root.resolve() in target.parents and target.exists():
+            return target
+    return root
 
 
 def _flavors(root: Path) -> dict[str, Any]:
@@ -215,4 +239,5 @@ def import_version(ws: Workspace, uri: str, mlflow_name: str, mlflow_version: st
         training = {"mlflow": {"tracking_uri": uri, "name": mlflow_name,
                                "version": str(mv.version), "run_id": mv.run_id,
                                "source": mv.source, "tags": dict(mv.tags or {})}}
-        return register(ws, name or mlflow_name, local, training=training, scan=True)
+        return register(ws, name or mlflow_name, _cpmap_data(local), training=training,
+                        scan=True)

@@ -19,11 +19,15 @@ ADVERSARIAL = ("pgd", "trades")
 @dataclass(frozen=True)
 class TrainConfig:
     arch: str = "mlp"
-    epochs: int = 10
+    # Defaults are what users get, so they are chosen for adversarial training (measured on
+    # builtin:digits, eps 0.1, AutoAttack-style ensemble worst case, docs/cp4-robustness.md):
+    # 20 epochs of a 256-wide MLP at lr 3e-3 give PGD-AT +36 points over standard training
+    # (0.44 -> 0.80, clean 0.96); the former 10 epochs x 64 at 1e-3 gave +10 (0.52 -> 0.61).
+    epochs: int = 20
     seed: int = 0
     batch_size: int = 64
-    lr: float = 1e-3
-    hidden: tuple[int, ...] = (64,)
+    lr: float = 3e-3
+    hidden: tuple[int, ...] = (256,)
     test_size: float = 0.25
     adversarial: str | None = None
     eps: float = 0.1
@@ -54,6 +58,11 @@ class TrainConfig:
                              hint=f"one of {', '.join(TORCH_ARCHS + SKLEARN_ARCHS)}")
         if not 1 <= self.epochs <= 10_000 or not 1 <= self.batch_size <= 1 << 16:
             raise InputError("--epochs / batch_size out of range")
+        if not 1 <= len(self.hidden) <= 16 or any(not 0 < h <= 1 << 16 for h in self.hidden):
+            # checked here, before the data is read (and its access recorded), not by the
+            # architecture once the input size is known
+            raise InputError(f"--hidden {','.join(map(str, self.hidden))}: 1 to 16 sizes, "
+                             "each 1..65536")
         if self.adversarial is not None and self.adversarial not in ADVERSARIAL:
             raise InputError(f"--adversarial {self.adversarial!r}: use pgd or trades")
         for name in ("lr", "eps", "temperature", "max_grad_norm", "trades_beta", "eval_eps"):

@@ -24,7 +24,7 @@ from cpmap.models.datasets import Dataset, load_dataset
 from cpmap.models.protocol import Model, accuracy, has_gradients
 from cpmap.models.store import StoredModel, get_model, load_version, save_model
 from cpmap.robustness.config import TrainConfig
-from cpmap.robustness.evaluate import AttackSettings, Evaluation, evaluate
+from cpmap.robustness.evaluate import AttackSettings, Evaluation, check_attacks, evaluate
 from cpmap.robustness.plots import curves
 from cpmap.robustness.predicates import (
     AttackRow,
@@ -208,9 +208,12 @@ def _remote(ws: Workspace, url: str, data: str, label: str | None
     """
     from cpmap.models.remote import RemoteModel
 
-    ds = load_dataset(data, ws, label=label, purpose=f"robustness evaluation of {url}")
+    probe = RemoteModel(url, 1, 1)
+    probe.preflight()  # unreachable: bad input before any dataset access is recorded
+    shown = probe.shown  # no password in messages, the ledger or the model's name
+    ds = load_dataset(data, ws, label=label, purpose=f"robustness evaluation of {shown}")
     model = RemoteModel(url, ds.n_classes, ds.input_dim)
-    return model, url, hashlib.sha256(url.encode()).hexdigest(), {}, ds
+    return model, shown, hashlib.sha256(shown.encode()).hexdigest(), {}, ds
 
 
 def eval_rows(ds: Dataset, rec: dict[str, Any], samples: int, seed: int) -> Dataset:
@@ -238,9 +241,15 @@ def evaluate_model(ws: Workspace, model_ref: str, data: str, eps: Sequence[float
 
     set_threads(ws)
     if model_ref.startswith(("http://", "https://")):
+        if attacks:  # validated before the data is read: a bad name records nothing
+            from cpmap.models.remote import RemoteModel
+
+            check_attacks(RemoteModel(model_ref, 1, 1), attacks)
         model, name, digest, rec, ds = _remote(ws, model_ref, data, label)
     else:
         model, name, digest, rec = _resolve_model(ws, model_ref)
+        if attacks:
+            check_attacks(model, attacks)
         meta = dict(rec.get("meta") or getattr(model, "meta", {}) or {})
         ds = load_dataset(data, ws, label=label, purpose=f"robustness evaluation of {name}",
                           like=meta)

@@ -21,7 +21,7 @@ from packaging.markers import UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from cpmap.errors import InputError
+from cpmap.errors import InputError, parse_reason
 
 MAX_INCLUDE_DEPTH = 10
 _COMMENT = re.compile(r"(^|\s+)#.*$")  # pip's rule: '#' at the start or after whitespace
@@ -234,11 +234,21 @@ def parse_pylock(path: Path) -> Inputs:
 MAX_SBOM_BYTES = 64 * 1024 * 1024
 
 
-def _bom_components(items: Any) -> Iterable[Mapping[str, Any]]:
-    for c in items if isinstance(items, list) else []:
-        if isinstance(c, Mapping):
-            yield c
-            yield from _bom_components(c.get("components"))
+def _bom_components(items: Any, path: Path, depth: int = 0) -> Iterable[Mapping[str, Any]]:
+    """Every component, nested ones too; ``components`` of another type is a malformed BOM
+    (read as "no components" it made every scan of it pass)."""
+    if items is None:
+        return
+    if not isinstance(items, list):
+        raise InputError(f"{path}: 'components' is a {type(items).__name__}, not a list: not a "
+                         "valid CycloneDX BOM")
+    if depth > 64:
+        raise InputError(f"{path}: components nested more than 64 deep")
+    for c in items:
+        if not isinstance(c, Mapping):
+            raise InputError(f"{path}: a component is a {type(c).__name__}, not an object")
+        yield c
+        yield from _bom_components(c.get("components"), path, depth + 1)
 
 
 def parse_cyclonedx(path: Path) -> Inputs:
@@ -251,13 +261,13 @@ def parse_cyclonedx(path: Path) -> Inputs:
         doc = json.loads(path.read_bytes())
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not JSON: {e}") from e
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise InputError(f"{path}: not JSON: {parse_reason(e)}") from e
     if not isinstance(doc, dict) or doc.get("bomFormat") != "CycloneDX":
         raise InputError(f"{path}: not a CycloneDX JSON BOM")
     pins: list[Pin] = []
     skipped: list[Skipped] = []
-    for comp in _bom_components(doc.get("components")):
+    for comp in _bom_components(doc.get("components"), path):
         try:
             purl = PackageURL.from_string(str(comp.get("purl") or ""))
         except ValueError:

@@ -25,9 +25,26 @@ def load(path: Path) -> set[str]:
         data = json.loads(path.read_text(encoding="utf-8"))
         entries = data["findings"]
         return {str(e["fingerprint"]) for e in entries}
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise InputError(f"{path}: not a cpmap secrets baseline ({e.__class__.__name__})",
                          hint="create one with --update-baseline") from e
+
+
+def check_overwritable(path: Path) -> None:
+    """Refuse to replace a file that is not a cpmap baseline (``--baseline model.npz
+    --update-baseline`` once turned a model into JSON): only a baseline is rewritten."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory (--baseline names a JSON file)")
+    if not path.exists():
+        return
+    load(path)  # not JSON with findings: refused, named
+    try:
+        tool = json.loads(path.read_text(encoding="utf-8")).get("tool")
+    except (OSError, ValueError, AttributeError, RecursionError) as e:
+        raise InputError(f"{path}: not a cpmap secrets baseline") from e
+    if tool != "cpmap scan secrets":
+        raise InputError(f"{path}: exists and is not a cpmap secrets baseline; refusing to "
+                         "overwrite it", hint="name a new file or a baseline cpmap wrote")
 
 
 def dump(path: Path, findings: Iterable[Any]) -> int:

@@ -5,7 +5,6 @@ rotating; each is reported once, at the oldest commit that added it."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cpmap.errors import InputError
+from cpmap.supplychain.safegit import git_argv, git_env, git_path
 from cpmap.supplychain.secrets.engine import Hit, Lines, scan_text
 from cpmap.supplychain.secrets.files import BINARY_EXTS, LOCKFILES, is_config
 
@@ -35,22 +35,24 @@ class _Patch:
     numbers: list[int]
 
 
-def _git() -> str:
-    git = shutil.which("git")
-    if git is None:
-        raise InputError("--history needs git on PATH")
-    return git
-
-
 def _patches(repo: Path) -> Iterator[_Patch]:
-    args = [_git(), "-C", str(repo), "log", "-p", "--all", "--reverse", "--no-color",
-            "--no-ext-diff", "--no-textconv", "--no-renames", "--unified=0", "--diff-filter=AM",
-            f"--format={COMMIT_MARK}%H"]
+    if git_path() is None:
+        raise InputError("--history needs git on PATH")
+    # hardened (safegit): nothing the scanned repository configures (textconv, external
+    # diff, pager, signature programs) runs
+    args = git_argv(repo, "log", "-p", "--all", "--reverse", "--no-color", "--no-ext-diff",
+                    "--no-textconv", "--no-renames", "--no-show-signature", "--unified=0",
+                    "--diff-filter=AM", f"--format={COMMIT_MARK}%H")
     with tempfile.TemporaryFile() as err_file:
         # fixed argv, no shell; stderr to a file so that a chatty git cannot block the pipe
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err_file)  # noqa: S603
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err_file,  # noqa: S603
+                                stdin=subprocess.DEVNULL, env=git_env())
         yield from _parse(proc.stdout or iter(()))
-        proc.wait()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired as e:
+            proc.kill()
+            raise InputError(f"{repo}: git log did not finish") from e
         if proc.returncode:
             err_file.seek(0)
             err = err_file.read().decode(errors="replace").strip()[:200]
