@@ -223,3 +223,22 @@ def load(urls: Sequence[str], key: str, body: dict[str, Any], concurrency: int =
     out = Load()
     asyncio.run(_load(urls, {"X-API-Key": key}, body, concurrency, seconds, total, out))
     return out
+
+
+def logged(ws: Any) -> tuple[int, list[int]]:
+    """(entries in the prediction log, its batches' ledger indexes), after checking that no
+    batch is half-written: each stored batch has its ledger entry and hashes to its root."""
+    from sqlalchemy import func, select
+
+    from cpmap.core.ledger import Ledger
+    from cpmap.gateway.predlog import verify_batch
+    from cpmap.gateway.tables import gateway_predictions
+
+    batches = [e.index for e in Ledger(ws).entries(kind="gateway-predictions")]
+    with ws.store.read() as conn:
+        n = conn.execute(select(func.count()).select_from(gateway_predictions)).scalar_one()
+        stored = {int(b) for (b,) in conn.execute(select(gateway_predictions.c.batch)
+                                                  .distinct())}
+    assert stored == set(batches), "a prediction-log batch without its ledger entry"
+    assert all(verify_batch(ws, b) for b in batches), "a batch that misses its signed root"
+    return int(n), batches

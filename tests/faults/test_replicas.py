@@ -7,15 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from cpmap.core.ledger import Ledger
 from cpmap.gateway.keys import create
-from cpmap.gateway.predlog import verify_batch
-from cpmap.gateway.tables import gateway_predictions
 from gateway.conftest import rows, run_cli
 
-from .procs import load
+from .procs import load, logged
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -28,18 +25,6 @@ def _redis_ok() -> bool:
         return True
     except OSError:
         return False
-
-
-def logged(ws: Any) -> tuple[int, list[int]]:
-    """(entries in the prediction log, its batches' ledger indexes), each batch verified."""
-    batches = [e.index for e in Ledger(ws).entries(kind="gateway-predictions")]
-    with ws.store.read() as conn:
-        n = conn.execute(select(func.count()).select_from(gateway_predictions)).scalar_one()
-        stored = {int(b) for (b,) in conn.execute(select(gateway_predictions.c.batch)
-                                                  .distinct())}
-    assert stored == set(batches), "a prediction-log batch without its ledger entry"
-    assert all(verify_batch(ws, b) for b in batches)
-    return int(n), batches
 
 
 @pytest.mark.skipif(not _redis_ok(), reason="Redis not reachable at 127.0.0.1:6379")
