@@ -142,13 +142,12 @@ class Replica:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **self.env}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cpmap", "serve", self.ref, "--port", str(self.port),
-             "-w", str(self.root)], env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
+             "-w", str(self.root)], env=env, stdout=self._log(), stderr=subprocess.STDOUT,
+            text=True)  # a file, not a pipe: an undrained pipe would block the server
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"replica exited {self.proc.returncode}: "
-                                   f"{self.proc.stderr.read() if self.proc.stderr else ''}")
+                raise RuntimeError(f"replica exited {self.proc.returncode}: {self.output()}")
             try:
                 if httpx.get(self.url + "/v2/health/ready", timeout=1).json().get("ready"):
                     return self
@@ -158,19 +157,26 @@ class Replica:
         self.stop(signal.SIGKILL)
         raise TimeoutError(f"replica on port {self.port} not ready after {timeout} s")
 
+    def _log(self) -> Any:
+        return (self.root.parent / f"replica-{self.port}.log").open("a")
+
+    def output(self) -> str:
+        path = self.root.parent / f"replica-{self.port}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> str:
-        """Stop it (SIGTERM: graceful, the prediction log flushed); its stderr."""
+        """Stop it (SIGTERM: graceful, the prediction log flushed); what it printed."""
         if self.proc is None:
             return ""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            _, err = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate(timeout=10)
+            self.proc.wait(timeout=10)
         self.proc = None
-        return err or ""
+        return self.output()
 
 
 @dataclass

@@ -23,6 +23,7 @@ from cpmap.core import merkle
 from cpmap.core.evidence import canonical_json, seal
 from cpmap.core.ledger import Ledger
 from cpmap.core.sequencer import append_batch_in
+from cpmap.errors import StoreError
 from cpmap.gateway import evidence as ev
 from cpmap.gateway.tables import gateway_predictions
 
@@ -110,6 +111,10 @@ class PredictionLog:
             while self.due() or (stop.is_set() and self._pending):
                 try:
                     await asyncio.to_thread(self.flush)
+                except StoreError as e:  # the store is down: one line, retried next tick
+                    log.error("prediction log flush failed, %d entries kept for retry: %s",
+                              len(self._pending), e.message)
+                    break
                 except Exception:  # noqa: BLE001 - keep serving; retried on the next tick
                     log.exception("prediction log flush failed")
                     break
