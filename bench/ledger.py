@@ -178,9 +178,12 @@ def main() -> None:
     if "single" in PARTS or "verify" in PARTS:
         _main_single()
     if "writers" in PARTS:
+        load = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as tmp:
             rows = _writer_rows(Path(tmp))
-        body = ("Entries per second from the first writer's start to the last writer's end, "
+        load = max(load, os.getloadavg()[0])
+        body = (f"Load average during the run: up to {load:.1f} on this machine. "
+                "Entries per second from the first writer's start to the last writer's end, "
                 "signing (DSSE, Ed25519) included; each process appends its share as fast as "
                 "it can, all at once. Before: `record()`, one store transaction with the "
                 "write lock and one signed checkpoint per entry. After: one transaction and "
