@@ -1,4 +1,8 @@
-"""CP1 ledger: appends per second (SQLite, PostgreSQL), verify time at 100,000 entries, proofs.
+"""CP1 ledger: appends per second (SQLite, PostgreSQL), verify time at 100,000 entries, proofs;
+and entries per second from several writer processes at once, one transaction per entry
+(before) against batch appends and group commit (after), on the page cp1-ledger-batch.
+
+``CPMAP_BENCH_LEDGER_PARTS`` (default ``single,verify,writers``) chooses the sections.
 
 There is no peer with the same guarantees to run here (Trillian and Rekor are services in Go);
 the figures are absolute, on this machine, for capacity planning.
@@ -9,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -20,6 +26,9 @@ from cpmap.core.ledger import Ledger, verify_ledger
 from cpmap.core.workspace import Workspace, init
 
 N_VERIFY = int(os.environ.get("CPMAP_BENCH_LEDGER", "100000"))
+PARTS = set(os.environ.get("CPMAP_BENCH_LEDGER_PARTS", "single,verify,writers").split(","))
+WRITERS = int(os.environ.get("CPMAP_BENCH_LEDGER_WRITERS", "4"))
+PER_WRITER = int(os.environ.get("CPMAP_BENCH_LEDGER_PER_WRITER", "1000"))
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -67,7 +76,124 @@ def _drop(schema: str) -> None:
         c.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+WRITER = """
+import hashlib, sys, threading, time
+from cpmap.core.evidence import Evidence, Subject, Verdict, record, seal
+from cpmap.core.ledger import Ledger
+from cpmap.core.sequencer import Sequencer, append_batch
+from cpmap.core.workspace import open_workspace
+ws = open_workspace(sys.argv[1])
+mode, tag, n, at = sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+def ev(i):
+    return Evidence("CP1", "bench", [Subject(f"{tag}-{i}", hashlib.sha256(f"{tag}-{i}".encode())
+                    .hexdigest())], Verdict.PASS, metrics={"i": i})
+ledger = Ledger(ws)
+ledger.size()  # connect before the start line
+sealed = [seal(ev(i), ws) for i in range(n)] if mode == "presealed" else []
+time.sleep(max(0.0, at - time.time()))
+start = time.time()
+if mode == "single":
+    for i in range(n):
+        record(ev(i), ws)
+elif mode == "batch":
+    for lo in range(0, n, 100):
+        append_batch(ledger, [seal(ev(i), ws) for i in range(lo, min(n, lo + 100))])
+elif mode == "presealed":  # the append path alone: envelopes signed before the start
+    for lo in range(0, n, 100):
+        append_batch(ledger, sealed[lo:lo + 100])
+else:  # group commit: 8 threads, each appending one entry at a time
+    seq = Sequencer(ledger)
+    def work(t):
+        for i in range(t, n, 8):
+            seq.append(seal(ev(i), ws))
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads: th.start()
+    for th in threads: th.join()
+print(start, time.time(), flush=True)
+"""
+
+
+def _writers(ws: Workspace, mode: str, writers: int, per_writer: int) -> tuple[float, int]:
+    """Entries/s of ``writers`` processes appending ``per_writer`` entries each at once,
+    from the first start to the last finish (process start-up excluded); and the size."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    if not ws.store.is_sqlite:
+        env["CPMAP_DATABASE_URL"] = ws.store.url
+    before = Ledger(ws).size()
+    at = time.time() + 8 + writers  # every process imported and connected by then
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(ws.root), mode,
+                               f"{mode}{w}", str(per_writer), str(at)], env=env,
+                              stdout=subprocess.PIPE, text=True) for w in range(writers)]
+    spans = []
+    for p in procs:
+        out, _ = p.communicate(timeout=1800)
+        if p.returncode != 0:
+            raise RuntimeError(f"bench writer ({mode}) failed with exit {p.returncode}")
+        spans.append(tuple(map(float, out.split())))
+    total = writers * per_writer
+    size = Ledger(ws).size()
+    if size - before != total:
+        raise RuntimeError(f"{mode}: {size - before} entries appended, expected {total}")
+    return total / (max(e for _, e in spans) - min(s for s, _ in spans)), size
+
+
+def _writer_rows(tmp: Path) -> list[str]:
+    rows = []
+    n, w = PER_WRITER, WRITERS
+    for backend in ("PostgreSQL", "SQLite"):
+        if backend == "SQLite":
+            ws: Workspace | None = init(tmp / "w-sqlite", "bench-w")
+            schema = None
+        else:
+            pg = _pg_workspace(tmp / "w-pg")
+            ws, schema = (pg[0], pg[1]) if pg is not None else (None, None)
+        if ws is None:
+            continue
+        single, _ = _writers(ws, "single", w, max(50, n // 5))
+        batch, _ = _writers(ws, "batch", w, n)
+        sealed, _ = _writers(ws, "presealed", w, n)
+        group, size = _writers(ws, "group", w, n)
+        start = time.perf_counter()
+        report = verify_ledger(Ledger(ws))
+        took = time.perf_counter() - start
+        rows.append(f"| {backend} | {w} processes, one transaction + checkpoint per entry "
+                    f"(before) | {single:,.0f} |")
+        rows.append(f"| {backend} | {w} processes, `append_batch` of 100 | {batch:,.0f} "
+                    f"(**{batch / single:.1f}x**) |")
+        rows.append(f"| {backend} | {w} processes, `append_batch` of 100 envelopes signed "
+                    f"beforehand (the append path alone) | {sealed:,.0f} "
+                    f"(**{sealed / single:.1f}x**) |")
+        rows.append(f"| {backend} | {w} processes x 8 threads, `Sequencer` group commit of "
+                    f"single appends | {group:,.0f} (**{group / single:.1f}x**) |")
+        rows.append(f"| {backend} | `ledger verify` afterwards: {report.size:,} entries, "
+                    f"{report.checkpoints:,} checkpoints | passed in {took:.1f} s (size {size:,})"
+                    " |")
+        ws.close()
+        if schema is not None:
+            _drop(schema)
+    return rows
+
+
 def main() -> None:
+    if "single" in PARTS or "verify" in PARTS:
+        _main_single()
+    if "writers" in PARTS:
+        load = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = _writer_rows(Path(tmp))
+        load = max(load, os.getloadavg()[0])
+        body = (f"Load average during the run: up to {load:.1f} on this machine. "
+                "Entries per second from the first writer's start to the last writer's end, "
+                "signing (DSSE, Ed25519) included; each process appends its share as fast as "
+                "it can, all at once. Before: `record()`, one store transaction with the "
+                "write lock and one signed checkpoint per entry. After: one transaction and "
+                "one checkpoint per batch (`cpmap.core.sequencer`).\n\n"
+                "| store | writers | entries/s |\n|---|---|---|\n" + "\n".join(rows))
+        write_page("cp1-ledger-batch", "CP1 ledger: batch appends from concurrent writers",
+                   body, "ledger")
+
+
+def _main_single() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ws = init(Path(tmp) / "sqlite", "bench")

@@ -31,11 +31,15 @@ def fingerprint_cmd(
     output: OutputOpt = None,
     workers: Annotated[int | None, typer.Option(help="Hashing threads (default: cores + 1).")]
     = None,
+    engine: Annotated[str, typer.Option(help="local (threads) or dask (a tree's files hashed "
+                                        "on Dask workers; same digests).")] = "local",
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler (tcp://HOST:PORT); "
+                                                  "default: a local 2-worker cluster.")] = None,
 ) -> None:
     """Streamed SHA-256 of every file, a root digest, and a table digest for CSV/Parquet."""
     from cpmap.cli.fingerprint import run_fingerprint
 
-    run_fingerprint(path, fmt.value, output, workers)
+    run_fingerprint(path, fmt.value, output, workers, engine, scheduler)
 
 
 @app.command()

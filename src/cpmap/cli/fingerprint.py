@@ -7,11 +7,24 @@ import sys
 from pathlib import Path
 
 
-def run_fingerprint(path: Path, fmt: str, output: Path | None, workers: int | None) -> None:
+def run_fingerprint(path: Path, fmt: str, output: Path | None, workers: int | None,
+                    engine: str = "local", scheduler: str | None = None) -> None:
     """Hash PATH and write the in-toto statement (json) or a sha256sum-style listing (table)."""
     from cpmap.provenance.fingerprint import fingerprint, listing
 
-    if sys.stderr.isatty():
+    if engine not in ("local", "dask"):
+        from cpmap.errors import InputError
+
+        raise InputError(f"--engine {engine!r}: use local or dask")
+    if scheduler and engine != "dask":
+        from cpmap.errors import InputError
+
+        raise InputError("--scheduler needs --engine dask")
+    if engine == "dask":
+        from cpmap.provenance.distributed import fingerprint_dask
+
+        fp = fingerprint_dask(path, scheduler, workers=workers or 2)
+    elif sys.stderr.isatty():
         from cpmap.cli.common import progress
 
         with progress("hashing", None) as advance:

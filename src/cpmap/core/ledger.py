@@ -198,8 +198,9 @@ class Ledger:
             row = conn.execute(select(ledger_entries).where(ledger_entries.c.idx == index)).first()
             if row is None:
                 raise InputError(f"ledger index {index}: no such entry")
-            note = conn.execute(select(ledger_checkpoints.c.note).where(
-                ledger_checkpoints.c.size == index + 1)).scalar()
+            note = conn.execute(select(ledger_checkpoints.c.note).where(  # first covering
+                ledger_checkpoints.c.size > index).order_by(ledger_checkpoints.c.size)
+                .limit(1)).scalar()
         return _row_entry(row, str(note or ""))
 
     def entries(self, *, control: str | None = None, digest: str | None = None,

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cpmap.errors import StoreError
 from cpmap.gateway.body import Receive, Scope, parse_body, read_body
 from cpmap.gateway.body import credential as _credential
 from cpmap.gateway.errors import GatewayError, Refusal
@@ -167,6 +168,8 @@ class Gateway:
             try:
                 assert self._refresh is not None  # noqa: S101 - set when this task runs
                 await asyncio.to_thread(self._refresh)
+            except StoreError as e:  # the store is down: one line; keep the last good set
+                log.error("refreshing API keys failed, keeping the last set: %s", e.message)
             except Exception:  # noqa: BLE001 - keep the last good key set
                 log.exception("refreshing API keys failed")
 

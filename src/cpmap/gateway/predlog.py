@@ -5,6 +5,8 @@ The request path only appends a small dict to a list. A background task flushes 
 (canonical JSON, inputs and outputs only as SHA-256 digests) are stored and the RFC 6962 root
 over them is recorded as one signed CP7 ledger entry in the same transaction. So the log is
 tamper-evident (:func:`verify_batch` recomputes the root) without a ledger write per request.
+A backlog (the store was down, or load outran the flusher) is written as up to ``GROUP``
+batches in one transaction with one signed checkpoint (:mod:`cpmap.core.sequencer`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 
 from cpmap.core import merkle
-from cpmap.core.evidence import canonical_json, record
+from cpmap.core.evidence import canonical_json, seal
 from cpmap.core.ledger import Ledger
+from cpmap.core.sequencer import append_batch_in
+from cpmap.errors import StoreError
 from cpmap.gateway import evidence as ev
 from cpmap.gateway.tables import gateway_predictions
 
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
 
 log = logging.getLogger("cpmap.gateway")
+GROUP = 16  # batches of a backlog committed together (one transaction, one checkpoint)
 
 
 class PredictionLog:
@@ -53,38 +58,47 @@ class PredictionLog:
 
     def _take(self) -> list[dict[str, Any]]:
         with self._lock:
-            taken, self._pending = self._pending[:self.batch], self._pending[self.batch:]
+            n = self.batch * GROUP
+            taken, self._pending = self._pending[:n], self._pending[n:]
             self._since = time.monotonic()
             return taken
 
     def flush(self) -> int | None:
-        """Write up to ``batch`` pending entries and their root; the ledger index, or None."""
+        """Write the pending entries (up to ``GROUP`` batches of ``batch``) and their roots,
+        all or none; the last ledger index written, or None when nothing was pending."""
         with self._flushing:
             taken = self._take()
             if not taken:
                 return None
             try:
-                index = self._write(taken)
+                indexes = self._write(taken)
             except Exception:
                 with self._lock:  # keep them for the next attempt, in order
                     self._pending[:0] = taken
                 raise
-            self.batches.append(index)
-            return index
+            self.batches += indexes
+            return indexes[-1]
 
-    def _write(self, taken: list[dict[str, Any]]) -> int:
-        data = [canonical_json(e) for e in taken]
-        root = merkle.root_of(merkle.leaf_hash(d) for d in data).hex()
-        refused = sum(1 for e in taken if e.get("status", 200) >= 400)
-        evidence = ev.predictions(self.ref, self.digest, root, len(taken),
-                                  str(taken[0].get("ts")), str(taken[-1].get("ts")), refused)
+    def _write(self, taken: list[dict[str, Any]]) -> list[int]:
+        groups = [taken[lo : lo + self.batch] for lo in range(0, len(taken), self.batch)]
+        datas = [[canonical_json(e) for e in group] for group in groups]
+        envelopes = [seal(self._evidence(group, data), self.ws)
+                     for group, data in zip(groups, datas, strict=True)]
+        ledger = Ledger(self.ws)
         with self.ws.store.write() as conn:
-            entry = record(evidence, self.ws, conn=conn)
+            entries = append_batch_in(ledger, conn, envelopes)
             conn.execute(insert(gateway_predictions), [
                 {"batch": entry.index, "seq": i, "entry": d.decode()}
+                for entry, data in zip(entries, datas, strict=True)
                 for i, d in enumerate(data)])
-        Ledger(self.ws).witness(entry)
-        return entry.index
+        ledger.witness(entries[-1])
+        return [e.index for e in entries]
+
+    def _evidence(self, taken: list[dict[str, Any]], data: list[bytes]) -> Any:
+        root = merkle.root_of(merkle.leaf_hash(d) for d in data).hex()
+        refused = sum(1 for e in taken if e.get("status", 200) >= 400)
+        return ev.predictions(self.ref, self.digest, root, len(taken),
+                              str(taken[0].get("ts")), str(taken[-1].get("ts")), refused)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush whenever due, until ``stop``; then flush what is left."""
@@ -97,6 +111,10 @@ class PredictionLog:
             while self.due() or (stop.is_set() and self._pending):
                 try:
                     await asyncio.to_thread(self.flush)
+                except StoreError as e:  # the store is down: one line, retried next tick
+                    log.error("prediction log flush failed, %d entries kept for retry: %s",
+                              len(self._pending), e.message)
+                    break
                 except Exception:  # noqa: BLE001 - keep serving; retried on the next tick
                     log.exception("prediction log flush failed")
                     break

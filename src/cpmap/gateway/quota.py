@@ -41,10 +41,18 @@ def storage_for(redis_url: str, timeout: float = 2.0) -> Any:
 
         return MemoryStorage()
     from limits.aio.storage import RedisStorage
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
 
     url = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+    # One immediate retry on a new connection: after Redis restarts, every pooled connection
+    # is dead once ("Connection closed by server"); without it each would cost a client a
+    # 503. A retried INCR can only over-count (never admit more than the limit).
+    retry: dict[str, Any] = {"retry": Retry(NoBackoff(), 1),  # limits types options narrowly
+                             "retry_on_error": [RedisConnectionError]}
     return RedisStorage(url, implementation="redispy", socket_connect_timeout=min(timeout, 0.5),
-                        socket_timeout=timeout)
+                        socket_timeout=timeout, **retry)
 
 
 @dataclass(frozen=True)
