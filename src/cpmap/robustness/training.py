@@ -36,6 +36,9 @@ class TrainOutcome:
     history: tuple[dict[str, Any], ...]
     seconds: float
     dp: dict[str, Any] = field(default_factory=dict)
+    #: metric names computed on private rows without noise (DP-SGD only): the evidence's
+    #: typed ``non_private`` field (cpmap.robustness.predicates.ModelTraining)
+    non_private: tuple[str, ...] = ()
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -66,7 +69,10 @@ def train(ds: Dataset, cfg: TrainConfig, teacher: Model | None = None,
         dp = {}
     net.eval()
     model = TorchModel(net, spec, meta=ds.meta())
-    return TrainOutcome(model, tuple(history), time.perf_counter() - start, dp)
+    from cpmap.privacy.dpsgd import NON_PRIVATE
+
+    return TrainOutcome(model, tuple(history), time.perf_counter() - start, dp,
+                        NON_PRIVATE if dp else ())
 
 
 def _sklearn(ds: Dataset, cfg: TrainConfig) -> SklearnModel:
@@ -212,7 +218,7 @@ def _dp_loop(engine_cls: Any, net: torch.nn.Module, x: torch.Tensor, y: torch.Te
              ) -> tuple[torch.nn.Module, list[dict[str, Any]], dict[str, Any]]:
     from torch.utils.data import DataLoader, TensorDataset
 
-    from cpmap.privacy.dpsgd import NON_PRIVATE, STORED_HISTORY
+    from cpmap.privacy.dpsgd import STORED_HISTORY
 
     assert cfg.dp_epsilon is not None  # noqa: S101 - caller checked
     # Poisson sampling draws from the loader's generator, the noise from noise_generator:
@@ -255,5 +261,5 @@ def _dp_loop(engine_cls: Any, net: torch.nn.Module, x: torch.Tensor, y: torch.Te
           "epsilon": round(spent, 4), "delta": cfg.dp_delta,
           "noise_multiplier": float(opt.noise_multiplier),
           "max_grad_norm": cfg.max_grad_norm, "secure_mode": False, "secure_noise": True,
-          **rng.evidence(), "non_private": list(NON_PRIVATE)}
+          **rng.evidence()}
     return inner, history, dp
