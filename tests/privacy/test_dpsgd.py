@@ -147,3 +147,20 @@ def test_the_integer_order_accountant_never_reports_less_than_opacus_default() -
         ours = acc.get_epsilon(delta=1e-6, alphas=ALPHAS)
         default = acc.get_epsilon(delta=1e-6)
         assert default <= ours <= default * 1.1 + 0.05
+
+
+def test_the_per_epoch_epsilon_is_the_accountants(digits: Any) -> None:
+    """Computed from one step's RDP times the steps: the same figure Opacus' accountant gives."""
+    from opacus.accountants import RDPAccountant
+
+    from cpmap.robustness.training import ALPHAS
+
+    out = _train(digits)
+    acc = RDPAccountant()
+    n = len(digits.y)
+    sigma = out.dp["noise_multiplier"]
+    acc.history = [(sigma, 1 / -(-n // 64), 2 * -(-n // 64))]
+    assert out.dp["epsilon"] == pytest.approx(acc.get_epsilon(delta=1e-5, alphas=ALPHAS),
+                                              abs=1e-3)
+    assert out.dp["epsilon"] <= 4.0 + 0.01
+    assert [h["epsilon"] for h in out.history] == sorted(h["epsilon"] for h in out.history)
