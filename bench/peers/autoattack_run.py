@@ -1,4 +1,5 @@
-"""Run torchattacks' AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square) on saved weights.
+"""Run torchattacks' AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square) on saved weights,
+and its FAB (multi-targeted, 10 steps as in its AutoAttack) and Square (5,000 queries) alone.
 
 Runs inside bench/.venv-peers (made by bench/autoattack_peer.py), never imports cpmap: it
 rebuilds the MLP from its state dict (loaded with ``weights_only=True``, no pickle code runs)
@@ -32,6 +33,23 @@ class MLP(nn.Module):
         return out
 
 
+def alone(net: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, name: str) -> float:
+    """Robust accuracy under one of AutoAttack's components, configured as in its ensemble
+    (an adversarial point counts only within eps)."""
+    if name == "fab":
+        atk: torchattacks.Attack = torchattacks.FAB(net, norm="Linf", eps=eps, steps=10,
+                                                   multi_targeted=True, n_classes=10,
+                                                   n_restarts=1, seed=0)
+    else:
+        atk = torchattacks.Square(net, norm="Linf", eps=eps, n_queries=5000, n_restarts=1,
+                                  seed=0)
+    adv = atk(x, y)
+    with torch.no_grad():
+        ok = net(adv).argmax(1) == y
+    far = (adv - x).flatten(1).abs().amax(1) > eps + 1e-6
+    return float((ok | far).float().mean())
+
+
 def main(folder: Path) -> None:
     torch.set_num_threads(1)
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -51,7 +69,9 @@ def main(folder: Path) -> None:
             with torch.no_grad():
                 acc = float((net(adv).argmax(1) == y).float().mean())
             out[f"{m['name']}@{eps:g}"] = {"robust_accuracy": acc,
-                                           "seconds": time.perf_counter() - start}
+                                           "seconds": time.perf_counter() - start,
+                                           "fab-t": alone(net, x, y, eps, "fab"),
+                                           "square": alone(net, x, y, eps, "square")}
             print(m["name"], eps, round(acc, 4), flush=True)
     (folder / "peer.json").write_text(json.dumps(out, indent=1))
 

@@ -38,3 +38,14 @@ def test_the_demo_tests_membership_at_1pct_fpr_and_says_why(ws: Any) -> None:
     assert line is not None and "0.1% FPR needs at least 1000 non-members" in line
     assert load(ws).rule("CP5").membership_fpr == 0.01  # type: ignore[attr-defined]
     assert demo_membership_fpr(ws) is None
+
+
+def test_each_remediation_is_named_and_a_higher_auc_is_never_a_fix() -> None:
+    from cpmap.lifecycle.stages.cp5 import DP_REMEDIATION
+
+    lines, ok = verdict_lines(_m((0.61, 0.69), (0.031, 0.107)), _m((0.46, 0.55), (0.0, 0.03)),
+                              DP_REMEDIATION)
+    assert ok and lines[0].startswith(f"remediation ({DP_REMEDIATION}): AUC measurably lower")
+    m_hi = {**_m((0.75, 0.80), None), "auc": 0.78}
+    lines, ok = verdict_lines({**_m((0.61, 0.69), None), "auc": 0.65}, m_hi)
+    assert not ok and "NOT measurably lower" in lines[0]

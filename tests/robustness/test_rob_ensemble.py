@@ -14,12 +14,27 @@ from cpmap.robustness import evaluate as ev_mod
 from cpmap.robustness.evaluate import AttackSettings, default_attacks, evaluate
 from cpmap.robustness.predicates import ENSEMBLE
 
-FAST = AttackSettings(apgd_steps=20, apgd_targets=3, square_iters=60, image_shape=(1, 8, 8))
+FAST = AttackSettings(apgd_steps=20, apgd_targets=3, fab_steps=10, square_iters=60,
+                      image_shape=(1, 8, 8))
 
 
 def test_default_evaluation_is_the_autoattack_ensemble(mlp: Any) -> None:
-    assert set(ENSEMBLE) == {"apgd", "apgd-t", "margin", "square"}
-    assert set(ENSEMBLE) <= set(default_attacks(mlp))
+    """AutoAttack's standard four (FAB-T was missing: the margin attack stood in for it)."""
+    assert ENSEMBLE == ("apgd", "apgd-t", "fab-t", "square")
+    assert {*ENSEMBLE, "margin"} <= set(default_attacks(mlp))
+
+
+def test_default_strength_is_autoattacks_and_a_weaker_run_says_so() -> None:
+    """Square ran 300 queries where AutoAttack runs 5,000, and nothing said so."""
+    from cpmap.robustness.runner import shortfall
+
+    s = AttackSettings()
+    assert (s.apgd_steps, s.fab_steps, s.square_iters) == (100, 100, 5000)
+    assert shortfall(s, list(ENSEMBLE)) is None
+    text = shortfall(FAST, list(ENSEMBLE))
+    assert text is not None and "square iters 60 (AutoAttack: 5000)" in text
+    assert "fab steps 10 (AutoAttack: 100)" in text and "overstated" in text
+    assert shortfall(FAST, ["fgsm", "pgd"]) is None  # no AutoAttack component ran
 
 
 def test_apgd_t_and_margin_break_at_least_what_apgd_ce_breaks_here(mlp: Any,

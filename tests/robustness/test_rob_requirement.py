@@ -35,7 +35,7 @@ def _ev(pgd: float, worst: float, attacks: tuple[str, ...] = ("pgd", *ENSEMBLE),
 def test_the_worst_case_of_the_ensemble_is_gated_not_pgd_alone() -> None:
     reasons = requirement([_item(1, _ev(pgd=0.6, worst=0.3))], None, RULE)  # type: ignore[arg-type]
     assert len(reasons) == 1 and not reasons[0].missing
-    assert "per-example worst case over apgd, apgd-t, margin, pgd, square" in reasons[0].text
+    assert "per-example worst case over apgd, apgd-t, fab-t, pgd, square" in reasons[0].text
     assert "0.3" in reasons[0].text
     assert not requirement([_item(1, _ev(pgd=0.6, worst=0.5))], None, RULE)  # type: ignore[arg-type]
 
@@ -44,7 +44,7 @@ def test_an_evaluation_without_the_full_ensemble_is_not_evidence() -> None:
     partial = _ev(pgd=0.9, worst=0.9, attacks=("pgd", "apgd"))
     reasons = requirement([_item(1, partial)], None, RULE)  # type: ignore[arg-type]
     assert len(reasons) == 1 and reasons[0].missing
-    assert "full ensemble (apgd, apgd-t, margin, square)" in reasons[0].text
+    assert "full ensemble (apgd, apgd-t, fab-t, square)" in reasons[0].text
 
 
 def test_a_masking_finding_fails_until_accepted_with_a_reason() -> None:

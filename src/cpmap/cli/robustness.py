@@ -57,7 +57,7 @@ def evaluate_cmd(
     samples: Annotated[int, typer.Option("--samples", help="Rows to attack (0: all).")] = 500,
     steps: Annotated[int, typer.Option("--steps", help="PGD steps.")] = 10,
     restarts: Annotated[int, typer.Option("--restarts", help="PGD random restarts.")] = 1,
-    square_iters: Annotated[int, typer.Option("--square-iters")] = 300,
+    square_iters: Annotated[int, typer.Option("--square-iters")] = 5000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     label: Annotated[str | None, typer.Option("--label", help="Class column of a table.")] = None,
     workspace: WorkspaceOpt = None,
@@ -83,12 +83,12 @@ def evaluate_cmd(
     names = [a.strip() for a in attacks.split(",") if a.strip()] if attacks is not None else None
     if names == []:
         raise InputError(f"--attacks {attacks!r}: name at least one attack",
-                         hint="fgsm, pgd, pgd-l2, apgd, apgd-t, margin, square, hsj")
+                         hint="fgsm, pgd, pgd-l2, apgd, apgd-t, fab-t, margin, square, hsj")
     settings = AttackSettings(steps=steps, restarts=restarts, square_iters=square_iters)
     ws = open_workspace(workspace)
     budgets = _floats(eps, "--eps")
     # Without --attacks the set depends on the model's kind, known only once it is loaded.
-    runs = sum(1 if a == "hsj" else len(budgets) for a in names) if names else None
+    runs = sum(1 if a in ("hsj", "fab-t") else len(budgets) for a in names) if names else None
     with step_bar(runs, f"attacking {model}") as tick:
         res = evaluate_model(ws, model, data, budgets, names, samples=samples, seed=seed,
                              settings=settings, label=label, on_step=tick)
@@ -111,6 +111,11 @@ def evaluate_cmd(
     err = stderr_console()
     if res.plan:
         err.print(f"ran {res.plan}")
+    from cpmap.robustness.runner import shortfall
+
+    weaker = shortfall(ev.settings, [r.attack for r in ev.results])
+    if weaker:
+        err.print(f"[yellow]{weaker}[/]")
     for f in ev.findings:
         err.print(f"[yellow]{f.severity.value}[/] {f.rule_id}: {f.message}")
     if res.entry is not None:

@@ -21,7 +21,7 @@ from cpmap._version import __version__
 from cpmap.controls import PHASES, ControlPoint, all_controls
 from cpmap.core.artifacts import load_object
 from cpmap.core.ledger import Entry, Ledger, verify_ledger
-from cpmap.core.predicate import Plot
+from cpmap.core.predicate import Plot, Predicate
 from cpmap.core.workspace import Workspace, atomic_write
 from cpmap.errors import Error, InputError
 from cpmap.gate.evidence import item_of
@@ -88,6 +88,14 @@ def _plots(ws: Workspace, refs: Iterable[Plot]) -> list[dict[str, str]]:
     return out
 
 
+def _label(key: str, p: Predicate) -> str:
+    """A metric computed on private rows without noise (a predicate's typed ``non_private``
+    field: DP-SGD training, synthetic-data evaluation) is marked as such."""
+    private = getattr(p, "non_private", ())
+    return f"{key} (non-private)" if any(key == n or key.startswith(n + "@")
+                                         for n in private) else key
+
+
 def _view(ws: Workspace, entry: Entry) -> KindView:
     """A cell's view of one entry, from its typed predicate (read from the signed envelope)."""
     item = item_of(entry)
@@ -96,7 +104,8 @@ def _view(ws: Workspace, entry: Entry) -> KindView:
         kind=item.kind, index=entry.index, verdict=item.verdict,
         created_at=entry.created_at[:19].replace("T", " "),
         subjects=[f"{n} sha256:{d[:12]}" for d, n in item.subjects.items()][:6],
-        metrics={k: v for k, v in p.metrics().items() if isinstance(v, str | int | float | bool)},
+        metrics={_label(k, p): v for k, v in p.metrics().items()
+                 if isinstance(v, str | int | float | bool)},
         findings=[f.to_dict() for f in p.findings][:MAX_FINDINGS],
         highlights=[str(h) for h in p.highlights][:12],
         plots=_plots(ws, p.plots),

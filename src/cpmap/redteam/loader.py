@@ -80,9 +80,11 @@ def reference_trainer(record: dict[str, Any], ds: Dataset, mode: str = "target"
     with the scores of models trained *like the target* without it; a mismatched recipe makes
     the attack measure the recipe, not the record). A full-batch record (``"batch": "full"``)
     is replayed with its width, epochs, learning rate and weight decay; a ``cpmap train``
-    record through CP4's trainer with its architecture, epochs, optimizer settings and batch
-    size (without adversarial training, distillation or DP-SGD). ``mlp``: a fast full-batch
-    MLP as wide as the target's first hidden layer, a mismatched approximation.
+    record through CP4's trainer with its architecture, epochs, optimizer settings, batch
+    size and DP-SGD settings (a DP target's references are DP-SGD models too: references
+    trained without the noise would make a DP model look less leaky than it is, or more),
+    without adversarial training or distillation. ``mlp``: a fast full-batch MLP as wide as
+    the target's first hidden layer, a mismatched approximation.
     """
     cfg_data = record.get("config")
     if not isinstance(cfg_data, dict):
@@ -103,7 +105,7 @@ def reference_trainer(record: dict[str, Any], ds: Dataset, mode: str = "target"
         known = {k: v for k, v in cfg_data.items() if k in TrainConfig.__dataclass_fields__}
         known["hidden"] = tuple(known.get("hidden", (64,)))
         base = replace(TrainConfig(**known), adversarial=None, distill_from=None,
-                       dp_epsilon=None)
+                       unsafe_reproducible_dp=False)
     except (TypeError, ValueError):
         return None
 
@@ -111,7 +113,10 @@ def reference_trainer(record: dict[str, Any], ds: Dataset, mode: str = "target"
         from cpmap.robustness.training import train
 
         sub = replace(ds, x=np.asarray(x, dtype=np.float32), y=np.asarray(y, dtype=np.int64))
-        return train(sub, replace(base, seed=seed)).model.predict_proba
+        cfg = replace(base, seed=seed)
+        if cfg.dp_epsilon is not None:  # delta below 1/n of the reference's own rows
+            cfg = replace(cfg, dp_delta=min(cfg.dp_delta, 0.5 / max(len(y), 1)))
+        return train(sub, cfg).model.predict_proba
 
     return fit
 

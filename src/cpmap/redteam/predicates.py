@@ -95,7 +95,14 @@ class RedteamSummary(_CP5):
     regularized_tpr_at_1pct_fpr_ci: tuple[float, float] | None = detail(
         key="regularized.tpr_at_1pct_fpr_ci95")
     remediation: str = detail("")  # what the fixed version changed
-    remediated: bool | None = detail()  # the intervals at 1% FPR do not overlap
+    remediated: bool | None = detail()  # the AUC intervals do not overlap
+    # a third version trained with DP-SGD (the remediation with a guarantee)
+    dp_tpr_at_1pct_fpr: float | None = metric(key="dp.tpr_at_1pct_fpr")
+    dp_auc: float | None = metric(key="dp.auc")
+    dp_tpr_at_1pct_fpr_ci: tuple[float, float] | None = detail(key="dp.tpr_at_1pct_fpr_ci95")
+    dp_auc_ci: tuple[float, float] | None = detail(key="dp.auc_ci95")
+    dp_remediation: str = detail("")
+    dp_remediated: bool | None = detail()  # the AUC intervals of v1 and the DP version apart
 
 
 KINDS = (RedteamCampaign, RedteamAcceptance, RedteamSummary)

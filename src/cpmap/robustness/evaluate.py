@@ -25,7 +25,7 @@ from cpmap.models.protocol import GradientModel, Model, has_gradients, predict
 from cpmap.robustness import blackbox
 from cpmap.robustness.checks import masking_findings
 from cpmap.robustness.predicates import ENSEMBLE
-from cpmap.robustness.runner import ATTACKS, L2, WHITE_BOX, white_box
+from cpmap.robustness.runner import ATTACKS, L2, MIN_DISTANCE, WHITE_BOX, fab_distances, white_box
 from cpmap.robustness.runner import AttackSettings as AttackSettings  # its users import it here
 
 DEFAULT_SETTINGS = AttackSettings()
@@ -92,7 +92,7 @@ def check_attacks(model: Model, attacks: Sequence[str]) -> list[str]:
 
 def default_attacks(model: Model) -> list[str]:
     """The AutoAttack-style ensemble (and FGSM, PGD for the curves); black-box: Square, HSJ."""
-    return ["fgsm", "pgd", *ENSEMBLE] if has_gradients(model) else ["square", "hsj"]
+    return ["fgsm", "pgd", *ENSEMBLE, "margin"] if has_gradients(model) else ["square", "hsj"]
 
 
 def _one(model: Model, name: str, x: np.ndarray, y: np.ndarray, eps: float,
@@ -130,11 +130,11 @@ def evaluate(model: Model, x: np.ndarray, y: np.ndarray, eps_list: Sequence[floa
     results: list[AttackResult] = []
     standing = {float(e): np.ones(len(ys), bool) for e in eps_list}  # rows no attack broke
     for name in names:
-        if name == "hsj":
-            rows, dist = _hsj(model, xs, ys, eps_list, settings, n)
+        if name in MIN_DISTANCE:
+            rows, dist = _min_distance(model, name, xs, ys, eps_list, settings, n)
             results += rows
             for e in standing:
-                standing[e] &= dist > e
+                standing[e] &= dist > e + 1e-9
             if on_step:
                 on_step(name)
             continue
@@ -157,12 +157,20 @@ def evaluate(model: Model, x: np.ndarray, y: np.ndarray, eps_list: Sequence[floa
     return ev
 
 
-def _hsj(model: Model, xs: np.ndarray, ys: np.ndarray, eps_list: Sequence[float],
-         s: AttackSettings, n: int) -> tuple[list[AttackResult], np.ndarray]:
-    """One HopSkipJump run gives each row's smallest distance, hence every eps at once."""
+def _min_distance(model: Model, name: str, xs: np.ndarray, ys: np.ndarray,
+                  eps_list: Sequence[float], s: AttackSettings, n: int
+                  ) -> tuple[list[AttackResult], np.ndarray]:
+    """One HopSkipJump or FAB-T run gives each row's smallest adversarial distance, hence
+    every eps at once (a row is broken at eps when that distance is <= eps)."""
+    queries: int | None = None
     if len(ys) == 0:
-        return [AttackResult("hsj", float(e), 0.0, 0) for e in eps_list], np.zeros(0)
-    dist, queries = blackbox.hop_skip_jump(model, xs, ys, iterations=s.hsj_iterations,
-                                           seed=s.seed, box=s.box)
-    return [AttackResult("hsj", float(e), float((dist > e).sum()) / max(n, 1), queries)
+        dist = np.zeros(0)
+        queries = 0 if name == "hsj" else None
+    elif name == "hsj":
+        dist, queries = blackbox.hop_skip_jump(model, xs, ys, iterations=s.hsj_iterations,
+                                               seed=s.seed, box=s.box)
+    else:
+        assert isinstance(model, GradientModel)  # noqa: S101 - checked by check_attacks
+        dist = fab_distances(model, xs, ys, s)
+    return [AttackResult(name, float(e), float((dist > e + 1e-9).sum()) / max(n, 1), queries)
             for e in eps_list], dist

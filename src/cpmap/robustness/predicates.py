@@ -8,9 +8,10 @@ from typing import Any, ClassVar
 
 from cpmap.core.predicate import Predicate, detail, family, metric
 
-# The AutoAttack-style ensemble: APGD-CE, APGD-T (DLR loss), the float64 margin attack (the
-# stand-in for FAB-T) and Square. The gate's default worst case is over all four.
-ENSEMBLE = ("apgd", "apgd-t", "margin", "square")
+# AutoAttack's standard ensemble (Croce & Hein 2020): APGD-CE, APGD-T (DLR loss), FAB-T and
+# Square. The gate's default worst case is over all four; the default evaluation adds the
+# float64 margin attack, FGSM and PGD.
+ENSEMBLE = ("apgd", "apgd-t", "fab-t", "square")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +49,13 @@ class ModelTraining(StoredModelEvidence):
     dp_epsilon: float | None = metric()
     config: Mapping[str, Any] = detail(factory=dict)
     dp: Mapping[str, Any] | None = detail()
+    #: the metrics above that a DP-SGD model's evidence computes on private rows without
+    #: noise (clean and robust accuracy, row counts): outside the DP guarantee, so the report
+    #: labels them and nothing released may carry them; empty for a non-DP model
+    non_private: tuple[str, ...] = detail(factory=tuple)
+    #: DP-SGD noise and sampling drawn from the recorded seed (--unsafe-reproducible-dp):
+    #: anyone with the record can replay training, so the gate refuses the model
+    unsafe_reproducible_dp: bool = detail(False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +90,7 @@ class AttackStrength:
     square_iters: int | None = None
     seed: int | None = None
     apgd_targets: int | None = None
+    fab_steps: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +108,7 @@ class RobustnessEvaluation(_CP4):
     pgd_l2: Mapping[str, float] = family("pgd-l2@", unit="ratio")
     apgd: Mapping[str, float] = family("apgd@", unit="ratio")
     apgd_t: Mapping[str, float] = family("apgd-t@", unit="ratio")
+    fab_t: Mapping[str, float] = family("fab-t@", unit="ratio")
     margin: Mapping[str, float] = family("margin@", unit="ratio")
     square: Mapping[str, float] = family("square@", unit="ratio")
     hsj: Mapping[str, float] = family("hsj@", unit="ratio")

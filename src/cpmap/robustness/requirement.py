@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from cpmap.core.findings import Finding
 from cpmap.gate.kit import Item, Reason, latest, no_evidence, of_kind
-from cpmap.robustness.predicates import MaskingAcceptance, RobustnessEvaluation
+from cpmap.robustness.predicates import MaskingAcceptance, ModelTraining, RobustnessEvaluation
 
 if TYPE_CHECKING:
     from cpmap.gate.scope import Scope
@@ -40,18 +40,30 @@ def _robust(ev: RobustnessEvaluation, rule: CP4Rule) -> tuple[float, float | Non
     return r.eps, value, rule.attack
 
 
+def _unsafe_dp(items: Sequence[Item], scope: Scope) -> list[Reason]:
+    """A DP-SGD model trained with replayable noise claims a guarantee it does not have."""
+    model = getattr(scope, "model", None)  # None: every item is about the model
+    trained = latest(items, ModelTraining, lambda i, _: model is None or i.about(model))
+    if trained is None or not trained[1].unsafe_reproducible_dp:
+        return []
+    return [Reason(f"DP-SGD noise and sampling were drawn from the recorded seed (evidence "
+                   f"#{trained[0].index}, --unsafe-reproducible-dp): anyone with the record can "
+                   "replay training and test membership; retrain without the flag")]
+
+
 def requirement(items: Sequence[Item], scope: Scope, rule: CP4Rule) -> list[Reason]:
+    unsafe = _unsafe_dp(items, scope)
     found = latest(items, RobustnessEvaluation, lambda _, p: _robust(p, rule) is not None)
     if found is None:
         what = ("the full ensemble (" + ", ".join(rule.ensemble) + ")"
                 if rule.attack == "ensemble" else rule.attack)
-        return [no_evidence(f"no robustness evaluation of this model with {what} at eps >= "
-                            f"{rule.eps:g} (cpmap robustness evaluate)")]
+        return [*unsafe, no_evidence(f"no robustness evaluation of this model with {what} at "
+                                     f"eps >= {rule.eps:g} (cpmap robustness evaluate)")]
     item, ev = found
     measured = _robust(ev, rule)
     assert measured is not None  # noqa: S101 - selected above
     eps, robust, what = measured
-    reasons = []
+    reasons = list(unsafe)
     if robust is None or robust < rule.min_robust_accuracy:
         shown = f"{robust:.4g}" if robust is not None else "unknown"
         reasons.append(Reason(f"robust accuracy ({what}) at eps {eps:g} is {shown}, below "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cpmap.models.protocol import Model, has_gradients
 
 NAMES = {"fgsm": "FGSM", "pgd": "PGD", "pgd-l2": "PGD-L2", "apgd": "APGD-CE",
+         "apgd-t": "APGD-T", "fab-t": "FAB-T", "margin": "margin",
          "square": "Square", "hsj": "HopSkipJump"}
 
 

@@ -164,14 +164,29 @@ def train_model(ws: Workspace, data: str, cfg: TrainConfig, name: str,
             f"{metrics[f'robust_accuracy@{cfg.eval_eps:g}']:.3f}; the ensemble's worst case is "
             "lower: cpmap robustness evaluate")
     pred = ModelTraining(
-        verdict=Verdict.WARN if collapsed else Verdict.PASS, highlights=(line,),
+        verdict=Verdict.WARN if collapsed else Verdict.PASS,
+        highlights=(line, *_dp_lines(outcome)),
         findings=tuple(collapsed), clean_accuracy=metrics["clean_accuracy"],
         robust_accuracy={f"{cfg.eval_eps:g}": metrics[f"robust_accuracy@{cfg.eval_eps:g}"]},
         train_seconds=metrics["train_seconds"], seconds_per_epoch=metrics["seconds_per_epoch"],
         train_rows=metrics["train_rows"], test_rows=metrics["test_rows"],
-        dp_epsilon=metrics.get("dp_epsilon"), config=cfg.to_dict(), dp=outcome.dp)
+        dp_epsilon=metrics.get("dp_epsilon"), config=cfg.to_dict(), dp=outcome.dp,
+        non_private=outcome.non_private,
+        unsafe_reproducible_dp=bool(outcome.dp.get("unsafe_reproducible_dp", False)))
     mv = save_model(ws, name, outcome.model, rec, pred, subjects)
     return Trained(mv, metrics, outcome, tuple(collapsed))
+
+
+def _dp_lines(outcome: TrainOutcome) -> tuple[str, ...]:
+    """What a DP-SGD model's evidence must say next to its figures."""
+    lines = []
+    if outcome.non_private:
+        lines.append("non-private (computed on the private rows without noise, outside the DP "
+                     "guarantee; never release them): " + ", ".join(outcome.non_private))
+    if outcome.dp.get("unsafe_reproducible_dp"):
+        lines.append("UNSAFE: DP-SGD noise and sampling were drawn from the recorded seed "
+                     "(--unsafe-reproducible-dp); the DP guarantee does not hold")
+    return tuple(lines)
 
 
 @dataclass(frozen=True)
@@ -299,10 +314,11 @@ def evaluation_predicate(ev: Evaluation, name: str, dataset: str, verdict: Verdi
         results=tuple(AttackRow(r.attack, r.eps, round(r.robust_accuracy, 6), r.queries)
                       for r in ev.results),
         settings=AttackStrength(s.steps, s.restarts, s.apgd_steps, s.square_iters, s.seed,
-                                s.apgd_targets),
+                                s.apgd_targets, s.fab_steps),
         fgsm=per_attack.get("fgsm", {}), pgd=per_attack.get("pgd", {}),
         pgd_l2=per_attack.get("pgd-l2", {}), apgd=per_attack.get("apgd", {}),
-        apgd_t=per_attack.get("apgd-t", {}), margin=per_attack.get("margin", {}),
+        apgd_t=per_attack.get("apgd-t", {}), fab_t=per_attack.get("fab-t", {}),
+        margin=per_attack.get("margin", {}),
         square=per_attack.get("square", {}), hsj=per_attack.get("hsj", {}))
 
 
@@ -316,6 +332,11 @@ def record_evaluation(ws: Workspace, name: str, digest: str, ds: Dataset,
     line = f"{name}: clean {ev.clean_accuracy:.3f}; per-example worst case " + ", ".join(
         f"{v:.3f}@{e:g}" for e, v in worst.items() if v is not None)
     lines = [line, statement] if statement else [line]
+    from cpmap.robustness.runner import shortfall
+
+    weaker = shortfall(ev.settings, [r.attack for r in ev.results])
+    if weaker:
+        lines.append(weaker)
     pred = evaluation_predicate(ev, name, ds.ref, verdict, [Plot.of(plot)], lines)
     return record(Evidence.of(pred, [Subject(name, digest), Subject(ds.ref, ds.digest)]), ws)
 

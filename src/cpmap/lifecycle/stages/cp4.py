@@ -28,7 +28,10 @@ DIGITS = TrainConfig(arch="mlp", hidden=(128,), epochs=10, lr=3e-3, seed=0)
 DIGITS_PGD = TrainConfig(arch="mlp", hidden=(128,), epochs=10, lr=3e-3, seed=0,
                          adversarial="pgd", eps=0.1, steps=7)
 CUSTOMERS = TrainConfig(arch="forest", seed=0, label="default")
-SETTINGS = AttackSettings(square_iters=200)
+# Lighter than AutoAttack's standard run (APGD 100, FAB-T 100, Square 5,000) to fit the demo's
+# time budget; the evidence and the log say so (cpmap.robustness.runner.shortfall).
+# Measured on these models (docs/benchmarks/cp4-autoattack.md): the same worst case.
+SETTINGS = AttackSettings(apgd_steps=50, fab_steps=10, square_iters=200)
 TABLE_SETTINGS = AttackSettings(square_iters=100, hsj_iterations=10)
 MIN_GAIN = 0.05  # robust accuracy points the PGD model must gain at eps 0.1
 MIN_CLEAN = 0.85
@@ -56,6 +59,11 @@ def _evaluate(ctx: Context, ref: str, data: str, eps: tuple[float, ...],
     worst = ", ".join(f"{e:g}: {ev.robust_at(e):.3f}" for e in eps)
     ctx.log(f"  {ref}: clean {ev.clean_accuracy:.3f}; per-example worst case {worst}"
             + (f"; {len(ev.findings)} masking finding(s)" if ev.findings else ""))
+    from cpmap.robustness.runner import shortfall
+
+    weaker = shortfall(settings, attacks)
+    if weaker:
+        ctx.log(f"    {weaker}")
     return res
 
 
@@ -81,7 +89,7 @@ def run(ctx: Context) -> StageResult:
     std_mv = _train(ctx, digits, DIGITS, "digits_standard")
     pgd_mv = _train(ctx, digits, DIGITS_PGD, "digits_pgd")
     cust_mv = _train(ctx, customers, CUSTOMERS, "customers_model")
-    white = ["fgsm", "pgd", *ENSEMBLE]  # the AutoAttack-style ensemble, worst case per row
+    white = ["fgsm", "pgd", *ENSEMBLE, "margin"]  # AutoAttack's ensemble, worst case per row
     std = _evaluate(ctx, std_mv.ref, digits, EPS, white, 300)
     pgd = _evaluate(ctx, pgd_mv.ref, digits, EPS, white, 300)
     _evaluate(ctx, cust_mv.ref, customers, (0.05, 0.1), ["square", "hsj"], 100, TABLE_SETTINGS)
