@@ -241,7 +241,7 @@ class Gateway:
     def _metadata(self, key: ApiKey) -> dict[str, Any]:
         policy = self._policy(key)
         return {"name": self.served.name, "versions": [str(self.served.version)],
-                "platform": "cpmap", "inputs": [self.served.spec.to_dict()],
+                "platform": "cpmap", "inputs": self.served.spec.inputs(),
                 "outputs": [{"name": n, "datatype": t, "shape": [-1, -1]}
                             for n, t in policy.output_names()]}
 
