@@ -1,13 +1,14 @@
 """Output hardening measured: an extraction attack through the live gateway, within its budget.
 
 With a client key that has the version's default output policy and budget, the attacker asks
-up to ``max_queries`` rows, in batches no larger than the budget the gateway says is left (a
-batch over the budget is refused whole and still charged, so a careful attacker reads the
-``RateLimit`` header; it learns it from a first single-row query) (drawn from the model's training data when its metadata names a
-dataset cpmap can read, else uniformly over the training range), trains a surrogate MLP on the
-answers exactly as they come back (labels one-hot, top-k filled, probabilities as given), and
-the check measures the surrogate's agreement with the served model on other rows. Passing
-means the gateway kept the attacker below the fidelity CP5 calls a stolen model.
+up to ``max_queries`` rows (drawn from the model's training data when its metadata names a
+dataset cpmap can read, else uniformly over the training range), in batches no larger than
+the budget the gateway says is left: a batch over the budget is refused whole and still
+charged, so a careful attacker reads the ``RateLimit`` header, learnt from a first single-row
+query. It trains a surrogate MLP on the answers exactly as they come back (labels one-hot,
+top-k filled, probabilities as given), and the check measures the surrogate's agreement with
+the served model on other rows. Passing means the gateway kept the attacker below the
+fidelity CP5 calls a stolen model.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ columns (:class:`cpmap.models.byo.SchemaModel`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -99,7 +99,7 @@ def bad(message: str, reason: str = "invalid-input", status: int = 400) -> Refus
     return Refusal(status, message, reason)
 
 
-def parse_columns(inputs: Sequence[Any], spec: TableSpec, cfg: GatewayConfig) -> np.ndarray:
+def parse_columns(inputs: Any, spec: TableSpec, cfg: GatewayConfig) -> np.ndarray:
     """Validate one input per column; the batch as cpmap's float64 model rows ``[n, width]``."""
     if not isinstance(inputs, list) or not inputs:
         raise bad("inputs: must be a list of one input per column: " + ", ".join(spec.names))
