@@ -14,12 +14,12 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from tests.gateway.conftest import attach_passing, run_cli
+from tests.gateway.test_gw_table import FEATURES, REGIONS, _table, columns, run_cli_plain
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.workspace import Workspace
 from cpmap.provenance.predicates import DataSignature
-from tests.gateway.conftest import attach_passing, run_cli
-from tests.gateway.test_gw_table import FEATURES, REGIONS, _table, columns, run_cli_plain
 
 NUMS = ["age", "income", "debt_ratio"]
 
