@@ -184,7 +184,7 @@ def _load_skops(data: bytes, where: str, trusted_types: Iterable[str]) -> Any:
 
 def _load_onnx(data: bytes, where: str) -> OnnxModel:
     try:
-        import onnxruntime  # type: ignore[import-not-found]
+        import onnxruntime  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError as e:
         raise InputError(f"{where}: ONNX models need onnxruntime",
                          hint="pip install onnxruntime") from e
