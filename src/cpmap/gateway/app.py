@@ -256,7 +256,7 @@ class Gateway:
         presented = _credential(scope)
         key = self.keyring.authenticate(presented) if presented else None
         if key is None and presented and self.jwt is not None and presented.count(".") == 2:
-            key = self.jwt.verify(presented)
+            key = await self.jwt.authenticate(presented)
         if key is None:
             await self.quota.auth_failed(address)
             challenge = 'Bearer realm="cpmap"' + (', error="invalid_token"' if presented else "")

@@ -48,6 +48,8 @@ class GatewayConfig:
     jwt_algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
     jwt_scope_claim: str = "scope"
     jwt_leeway_s: float = 30.0
+    jwt_jwks_min_refresh_s: float = 60.0  # unknown kid: at most one JWKS fetch per this time
+    jwt_jwks_max_age_s: float = 3600.0  # the JWKS is fetched again when older than this
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_formats", tuple(f.upper() for f in self.image_formats))
