@@ -34,6 +34,7 @@ class GatewayConfig:
     default_budget: str = "1000/day"  # used when no CP5 extraction evidence exists
     budget_safety: float = 0.5  # share of the extraction cost a client may spend
     budget_window: str = "day"
+    chat_token_budget: str = "200000/day"  # noqa: S105 - chat: prompt + completion tokens
     redis_url: str = ""
     fail_open: bool = False  # with Redis down: serve unlimited (logged, alerted) or 503
     redis_timeout_s: float = 2.0  # a Redis call slower than this counts as Redis down

@@ -175,6 +175,34 @@ class Quota:
                                "budget", 403 if monthly else 429)
 
 
+class TokenBudget:
+    """Chat tokens (prompt and completion) per client against a budget such as 100000/day.
+
+    A request reserves its prompt (estimated) plus its ``max_tokens`` before it goes upstream,
+    so a client can never run past its budget by one long answer; when the answer comes back
+    the reservation is settled to what was used (the upstream's own ``usage`` count when it
+    reports one), and a refused or failed request gives its reservation back.
+    """
+
+    def __init__(self, quota: Quota, budget: str) -> None:
+        self.quota, self.limit = quota, quota.parsed(budget)
+
+    async def reserve(self, client: str, model: str, tokens: int) -> Window | None:
+        try:
+            return await self.quota._hit("tokens", self.limit, ("tokens", model, client),
+                                         tokens, "token-budget")
+        except Refusal:
+            await self.settle(client, model, -tokens)  # a refused request costs nothing
+            raise
+
+    async def settle(self, client: str, model: str, delta: int) -> None:
+        """Correct the count by ``delta`` tokens (negative: give back unused reservation)."""
+        if delta:
+            key = self.limit.key_for(self.quota.namespace, "tokens", model, client)
+            await self.quota._guard(self.quota.storage.incr(key, self.limit.get_expiry(),
+                                                            amount=delta))
+
+
 def _per(limit: RateLimitItem) -> str:
     name = limit.GRANULARITY.name
     return name if limit.multiples == 1 else f"{limit.multiples} {name}s"
