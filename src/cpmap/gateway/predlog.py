@@ -40,6 +40,8 @@ class PredictionLog:
         self._flushing = threading.Lock()
         self.batches: list[int] = []  # ledger entries written
         self.count = 0
+        self.traffic = ev.Traffic(started=time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                        time.gmtime()))
 
     def add(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -76,14 +78,17 @@ class PredictionLog:
         data = [canonical_json(e) for e in taken]
         root = merkle.root_of(merkle.leaf_hash(d) for d in data).hex()
         refused = sum(1 for e in taken if e.get("status", 200) >= 400)
+        traffic = _add(self.traffic, taken)
         evidence = ev.predictions(self.ref, self.digest, root, len(taken),
-                                  str(taken[0].get("ts")), str(taken[-1].get("ts")), refused)
+                                  str(taken[0].get("ts")), str(taken[-1].get("ts")), refused,
+                                  traffic)
         with self.ws.store.write() as conn:
             entry = record(evidence, self.ws, conn=conn)
             conn.execute(insert(gateway_predictions), [
                 {"batch": entry.index, "seq": i, "entry": d.decode()}
                 for i, d in enumerate(data)])
         Ledger(self.ws).witness(entry)
+        self.traffic = traffic  # counted once the batch is in the ledger
         return entry.index
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -111,3 +116,18 @@ def verify_batch(ws: Workspace, index: int) -> bool:
             gateway_predictions.c.batch == index).order_by(gateway_predictions.c.seq)).all()
     got = merkle.root_of(merkle.leaf_hash(str(r[0]).encode()) for r in rows).hex()
     return bool(rows) and got == root
+
+
+def _add(t: ev.Traffic, taken: list[dict[str, Any]]) -> ev.Traffic:
+    """``t`` plus a batch of log entries: requests, rows answered, refusals by status/reason."""
+    refusals = dict(t.refusals)
+    refused = 0
+    for e in taken:
+        status = int(e.get("status", 200))
+        if status >= 400:
+            refused += 1
+            why = f"{status} {e.get('reason') or 'refused'}"
+            refusals[why] = refusals.get(why, 0) + 1
+    rows = sum(int(e.get("rows") or 0) for e in taken if int(e.get("status", 200)) < 400)
+    return ev.Traffic(t.requests + len(taken), t.refused + refused, t.rows + rows, refusals,
+                      t.started)
