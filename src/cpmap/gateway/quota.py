@@ -75,8 +75,12 @@ class Quota:
                  redis_timeout: float = 2.0) -> None:
         from limits.aio.storage import MemoryStorage
 
+        from cpmap.gateway.rediscount import RedisCounters
+
         self.namespace = namespace
-        self.storage = storage_for(redis_url, redis_timeout)
+        self.storage = storage_for("", redis_timeout)
+        # shared counters: one pipelined Lua round trip per hit (see rediscount)
+        self.counters = RedisCounters(redis_url, redis_timeout) if redis_url else None
         self.local = MemoryStorage()  # the global rate protects this process: never shared
         self.global_rate = item(global_rate)
         self.auth_fail = item(auth_fail_rate)
@@ -114,6 +118,11 @@ class Quota:
         """(count after adding ``cost``, seconds to the window's end): one storage call in
         the steady state (the window's end is asked only when a window starts)."""
         key = limit.key_for(self.namespace, *ids)
+        if storage is self.storage and self.counters is not None:
+            got = await self._guard(self.counters.incr(key, cost, limit.get_expiry()))
+            if got is None:
+                return None
+            return got[0], max(1, math.ceil(got[1] / 1000))
         count = await self._guard(storage.incr(key, limit.get_expiry(), amount=cost))
         if count is None:
             return None
@@ -198,9 +207,8 @@ class TokenBudget:
     async def settle(self, client: str, model: str, delta: int) -> None:
         """Correct the count by ``delta`` tokens (negative: give back unused reservation)."""
         if delta:
-            key = self.limit.key_for(self.quota.namespace, "tokens", model, client)
-            await self.quota._guard(self.quota.storage.incr(key, self.limit.get_expiry(),
-                                                            amount=delta))
+            await self.quota._count(self.quota.storage, self.limit, ("tokens", model, client),
+                                    delta)
 
 
 def _per(limit: RateLimitItem) -> str:
