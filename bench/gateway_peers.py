@@ -75,7 +75,10 @@ def slowapi_app(model_path: str, key: str) -> Any:
     from slowapi.errors import RateLimitExceeded
 
     predict = _forward(model_path)
-    limiter = Limiter(key_func=lambda r: r.headers.get("x-api-key", ""))
+    def client(request: Request) -> str:  # slowapi passes the request to a "request" param
+        return str(request.headers.get("x-api-key", ""))
+
+    limiter = Limiter(key_func=client)
     app = FastAPI()
     app.state.limiter = limiter
     app.add_exception_handler(RateLimitExceeded, _rate_limit_exceeded_handler)  # type: ignore[arg-type]
@@ -90,7 +93,6 @@ def slowapi_app(model_path: str, key: str) -> Any:
         id: str | None = None
         inputs: list[Tensor]
 
-    @limiter.limit("100000000/minute")
     async def infer(request: Request, req: InferRequest) -> dict[str, Any]:
         if not hmac.compare_digest(request.headers.get("x-api-key", ""), key):
             raise HTTPException(401, "invalid API key")
@@ -100,8 +102,10 @@ def slowapi_app(model_path: str, key: str) -> Any:
             {"name": "probabilities", "datatype": "FP32", "shape": list(probs.shape),
              "data": probs.ravel().tolist()}]}
 
+    # the annotations are strings (PEP 563) naming local classes: give FastAPI the classes,
+    # on the function itself (slowapi's wrapper points FastAPI back to it)
     infer.__annotations__ = {"request": Request, "req": InferRequest, "return": dict[str, Any]}
-    app.post("/v2/models/digits/infer")(infer)
+    app.post("/v2/models/digits/infer")(limiter.limit("100000000/minute")(infer))
     return app
 
 
