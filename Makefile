@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,postgres,redis,dp,presidio,model-signing,mlflow,scanners,dp-sgd,art,dask
+EXTRAS ?= dev,postgres,redis,dp,presidio,model-signing,mlflow,scanners,dp-sgd,art,dask,onnx
 
 .PHONY: install demo test test-fast lint bench clean
 

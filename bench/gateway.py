@@ -7,8 +7,9 @@ bounded time. The cpmap gateway runs its full stack: API key (keyed hash, consta
 compare), global + client rate limit and query budget (``limits``, in memory; also with
 Redis), strict validation, output policy, metrics, prediction-log batching into the ledger.
 The bare app parses the JSON and calls the model, nothing else. Also a FastAPI + pydantic app
-(what users write today, without any limits). The load generator falls back to an asyncio
-httpx client when wrk is missing.
+(what users write today, without any limits), and, from their own virtual environment
+(``bench/gateway_peers.py``), FastAPI + slowapi + pydantic with an API key and MLServer. The
+load generator falls back to an asyncio httpx client when wrk is missing.
 
 ``python -m bench gateway``; CPMAP_BENCH_GATEWAY_SECONDS (default 5) per run.
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 SECONDS = int(os.environ.get("CPMAP_BENCH_GATEWAY_SECONDS", "5"))
+CPMAP_PEERS = os.environ.get("CPMAP_BENCH_GATEWAY_PEERS", "1") != "0"  # slowapi, MLServer
 CONNECTIONS = 16
 BODY = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64],
                     "data": [0.25] * 64}]}
@@ -148,10 +150,27 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(kind: str, arg: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def _command(kind: str, arg: str, port: int, key: str, root: Path) -> list[str]:
+    """How to start one server: ours with this python, the peers with theirs."""
+    from bench import gateway_peers as peers
+
+    if kind == "slowapi":
+        return [str(peers.python()), "-m", "bench.gateway_peers", "serve", "slowapi", arg,
+                str(port), key]
+    if kind == "mlserver":
+        folder = peers.mlserver_dir(root, arg, port, _port(), _port())
+        return [str(peers.VENV / "bin" / "mlserver"), "start", str(folder)]
+    return [sys.executable, "-m", "bench.gateway", "serve", kind, arg, str(port)]
+
+
+def _start(kind: str, arg: str, env: dict[str, str], key: str = "",
+           root: Path = Path(".")) -> tuple[subprocess.Popen[bytes], str]:
     port = _port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.gateway", "serve", kind, arg,
-                             str(port)], env={**os.environ, **env})
+    here = str(Path(__file__).parents[1])
+    proc = subprocess.Popen(_command(kind, arg, port, key, root),
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                [here, str(root / "mlserver"), os.environ.get("PYTHONPATH", "")]),
+                                 **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     import httpx
 
@@ -228,7 +247,7 @@ def _asyncio_load(url: str, key: str) -> dict[str, float]:
 
 
 def _measure(kind: str, arg: str, key: str, root: Path, env: dict[str, str]) -> dict[str, float]:
-    proc, url = _start(kind, arg, env)
+    proc, url = _start(kind, arg, env, key, root)
     try:
         if shutil.which("wrk"):
             return _wrk(url, key, root / f"{kind}.lua")
@@ -258,6 +277,13 @@ def main() -> None:
         if _redis_up():
             runs.append(("cpmap gateway, limits in Redis", "cpmap", str(ws),
                          {"CPMAP_REDIS_URL": "redis://127.0.0.1:6379/0"}))
+        if CPMAP_PEERS:
+            from bench import gateway_peers
+
+            if gateway_peers.ensure_venv() is not None:
+                runs += [("FastAPI + slowapi + pydantic (API key, rate limit)", "slowapi",
+                          str(model), {}),
+                         ("MLServer (OIP v2, no auth, no limits)", "mlserver", str(model), {})]
         results = [(label, _measure(kind, arg, key, root, env))
                    for label, kind, arg, env in runs]
     base = results[0][1]["rps"]
@@ -279,7 +305,11 @@ global and client rate limit and the client's query budget (fixed windows), stri
 validation, model in a worker thread with a timeout, output policy, security headers,
 Prometheus metrics and a prediction-log entry (batched into the ledger off the request path).
 The version is served with `allow_ungated` here (the gate runs once at start-up, not per
-request).
+request). The peers (their own virtual environment, `bench/gateway_peers.py`) serve the same
+weights computed with numpy: FastAPI + slowapi + pydantic checks an API key in constant time
+and a slowapi rate limit (in memory) and validates the body with pydantic, what users write
+by hand today; MLServer serves the Open Inference Protocol v2 with no authentication and no
+limits, one process (`parallel_workers = 0`).
 """
     write_page("gateway", "CP7 gateway vs bare Starlette", body, "gateway")
 

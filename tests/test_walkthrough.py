@@ -113,7 +113,8 @@ def test_the_walkthrough_commands_are_the_ones_tested() -> None:
     runs = [" ".join(c[:3]) for c in walkthrough() if c[0] == "cpmap"]
     for step in ("cpmap init", "cpmap data register", "cpmap data sign", "cpmap scan deps",
                  "cpmap registry register", "cpmap robustness evaluate", "cpmap redteam run",
-                 "cpmap gate credit@1", "cpmap registry promote", "cpmap report credit@1"):
+                 "cpmap gate credit@1", "cpmap registry promote", "cpmap gateway check",
+                 "cpmap report credit@1"):
         assert any(r.startswith(step) for r in runs), step
 
 
@@ -131,9 +132,16 @@ def test_the_readme_walkthrough_runs_unchanged(tmp_path: Path, osv_mirror: str,
             own = out.out.split("held-out accuracy ")[1].split()[0]
         if words[:2] == ["cpmap", "gate"]:
             assert "gate passed" in out.err + out.out
+        if words[:3] == ["cpmap", "gateway", "check"]:
+            assert "missing-column" in out.out and "unknown-category" in out.out
+            assert "checks passed" in out.err
         if words[:3] == ["cpmap", "robustness", "evaluate"]:
             assert "black-box attacks (Square, HopSkipJump)" in out.err
             assert f"clean accuracy {own}" in out.out  # the model's own score, same rows
     project = Path.cwd()
+    from cpmap.core.workspace import open_workspace
+    from cpmap.registry.versions import get
+
+    assert get(open_workspace(project), "credit:production").version == 1  # gated, promoted
     assert (project / "cpmap-report").is_dir()
     assert not (project / ".hypothesis").exists()  # scratch stays under .cpmap/tmp

@@ -56,7 +56,6 @@ def register_gated(ws: Workspace, tmp: Path, data: bytes, name: str = "digits",
     """Register ``data`` with passing CP1/CP3/CP4/CP5/CP6 evidence (and CP5 extraction), and
     with ``checked`` a passing CP7 gateway check, which production requires."""
     from cpmap.provenance.datasets import register_dataset
-    from cpmap.registry.card import build_card, record_card
     from cpmap.registry.versions import register
 
     csv = tmp / f"{name}-train.csv"
@@ -66,9 +65,18 @@ def register_gated(ws: Workspace, tmp: Path, data: bytes, name: str = "digits",
     path = tmp / f"{name}-{hashlib.sha256(data).hexdigest()[:8]}.safetensors"
     path.write_bytes(data)
     mv = register(ws, name, path, datasets=[dv.ref]).version
+    return attach_passing(ws, mv, path.name, extraction, checked)
+
+
+def attach_passing(ws: Workspace, mv: ModelVersion, filename: str,
+                   extraction: dict[str, Any] | None = EXTRACTION, checked: bool = True
+                   ) -> ModelVersion:
+    """The CP3-CP7 evidence a gated version carries (its data's CP1 evidence aside)."""
+    from cpmap.registry.card import build_card, record_card
+
     subj = [Subject(mv.ref, mv.digest)]
     record(Evidence.of(ModelScan(verdict=Verdict.PASS, files=1, safe=1),
-                       [Subject(path.name, mv.digest)]), ws)
+                       [Subject(filename, mv.digest)]), ws)
     robust = RobustnessEvaluation(verdict=Verdict.INFO, clean_accuracy=0.95,
                                   results=tuple(AttackRow(a, 0.15, 0.7) for a in ENSEMBLE),
                                   worst_case={"0.15": 0.7})

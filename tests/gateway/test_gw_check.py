@@ -25,7 +25,7 @@ def test_check_passes_against_the_gateway(ws: Any, gated: Any, serve: Any,
             "query-budget", "oversized-body", "polyglot-png-zip", "decompression-bomb-jpeg",
             "output-hardening"} <= names
     (ex,) = [c for c in doc["checks"] if c["check"] == "extraction-within-budget"]
-    assert ex["measured"]["answered"] == 384 and ex["measured"]["refused_with"] == 429
+    assert ex["measured"]["answered"] == 400 and ex["measured"]["refused_with"] == 429
     assert ex["measured"]["fidelity"] < 0.9 and ex["measured"]["eval_rows"] == 400
     entry = Ledger(ws).entries(kind="gateway-check")[-1]  # the one this check recorded
     assert entry.predicate["verdict"] == "pass"

@@ -148,3 +148,70 @@ def test_images_over_http(gated: Any, serve: Any, key: Any) -> None:
         r = c.post(url, json={"inputs": [{"name": "input", "datatype": "BYTES", "shape": [1],
                                           "data": ["%%%"]}]}, headers=h)
         assert r.status_code == 400
+
+
+def _rgb(fmt: str, pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_rgb_images_decode_channel_first_in_the_training_range() -> None:
+    px = np.zeros((4, 4, 3), np.uint8)
+    px[..., 0], px[..., 1], px[..., 2] = 255, 0, 51  # red, no green, 20% blue
+    body = _rgb("PNG", px)
+    out = images.decode(body, images.sniff(body, BOTH, None), (3, 4, 4), (-1.0, 1.0), 10_000)
+    chw = out.pixels.reshape(3, 4, 4)
+    np.testing.assert_allclose(chw[0], 1.0)
+    np.testing.assert_allclose(chw[1], -1.0)
+    np.testing.assert_allclose(chw[2], -0.6, atol=1e-6)
+    grey = _img("PNG", (8, 8))  # a grey image sent to a colour model: three equal channels
+    rows = images.decode(grey, "PNG", (3, 4, 4), BOUNDS, 10_000).pixels.reshape(3, 4, 4)
+    np.testing.assert_allclose(rows[0], rows[1])
+    np.testing.assert_allclose(rows[1], rows[2])
+    assert Image.open(io.BytesIO(out.png)).mode == "RGB"  # re-encoded: pixels only
+
+
+@pytest.fixture(scope="module")
+def rgb_model() -> bytes:
+    import torch
+
+    from cpmap.models.datasets import Dataset
+    from cpmap.models.persist import model_bytes as to_bytes
+    from cpmap.robustness.config import TrainConfig
+    from cpmap.robustness.training import train
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (120, 48)).astype(np.float32)
+    y = (x[:, :16].mean(axis=1) > x[:, 16:32].mean(axis=1)).astype(np.int64)  # red > green
+    ds = Dataset("rgb", "1" * 64, x, y, ("green", "red"), image_shape=(3, 4, 4))
+    return to_bytes(train(ds, TrainConfig(arch="mlp", hidden=(16,), epochs=2)).model)[0]
+
+
+def test_an_rgb_model_takes_colour_jpeg_and_png(ws: Any, tmp_path: Any, rgb_model: bytes,
+                                                serve: Any, key: Any) -> None:
+    from tests.gateway.conftest import register_gated
+
+    from cpmap.models.persist import load_bytes
+
+    register_gated(ws, tmp_path, rgb_model, name="rgb")
+    token = key("painter", scopes=("infer:rgb",), output="full")
+    gw = serve("rgb@1")
+    px = np.zeros((4, 4, 3), np.uint8)
+    px[..., 0] = 250
+    h = {"Authorization": f"Bearer {token}"}
+    meta = httpx.get(f"{gw.url}/v2/models/rgb", headers=h).json()
+    assert meta["inputs"][0]["shape"] == [-1, 48]
+    want = load_bytes(rgb_model, "m").predict_proba(
+        (px.astype(np.float32) / 255).transpose(2, 0, 1).reshape(1, -1))
+    for fmt, ctype in (("PNG", "image/png"), ("JPEG", "image/jpeg")):
+        r = httpx.post(f"{gw.url}/v2/models/rgb/infer", content=_rgb(fmt, px),
+                       headers={**h, "Content-Type": ctype})
+        assert r.status_code == 200, r.text
+        got = np.asarray(r.json()["outputs"][0]["data"]).reshape(1, 2)
+        np.testing.assert_allclose(got, want, atol=0.02 if fmt == "JPEG" else 1e-5)
+    b64 = base64.b64encode(_rgb("PNG", px)).decode()
+    r = httpx.post(f"{gw.url}/v2/models/rgb/infer", headers=h, json={"inputs": [
+        {"name": "input", "datatype": "BYTES", "shape": [1], "data": [b64]}]})
+    assert r.status_code == 200, r.text

@@ -97,3 +97,76 @@ def test_configuration_is_pinned(rsa_key: Any, tmp_path: Path) -> None:
         JwtVerifier(jwks, "", AUD, ("RS256",))
     with pytest.raises(GatewayError, match="no asymmetric"):
         JwtVerifier({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}, ISS, AUD, ("RS256",))
+
+
+class _Jwks:
+    """A JWKS endpoint on 127.0.0.1 whose key set the test rotates; counts its fetches."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.doc: dict[str, Any] = {"keys": []}
+        self.fetches, self.down = 0, False
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                outer.fetches += 1
+                body = json.dumps(outer.doc).encode()
+                self.send_response(503 if outer.down else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+
+    def publish(self, **keys: Any) -> None:
+        self.doc = {"keys": [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key())),
+                              "kid": kid, "use": "sig"} for kid, k in keys.items()]}
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def idp() -> Any:
+    server = _Jwks()
+    yield server
+    server.close()
+
+
+def test_key_rotation_through_a_jwks_url(gated: Any, serve: Any, rsa_key: Any,
+                                         idp: Any) -> None:
+    old, new = rsa_key, rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    idp.publish(k1=old)
+    gw = serve(jwt_jwks=idp.url, jwt_issuer=ISS, jwt_audience=AUD,
+               jwt_jwks_min_refresh_s=0.3, auth_fail_rate="1000/minute")
+    assert idp.fetches == 1
+
+    def status(tok: str) -> int:
+        return httpx.post(f"{gw.url}/v2/models/digits/infer", json=rows(), timeout=10,
+                          headers={"Authorization": f"Bearer {tok}"}).status_code
+
+    assert status(_token(old, kid="k1")) == 200
+    time.sleep(0.4)
+    idp.publish(k2=new)  # the provider rotates: k1 retired, k2 signs from now on
+    assert status(_token(new, kid="k2")) == 200  # unknown kid: one refresh, then accepted
+    assert idp.fetches == 2
+    assert status(_token(old, kid="k1")) == 401  # the retired key no longer verifies
+    gw.app.jwt.min_refresh_s = 3600.0  # forged kids cannot make the gateway hammer the IdP
+    for i in range(20):
+        assert status(_token(new, kid=f"forged-{i}")) == 401
+    assert idp.fetches == 2
+    gw.app.jwt.min_refresh_s = 0.3
+    time.sleep(0.4)
+    idp.down = True  # a provider outage keeps the last good key set
+    assert status(_token(new, kid="k3")) == 401
+    assert status(_token(new, kid="k2")) == 200
+    assert gw.app.jwt.refresh_failures >= 1

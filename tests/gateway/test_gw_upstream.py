@@ -136,6 +136,46 @@ def test_chat_upstream(ws: Any, upstreams: dict[str, Any], key: Any) -> None:
         gw.stop()
 
 
+def test_chat_tokens_count_against_a_token_budget(ws: Any, upstreams: dict[str, Any],
+                                                  key: Any) -> None:
+    from cpmap.gateway.config import load
+
+    k = key("talker", scopes=("infer:assistant",), rate="1000/minute", budget="1000/day")
+    cfg = load(ws, env={}, chat_token_budget="40/day")
+    gw = run_in_thread(build_upstream(ws, upstreams["chat"], "assistant", kind="openai",
+                                      cfg=cfg, allow_ungated=True))
+    msg = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 10}
+    h = {"Authorization": f"Bearer {k}"}
+    try:
+        with httpx.Client(base_url=gw.url, timeout=10) as c:
+            long = c.post("/v1/chat/completions", json={**msg, "max_tokens": 1000}, headers=h)
+            assert long.status_code == 429  # prompt + max_tokens cannot fit in 40 tokens
+            states = []
+            for _ in range(5):  # each reserves 6 + 10 and is settled to the upstream's 6
+                r = c.post("/v1/chat/completions", json=msg, headers=h)
+                assert r.status_code == 200, r.text
+                states.append(r.headers["ratelimit"].split('"tokens";r=')[1].split(";")[0])
+            assert states == ["34", "28", "22", "16", "10"]
+            r = c.post("/v1/chat/completions", json=msg, headers=h)
+            assert r.status_code == 429 and "per day" in r.json()["error"]
+            assert "retry-after" in r.headers
+            small = {**msg, "max_tokens": 4}  # the refused reservation was given back
+            assert c.post("/v1/chat/completions", json=small, headers=h).status_code == 200
+    finally:
+        gw.stop()
+
+
+def test_token_estimates() -> None:
+    from cpmap.gateway.upstream import estimate_tokens, used_tokens
+
+    assert estimate_tokens([{"role": "user", "content": "hello"}]) == 6
+    assert estimate_tokens([{"role": "user", "content": "x" * 400}]) == 104
+    req = {"messages": [{"role": "user", "content": "a b c"}]}
+    answer = {"choices": [{"message": {"role": "assistant", "content": "d e"}}]}
+    assert used_tokens(answer, req) == 7 + 2  # estimated: no usage reported
+    assert used_tokens({**answer, "usage": {"total_tokens": 42}}, req) == 42
+
+
 def test_cli_refuses_an_ungated_upstream(ws: Any, upstreams: dict[str, Any],
                                          capsys: pytest.CaptureFixture[str]) -> None:
     from cpmap.cli import main

@@ -103,14 +103,22 @@ def log_verify(workspace: WorkspaceOpt = None, fmt: FormatOpt = Fmt.table) -> No
 def check(
     name: Annotated[str, typer.Argument(help="Model name the gateway serves.")],
     url: Annotated[str, typer.Option(help="Gateway base URL.")] = "http://127.0.0.1:8080",
+    serve: Annotated[str | None, typer.Option(
+        help="Serve this version first (NAME:staging, NAME@V) exactly as `cpmap serve` does, "
+        "on a free 127.0.0.1 port, attack it there, then stop it (instead of --url).")] = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
     """Attack a running gateway (credentials, limits, budgets, bodies, file parsers, output
     hardening) and record CP7 evidence. Exit 1 if anything got through."""
-    from cpmap.gateway.check import run
+    from cpmap.gateway.check import run, run_served
 
-    result = run(_ws(workspace), name, url)
+    ws = _ws(workspace)
+    if serve is not None:
+        result = run_served(ws, name, serve)
+        url = result.url
+    else:
+        result = run(ws, name, url)
 
     def table(value: dict[str, Any]) -> None:
         from cpmap.formats.table import render

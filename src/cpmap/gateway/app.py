@@ -244,7 +244,7 @@ class Gateway:
     def _metadata(self, key: ApiKey) -> dict[str, Any]:
         policy = self._policy(key)
         return {"name": self.served.name, "versions": [str(self.served.version)],
-                "platform": "cpmap", "inputs": [self.served.spec.to_dict()],
+                "platform": "cpmap", "inputs": self.served.spec.inputs(),
                 "outputs": [{"name": n, "datatype": t, "shape": [-1, -1]}
                             for n, t in policy.output_names()]}
 
@@ -259,7 +259,7 @@ class Gateway:
         presented = _credential(scope)
         key = self.keyring.authenticate(presented) if presented else None
         if key is None and presented and self.jwt is not None and presented.count(".") == 2:
-            key = self.jwt.verify(presented)
+            key = await self.jwt.authenticate(presented)
         if key is None:
             await self.quota.auth_failed(address)
             challenge = 'Bearer realm="cpmap"' + (', error="invalid_token"' if presented else "")
@@ -313,11 +313,32 @@ class Gateway:
         budget = key.budget or self.plan.limit_for(self._policy(key))
         spent = await self.quota.spend(key.client, self.served.name, budget, 1,
                                        budget.endswith("/month"))
-        doc = await upstream.complete(request, self.served.name, rid)
-        resp = json_response(200, doc, headers(windows + ([spent] if spent else [])))
+        doc, tokens = await self._chat_tokens(upstream, request, key.client, rid)
+        resp = json_response(200, doc, headers(windows + [w for w in (spent, tokens) if w]))
         self._log(rid, key.client, 200, 1, hashlib.sha256(body).hexdigest(),
                   hashlib.sha256(resp.body).hexdigest(), None)
         return "chat", resp, rid
+
+    async def _chat_tokens(self, upstream: Any, request: dict[str, Any], client: str,
+                           rid: str) -> tuple[dict[str, Any], Window | None]:
+        """The completion, its prompt and answer tokens counted against the token budget."""
+        from cpmap.gateway.quota import TokenBudget
+        from cpmap.gateway.upstream import estimate_tokens, used_tokens
+
+        budget, name = TokenBudget(self.quota, self.cfg.chat_token_budget), self.served.name
+        reserved = estimate_tokens(request["messages"]) + int(request["max_tokens"])
+        window = await budget.reserve(client, name, reserved)
+        try:
+            doc: dict[str, Any] = await upstream.complete(request, name, rid)
+        except BaseException:
+            await budget.settle(client, name, -reserved)
+            raise
+        used = used_tokens(doc, request)
+        await budget.settle(client, name, used - reserved)
+        if window is not None:
+            window = Window(window.name, window.limit, window.remaining + reserved - used,
+                            window.reset_in)
+        return doc, window
 
     async def _predict(self, x: np.ndarray) -> np.ndarray:
         assert self._sem is not None  # noqa: S101 - set at startup

@@ -22,7 +22,7 @@ from cpmap.core.findings import Finding, Location, Severity
 from cpmap.gateway import evidence as ev
 from cpmap.gateway import keys as gk
 from cpmap.gateway.errors import GatewayError
-from cpmap.gateway.probes import Probe, probes, rows
+from cpmap.gateway.probes import Contract, Probe, probes
 from cpmap.redteam.predicates import RedteamCampaign
 
 if TYPE_CHECKING:
@@ -145,6 +145,21 @@ def run(ws: Workspace, name: str, url: str, timeout: float = 10.0) -> CheckResul
     return CheckResult(name, version, mv.digest, url, tuple(results), entry.index)
 
 
+def run_served(ws: Workspace, name: str, ref: str) -> CheckResult:
+    """Serve ``ref`` as ``cpmap serve`` would (verified, gated, evidence recorded) on a free
+    127.0.0.1 port, run the check against it, and stop it: a staging deploy in one step."""
+    from cpmap.core.refs import Ref
+    from cpmap.gateway.server import build, run_in_thread
+
+    if Ref.parse(ref, aliases=True).name != name:
+        raise GatewayError(f"--serve {ref}: not a version of {name}")
+    running = run_in_thread(build(ws, ref))
+    try:
+        return run(ws, name, running.url)
+    finally:
+        running.stop()
+
+
 def _attack(ws: Workspace, client: httpx.Client, name: str,
             keys: _Keys) -> tuple[list[dict[str, Any]], int]:
     import httpx
@@ -157,12 +172,12 @@ def _attack(ws: Workspace, client: httpx.Client, name: str,
                            f"{meta.status_code}")
     doc = meta.json()
     version = int(doc["versions"][0])
-    dim = int(doc["inputs"][0]["shape"][-1])
+    contract = Contract.from_metadata(doc)
     image = "image/png" in str(client.get("/openapi.json").text)
     _wait_for_key(client, meta_path, keys.scope)  # scope key: 403 once known
     results = [_judge("legitimate-request", (200,), client.post(
-        infer, json=rows(dim), headers={"Authorization": f"Bearer {keys.good}"}))]
-    for p in probes(dim, image):
+        infer, json=contract.body(), headers={"Authorization": f"Bearer {keys.good}"}))]
+    for p in probes(contract, image):
         try:
             r = client.request(p.method, infer, content=p.body or None,
                                headers=_headers(p, keys))
@@ -171,19 +186,20 @@ def _attack(ws: Workspace, client: httpx.Client, name: str,
                             "ok": False, "problems": [f"no answer ({type(e).__name__})"]})
             continue
         results.append(_judge(p.name, p.expect, r))
-    results.append(_exhaust(client, infer, dim, keys.rate, "rate-limit", 1, (429,)))
-    results.append(_exhaust(client, infer, dim, keys.budget, "query-budget", 5, (429, 403)))
-    results.append(_output(ws, client, infer, dim, keys.default, name, version))
+    results.append(_exhaust(client, infer, contract, keys.rate, "rate-limit", 1, (429,)))
+    results.append(_exhaust(client, infer, contract, keys.budget, "query-budget", 5,
+                            (429, 403)))
+    results.append(_output(ws, client, infer, contract, keys.default, name, version))
     results.append(_extraction(ws, client, infer, keys, name, version))
     return results, version
 
 
-def _exhaust(client: httpx.Client, path: str, dim: int, key: str, name: str, n: int,
+def _exhaust(client: httpx.Client, path: str, contract: Contract, key: str, name: str, n: int,
              expect: tuple[int, ...]) -> dict[str, Any]:
     h = {"Authorization": f"Bearer {key}"}
     last = None
     for _ in range(20):
-        last = client.post(path, json=rows(dim, n=n), headers=h)
+        last = client.post(path, json=contract.body(n=n), headers=h)
         if last.status_code != 200:
             break
     assert last is not None  # noqa: S101 - the loop runs at least once
@@ -197,7 +213,8 @@ def _exhaust(client: httpx.Client, path: str, dim: int, key: str, name: str, n: 
     return _judge(name, expect, last, headers)
 
 
-def _output(ws: Workspace, client: httpx.Client, path: str, dim: int, key: str, name: str,
+def _output(ws: Workspace, client: httpx.Client, path: str, contract: Contract, key: str,
+            name: str,
             version: int) -> dict[str, Any]:
     """The default output policy: what the gateway recorded for the version, and not full."""
     from cpmap.core.ledger import Ledger
@@ -206,7 +223,7 @@ def _output(ws: Workspace, client: httpx.Client, path: str, dim: int, key: str, 
     digest = get(ws, f"{name}@{version}").digest
     chosen = [e.predicate["details"].get("default_output") for e in
               Ledger(ws).entries(digest=digest, kind="gateway-budget")]
-    r = client.post(path, json=rows(dim), headers={"Authorization": f"Bearer {key}"})
+    r = client.post(path, json=contract.body(), headers={"Authorization": f"Bearer {key}"})
 
     def policy(resp: httpx.Response) -> str | None:
         if resp.status_code != 200:
@@ -226,14 +243,17 @@ def _extraction(ws: Workspace, client: httpx.Client, path: str, keys: _Keys, nam
                 version: int, max_queries: int = 2048) -> dict[str, Any]:
     """An extraction attack within the gateway's budget must stay below CP5's stolen mark."""
     from cpmap.gateway import extraction
-    from cpmap.gateway.served import artifact_bytes
-    from cpmap.models.persist import load_bytes
+    from cpmap.gateway.served import artifact_bytes, load_model, own_schema
+    from cpmap.gateway.table import from_schema
     from cpmap.registry.versions import get
 
     mv = get(ws, f"{name}@{version}")
-    model = load_bytes(artifact_bytes(ws, mv), f"model {mv.ref}", ws=ws)
+    model = load_model(ws, mv, artifact_bytes(ws, mv))
+    schema = own_schema(mv)
+    table = from_schema(schema, 0.0) if schema is not None else None
     threshold = _stolen_fidelity(ws, mv.digest)
-    got = extraction.attack(ws, client, path, keys.attacker, model, max_queries, threshold)
+    got = extraction.attack(ws, client, path, keys.attacker, model, max_queries, threshold,
+                            table=table, data=_trained_on(mv))
     problems = []
     if got["fidelity"] >= threshold:
         problems.append(f"a surrogate trained on {got['answered']} answers agrees with the "
@@ -242,6 +262,13 @@ def _extraction(ws: Workspace, client: httpx.Client, path: str, keys: _Keys, nam
     return {"check": "extraction-within-budget", "expected": [f"fidelity < {threshold:g}"],
             "status": got.get("refused_with") or 200, "ok": not problems,
             "problems": problems, "measured": got}
+
+
+def _trained_on(mv: Any) -> str | None:
+    """The dataset a user's own model was registered with (the attacker's natural pool)."""
+    sets = (mv.lineage.training or {}).get("datasets") or []
+    ref = sets[0].get("ref") if sets and isinstance(sets[0], dict) else None
+    return str(ref) if ref else None
 
 
 def _stolen_fidelity(ws: Workspace, digest: str) -> float:

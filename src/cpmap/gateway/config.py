@@ -34,6 +34,7 @@ class GatewayConfig:
     default_budget: str = "1000/day"  # used when no CP5 extraction evidence exists
     budget_safety: float = 0.5  # share of the extraction cost a client may spend
     budget_window: str = "day"
+    chat_token_budget: str = "200000/day"  # noqa: S105 - chat: prompt + completion tokens
     redis_url: str = ""
     fail_open: bool = False  # with Redis down: serve unlimited (logged, alerted) or 503
     redis_timeout_s: float = 2.0  # a Redis call slower than this counts as Redis down
@@ -48,6 +49,8 @@ class GatewayConfig:
     jwt_algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
     jwt_scope_claim: str = "scope"
     jwt_leeway_s: float = 30.0
+    jwt_jwks_min_refresh_s: float = 60.0  # unknown kid: at most one JWKS fetch per this time
+    jwt_jwks_max_age_s: float = 3600.0  # the JWKS is fetched again when older than this
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_formats", tuple(f.upper() for f in self.image_formats))

@@ -11,6 +11,7 @@ keys appear only as their keyed hash.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from cpmap.core.evidence import Evidence, Subject, Verdict
@@ -49,8 +50,21 @@ def serve(ref: str, digest: str, gate_passed: bool, ungated: bool, reasons: Sequ
     line = (f"serving {ref} (gate passed)" if gate_passed else
             f"serving {ref} WITHOUT a passing gate (--unsafe-allow-ungated)")
     served = GatewayServe(verdict=verdict, gate_passed=gate_passed, unsafe_allow_ungated=ungated,
-                          reasons=tuple(reasons), settings=dict(settings), highlights=(line,))
+                          reasons=tuple(reasons), settings=dict(settings),
+                          highlights=(line, configuration(settings)))
     return Evidence.of(served, _model(ref, digest))
+
+
+def configuration(s: Mapping[str, Any]) -> str:
+    """The gateway's settings in one line, for the report."""
+    def get(k: str) -> Any:
+        return s.get(k, "?")
+    return (f"limits in {get('limits_backend')} (global {get('global_rate')}, client default "
+            f"{get('default_rate')}, failed auth {get('auth_fail_rate')}); body <= "
+            f"{get('max_body_bytes')} B, batch <= {get('max_batch')}, range margin "
+            f"{get('range_margin')}, timeout {get('timeout_s')} s, concurrency "
+            f"{get('max_concurrency')}; images {', '.join(s.get('image_formats') or [])}; "
+            f"default output {get('default_output')}; JWT {'on' if s.get('jwt_jwks') else 'off'}")
 
 
 def budget(ref: str, digest: str, queries: int, window: str, reason: str,
@@ -62,12 +76,35 @@ def budget(ref: str, digest: str, queries: int, window: str, reason: str,
     return Evidence.of(chosen, _model(ref, digest))
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """What a gateway process has answered so far (the report's CP7 counts)."""
+
+    requests: int = 0
+    refused: int = 0
+    rows: int = 0
+    refusals: Mapping[str, int] = field(default_factory=dict)
+    started: str = ""
+
+    def line(self) -> str:
+        top = sorted(self.refusals.items(), key=lambda kv: (-kv[1], kv[0]))[:6]
+        why = "; ".join(f"{k}: {v}" for k, v in top)
+        return (f"traffic since {self.started}: {self.requests} infer request(s), "
+                f"{self.requests - self.refused} answered ({self.rows} rows), {self.refused} "
+                f"refused" + (f" ({why})" if why else ""))
+
+
 def predictions(ref: str, digest: str, root: str, count: int, first: str, last: str,
-                refused: int) -> Evidence:
-    """One batch of the prediction log: the RFC 6962 root over its entries' digests."""
+                refused: int, traffic: Traffic | None = None) -> Evidence:
+    """One batch of the prediction log: the RFC 6962 root over its entries' digests, with the
+    process's traffic so far."""
+    t = traffic or Traffic(count, refused)
     batch = GatewayPredictions(verdict=Verdict.INFO, entries=count, refused=refused,
                                merkle_root=root, first=first, last=last,
-                               hash="RFC 6962 SHA-256 over canonical JSON entries")
+                               hash="RFC 6962 SHA-256 over canonical JSON entries",
+                               requests_total=t.requests, refused_total=t.refused,
+                               rows_total=t.rows, refusals=dict(t.refusals), started=t.started,
+                               highlights=(t.line(),))
     return Evidence.of(batch, _model(ref, digest))
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cpmap.gateway.served import InputSpec
+    from cpmap.gateway.table import Column, TableSpec
 
 ERROR = {"type": "object", "required": ["error"], "additionalProperties": False,
          "properties": {"error": {"type": "string"}}}
@@ -29,7 +30,40 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _resp(text[c]) for c in codes}
 
 
+def _column_schema(col: Column, max_batch: int) -> dict[str, Any]:
+    if col.kind == "categorical":
+        value: dict[str, Any] = {"enum": list(col.categories)}
+        types: list[str] = ["BYTES"]
+    else:
+        value = {"type": "integer" if col.integer else "number", "minimum": col.lo,
+                 "maximum": col.hi}
+        types = ["INT64", "INT32", "FP64", "FP32"] if col.integer else ["FP64", "FP32"]
+    return {"type": "object", "additionalProperties": False,
+            "required": ["name", "shape", "datatype", "data"],
+            "properties": {
+                "name": {"const": col.name},
+                "shape": {"type": "array", "prefixItems": [
+                    {"type": "integer", "minimum": 1, "maximum": max_batch}],
+                    "minItems": 1, "maxItems": 1},
+                "datatype": {"enum": types},
+                "data": {"type": "array", "items": value, "minItems": 1,
+                         "maxItems": max_batch}}}
+
+
+def table_schema(table: TableSpec, max_batch: int) -> dict[str, Any]:
+    """One input per named column, each once (the lengths must agree: said in words)."""
+    columns = [_column_schema(c, max_batch) for c in table.columns]
+    return {"type": "object", "additionalProperties": False, "required": ["inputs"],
+            "description": "one input per column, all of the same length n",
+            "properties": {"id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+                           "inputs": {"type": "array", "prefixItems": columns,
+                                      "items": False, "minItems": len(columns),
+                                      "maxItems": len(columns)}}}
+
+
 def infer_schema(spec: InputSpec, max_batch: int) -> dict[str, Any]:
+    if spec.table is not None:
+        return table_schema(spec.table, max_batch)
     number = {"type": "number", "minimum": spec.lo, "maximum": spec.hi}
     tensor = {"type": "object", "additionalProperties": False,
               "required": ["name", "shape", "datatype", "data"],

@@ -62,6 +62,12 @@ class GatewayPredictions(_CP7):
     kind: ClassVar[str] = "gateway-predictions"
     entries: int = metric(0, unit="count")
     refused: int = metric(0, unit="count")
+    # the traffic of this gateway process so far (every batch before this one, and this one)
+    requests_total: int = metric(0, unit="count")
+    refused_total: int = metric(0, unit="count")
+    rows_total: int = metric(0, unit="count")
+    refusals: Mapping[str, int] = detail(factory=dict)  # "429 budget" -> count, cumulative
+    started: str = detail("")
     merkle_root: str = detail("")
     first: str = detail("")
     last: str = detail("")

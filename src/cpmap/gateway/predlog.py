@@ -45,6 +45,8 @@ class PredictionLog:
         self._flushing = threading.Lock()
         self.batches: list[int] = []  # ledger entries written
         self.count = 0
+        self.traffic = ev.Traffic(started=time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                        time.gmtime()))
 
     def add(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -82,8 +84,10 @@ class PredictionLog:
     def _write(self, taken: list[dict[str, Any]]) -> list[int]:
         groups = [taken[lo : lo + self.batch] for lo in range(0, len(taken), self.batch)]
         datas = [[canonical_json(e) for e in group] for group in groups]
-        envelopes = [seal(self._evidence(group, data), self.ws)
-                     for group, data in zip(groups, datas, strict=True)]
+        traffic, envelopes = self.traffic, []
+        for group, data in zip(groups, datas, strict=True):
+            traffic = _add(traffic, group)
+            envelopes.append(seal(self._evidence(group, data, traffic), self.ws))
         ledger = Ledger(self.ws)
         with self.ws.store.write() as conn:
             entries = append_batch_in(ledger, conn, envelopes)
@@ -92,13 +96,16 @@ class PredictionLog:
                 for entry, data in zip(entries, datas, strict=True)
                 for i, d in enumerate(data)])
         ledger.witness(entries[-1])
+        self.traffic = traffic  # counted once the batches are in the ledger
         return [e.index for e in entries]
 
-    def _evidence(self, taken: list[dict[str, Any]], data: list[bytes]) -> Any:
+    def _evidence(self, taken: list[dict[str, Any]], data: list[bytes],
+                  traffic: ev.Traffic) -> Any:
         root = merkle.root_of(merkle.leaf_hash(d) for d in data).hex()
         refused = sum(1 for e in taken if e.get("status", 200) >= 400)
         return ev.predictions(self.ref, self.digest, root, len(taken),
-                              str(taken[0].get("ts")), str(taken[-1].get("ts")), refused)
+                              str(taken[0].get("ts")), str(taken[-1].get("ts")), refused,
+                              traffic)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush whenever due, until ``stop``; then flush what is left."""
@@ -129,3 +136,18 @@ def verify_batch(ws: Workspace, index: int) -> bool:
             gateway_predictions.c.batch == index).order_by(gateway_predictions.c.seq)).all()
     got = merkle.root_of(merkle.leaf_hash(str(r[0]).encode()) for r in rows).hex()
     return bool(rows) and got == root
+
+
+def _add(t: ev.Traffic, taken: list[dict[str, Any]]) -> ev.Traffic:
+    """``t`` plus a batch of log entries: requests, rows answered, refusals by status/reason."""
+    refusals = dict(t.refusals)
+    refused = 0
+    for e in taken:
+        status = int(e.get("status", 200))
+        if status >= 400:
+            refused += 1
+            why = f"{status} {e.get('reason') or 'refused'}"
+            refusals[why] = refusals.get(why, 0) + 1
+    rows = sum(int(e.get("rows") or 0) for e in taken if int(e.get("status", 200)) < 400)
+    return ev.Traffic(t.requests + len(taken), t.refused + refused, t.rows + rows, refusals,
+                      t.started)

@@ -83,8 +83,12 @@ class Quota:
                  redis_timeout: float = 2.0) -> None:
         from limits.aio.storage import MemoryStorage
 
+        from cpmap.gateway.rediscount import RedisCounters
+
         self.namespace = namespace
-        self.storage = storage_for(redis_url, redis_timeout)
+        self.storage = storage_for("", redis_timeout)
+        # shared counters: one pipelined Lua round trip per hit (see rediscount)
+        self.counters = RedisCounters(redis_url, redis_timeout) if redis_url else None
         self.local = MemoryStorage()  # the global rate protects this process: never shared
         self.global_rate = item(global_rate)
         self.auth_fail = item(auth_fail_rate)
@@ -122,6 +126,11 @@ class Quota:
         """(count after adding ``cost``, seconds to the window's end): one storage call in
         the steady state (the window's end is asked only when a window starts)."""
         key = limit.key_for(self.namespace, *ids)
+        if storage is self.storage and self.counters is not None:
+            got = await self._guard(self.counters.incr(key, cost, limit.get_expiry()))
+            if got is None:
+                return None
+            return got[0], max(1, math.ceil(got[1] / 1000))
         count = await self._guard(storage.incr(key, limit.get_expiry(), amount=cost))
         if count is None:
             return None
@@ -181,6 +190,33 @@ class Quota:
         """Count ``rows`` queries against the client's budget for ``model``."""
         return await self._hit("budget", self.parsed(budget), ("budget", model, client), rows,
                                "budget", 403 if monthly else 429)
+
+
+class TokenBudget:
+    """Chat tokens (prompt and completion) per client against a budget such as 100000/day.
+
+    A request reserves its prompt (estimated) plus its ``max_tokens`` before it goes upstream,
+    so a client can never run past its budget by one long answer; when the answer comes back
+    the reservation is settled to what was used (the upstream's own ``usage`` count when it
+    reports one), and a refused or failed request gives its reservation back.
+    """
+
+    def __init__(self, quota: Quota, budget: str) -> None:
+        self.quota, self.limit = quota, quota.parsed(budget)
+
+    async def reserve(self, client: str, model: str, tokens: int) -> Window | None:
+        try:
+            return await self.quota._hit("tokens", self.limit, ("tokens", model, client),
+                                         tokens, "token-budget")
+        except Refusal:
+            await self.settle(client, model, -tokens)  # a refused request costs nothing
+            raise
+
+    async def settle(self, client: str, model: str, delta: int) -> None:
+        """Correct the count by ``delta`` tokens (negative: give back unused reservation)."""
+        if delta:
+            await self.quota._count(self.quota.storage, self.limit, ("tokens", model, client),
+                                    delta)
 
 
 def _per(limit: RateLimitItem) -> str:

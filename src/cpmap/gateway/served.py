@@ -21,6 +21,7 @@ from cpmap.gateway.errors import GatewayError, ServeRefused
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
     from cpmap.gate.evaluate import GateResult
+    from cpmap.gateway.table import TableSpec
     from cpmap.models.protocol import Model
     from cpmap.registry.manifest import ModelVersion
 
@@ -29,7 +30,9 @@ INPUT_NAME = "input"
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What the infer route accepts: one FP32 tensor ``[n, dim]``, values within ``lo..hi``."""
+    """What the infer route accepts: one FP32 tensor ``[n, dim]``, values within ``lo..hi``;
+    or, for a table model (``table``), one input per named column (:mod:`~cpmap.gateway.table`),
+    turned into the same ``[n, dim]`` rows."""
 
     name: str
     dim: int
@@ -37,9 +40,16 @@ class InputSpec:
     hi: float
     bounds: tuple[float, float]  # the training range itself (images are scaled into it)
     image_shape: tuple[int, int, int] | None  # (channels, height, width) for image models
+    table: TableSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "datatype": "FP32", "shape": [-1, self.dim]}
+
+    def inputs(self) -> list[dict[str, Any]]:
+        """The metadata's ``inputs``: the one tensor, or every named column."""
+        if self.table is not None:
+            return [c.to_dict() for c in self.table.columns]
+        return [self.to_dict()]
 
 
 @dataclass
@@ -90,9 +100,21 @@ def artifact_bytes(ws: Workspace, mv: ModelVersion) -> bytes:
     return data
 
 
-def describe(model: Model, ref: str, margin: float) -> tuple[InputSpec, tuple[str, ...]]:
-    """The input contract from the model's metadata (training bounds widened by ``margin``)."""
+def describe(model: Model, ref: str, margin: float,
+             schema: dict[str, Any] | None = None) -> tuple[InputSpec, tuple[str, ...]]:
+    """The input contract from the model's metadata (training bounds widened by ``margin``);
+    named, typed columns when the version carries a registered feature ``schema``."""
     meta = dict(getattr(model, "meta", {}) or {})
+    if schema is not None:
+        from cpmap.gateway.table import from_schema
+
+        table = from_schema(schema, margin)
+        if table.width != int(model.input_shape[0]):
+            raise GatewayError(f"{ref}: the feature schema gives {table.width} inputs, the "
+                               f"model takes {model.input_shape[0]}")
+        classes = tuple(str(c) for c in meta.get("classes") or range(model.n_classes))
+        return InputSpec(INPUT_NAME, table.width, -margin, 1.0 + margin, (0.0, 1.0), None,
+                         table), classes
     dim = int(model.input_shape[0])
     lo, hi = (float(b) for b in (meta.get("bounds") or (0.0, 1.0)))
     span = (hi - lo) * margin
@@ -109,7 +131,6 @@ def load(ws: Workspace, ref: str, *, allow_ungated: bool = False,
          margin: float = 0.1) -> Served:
     """Verify, gate and load ``ref``; refuse (exit 1, with reasons) unless allowed."""
     from cpmap.gate.evaluate import evaluate
-    from cpmap.models.persist import load_bytes
     from cpmap.registry.versions import get
 
     mv = get(ws, parse_ref(ref))  # the signed manifest is verified here
@@ -119,15 +140,37 @@ def load(ws: Workspace, ref: str, *, allow_ungated: bool = False,
     if not result.passed and not allow_ungated:
         raise ServeRefused(f"{mv.ref}: the gate fails; not serving it", reasons,
                            hint=f"cpmap gate {mv.ref}")
+    model = load_model(ws, mv, data)
+    spec, classes = describe(model, mv.ref, margin, own_schema(mv))
+    return Served(mv.name, mv.version, mv.digest, model, spec, classes, result.passed, reasons)
+
+
+def own_schema(mv: ModelVersion) -> dict[str, Any] | None:
+    """The registered feature schema of a user's own model (``registry register --data``)."""
+    byo = (mv.lineage.training or {}).get("byo")
+    schema = byo.get("schema") if isinstance(byo, dict) else None
+    return dict(schema) if isinstance(schema, dict) and schema.get("columns") else None
+
+
+def load_model(ws: Workspace, mv: ModelVersion, data: bytes) -> Model:
+    """The model from exactly the verified bytes: a user's own model behind its feature
+    schema (with the types its registration trusted), else through the safe loader."""
+    from cpmap.models.persist import load_bytes
+
+    byo = (mv.lineage.training or {}).get("byo")
     try:
-        model = load_bytes(data, f"model {mv.ref}", ws=ws)
+        if isinstance(byo, dict):
+            from cpmap.models.byo import load_byo
+
+            own: Model = load_byo(data, f"model {mv.ref}", byo, ws=ws,
+                                  suffix=str(byo.get("suffix", "")))
+            return own
+        return load_bytes(data, f"model {mv.ref}", ws=ws)
     except Error:
         raise
     except Exception as e:  # noqa: BLE001 - a loader library's own error: refuse, no traceback
         raise ServeRefused(f"{mv.ref}: the model cannot be loaded ({type(e).__name__})",
                            (str(e).splitlines()[0][:200],)) from e
-    spec, classes = describe(model, mv.ref, margin)
-    return Served(mv.name, mv.version, mv.digest, model, spec, classes, result.passed, reasons)
 
 
 def recheck(ws: Workspace, served: Served) -> None:

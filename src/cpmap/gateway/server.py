@@ -112,7 +112,9 @@ def _jwt(cfg: GatewayConfig) -> Any:
 
     return JwtVerifier(read_jwks(cfg.jwt_jwks), cfg.jwt_issuer, cfg.jwt_audience,
                        cfg.jwt_algorithms, cfg.jwt_scope_claim, cfg.jwt_leeway_s,
-                       cfg.default_rate)
+                       cfg.default_rate, source=cfg.jwt_jwks,
+                       min_refresh_s=cfg.jwt_jwks_min_refresh_s,
+                       max_age_s=cfg.jwt_jwks_max_age_s)
 
 
 _ALERTED: set[tuple[str, str, str]] = set()

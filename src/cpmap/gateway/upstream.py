@@ -14,6 +14,7 @@ only the answer's text, finish reason and token counts go back to the client.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,6 +166,37 @@ def parse_chat(body: bytes, name: str, limits: ChatLimits, cfg: Any) -> dict[str
             raise bad("stop: a string or up to 4 strings of 32 characters")
         out["stop"] = stops
     return out
+
+
+_PIECE = re.compile(r"\w+|[^\w\s]")
+MESSAGE_OVERHEAD = 4  # role and separators: what OpenAI-style chat formats add per message
+
+
+def estimate_tokens(messages: list[dict[str, str]]) -> int:
+    """Prompt tokens without the model's tokenizer: the larger of words-and-punctuation and
+    characters / 4 (BPE tokenizers give about 4 characters a token on English text), plus the
+    per-message overhead; an upper-leaning estimate, used only until the upstream reports."""
+    total = 0
+    for m in messages:
+        text = m["content"]
+        total += max(len(_PIECE.findall(text)), -(-len(text) // 4)) + MESSAGE_OVERHEAD
+    return total
+
+
+def used_tokens(answer: dict[str, Any], request: dict[str, Any]) -> int:
+    """Tokens a completed request used: the upstream's ``usage`` when it reports it, else the
+    estimate of the prompt and of every returned choice."""
+    usage = answer.get("usage") or {}
+    if isinstance(usage.get("total_tokens"), int):
+        return int(usage["total_tokens"])
+    prompt = usage.get("prompt_tokens")
+    done = usage.get("completion_tokens")
+    if not isinstance(prompt, int):
+        prompt = estimate_tokens(request["messages"])
+    if not isinstance(done, int):
+        done = estimate_tokens([c["message"] for c in answer["choices"]]) - \
+            MESSAGE_OVERHEAD * len(answer["choices"])
+    return int(prompt) + int(done)
 
 
 class ChatUpstream:

@@ -93,6 +93,10 @@ def parse_infer(body: bytes, spec: InputSpec, cfg: GatewayConfig,
         _params(doc["parameters"], "parameters")
     _requested(doc.get("outputs"), outputs)
     inputs = doc.get("inputs")
+    if spec.table is not None:  # a table model: one input per named column
+        from cpmap.gateway.table import parse_columns
+
+        return InferRequest(rid, parse_columns(inputs, spec.table, cfg))
     if not isinstance(inputs, list) or len(inputs) != 1:
         raise bad(f"inputs: must be a list holding one input named {spec.name!r}")
     tensor = _check_keys(inputs[0], INPUT_KEYS, "inputs[0]")

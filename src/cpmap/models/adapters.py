@@ -98,6 +98,15 @@ class SklearnModel:
             return np.asarray(self.estimator.predict_proba(rows), dtype=np.float32)
 
 
+def scores(value: Any) -> np.ndarray:
+    """An ONNX output as float32 ``[n, k]``: a tensor, or skl2onnx's ZipMap (a list of
+    ``{class: probability}``, in the classes' order)."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        keys = sorted(value[0])
+        return np.asarray([[row[k] for k in keys] for row in value], dtype=np.float32)
+    return np.asarray(value, dtype=np.float32)
+
+
 @dataclass
 class OnnxModel:
     """An ONNX classifier run by onnxruntime (optional); outputs logits or probabilities."""
@@ -107,11 +116,12 @@ class OnnxModel:
     input_shape: tuple[int, ...]
     outputs_logits: bool = True
     kind: str = "onnx"
+    output: int = 0  # which output holds the scores (skl2onnx puts the label first)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         rows = as_rows(x, self.input_shape[0])
         name = self.session.get_inputs()[0].name
-        out = np.asarray(self.session.run(None, {name: rows})[0], dtype=np.float32)
+        out = scores(self.session.run(None, {name: rows})[self.output])
         if self.outputs_logits:
             out = np.exp(out - out.max(axis=1, keepdims=True))
             out /= out.sum(axis=1, keepdims=True)

@@ -184,20 +184,42 @@ def _load_skops(data: bytes, where: str, trusted_types: Iterable[str]) -> Any:
 
 def _load_onnx(data: bytes, where: str) -> OnnxModel:
     try:
-        import onnxruntime  # type: ignore[import-not-found]
+        import onnxruntime  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError as e:
         raise InputError(f"{where}: ONNX models need onnxruntime",
                          hint="pip install onnxruntime") from e
+    from cpmap.models.adapters import scores
+
     try:
         session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
         dim = int(session.get_inputs()[0].shape[1])
-        probe = session.run(None, {session.get_inputs()[0].name: np.zeros((1, dim),
-                                                                         np.float32)})[0]
+        outs = session.run(None, {session.get_inputs()[0].name: np.zeros((1, dim),
+                                                                         np.float32)})
+        index = _score_output(outs)
     except Exception as e:  # noqa: BLE001
         raise InputError(f"{where}: cannot load ONNX model: {e}") from e
-    rows = np.asarray(probe)
+    if index is None:
+        raise InputError(f"{where}: no ONNX output holds class scores [n, classes]",
+                         hint="export the classifier with its probabilities output")
+    rows = scores(outs[index])
     looks_like_probs = bool(np.all(rows >= 0) and np.allclose(rows.sum(axis=1), 1, atol=1e-4))
-    return OnnxModel(session, int(rows.shape[1]), (dim,), outputs_logits=not looks_like_probs)
+    return OnnxModel(session, int(rows.shape[1]), (dim,), outputs_logits=not looks_like_probs,
+                     output=index)
+
+
+def _score_output(outputs: list[Any]) -> int | None:
+    """The first output that is scores per class (a skl2onnx classifier answers the label
+    first, then probabilities, as a tensor or a ZipMap)."""
+    from cpmap.models.adapters import scores
+
+    for i, out in enumerate(outputs):
+        try:
+            rows = scores(out)
+        except (TypeError, ValueError):
+            continue
+        if rows.ndim == 2 and rows.shape[1] >= 2 and rows.dtype.kind == "f":
+            return i
+    return None
 
 
 class UnsafeLoadWarning(UserWarning):

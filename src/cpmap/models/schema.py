@@ -76,6 +76,8 @@ def fit_schema(frame: Any, target: str, user: Mapping[str, Any], *,
             raise InputError(f"{where}: feature {n!r} is neither numeric nor a small "
                              "categorical (at most 12 values)")
         spec = fitted[0]
+        if spec["kind"] == "numeric" and col[n].dtype.kind in "biu":
+            spec["integer"] = True  # the gateway then takes whole numbers only
         for key in ("center", "scale"):
             if key in given.get(n, {}):
                 spec[key] = float(given[n][key])
