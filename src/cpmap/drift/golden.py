@@ -140,7 +140,7 @@ def run(ws: Workspace, model_ref: str, golden: str | None = None,
     pred = np.argmax(md.predict(model, ds.x), axis=1)
     acc, f1, recall = scores(ds.y, pred, ds.classes)
     lower = wilson_lower(int(np.sum(pred == ds.y)), len(ds.y))
-    reference = md.validation_figure(ws, mv, ds.digest)
+    reference = md.validation_figure(ws, mv, ds.digest, ds.ref.split("@")[0])
     reasons = []
     if reference is not None and acc < reference.accuracy - policy.max_drop:
         reasons.append(f"accuracy {acc:.3f} on {ds.ref} is more than {policy.max_drop} below "

@@ -62,23 +62,29 @@ class Figure:
     rows: int | None = None
 
 
-def validation_figure(ws: Workspace, mv: ModelVersion, golden_digest: str | None = None
-                      ) -> Figure | None:
-    """The version's accepted accuracy: its first golden-set run on this golden set, else the
-    CP4 clean accuracy recorded about it, else None."""
+def validation_figure(ws: Workspace, mv: ModelVersion, golden_digest: str | None = None,
+                      golden_name: str | None = None) -> Figure | None:
+    """The version's accepted accuracy: its first golden-set run on this golden set (these
+    bytes, else an earlier version of the same golden set), else the CP4 clean accuracy
+    recorded about it, else None."""
     from cpmap.controls import read_predicate
     from cpmap.core.ledger import Ledger
     from cpmap.drift.predicates import GoldenRun
 
+    same: Figure | None = None
+    named: Figure | None = None
     cp4: Figure | None = None
     for e in Ledger(ws).entries(digest=mv.digest):
-        kind = e.summary().get("kind", "")
-        p: Any = read_predicate(str(kind), e.predicate)
+        kind = str(e.summary().get("kind", ""))
+        p: Any = read_predicate(kind, e.predicate)
         subjects = {s.get("digest", {}).get("sha256") for s in e.statement.get("subject", [])}
-        if isinstance(p, GoldenRun) and p.accuracy is not None and (
-                golden_digest is None or golden_digest in subjects):
-            return Figure(f"first golden-set run #{e.index}", p.accuracy, p.rows)
+        if isinstance(p, GoldenRun) and p.accuracy is not None:
+            fig = Figure(f"first golden-set run #{e.index} ({p.golden})", p.accuracy, p.rows)
+            if same is None and (golden_digest is None or golden_digest in subjects):
+                same = fig
+            if named is None and golden_name and p.golden.split("@")[0] == golden_name:
+                named = fig
         acc = getattr(p, "clean_accuracy", None)
         if cp4 is None and kind == "robustness-evaluation" and isinstance(acc, float):
             cp4 = Figure(f"CP4 clean accuracy #{e.index}", acc)
-    return cp4
+    return same or named or cp4
