@@ -108,8 +108,9 @@ def compare_parquet(ref_path: Path, cur_path: Path, policy: DriftPolicy | None =
                              cur_sample, policy)
         edges = reference_edges(ref_sample, kinds, policy)
         r, c = dask.compute(_summed(ref, kinds, edges), _summed(cur, kinds, edges))
-    features = tuple(decide(bn.results_from(r, c, policy), policy))
     mv = _mv(ref_sample, cur_sample, kinds, policy, multivariate)
+    decided, joint = decide(bn.results_from(r, c, policy), policy, mv.p_value)
+    features, mv = tuple(decided), mv.judged(joint, policy)
     n_ref = next(iter(r.values())).n + next(iter(r.values())).missing if r else 0
     n_cur = next(iter(c.values())).n + next(iter(c.values())).missing if c else 0
     skipped = tuple(str(x) for x in [*ref.columns, *cur.columns] if x not in kinds)

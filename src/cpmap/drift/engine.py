@@ -100,8 +100,9 @@ def compare(ref: Side, cur: Side, policy: DriftPolicy | None = None, *,
     a, b, skipped = aligned(ref, cur)
     kinds = column_kinds(a, b, policy)
     results = (_binned(a, b, kinds, policy) if binned else _exact(a, b, kinds, policy))
-    features = tuple(decide(results, policy))
     mv = _multivariate(a, b, kinds, policy, multivariate)
+    decided, joint = decide(results, policy, mv.p_value)
+    features, mv = tuple(decided), mv.judged(joint, policy)
     return DriftResult(features, mv, ref.describe(), cur.describe(), policy,
                        "memory-binned" if binned else "memory", skipped)
 

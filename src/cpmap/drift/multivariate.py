@@ -11,7 +11,7 @@ half.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,9 +29,21 @@ class MultivariateResult:
     rows: int
     top_features: tuple[str, ...] = ()
     reason: str = ""
+    p_adjusted: float | None = None
+
+    def judged(self, p_adjusted: float | None, policy: DriftPolicy) -> MultivariateResult:
+        """The verdict after the correction: significant and an AUC gain of
+        ``min_auc_gain`` over 0.5 (a classifier that barely tells the sides apart is not
+        drift on a large sample)."""
+        if p_adjusted is None or self.auc is None:
+            return self
+        drift = p_adjusted < policy.alpha and self.auc - 0.5 >= policy.min_auc_gain
+        return replace(self, p_adjusted=float(f"{p_adjusted:.6g}"), drift=drift,
+                       top_features=self.top_features if drift else ())
 
     def to_dict(self) -> dict[str, Any]:
         return {"test": self.test, "auc": self.auc, "p_value": self.p_value,
+                "p_adjusted": self.p_adjusted,
                 "drift": self.drift, "rows_per_side": self.rows,
                 "top_features": list(self.top_features), "reason": self.reason}
 

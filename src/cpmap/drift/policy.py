@@ -26,6 +26,7 @@ class DriftPolicy:
     min_expected: float = 5.0  # categories with fewer expected counts are pooled ("other")
     categorical_max_levels: int = 20  # an integer column with at most this many values
     multivariate_rows: int = 2000  # per side, sampled for the domain classifier
+    min_auc_gain: float = 0.05  # the domain classifier's AUC must reach 0.5 + this
     bins: int = 64  # reference-quantile bins of the binned (Dask) path
     seed: int = 0
 

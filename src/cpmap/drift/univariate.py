@@ -141,24 +141,35 @@ def missing_rate(name: str, miss_ref: int, n_ref: int, miss_cur: int, n_cur: int
                                 "missing_current": miss_cur / n_cur})
 
 
-def decide(results: Sequence[FeatureResult], policy: DriftPolicy) -> list[FeatureResult]:
-    """Adjust the p-values across all features (BH by default) and set each verdict.
+def adjust(p: np.ndarray, policy: DriftPolicy) -> np.ndarray:
+    """The p-values corrected for testing them all (BH by default)."""
+    if policy.correction == "bh" and len(p):
+        out: np.ndarray = stats.false_discovery_control(p, method="bh")
+        return out
+    if policy.correction == "bonferroni":
+        capped: np.ndarray = np.minimum(1.0, p * len(p))
+        return capped
+    return p
+
+
+def decide(results: Sequence[FeatureResult], policy: DriftPolicy,
+           joint_p: float | None = None) -> tuple[list[FeatureResult], float | None]:
+    """Adjust the p-values across all features and the joint test (BH by default) and set
+    each verdict; the joint test's adjusted p-value is returned with them.
 
     A missing-rate test drifts on significance and a change of at least 1 point; the others on
-    significance and ``min_effect``.
+    significance and ``min_effect``. Correcting the joint test in the same family keeps the
+    chance of any alarm on clean data at ``alpha``.
     """
     tested = [i for i, r in enumerate(results) if r.p_value is not None]
-    p = np.array([results[i].p_value for i in tested], dtype=float)
-    if policy.correction == "bh" and len(p):
-        adj = stats.false_discovery_control(p, method="bh")
-    elif policy.correction == "bonferroni":
-        adj = np.minimum(1.0, p * len(p))
-    else:
-        adj = p
+    p = np.array([results[i].p_value for i in tested]
+                 + ([joint_p] if joint_p is not None else []), dtype=float)
+    adj = adjust(p, policy)
+    joint = float(adj[-1]) if joint_p is not None else None
     out = list(results)
-    for i, q in zip(tested, adj, strict=True):
+    for i, q in zip(tested, adj[:len(tested)], strict=True):
         r = results[i]
         floor = 0.01 if r.kind == "missing" else policy.min_effect
         big = r.effect is not None and r.effect >= floor
         out[i] = replace(r, p_adjusted=float(q), drift=bool(q < policy.alpha and big))
-    return out
+    return out, joint
