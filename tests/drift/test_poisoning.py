@@ -50,7 +50,8 @@ def test_label_disagreement_by_class_and_the_boundary_shift() -> None:
     flip = (y == 1) & (rng.random(900) < 0.3)  # an attacker relabels 30% of class-a rows as b
     y_poisoned = y.copy()
     y_poisoned[(y == 0) & (rng.random(900) < 0.3)] = 1
-    table = disagreement(pred, y_poisoned, np.array([0.05, 0.05, 0.05]), CLASSES)
+    golden_rows = np.array([300, 300, 300])
+    table = disagreement(pred, y_poisoned, golden_rows // 20, golden_rows, CLASSES)
     assert table["flagged"] == ["b"]
     assert boundary_shift(pred, pred) == 0.0
     assert boundary_shift(y, np.where(flip, 2, y)) == float(np.mean(flip))

@@ -168,10 +168,13 @@ def check(anchor: Round, rounds: Sequence[Round], classes: Sequence[str],
     return PoisonResult(tuple(out), policy)
 
 
-def disagreement(pred: np.ndarray, y: np.ndarray, golden_error: np.ndarray,
-                 classes: Sequence[str], alpha: float = 0.01) -> dict[str, Any]:
+def disagreement(pred: np.ndarray, y: np.ndarray, golden_wrong: np.ndarray,
+                 golden_rows: np.ndarray, classes: Sequence[str], alpha: float = 0.01
+                 ) -> dict[str, Any]:
     """By class: how often a round's labels disagree with the model's predictions, against
-    the model's own error on the golden set for that class (one-sided binomial, BH)."""
+    the model's own error on the golden set for that class (``golden_wrong`` of
+    ``golden_rows``): one-sided Fisher exact tests, so the golden set's own sampling error
+    counts, BH across classes."""
     rows: list[dict[str, Any]] = []
     p: list[float] = []
     for c, name in enumerate(classes):
@@ -180,8 +183,10 @@ def disagreement(pred: np.ndarray, y: np.ndarray, golden_error: np.ndarray,
         if n == 0:
             continue
         k = int(np.sum(pred[m] != c))
-        base = float(min(max(golden_error[c], 1e-3), 1 - 1e-3))
-        p.append(float(stats.binomtest(k, n, base, alternative="greater").pvalue))
+        gw, gn = int(golden_wrong[c]), int(golden_rows[c])
+        base = gw / gn if gn else 0.0
+        table = [[k, n - k], [gw, gn - gw]]
+        p.append(float(stats.fisher_exact(table, alternative="greater").pvalue) if gn else 1.0)
         rows.append({"class": name, "rows": n, "disagree": round(k / n, 4),
                      "golden_error": round(base, 4)})
     adj = stats.false_discovery_control(p, method="bh") if p else []

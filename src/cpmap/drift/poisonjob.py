@@ -86,11 +86,12 @@ def _with_golden(ws: Workspace, result: PoisonResult, model: Model, g: Dataset,
                  policy: PoisonPolicy) -> PoisonResult:
     gp = np.argmax(md.predict(model, g.x), axis=1)
     k = len(g.classes)
-    err = np.array([float(np.mean(gp[g.y == c] != c)) if np.any(g.y == c) else 0.0
-                    for c in range(k)])
+    wrong = np.array([int(np.sum(gp[g.y == c] != c)) for c in range(k)])
+    rows = np.array([int(np.sum(g.y == c)) for c in range(k)])
     x = np.vstack([d.x for d in data])
     y = np.concatenate([d.y for d in data])
-    table = disagree(np.argmax(md.predict(model, x), axis=1), y, err, g.classes, policy.alpha)
+    table = disagree(np.argmax(md.predict(model, x), axis=1), y, wrong, rows, g.classes,
+                     policy.alpha)
     shift = None
     if len(versions) >= 2:
         before = np.argmax(md.predict(md.load(ws, versions[-2]), g.x), axis=1)
