@@ -1,11 +1,12 @@
 """CP9 stage: drift on a shifted and a clean slice of traffic, a golden set, slow poisoning.
 
 It needs CP6's ``registry_model`` (in production after CP7). From the version's own training
-data (an ``.npz``, as the digits are) it cuts a clean slice of traffic (no drift) and the same
-slice seen through a dimmer camera (drift, with a plot per drifted feature), registers a
-signed golden set and re-validates the version on it, then simulates eight rounds of slow
-label flipping (a little more of one class relabelled as another each round) that the
-step-to-step tests call clean and the CUSUMs against the training anchor flag.
+data (an ``.npz``, as the digits are) it cuts a reference, a golden set and a clean slice of
+traffic (no drift), and shows the same slice seen through a dimmer camera (drift, with a plot
+per drifted feature); it registers the signed golden set and re-validates the version on
+it, then simulates eight rounds of slow label flipping (a little more of one class relabelled
+as another each round) that the step-to-step tests call clean and the CUSUMs against the
+training anchor flag.
 """
 
 from __future__ import annotations
@@ -62,14 +63,17 @@ def _run(ctx: Context, name: str) -> tuple[list[str], bool]:
     mv, train_ref, x, y = _raw(ctx, name)
     rng = np.random.default_rng(9)
     idx = rng.permutation(len(y))
-    gold, traffic = idx[:300], idx[300:800]
+    n = len(y)
+    gold, traffic, rest = idx[:n // 6], idx[n // 6:n // 2], idx[n // 2:]
     dim = x.astype(np.float64)[traffic]
     dim[:, : x.shape[1] // 2] *= 0.6  # a dimmer camera on half of the inputs
     policy = load_policy(ws)
-    lines = [f"{mv.ref}: reference = its training data {train_ref}"]
-    clean = jobs.drift(ws, train_ref, _write(work / "traffic-clean.npz", x[traffic],
+    lines = [f"{mv.ref}: reference = {len(rest)} rows of its training data {train_ref}, "
+             f"traffic = {len(traffic)} other rows"]
+    reference = _write(work / "reference.npz", x[rest], y[rest])
+    clean = jobs.drift(ws, reference, _write(work / "traffic-clean.npz", x[traffic],
                                              y[traffic]), policy, model=mv.ref)
-    shifted = jobs.drift(ws, train_ref, _write(work / "traffic-dim.npz", dim, y[traffic]),
+    shifted = jobs.drift(ws, reference, _write(work / "traffic-dim.npz", dim, y[traffic]),
                          policy, model=mv.ref)
     for label, job in (("clean slice", clean), ("shifted slice", shifted)):
         r = job.result
