@@ -45,8 +45,9 @@ def ensure_venv() -> Path:
     probe = subprocess.run([str(python), "-c", "import evidently"],  # noqa: S603
                            capture_output=True, check=False)
     if probe.returncode:
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "evidently"],  # noqa: S603
-                       check=True)
+        # Evidently imports pandas internals that pandas 3 removed
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "evidently",  # noqa: S603
+                        "pandas<3"], check=True)
     return python
 
 
