@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cpmap.core.control import CliGroup, ControlPoint, Gate, Rule, Stage
+from cpmap.core.control import CliGroup, ControlPoint, FailedEvidence, Gate, Rule, Stage
 from cpmap.core.tags import Atlas
 from cpmap.drift.predicates import KINDS
 
@@ -30,7 +30,10 @@ CONTROL = ControlPoint(
     "Per-feature drift tests with effect sizes and BH correction, a multivariate test, "
     "performance per window against validation figures, golden-set re-validation, slow-"
     "poisoning detection against the training anchor; batch, streaming and Dask.",
-    Gate(CP9Rule, "cpmap.drift.requirement:requirement", tags=(Atlas.T0031, Atlas.T0020)),
+    # Failing drift, performance or poisoning evidence alerts and triggers retraining (CP10);
+    # it does not stop the version being served. Only the requirement (the golden set) gates.
+    Gate(CP9Rule, "cpmap.drift.requirement:requirement", failed_evidence=FailedEvidence.IGNORE,
+         tags=(Atlas.T0031, Atlas.T0020)),
     commands=("cpmap monitor drift", "cpmap monitor performance", "cpmap monitor golden",
               "cpmap monitor poisoning"),
     evidence=KINDS,
