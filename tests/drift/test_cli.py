@@ -82,6 +82,13 @@ def test_html_page_and_evidence_about_the_model(capsys: pytest.CaptureFixture[st
     assert {s["name"] for s in entry.statement["subject"]} >= {"clf@1"}
     tags = {t for f in pred["findings"] for t in f["tags"]}
     assert "AML.T0031" in tags
+    from cpmap.formats.report import build_map
+
+    cell = next(c for c in build_map(reg.ws).cells if c.control.id == "CP9")
+    view = next(k for k in cell.kinds if k.kind == "drift")
+    assert cell.status == "fail" and view.plots and view.plots[0]["uri"].startswith(
+        "data:image/png;base64,")
+    assert view.metrics["drifted"] == 1 and any("feature test" in h for h in view.highlights)
 
 
 def test_golden_register_and_run(capsys: pytest.CaptureFixture[str], reg: Registered) -> None:
