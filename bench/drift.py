@@ -159,14 +159,19 @@ def main() -> None:
     ref.to_parquet(ref_path)
     cur.to_parquet(cur_path)
     t_uni, uni = timed(compare, Side(ref, "ref"), Side(cur, "cur"), multivariate=False)
+    print(f"cpmap per feature: {t_uni:.2f} s", flush=True)
     t_all, full = timed(compare, Side(ref, "ref"), Side(cur, "cur"))
+    print(f"cpmap with the joint test: {t_all:.2f} s", flush=True)
     t_scipy, floor = timed(scipy_loop, ref, cur)
+    print(f"scipy loop: {t_scipy:.2f} s", flush=True)
     peer = run_peer(ref_path, cur_path)
+    print(f"Evidently: {peer['seconds']:.2f} s", flush=True)
     ours = {f.name: bool(f.drift) for f in uni.features}
     theirs = {k: bool(v["drift"]) for k, v in peer["columns"].items()}
     agree = [c for c in ours if theirs.get(c) == ours[c]]
     differ = [c for c in ours if c in theirs and theirs[c] != ours[c]]
     mem = dask_memory(big)
+    print(f"dask: {mem}", flush=True)
     _page(rows, t_uni, t_all, t_scipy, peer, ours, theirs, agree, differ, floor, full, mem)
 
 
