@@ -18,6 +18,7 @@ from typing import Any
 
 from cpmap.core.control import PHASES, ControlPoint, Gate, Rule
 from cpmap.core.predicate import Predicate, Untyped
+from cpmap.drift.control import CONTROL as CP9
 from cpmap.gateway.control import CONTROL as CP7
 from cpmap.gateway.predicates import ALERTS as GATEWAY_ALERTS
 from cpmap.privacy.control import CONTROL as CP2
@@ -43,8 +44,7 @@ BUILTIN: tuple[ControlPoint, ...] = (
     CP1, CP2, CP3, CP4, CP5, CP6, CP7,
     _planned("CP8", 4, "Real-time input/output monitoring",
              "Input baselines, out-of-distribution alerts, confidence logs.", GATEWAY_ALERTS),
-    _planned("CP9", 5, "Drift & performance monitoring",
-             "Drift tests, metric tracking, golden-set re-validation."),
+    CP9,
     _planned("CP10", 5, "Secure retraining & feedback loop",
              "Triggered retraining, data re-checks, human review, re-gated promotion."),
 )

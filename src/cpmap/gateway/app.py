@@ -298,7 +298,7 @@ class Gateway:
                "id": rid, "outputs": policy.apply(probs)}
         resp = json_response(200, doc, headers(windows + ([spent] if spent else [])))
         self._log(rid, key.client, 200, len(x), in_digest,
-                  hashlib.sha256(resp.body).hexdigest(), None)
+                  hashlib.sha256(resp.body).hexdigest(), None, probs)
         return resp, rid
 
     async def _chat(self, scope: Scope, receive: Receive,
@@ -356,11 +356,14 @@ class Gateway:
                 raise Refusal(502, "upstream server failed", "upstream") from None
 
     def _log(self, rid: str, client: str | None, status: int, rows: int, inp: str | None,
-             out: str | None, reason: str | None) -> None:
+             out: str | None, reason: str | None, probs: np.ndarray | None = None) -> None:
         if self.predlog is not None:
-            self.predlog.add({"id": rid, "client": client, "status": status, "rows": rows,
-                              "input": inp, "output": out, "reason": reason,
-                              "ts": round(time.time(), 3)})
+            entry = {"id": rid, "client": client, "status": status, "rows": rows,
+                     "input": inp, "output": out, "reason": reason, "ts": round(time.time(), 3)}
+            if probs is not None:  # CP9 joins delayed labels and tracks confidence from these
+                entry["predictions"] = probs.argmax(axis=1).tolist()
+                entry["confidence"] = probs.max(axis=1).round(4).tolist()
+            self.predlog.add(entry)
 
 
 def _paths(served: Served) -> dict[str, str]:
