@@ -19,7 +19,7 @@ from typing import Any
 from cpmap.core.control import PHASES, ControlPoint, Gate, Rule
 from cpmap.core.predicate import Predicate, Untyped
 from cpmap.gateway.control import CONTROL as CP7
-from cpmap.gateway.predicates import ALERTS as GATEWAY_ALERTS
+from cpmap.monitor.control import CONTROL as CP8
 from cpmap.privacy.control import CONTROL as CP2
 from cpmap.provenance.control import CONTROL as CP1
 from cpmap.redteam.control import CONTROL as CP5
@@ -40,9 +40,7 @@ def _planned(cp: str, phase: int, title: str, summary: str,
 
 
 BUILTIN: tuple[ControlPoint, ...] = (
-    CP1, CP2, CP3, CP4, CP5, CP6, CP7,
-    _planned("CP8", 4, "Real-time input/output monitoring",
-             "Input baselines, out-of-distribution alerts, confidence logs.", GATEWAY_ALERTS),
+    CP1, CP2, CP3, CP4, CP5, CP6, CP7, CP8,
     _planned("CP9", 5, "Drift & performance monitoring",
              "Drift tests, metric tracking, golden-set re-validation."),
     _planned("CP10", 5, "Secure retraining & feedback loop",

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
@@ -39,6 +40,8 @@ class PredictionLog:
         self._lock = threading.Lock()  # the loop appends while a worker thread takes
         self._flushing = threading.Lock()
         self.batches: list[int] = []  # ledger entries written
+        # CP8 writes its queryable rows in the same transaction (cpmap.monitor.predlog)
+        self.on_batch: Callable[[Any, int, list[dict[str, Any]]], None] | None = None
         self.count = 0
 
     def add(self, entry: dict[str, Any]) -> None:
@@ -83,6 +86,8 @@ class PredictionLog:
             conn.execute(insert(gateway_predictions), [
                 {"batch": entry.index, "seq": i, "entry": d.decode()}
                 for i, d in enumerate(data)])
+            if self.on_batch is not None:
+                self.on_batch(conn, entry.index, taken)
         Ledger(self.ws).witness(entry)
         return entry.index
 
