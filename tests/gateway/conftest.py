@@ -52,10 +52,12 @@ def model_bytes() -> bytes:
 
 def register_gated(ws: Workspace, tmp: Path, data: bytes, name: str = "digits",
                    extraction: dict[str, Any] | None = EXTRACTION, checked: bool = True,
-                   train: Path | None = None) -> ModelVersion:
+                   train: Path | None = None, training: dict[str, Any] | None = None
+                   ) -> ModelVersion:
     """Register ``data`` with passing CP1/CP3/CP4/CP5/CP6 evidence (and CP5 extraction), and
     with ``checked`` a passing CP7 gateway check and a CP8 baseline record, which production
-    requires. ``train``: the training data file of its lineage (default: a two-row CSV)."""
+    requires. ``train``: the training data file of its lineage (default: a two-row CSV),
+    ``training``: its training record."""
     from cpmap.provenance.datasets import register_dataset
     from cpmap.registry.card import build_card, record_card
     from cpmap.registry.versions import register
@@ -67,7 +69,7 @@ def register_gated(ws: Workspace, tmp: Path, data: bytes, name: str = "digits",
     record(Evidence.of(DataSignature(verdict=Verdict.PASS), [Subject(csv.name, dv.digest)]), ws)
     path = tmp / f"{name}-{hashlib.sha256(data).hexdigest()[:8]}.safetensors"
     path.write_bytes(data)
-    mv = register(ws, name, path, datasets=[dv.ref]).version
+    mv = register(ws, name, path, datasets=[dv.ref], training=training).version
     subj = [Subject(mv.ref, mv.digest)]
     record(Evidence.of(ModelScan(verdict=Verdict.PASS, files=1, safe=1),
                        [Subject(path.name, mv.digest)]), ws)

@@ -14,42 +14,50 @@ from cpmap.core.workspace import Workspace
 from cpmap.registry.manifest import ModelVersion
 from tests.gateway.conftest import key, model_bytes, register_gated, run_cli  # noqa: F401
 
-TRAIN_ROWS = 1200
+LINEAGE_ROWS = 1500
+SPLIT = {"test_size": 0.2, "seed": 0}  # the training record's hold-out
 
 
 @pytest.fixture(scope="session")
-def digits_split() -> dict[str, np.ndarray]:
+def digits_split() -> dict[str, Any]:
+    """Lineage rows (the model trains on their split's train part), and test rows outside."""
     from cpmap.builtin import digits
+    from cpmap.models.datasets import Dataset
 
     x, y = digits()
     order = np.random.default_rng(7).permutation(len(x))
-    tr, te = order[:TRAIN_ROWS], order[TRAIN_ROWS:]
-    return {"x": x[tr], "y": y[tr], "x_test": x[te], "y_test": y[te]}
+    lin, te = order[:LINEAGE_ROWS], order[LINEAGE_ROWS:]
+    ds = Dataset("digits", "0" * 64, x[lin], y[lin], tuple(str(i) for i in range(10)),
+                 image_shape=(1, 8, 8))
+    train, _ = ds.split(SPLIT["test_size"], SPLIT["seed"])
+    return {"x": x[lin], "y": y[lin], "train": train, "x_test": x[te], "y_test": y[te]}
 
 
 @pytest.fixture(scope="session")
-def monitored_bytes(digits_split: dict[str, np.ndarray]) -> bytes:
+def monitored_bytes(digits_split: dict[str, Any]) -> bytes:
     import torch
 
-    from cpmap.models.datasets import Dataset
     from cpmap.models.persist import model_bytes as to_bytes
     from cpmap.robustness.config import TrainConfig
     from cpmap.robustness.training import train
 
     torch.set_num_threads(1)
-    ds = Dataset("digits", "0" * 64, digits_split["x"], digits_split["y"],
-                 tuple(str(i) for i in range(10)), image_shape=(1, 8, 8))
-    model = train(ds, TrainConfig(arch="mlp", hidden=(64,), epochs=20, lr=5e-3)).model
+    model = train(digits_split["train"], TrainConfig(arch="mlp", hidden=(64,), epochs=20,
+                                                     lr=5e-3)).model
     return to_bytes(model)[0]
 
 
 @pytest.fixture
 def version(ws: Workspace, tmp_path: Path, monitored_bytes: bytes,
-            digits_split: dict[str, np.ndarray]) -> ModelVersion:
-    """``digits@1``, gated, its lineage naming the 1,200 rows it was trained on."""
+            digits_split: dict[str, Any]) -> ModelVersion:
+    """``digits@1``, gated; its lineage names the 1,500 rows it was trained and held out on."""
+    from cpmap.provenance.fingerprint import fingerprint
+
     npz = tmp_path / "digits-train.npz"
     np.savez(npz, x=digits_split["x"], y=digits_split["y"])
-    return register_gated(ws, tmp_path, monitored_bytes, train=npz)
+    record = {"datasets": [{"digest": fingerprint(npz).digest, "role": "train",
+                            "split": SPLIT}]}
+    return register_gated(ws, tmp_path, monitored_bytes, train=npz, training=record)
 
 
 @pytest.fixture

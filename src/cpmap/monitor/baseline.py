@@ -82,12 +82,27 @@ def _model(ws: Workspace, mv: ModelVersion) -> Model:
     return load_bytes(artifact_bytes(ws, mv), f"model {mv.ref}", ws=ws)
 
 
-def lineage_rows(ws: Workspace, mv: ModelVersion, dim: int,
-                 meta: dict[str, Any]) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Rows of every lineage dataset with ``dim`` features (opened and verified via CP1)."""
+def _split(mv: ModelVersion, digest: str) -> tuple[float, int] | None:
+    """The held-out split the training record declares for dataset ``digest``, if any."""
+    for d in (mv.lineage.training or {}).get("datasets") or []:
+        split = d.get("split") if isinstance(d, dict) else None
+        if isinstance(split, dict) and d.get("digest") == digest:
+            try:
+                return float(split["test_size"]), int(split["seed"])
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
+
+
+def lineage_rows(ws: Workspace, mv: ModelVersion, dim: int, meta: dict[str, Any]
+                 ) -> tuple[np.ndarray, np.ndarray | None, list[dict[str, Any]]]:
+    """(training rows, held-out rows or None, datasets used) of every lineage dataset with
+    ``dim`` features, opened and verified via CP1. Held-out rows are those the training
+    record's split kept out of training: the model never saw them, so thresholds set on them
+    hold on new traffic."""
     from cpmap.models.datasets import load_dataset
 
-    rows, used, skipped = [], [], []
+    fit, held, used, skipped = [], [], [], []
     for d in mv.lineage.datasets:
         ref = f"{d.name}@{d.version}" if d.version is not None else d.name
         try:
@@ -98,15 +113,19 @@ def lineage_rows(ws: Workspace, mv: ModelVersion, dim: int,
         if ds.x.ndim != 2 or ds.x.shape[1] != dim or ds.digest != d.digest:
             skipped.append(f"{ref}: {ds.x.shape[1] if ds.x.ndim == 2 else '?'} features")
             continue
-        rows.append(np.asarray(ds.x, dtype=np.float64))
+        split = _split(mv, d.digest)
+        train, test = ds.split(*split) if split else (ds, None)
+        fit.append(np.asarray(train.x, dtype=np.float64))
+        if test is not None:
+            held.append(np.asarray(test.x, dtype=np.float64))
         used.append({"name": d.name, "version": d.version, "digest": d.digest,
-                     "rows": len(ds.x)})
-    if not rows:
+                     "rows": len(ds.x), "held_out": 0 if test is None else len(test.x)})
+    if not fit:
         seen = "; ".join(skipped) or "its lineage names no dataset"
         raise BaselineError(f"{mv.ref}: no training dataset in its lineage has the model's "
                             f"{dim} features ({seen})",
                             hint="register the version with --data naming its training data")
-    return np.concatenate(rows), used
+    return np.concatenate(fit), (np.concatenate(held) if held else None), used
 
 
 def build(ws: Workspace, ref: str, *, fpr: float = 0.01, seed: int = 0) -> tuple[Baseline,
@@ -117,23 +136,32 @@ def build(ws: Workspace, ref: str, *, fpr: float = 0.01, seed: int = 0) -> tuple
     mv = get(ws, ref)
     model = _model(ws, mv)
     meta = dict(getattr(model, "meta", {}) or {})
-    x, used = lineage_rows(ws, mv, int(model.input_shape[0]), meta)
-    if len(x) < MIN_ROWS:
-        raise BaselineError(f"{mv.ref}: {len(x)} lineage rows; a baseline needs {MIN_ROWS}")
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_cal = max(30, int(len(x) * CAL_SHARE))
-    cal, fit = x[order[:n_cal]], x[order[n_cal:]]
+    fit, cal, used = lineage_rows(ws, mv, int(model.input_shape[0]), meta)
+    if len(fit) + (0 if cal is None else len(cal)) < MIN_ROWS:
+        raise BaselineError(f"{mv.ref}: fewer than {MIN_ROWS} lineage rows for a baseline")
+    if cal is None or len(cal) < 30:  # no declared hold-out: rows the model trained on
+        order = np.random.default_rng(seed).permutation(len(fit))
+        n_cal = max(30, int(len(fit) * CAL_SHARE))
+        cal, fit = fit[order[:n_cal]], fit[order[n_cal:]]
+        held_out = False
+    else:
+        held_out = True
     probs_cal = np.asarray(model.predict_proba(cal.astype(np.float32)), dtype=np.float64)
     probs_fit = np.asarray(model.predict_proba(fit.astype(np.float32)), dtype=np.float64)
     det = calibrate(fit_input(fit), cal, probs_cal, fpr)
     flagged = det.score(cal, probs_cal)[0] >= 1.0
-    conf = probs_fit.max(axis=1)
-    base = Baseline(mv.ref, mv.digest, det, calibrate_probing(fit, probs_fit, seed), fpr,
+    # confidence and boundary statistics of natural traffic: held-out rows when declared
+    ref_p = probs_cal if held_out else probs_fit
+    conf = ref_p.max(axis=1)
+    base = Baseline(mv.ref, mv.digest, det, calibrate_probing(fit, ref_p, seed), fpr,
                     float(conf.mean()), float(np.quantile(conf, 0.05)))
+    x = np.concatenate([fit, cal])
     stats = {"mean": x.mean(axis=0).round(6).tolist(), "sd": x.std(axis=0).round(6).tolist(),
              "min": x.min(axis=0).round(6).tolist(), "max": x.max(axis=0).round(6).tolist()}
     doc = base.to_doc({"datasets": used, "rows": len(fit), "calibration_rows": len(cal),
-                       "feature_stats": stats, "seed": seed})
+                       "feature_stats": stats, "seed": seed,
+                       "calibration": "held-out split of the training record" if held_out
+                       else "random share of the training rows (optimistic)"})
     return _record(ws, mv, base, doc, used, float(flagged.mean()), len(cal))
 
 
