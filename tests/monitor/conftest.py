@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.gateway.conftest import key, model_bytes, register_gated, run_cli  # noqa: F401
 
 from cpmap.core.workspace import Workspace
 from cpmap.registry.manifest import ModelVersion
-from tests.gateway.conftest import key, model_bytes, register_gated, run_cli  # noqa: F401
 
 LINEAGE_ROWS = 1500
 SPLIT = {"test_size": 0.2, "seed": 0}  # the training record's hold-out

@@ -94,11 +94,10 @@ def test_data_free_extraction_is_flagged_within_a_few_queries(
     thief = key("free", budget="1000000/day", rate="100000/minute")
     gw = serve_mon(monitoring={"probing_action": "block"})
     noise = np.random.default_rng(1).uniform(0, 1, (640, 64))
-    codes = []
     with httpx.Client(base_url=gw.url, timeout=10,
                       headers={"Authorization": f"Bearer {thief}"}) as c:
-        for i in range(0, 640, 32):
-            codes.append(c.post("/v2/models/digits/infer", json=oip(noise[i:i + 32])).status_code)
+        codes = [c.post("/v2/models/digits/infer", json=oip(noise[i:i + 32])).status_code
+                 for i in range(0, 640, 32)]
     alert = first_alert(gw.app, PROBING)
     assert alert is not None and alert.kind == "ood-probing" and alert.atlas == "AML.T0015"
     assert alert.info["rows_seen"] <= 64

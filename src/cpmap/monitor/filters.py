@@ -37,7 +37,7 @@ def degenerate(text: str) -> str | None:
     stripped = text.strip()
     if not stripped:
         return "empty answer"
-    tokens = re.findall(r"\w+|[^\w\s]", stripped.lower())
+    tokens = re.findall(r"\w+", stripped.lower())
     if len(tokens) >= 12:
         top, count = Counter(tokens).most_common(1)[0]
         if count / len(tokens) > 0.5:
@@ -100,7 +100,7 @@ class TextFilter:
         reasons = tuple(f"secret {r} redacted" for r in rules) + tuple(
             f"PII {e} redacted" for e in entities)
         if final:
-            why = degenerate(clean) or self._schema_problem(clean)
+            why = degenerate(text) or self._schema_problem(clean)  # the model's own words
             if why is not None:
                 return Filtered("quarantined", "", (why, *reasons))
         return Filtered("redacted" if reasons else "pass", clean, reasons)

@@ -209,7 +209,6 @@ def _schema(path: str) -> dict[str, Any] | None:
 
 def attach(ws: Workspace, app: Any, cfg: MonitorConfig | None = None) -> Monitor | None:
     """Hook monitoring into a built gateway per ``[monitoring]``; None when it stays off."""
-    from cpmap.monitor import baseline as bl
     from cpmap.monitor.config import load
 
     cfg = cfg or load(ws)
