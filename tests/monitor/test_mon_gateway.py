@@ -94,8 +94,9 @@ def test_abstain_floor_adds_an_abstain_output(ws: Workspace, version: ModelVersi
 def test_a_baseline_about_another_version_is_refused(
         ws: Workspace, version: ModelVersion, baseline: Any, serve_mon: Callable[..., Any],
         tmp_path: Path, model_bytes: bytes) -> None:
-    from cpmap.errors import Error
     from tests.gateway.conftest import register_gated
+
+    from cpmap.errors import Error
 
     register_gated(ws, tmp_path, model_bytes, name="other", checked=False)
     with pytest.raises(Error, match="not the version served"):
