@@ -93,12 +93,13 @@ class Monitor:
         if held is None:
             return
         action, until = held
+        who = {"client": client}
         if action == "block":
-            raise Refusal(403, "access suspended for this client", "monitor-block")
+            raise MonitorRefusal(403, "access suspended for this client", "monitor-block", who)
         wait = until - time.monotonic()
         if wait > 0:
-            raise Refusal(429, "too many requests; retry later", "monitor-throttle",
-                          {"Retry-After": str(max(1, int(wait + 0.999)))})
+            raise MonitorRefusal(429, "too many requests; retry later", "monitor-throttle", who,
+                                 {"Retry-After": str(max(1, int(wait + 0.999)))})
         del self.penalty[client]
 
     def check(self, client: str, x: np.ndarray, probs: np.ndarray, digest: str

@@ -69,8 +69,9 @@ def _run(ctx: Context, name: str) -> tuple[list[str], bool]:
     lines += [f"  {line}" for line in format_status(status).splitlines()]
     lines.append(f"monitor summary recorded (#{entry}); `cpmap monitor alerts` lists "
                  f"{status['alerts']} alert(s)")
-    ok = counts["user_flagged"] <= 2 and counts["noise_flagged"] >= counts["noise"] * 0.9 \
-        and counts["prober_alert"] and counts["throttled"]
+    user, noisy = counts["user"], counts["noise"]
+    ok = (user[1] == 256 and user[0] <= 0.05 * 256 and noisy[1] > 0 and noisy[0] == noisy[1]
+          and counts["prober_alert"] is not None and counts["throttled"])
     return lines, bool(ok)
 
 
@@ -80,10 +81,10 @@ def _send(c: Any, path: str, key: str, x: np.ndarray) -> Any:
     return c.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
 
 
-def _flagged(app: Any, client: str) -> int:
-    """Rows of ``client``'s requests the monitor flagged (from the probing state)."""
+def _flagged(app: Any, client: str) -> tuple[int, int]:
+    """(flagged, scored) rows of ``client`` (from the probing state: its last 256 rows)."""
     st = app.monitor.probing.clients.get(client)
-    return 0 if st is None else sum(st.ood)
+    return (0, 0) if st is None else (sum(st.ood), len(st.ood))
 
 
 def _traffic(url: str, app: Any, name: str, keys: dict[str, str], x: np.ndarray,
@@ -113,17 +114,20 @@ def _traffic(url: str, app: Any, name: str, keys: dict[str, str], x: np.ndarray,
     app.monitor.sink.drain()
     alert = next((a for a in app.monitor.sink.raised
                   if a.action == "throttle"), None)
-    counts = {"user_flagged": _flagged(app, "demo-user"), "noise": 64,
-              "noise_flagged": _flagged(app, "demo-noise"), "adv": len(adv),
-              "adv_flagged": _flagged(app, "demo-adversary"), "prober_alert": alert,
+    user, noisy, adv_f = (_flagged(app, f"demo-{c}") for c in ("user", "noise", "adversary"))
+    counts = {"user": user, "noise": noisy, "adv": adv_f, "prober_alert": alert,
               "throttled": code == 429}
+
+    def shown(f: tuple[int, int], sent: int) -> str:
+        rest = f", then throttled ({sent - f[1]} rows refused)" if f[1] < sent else ""
+        return f"{f[0]}/{f[1]} scored rows flagged{rest}"
+
     lines = [f"monitored production {app.served.ref} on {url} (baseline "
              f"#{app.monitor.base.entry}, {app.monitor.base.target_fpr:.0%} target false alarms)",
-             f"natural digits: {counts['user_flagged']}/256 rows flagged",
-             f"uniform noise: {counts['noise_flagged']}/64 rows flagged",
+             f"natural digits: {shown(user, 256)}",
+             f"uniform noise: {shown(noisy, 64)}",
              f"PGD adversarial digits (eps 0.1, on the model's gradients): "
-             f"{counts['adv_flagged']}/{len(adv)} rows flagged "
-             "(adversarial inputs close to the data are not all caught)"]
+             f"{shown(adv_f, len(adv))}"]
     if alert is not None:
         seen = alert.info.get("rows_seen")
         lines.append(f"prober: alert {alert.kind} ({alert.atlas}) after {seen} rows: "
