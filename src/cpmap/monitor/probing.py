@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -91,15 +93,67 @@ def binomial_p(k: int, n: int, p0: float) -> float:
     return float(binom.sf(k - 1, n, p0)) if n else 1.0
 
 
-@dataclass
+@lru_cache(maxsize=4096)
+def critical(n: int, p0: float, alpha: float = ALPHA) -> int:
+    """The smallest k with P(X >= k) < alpha for X ~ Binomial(n, p0): a table lookup on the
+    request path instead of a scipy call."""
+    from scipy.stats import binom
+
+    return int(binom.isf(alpha, n, p0)) + 1 if n else 1
+
+
+class Window:
+    """The last ``size`` booleans and their running count (no re-summing per request)."""
+
+    def __init__(self, size: int = RING) -> None:
+        self.items: deque[bool] = deque(maxlen=size)
+        self.count = 0
+
+    def extend(self, values: Iterable[bool]) -> None:
+        for v in values:
+            if len(self.items) == self.items.maxlen:
+                self.count -= self.items[0]
+            self.items.append(v)
+            self.count += v
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
 class ClientState:
-    ring: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=RING))
-    dist: deque[float] = field(default_factory=lambda: deque(maxlen=RING))
-    ood: deque[bool] = field(default_factory=lambda: deque(maxlen=RING))
-    boundary: deque[bool] = field(default_factory=lambda: deque(maxlen=RING))
-    rows: int = 0
-    since_test: int = 0
-    minute: deque[tuple[float, int]] = field(default_factory=deque)
+    """One client's recent queries (a fixed numpy ring), distances and flags."""
+
+    def __init__(self, dim: int) -> None:
+        self.ring = np.zeros((RING, dim))
+        self.sq = np.zeros(RING)  # squared norms of the ring's rows
+        self.filled = 0
+        self.pos = 0
+        self.dist: deque[float] = deque(maxlen=RING)
+        self.dups = Window()
+        self.ood = Window()
+        self.boundary = Window()
+        self.rows = 0
+        self.since_test = 0
+        self.minute: deque[tuple[float, int]] = deque()
+        self.per_minute = 0  # rows in ``minute``
+
+    def nearest(self, rows: np.ndarray) -> np.ndarray:
+        """Each row's distance to the nearest earlier query (inf for the very first)."""
+        sq = np.einsum("ij,ij->i", rows, rows)
+        out = np.full(len(rows), np.inf)
+        if self.filled:
+            ring, rsq = self.ring[:self.filled], self.sq[:self.filled]
+            out = (sq[:, None] + rsq[None, :] - 2.0 * rows @ ring.T).min(axis=1)
+        if len(rows) > 1:
+            inner = sq[:, None] + sq[None, :] - 2.0 * rows @ rows.T
+            inner[np.triu_indices(len(rows))] = np.inf  # only earlier rows of the batch
+            out = np.minimum(out, inner.min(axis=1))
+        nn: np.ndarray = np.sqrt(np.maximum(out, 0.0))
+        for r, q in zip(rows, sq, strict=True):
+            self.ring[self.pos], self.sq[self.pos] = r, q
+            self.pos = (self.pos + 1) % RING
+            self.filled = min(self.filled + 1, RING)
+        return nn
 
 
 class ProbeDetector:
@@ -111,17 +165,21 @@ class ProbeDetector:
 
     def observe(self, client: str, x: np.ndarray, probs: np.ndarray,
                 flagged: np.ndarray) -> list[Signal]:
-        st = self.clients.setdefault(client, ClientState())
         rows = np.asarray(x, dtype=np.float64) / self.s.scale
-        ring = np.asarray(st.ring) if st.ring else np.zeros((0, rows.shape[1]))
-        nn = _nn(ring, rows)
-        top2 = np.sort(probs, axis=1)[:, -2:] if probs.shape[1] > 1 else np.ones((len(x), 2))
-        near = (top2[:, 1] - top2[:, 0]) < self.s.boundary_margin
-        start = 0 if st.ring else 1  # the very first query has no predecessor
-        st.dist.extend(float(d) for d in nn[start:])
-        st.ring.extend(rows)
-        st.ood.extend(bool(f) for f in flagged)
-        st.boundary.extend(bool(b) for b in near)
+        st = self.clients.get(client)
+        if st is None:
+            st = self.clients[client] = ClientState(rows.shape[1])
+        nn = st.nearest(rows)
+        if probs.shape[1] > 1:
+            top2 = np.partition(probs, -2, axis=1)[:, -2:]
+            near = (top2[:, 1] - top2[:, 0]) < self.s.boundary_margin
+        else:
+            near = np.zeros(len(rows), dtype=bool)
+        finite = nn[np.isfinite(nn)]
+        st.dist.extend(finite.tolist())
+        st.dups.extend((finite < self.s.dup_eps).tolist())
+        st.ood.extend(np.asarray(flagged, dtype=bool).tolist())
+        st.boundary.extend(near.tolist())
         st.rows += len(rows)
         st.since_test += len(rows)
         return self._judge(st, len(rows))
@@ -129,11 +187,11 @@ class ProbeDetector:
     def _judge(self, st: ClientState, n_new: int) -> list[Signal]:
         out: list[Signal] = []
         n = len(st.ood)
-        k_ood, k_near = sum(st.ood), sum(st.boundary)
-        if n >= 16 and binomial_p(k_ood, n, self.fpr) < ALPHA:
+        k_ood, k_near = st.ood.count, st.boundary.count
+        if n >= 16 and k_ood >= critical(n, self.fpr):
             out.append(Signal("ood-probing", "AML.T0015", f"{k_ood}/{n} recent queries out of "
                               "distribution", {"ood": k_ood, "window": n}))
-        if n >= 32 and binomial_p(k_near, n, max(self.s.boundary_rate, 1e-3)) < ALPHA:
+        if n >= 32 and k_near >= critical(n, round(max(self.s.boundary_rate, 1e-3), 6)):
             out.append(Signal("extraction", "AML.T0024.002", f"{k_near}/{n} recent queries "
                               "near a decision boundary", {"near_boundary": k_near,
                                                            "window": n}))
@@ -144,15 +202,16 @@ class ProbeDetector:
                 out.append(Signal("extraction", "AML.T0024.002", f"query distances are not "
                                   f"natural (PRADA W={w:.3f} < {self.s.prada_w:.3f})",
                                   {"prada_w": round(w, 4), "window": len(st.dist)}))
-        dups = sum(1 for d in st.dist if d < self.s.dup_eps)
-        if dups >= self.s.dup_limit:
-            out.append(Signal("membership-probing", "AML.T0024.000", f"{dups} near-duplicate "
-                              "queries around earlier ones", {"near_duplicates": dups}))
+        if st.dups.count >= self.s.dup_limit:
+            out.append(Signal("membership-probing", "AML.T0024.000", f"{st.dups.count} "
+                              "near-duplicate queries around earlier ones",
+                              {"near_duplicates": st.dups.count}))
         now = time.monotonic()
         st.minute.append((now, n_new))
+        st.per_minute += n_new
         while st.minute and st.minute[0][0] < now - 60:
-            st.minute.popleft()
-        per_min = sum(c for _, c in st.minute)
+            st.per_minute -= st.minute.popleft()[1]
+        per_min = st.per_minute
         if per_min > self.s.harvest_rows_per_minute:
             out.append(Signal("cost-harvesting", "AML.T0034", f"{per_min} rows in the last "
                               "minute", {"rows_per_minute": per_min}))

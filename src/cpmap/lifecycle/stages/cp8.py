@@ -84,7 +84,7 @@ def _send(c: Any, path: str, key: str, x: np.ndarray) -> Any:
 def _flagged(app: Any, client: str) -> tuple[int, int]:
     """(flagged, scored) rows of ``client`` (from the probing state: its last 256 rows)."""
     st = app.monitor.probing.clients.get(client)
-    return (0, 0) if st is None else (sum(st.ood), len(st.ood))
+    return (0, 0) if st is None else (st.ood.count, len(st.ood))
 
 
 def _traffic(url: str, app: Any, name: str, keys: dict[str, str], x: np.ndarray,
