@@ -203,6 +203,29 @@ def quality(ws: Any, mv: Any, data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+NOTES = """## Reading these figures
+
+- The 50 us target is for the OOD score; the whole per-request monitor (two river detectors per
+  row, the client's nearest-neighbour distance over its last 256 queries, the probing tests and
+  the Prometheus histogram) costs more, and is reported as measured.
+- whylogs builds a new profile per ``why.log`` call: per-request logging is not how it is meant
+  to be used (it profiles batches), but a profile per request is what "monitoring every request"
+  would cost with it; whylogs is no longer maintained by its vendor.
+- Gateway latencies are dominated by this shared machine's load (sequential httpx requests);
+  the on/off difference is within the run-to-run noise here.
+- The adversarial examples are caught because L-inf FGSM/PGD perturb every pixel, including the
+  border pixels that are (near) constant in digits, which Mahalanobis on standardized inputs
+  punishes. An adaptive attacker that leaves those pixels alone, or that optimizes against the
+  detector too, was not measured and should be assumed to evade it. Max-softmax (the baseline)
+  misses most adversarial examples: they are confidently misclassified.
+- Energy on this small MLP's logits can rank inverted digits as *more* in-distribution than
+  digits (an AUROC below 0.5 in the table): it is reported, not used by the gateway.
+- False alarms on unseen natural digits above the 1% target: the calibration quantile comes from
+  300 held-out rows (the 99.5% quantile is the second-largest score), so the realised rate has
+  a wide interval; calibrate on more held-out data for a tighter one.
+"""
+
+
 WHYLOGS = """
 import json, sys, time, statistics
 import numpy as np, pandas as pd
@@ -260,6 +283,7 @@ def _page(o128: float, check: float, gw: dict[str, Any], q: list[dict[str, Any]]
         cells = [f"{r[s][0]:.3f} / {r[s][1]:.1%}" if s in r else "-" for s in scores]
         lines.append(f"| {r['set']} | {r['n']} | " + " | ".join(cells) +
                      f" | {r['flagged']:.1%} |")
+    lines += ["", NOTES]
     return "\n".join(lines)
 
 
