@@ -20,7 +20,7 @@ from cpmap.core.control import PHASES, ControlPoint, Gate, Rule
 from cpmap.core.predicate import Predicate, Untyped
 from cpmap.drift.control import CONTROL as CP9
 from cpmap.gateway.control import CONTROL as CP7
-from cpmap.gateway.predicates import ALERTS as GATEWAY_ALERTS
+from cpmap.monitor.control import CONTROL as CP8
 from cpmap.privacy.control import CONTROL as CP2
 from cpmap.provenance.control import CONTROL as CP1
 from cpmap.redteam.control import CONTROL as CP5
@@ -41,10 +41,7 @@ def _planned(cp: str, phase: int, title: str, summary: str,
 
 
 BUILTIN: tuple[ControlPoint, ...] = (
-    CP1, CP2, CP3, CP4, CP5, CP6, CP7,
-    _planned("CP8", 4, "Real-time input/output monitoring",
-             "Input baselines, out-of-distribution alerts, confidence logs.", GATEWAY_ALERTS),
-    CP9,
+    CP1, CP2, CP3, CP4, CP5, CP6, CP7, CP8, CP9,
     _planned("CP10", 5, "Secure retraining & feedback loop",
              "Triggered retraining, data re-checks, human review, re-gated promotion."),
 )

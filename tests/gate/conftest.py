@@ -93,6 +93,14 @@ class Kit:
         check = GatewayCheck(verdict=Verdict.FAIL if failed else Verdict.PASS, checks=25,
                              failed=failed)
         record(Evidence.of(check, [Subject(f"model:{mv.ref}", mv.digest)]), self.ws)
+        self.cp8(mv)  # production also needs CP8's input baseline of the version
+
+    def cp8(self, mv: ModelVersion) -> None:
+        from cpmap.monitor.predicates import MonitorBaseline
+
+        base = MonitorBaseline(verdict=Verdict.PASS, rows=100, target_fpr=0.01,
+                               datasets=tuple({"digest": d.digest} for d in mv.lineage.datasets))
+        record(Evidence.of(base, [Subject(f"model:{mv.ref}", mv.digest)]), self.ws)
 
     def everything(self, mv: ModelVersion, **cp4: Any) -> None:
         """CP3-CP6: what a promotion to staging needs (production also needs :meth:`cp7`)."""

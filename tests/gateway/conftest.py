@@ -51,27 +51,32 @@ def model_bytes() -> bytes:
 
 
 def register_gated(ws: Workspace, tmp: Path, data: bytes, name: str = "digits",
-                   extraction: dict[str, Any] | None = EXTRACTION, checked: bool = True
+                   extraction: dict[str, Any] | None = EXTRACTION, checked: bool = True,
+                   train: Path | None = None, training: dict[str, Any] | None = None
                    ) -> ModelVersion:
     """Register ``data`` with passing CP1/CP3/CP4/CP5/CP6 evidence (and CP5 extraction), and
-    with ``checked`` a passing CP7 gateway check, which production requires."""
+    with ``checked`` a passing CP7 gateway check and a CP8 baseline record, which production
+    requires. ``train``: the training data file of its lineage (default: a two-row CSV),
+    ``training``: its training record."""
     from cpmap.provenance.datasets import register_dataset
     from cpmap.registry.versions import register
 
-    csv = tmp / f"{name}-train.csv"
-    csv.write_bytes(b"x,y\n1,0\n2,1\n")
+    csv = train or tmp / f"{name}-train.csv"
+    if train is None:
+        csv.write_bytes(b"x,y\n1,0\n2,1\n")
     dv = register_dataset(ws, f"{name}-train", csv, source="builtin:test")
     record(Evidence.of(DataSignature(verdict=Verdict.PASS), [Subject(csv.name, dv.digest)]), ws)
     path = tmp / f"{name}-{hashlib.sha256(data).hexdigest()[:8]}.safetensors"
     path.write_bytes(data)
-    mv = register(ws, name, path, datasets=[dv.ref]).version
-    return attach_passing(ws, mv, path.name, extraction, checked)
+    mv = register(ws, name, path, datasets=[dv.ref], training=training).version
+    return attach_passing(ws, mv, path.name, extraction, checked, data_digest=dv.digest)
 
 
 def attach_passing(ws: Workspace, mv: ModelVersion, filename: str,
-                   extraction: dict[str, Any] | None = EXTRACTION, checked: bool = True
-                   ) -> ModelVersion:
-    """The CP3-CP7 evidence a gated version carries (its data's CP1 evidence aside)."""
+                   extraction: dict[str, Any] | None = EXTRACTION, checked: bool = True,
+                   data_digest: str | None = None) -> ModelVersion:
+    """The CP3-CP8 evidence a gated version carries (its data's CP1 evidence aside);
+    ``data_digest``: the training data the CP8 baseline record names."""
     from cpmap.registry.card import build_card, record_card
 
     subj = [Subject(mv.ref, mv.digest)]
@@ -91,6 +96,12 @@ def attach_passing(ws: Workspace, mv: ModelVersion, filename: str,
     record(Evidence.of(campaign, subj), ws)
     if checked:  # a passing `gateway check` of it in staging: production may take it
         record(Evidence.of(GatewayCheck(verdict=Verdict.PASS, checks=1),
+                           [Subject(f"model:{mv.ref}", mv.digest)]), ws)
+        from cpmap.monitor.predicates import MonitorBaseline
+
+        record(Evidence.of(MonitorBaseline(verdict=Verdict.PASS, target_fpr=0.01,
+                                           datasets=({"digest": data_digest},)
+                                           if data_digest else ()),
                            [Subject(f"model:{mv.ref}", mv.digest)]), ws)
     prose = {"intended_use": "tests", "limitations": "tiny"}
     record_card(ws, mv, build_card(ws, mv, prose), ["intended_use", "limitations"])

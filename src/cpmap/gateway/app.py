@@ -91,6 +91,7 @@ class Gateway:
         self.outputs = frozenset(n for p in ("full", "label", "top-k:1")
                                  for n, _ in OutputPolicy.parse(p).output_names())
         self._model_paths = {} if chat is not None else _paths(served)
+        self.monitor: Any = None  # CP8, set by cpmap.monitor.live.attach
 
     def reload(self) -> Served:
         """Load the ref again (a moved stage, a re-gated version): manifest, digest and gate
@@ -153,6 +154,8 @@ class Gateway:
 
     async def shutdown(self) -> None:
         self.ready = False
+        if self.monitor is not None:
+            self.monitor.close()
         self._stop.set()
         for t in self._tasks:
             await t
@@ -185,7 +188,8 @@ class Gateway:
             if route == "other":
                 route = self._route_name(scope)
             if route == "infer":
-                self._log(rid, None, r.status, 0, None, None, r.reason)
+                self._log(rid, None, r.status, 0, None, None, r.reason,
+                          getattr(r, "fields", None))
         except Exception:  # noqa: BLE001 - a bug must not leak a traceback or a path
             log.exception("request %s failed", rid)
             resp = json_response(500, {"error": "internal error", "request_id": rid})
@@ -280,6 +284,9 @@ class Gateway:
 
     async def _infer(self, scope: Scope, receive: Receive, key: ApiKey, rid: str,
                      windows: list[Window]) -> tuple[Response, str]:
+        t0 = time.perf_counter()
+        if self.monitor is not None:
+            self.monitor.admit(key.client)
         body = await self._read(scope, receive)
         given, x, in_digest = self._parse(scope, body)
         rid = given or rid
@@ -294,11 +301,13 @@ class Gateway:
             raise
         probs = await self._predict(x)
         self.metrics.rows.inc(len(x))
+        extra, fields = (self.monitor.check(key.client, x, probs, self.served.digest)
+                         if self.monitor is not None else ([], {}))
         doc = {"model_name": self.served.name, "model_version": str(self.served.version),
-               "id": rid, "outputs": policy.apply(probs)}
+               "id": rid, "outputs": policy.apply(probs) + extra}
         resp = json_response(200, doc, headers(windows + ([spent] if spent else [])))
-        self._log(rid, key.client, 200, len(x), in_digest,
-                  hashlib.sha256(resp.body).hexdigest(), None, probs)
+        self._log(rid, key.client, 200, len(x), in_digest, hashlib.sha256(resp.body).hexdigest(),
+                  None, probs, {**fields, "latency_ms": round((time.perf_counter() - t0) * 1e3, 3)})
         return resp, rid
 
     async def _chat(self, scope: Scope, receive: Receive,
@@ -314,6 +323,8 @@ class Gateway:
         spent = await self.quota.spend(key.client, self.served.name, budget, 1,
                                        budget.endswith("/month"))
         doc, tokens = await self._chat_tokens(upstream, request, key.client, rid)
+        if self.monitor is not None:
+            doc = self.monitor.filter_chat(doc)
         resp = json_response(200, doc, headers(windows + [w for w in (spent, tokens) if w]))
         self._log(rid, key.client, 200, 1, hashlib.sha256(body).hexdigest(),
                   hashlib.sha256(resp.body).hexdigest(), None)
@@ -356,10 +367,12 @@ class Gateway:
                 raise Refusal(502, "upstream server failed", "upstream") from None
 
     def _log(self, rid: str, client: str | None, status: int, rows: int, inp: str | None,
-             out: str | None, reason: str | None, probs: np.ndarray | None = None) -> None:
+             out: str | None, reason: str | None, probs: np.ndarray | None = None,
+             extra: dict[str, Any] | None = None) -> None:
         if self.predlog is not None:
             entry = {"id": rid, "client": client, "status": status, "rows": rows,
-                     "input": inp, "output": out, "reason": reason, "ts": round(time.time(), 3)}
+                     "input": inp, "output": out, "reason": reason, "ts": round(time.time(), 3),
+                     **(extra or {})}  # CP8's OOD score, flag, mean confidence and latency
             if probs is not None:  # CP9 joins delayed labels and tracks confidence from these
                 entry["predictions"] = probs.argmax(axis=1).tolist()
                 entry["confidence"] = probs.max(axis=1).round(4).tolist()

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
@@ -44,6 +45,8 @@ class PredictionLog:
         self._lock = threading.Lock()  # the loop appends while a worker thread takes
         self._flushing = threading.Lock()
         self.batches: list[int] = []  # ledger entries written
+        # CP8 writes its queryable rows in the same transaction (cpmap.monitor.predlog)
+        self.on_batch: Callable[[Any, int, list[dict[str, Any]]], None] | None = None
         self.count = 0
         self.traffic = ev.Traffic(started=time.strftime("%Y-%m-%d %H:%M:%S UTC",
                                                         time.gmtime()))
@@ -95,6 +98,9 @@ class PredictionLog:
                 {"batch": entry.index, "seq": i, "entry": d.decode()}
                 for entry, data in zip(entries, datas, strict=True)
                 for i, d in enumerate(data)])
+            if self.on_batch is not None:
+                for entry, group in zip(entries, groups, strict=True):
+                    self.on_batch(conn, entry.index, group)
         ledger.witness(entries[-1])
         self.traffic = traffic  # counted once the batches are in the ledger
         return [e.index for e in entries]

@@ -100,9 +100,13 @@ def _assemble(ws: Workspace, srv: Any, cfg: GatewayConfig, allow_ungated: bool,
     doc = (openapi.chat_document(srv.name) if chat is not None else
            openapi.document(srv.name, srv.version, srv.spec, cfg.max_batch, images))
     log_ = PredictionLog(ws, srv.ref, srv.digest, cfg.predlog_batch, cfg.predlog_interval_s)
-    return Gateway(srv, cfg, ring, quota, plan, doc, predlog=log_,
-                   refresh=lambda: ring.load(ws), on_budget_spent=spent, jwt=_jwt(cfg),
-                   reloader=reloader, chat=chat)
+    app = Gateway(srv, cfg, ring, quota, plan, doc, predlog=log_,
+                  refresh=lambda: ring.load(ws), on_budget_spent=spent, jwt=_jwt(cfg),
+                  reloader=reloader, chat=chat)
+    from cpmap.monitor.live import attach
+
+    attach(ws, app)  # CP8: OOD scores, detectors, output filters, per [monitoring]
+    return app
 
 
 def _jwt(cfg: GatewayConfig) -> Any:

@@ -54,9 +54,10 @@ def _run(ctx: Context, name: str) -> tuple[list[str], bool, Artifacts]:
     good = sum(1 for r in result.results if r["ok"])
     lines.append(f"gateway check on staging ({staging.url}): {good}/{len(result.results)} "
                  f"attacks refused as expected (evidence #{result.entry})")
+    lines.append(_baseline(ws, candidate.ref))
     promote(ws, candidate.ref)
     lines.append(f"promoted {candidate.ref} to production (the gate required that CP7 "
-                 "evidence)")
+                 "and CP8 evidence)")
     cfg = load(ws, image_formats=("JPEG",), key_refresh_s=0.2)
     prod = run_in_thread(build(ws, name, cfg))
     try:
@@ -66,6 +67,17 @@ def _run(ctx: Context, name: str) -> tuple[list[str], bool, Artifacts]:
     lines += [*more, "gateway stopped"]
     made = Artifacts(gateway_check=result.to_dict(), gateway_counts=shown)
     return lines, result.passed and bool(shown.get("ok", False)), made
+
+
+def _baseline(ws: Any, ref: str) -> str:
+    """CP8: production needs the version's input baseline, built from its lineage."""
+    from cpmap.monitor.baseline import BaselineError, build
+
+    try:
+        base = build(ws, ref)[0]
+    except BaselineError as e:
+        return f"no CP8 baseline built: {e.message}"
+    return f"CP8 input baseline of {ref} from its lineage (#{base.entry})"
 
 
 def _show(ws: Any, prod: Any, name: str) -> tuple[list[str], dict[str, Any]]:

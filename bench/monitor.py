@@ -1,0 +1,308 @@
+"""CP8 benchmark: per-request OOD overhead, monitoring on vs off in the gateway, and OOD
+detection quality on digits against the max-softmax baseline; whylogs profiling the same rows.
+
+1. **Overhead per request**: :meth:`OodDetector.score` on one row of 128 features (target
+   <= 50 us), and the whole :meth:`Monitor.check` (score, river detectors per model and client,
+   per-client probing) on one digits row, median of many calls.
+2. **Gateway on vs off**: the same version served twice on 127.0.0.1, sequential requests of
+   one row through httpx, median latency and requests/s.
+3. **Quality**: a small digits MLP; in-distribution = digits it never saw; OOD sets = uniform
+   noise, inverted (1 - x), shifted (rolled 2 pixels), other-domain (8x8 patches of the two
+   photographs scikit-learn ships), FGSM and PGD (CP4's attacks, eps 0.1 and 0.2, on the
+   model's gradients). AUROC and TPR at 1% FPR (threshold from the in-distribution scores) for
+   Mahalanobis on inputs, max-softmax (the baseline), energy on logits, and cpmap's flag score.
+4. **whylogs** (peer, own venv ``bench/.venv-whylogs``): profiling the same rows one request at
+   a time, when it installs.
+
+Run: ``python -m bench monitor``. Writes docs/benchmarks/cp8.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import write_page
+
+HERE = Path(__file__).parent
+VENV = Path(os.environ.get("CPMAP_BENCH_WHYLOGS_VENV") or HERE / ".venv-whylogs")
+
+
+def _median_us(fn: Any, n: int = 3000) -> float:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e6
+
+
+def overhead_128() -> float:
+    from cpmap.monitor.ood import calibrate, fit_input
+
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(128, 128)) / 8
+    x = rng.normal(size=(4000, 128)) @ mix
+    probs = rng.dirichlet(np.ones(10) * 0.2, size=1000)
+    det = calibrate(fit_input(x[:3000]), x[3000:], probs, 0.01)
+    row, p = x[:1], probs[:1]
+    return _median_us(lambda: det.score(row, p))
+
+
+def _workspace(tmp: Path) -> tuple[Any, Any, dict[str, np.ndarray]]:
+    """A workspace with a small digits MLP registered (lineage: its data, with a hold-out)."""
+    import torch
+
+    from cpmap.builtin import digits
+    from cpmap.core.workspace import init
+    from cpmap.models.datasets import Dataset
+    from cpmap.models.persist import model_bytes
+    from cpmap.provenance.datasets import register_dataset
+    from cpmap.registry.versions import register
+    from cpmap.robustness.config import TrainConfig
+    from cpmap.robustness.training import train
+
+    torch.set_num_threads(1)
+    x, y = digits()
+    order = np.random.default_rng(7).permutation(len(x))
+    lin, te = order[:1500], order[1500:]
+    ds = Dataset("digits", "0" * 64, x[lin], y[lin], tuple(str(i) for i in range(10)),
+                 image_shape=(1, 8, 8))
+    tr, _ = ds.split(0.2, 0)
+    model = train(tr, TrainConfig(arch="mlp", hidden=(64,), epochs=20, lr=5e-3)).model
+    ws = init(tmp / "proj", "bench")
+    npz = tmp / "digits.npz"
+    np.savez(npz, x=x[lin], y=y[lin])
+    dv = register_dataset(ws, "digits-train", npz, source="builtin:digits")
+    path = tmp / "digits.safetensors"
+    path.write_bytes(model_bytes(model)[0])
+    record = {"datasets": [{"digest": dv.digest, "role": "train",
+                            "split": {"test_size": 0.2, "seed": 0}}]}
+    mv = register(ws, "digits", path, datasets=[dv.ref], training=record).version
+    return ws, mv, {"x_test": x[te], "y_test": y[te], "module": model.module}
+
+
+def check_overhead(ws: Any, mv: Any, data: dict[str, Any]) -> float:
+    from prometheus_client import CollectorRegistry
+
+    from cpmap.monitor.baseline import current
+    from cpmap.monitor.config import MonitorConfig
+    from cpmap.monitor.live import Monitor
+
+    base = current(ws, mv.digest)
+    mon = Monitor(ws, mv.ref, mv.digest, base, MonitorConfig(), CollectorRegistry())
+    rows = data["x_test"].astype(np.float64)
+    probs = np.full((1, 10), 0.02)
+    probs[0, 3] = 0.82
+    i = iter(range(10**9))
+
+    def one() -> None:
+        k = next(i) % len(rows)
+        mon.check("c", rows[k:k + 1], probs, mv.digest)
+
+    return _median_us(one, 2000)
+
+
+def gateway_on_off(ws: Any, mv: Any, data: dict[str, Any], n: int = 300) -> dict[str, Any]:
+    import httpx
+
+    from cpmap.gateway import build, run_in_thread
+    from cpmap.gateway.config import load
+    from cpmap.gateway.keys import create
+
+    key = create(ws, "bench", ["infer:digits"], "1000000/minute", "10000000/day")[0]
+    rows = data["x_test"].astype(np.float32)
+    out: dict[str, Any] = {}
+    for mode in ("off", "on"):
+        ws.config["monitoring"] = {"enabled": mode, "policy": "log",
+                                   "probing_action": "alert"}
+        gw = run_in_thread(build(ws, mv.ref, load(ws, env={}), allow_ungated=True,
+                                 record_evidence=False))
+        times = []
+        with httpx.Client(base_url=gw.url, timeout=10,
+                          headers={"Authorization": f"Bearer {key}"}) as c:
+            for k in range(n + 20):
+                body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64],
+                                    "data": rows[k % len(rows)].tolist()}]}
+                t = time.perf_counter()
+                assert c.post("/v2/models/digits/infer", json=body).status_code == 200  # noqa: S101
+                if k >= 20:
+                    times.append(time.perf_counter() - t)
+        gw.stop()
+        out[mode] = {"p50_ms": statistics.median(times) * 1e3,
+                     "rps": len(times) / sum(times)}
+    return out
+
+
+def _photo_patches(n: int, rng: np.random.Generator) -> np.ndarray:
+    from sklearn.datasets import load_sample_images
+
+    out = []
+    for img in load_sample_images().images:
+        gray = img.mean(axis=2) / 255.0
+        for _ in range(n // 2):
+            r, c = rng.integers(0, gray.shape[0] - 64), rng.integers(0, gray.shape[1] - 64)
+            patch = gray[r:r + 64, c:c + 64].reshape(8, 8, 8, 8).mean(axis=(1, 3))
+            out.append(patch.ravel())
+    return np.asarray(out)
+
+
+def quality(ws: Any, mv: Any, data: dict[str, Any]) -> list[dict[str, Any]]:
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from cpmap.monitor.baseline import current
+    from cpmap.monitor.ood import energy
+    from cpmap.robustness.attacks import fgsm, pgd
+
+    base = current(ws, mv.digest)
+    module = data["module"]
+    x_in = data["x_test"].astype(np.float32)
+    y_in = data["y_test"]
+    rng = np.random.default_rng(0)
+    xt, yt = torch.as_tensor(x_in), torch.as_tensor(y_in)
+    sets = {"uniform noise": rng.uniform(0, 1, x_in.shape), "inverted": 1 - x_in,
+            "shifted 2 px": np.roll(x_in.reshape(-1, 8, 8), 2, axis=2).reshape(-1, 64),
+            "other domain (photo patches)": _photo_patches(len(x_in), rng)}
+    for eps in (0.1, 0.2):
+        sets[f"FGSM eps {eps}"] = fgsm(module, xt, yt, eps).numpy()
+        sets[f"PGD-10 eps {eps}"] = pgd(module, xt, yt, eps, steps=10).numpy()
+
+    def scores(x: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            logits = module(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy()
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        xs = np.asarray(x, dtype=np.float64)
+        return {"mahalanobis": base.detector.input_score(xs), "max-softmax": 1 - p.max(1),
+                "energy": energy(logits.astype(np.float64)),
+                "cpmap flag score": base.detector.score(xs, p)[0]}
+
+    ref = scores(x_in)
+    rows = []
+    for name, x in sets.items():
+        got = scores(x)
+        row: dict[str, Any] = {"set": name, "n": len(x)}
+        for s, values in got.items():
+            thr = np.quantile(ref[s], 0.99)
+            lab = np.r_[np.zeros(len(ref[s])), np.ones(len(values))]
+            row[s] = (roc_auc_score(lab, np.r_[ref[s], values]), float((values > thr).mean()))
+        row["flagged"] = float((got["cpmap flag score"] >= 1).mean())
+        rows.append(row)
+    rows.append({"set": "natural test digits (false alarms)", "n": len(x_in),
+                 "flagged": float((ref["cpmap flag score"] >= 1).mean())})
+    return rows
+
+
+NOTES = """## Reading these figures
+
+- The 50 us target is for the OOD score; the whole per-request monitor (two river detectors per
+  row, the client's nearest-neighbour distance over its last 256 queries, the probing tests and
+  the Prometheus histogram) costs more, and is reported as measured.
+- whylogs builds a new profile per ``why.log`` call: per-request logging is not how it is meant
+  to be used (it profiles batches), but a profile per request is what "monitoring every request"
+  would cost with it; whylogs is no longer maintained by its vendor.
+- Gateway latencies are dominated by this shared machine's load (sequential httpx requests);
+  the on/off difference is within the run-to-run noise here.
+- The adversarial examples are caught because L-inf FGSM/PGD perturb every pixel, including the
+  border pixels that are (near) constant in digits, which Mahalanobis on standardized inputs
+  punishes. An adaptive attacker that leaves those pixels alone, or that optimizes against the
+  detector too, was not measured and should be assumed to evade it. Max-softmax (the baseline)
+  misses most adversarial examples: they are confidently misclassified.
+- Energy on this small MLP's logits can rank inverted digits as *more* in-distribution than
+  digits (an AUROC below 0.5 in the table): it is reported, not used by the gateway.
+- False alarms on unseen natural digits above the 1% target: the calibration quantile comes from
+  300 held-out rows (the 99.5% quantile is the second-largest score), so the realised rate has
+  a wide interval; calibrate on more held-out data for a tighter one.
+"""
+
+
+WHYLOGS = """
+import json, sys, time, statistics
+import numpy as np, pandas as pd
+import whylogs as why
+rows = np.load(sys.argv[1])
+cols = [f"f{i}" for i in range(rows.shape[1])]
+times = []
+for k in range(60):
+    df = pd.DataFrame(rows[k % len(rows)][None, :], columns=cols)
+    t = time.perf_counter(); why.log(df); times.append(time.perf_counter() - t)
+print(json.dumps({"version": why.__version__, "us": statistics.median(times[20:]) * 1e6}))
+"""
+
+
+def whylogs_peer(rows: np.ndarray, tmp: Path) -> dict[str, Any]:
+    python = VENV / "bin" / "python"
+    try:
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)  # noqa: S603
+        probe = subprocess.run([str(python), "-c", "import whylogs"],  # noqa: S603
+                               capture_output=True, check=False)
+        if probe.returncode:
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "whylogs",  # noqa: S603
+                            "pandas"], check=True, timeout=900)
+        np.save(tmp / "rows.npy", rows)
+        out = subprocess.run([str(python), "-c", WHYLOGS, str(tmp / "rows.npy")],  # noqa: S603
+                             capture_output=True, text=True, check=True, timeout=600)
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    except (subprocess.SubprocessError, OSError, ValueError) as e:
+        return {"error": f"{type(e).__name__}: {str(e)[:200]}"}
+
+
+def _page(o128: float, check: float, gw: dict[str, Any], q: list[dict[str, Any]],
+          peer: dict[str, Any]) -> str:
+    lines = ["## Overhead per request", "",
+             "| what | median |", "|---|---|",
+             f"| `OodDetector.score`, 1 row x 128 features (target <= 50 us) | {o128:.1f} us |",
+             f"| whole `Monitor.check`, 1 digits row (score, ADWIN + Page-Hinkley per model "
+             f"and client, probing) | {check:.1f} us |"]
+    if "us" in peer:
+        lines.append(f"| whylogs {peer['version']} `why.log`, the same 1-row request, "
+                     f"64 features (peer, same run) | {peer['us']:.1f} us |")
+    else:
+        lines.append(f"| whylogs (peer) | not measured: {peer.get('error')} |")
+    lines += ["", "## Gateway, monitoring off vs on (sequential 1-row requests, 127.0.0.1)", "",
+              "| monitoring | p50 latency | requests/s |", "|---|---|---|"]
+    lines += [f"| {m} | {v['p50_ms']:.2f} ms | {v['rps']:.0f} |" for m, v in gw.items()]
+    scores = ("mahalanobis", "max-softmax", "energy", "cpmap flag score")
+    lines += ["", "## OOD detection on digits (AUROC / TPR at 1% FPR)", "",
+              "In-distribution: digits the model never saw. `flagged`: share the gateway's "
+              "calibrated flag (target 1% false alarms) raises.", "",
+              "| set | n | " + " | ".join(scores) + " | flagged |",
+              "|---|---|" + "---|" * (len(scores) + 1)]
+    for r in q:
+        cells = [f"{r[s][0]:.3f} / {r[s][1]:.1%}" if s in r else "-" for s in scores]
+        lines.append(f"| {r['set']} | {r['n']} | " + " | ".join(cells) +
+                     f" | {r['flagged']:.1%} |")
+    lines += ["", NOTES]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        o128 = overhead_128()
+        ws, mv, data = _workspace(tmp)
+        from cpmap.monitor.baseline import build
+
+        build(ws, mv.ref)
+        check = check_overhead(ws, mv, data)
+        gw = gateway_on_off(ws, mv, data)
+        q = quality(ws, mv, data)
+        peer = whylogs_peer(data["x_test"].astype(np.float64), tmp)
+        ws.close()
+    write_page("cp8", "CP8: monitoring overhead and OOD detection", _page(o128, check, gw, q,
+                                                                        peer), "monitor")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Out-of-distribution scores in microseconds: Mahalanobis on standardized inputs, max-softmax
+(and energy, where logits exist) on outputs, thresholds calibrated to a false-alarm rate.
+
+Why these: a per-request score inside the gateway has a budget of tens of microseconds, so it
+must be a fixed linear map and a few reductions, no model call. The input score is the squared
+Mahalanobis distance ``||((x - mu) / sd) W||^2`` with ``W`` the Cholesky factor of a shrunk
+(Ledoit-Wolf) precision matrix, so ill-conditioned pixels cannot blow it up; the output score
+is ``1 - max p`` (Hendrycks & Gimpel's baseline). Each threshold sits at the ``1 - fpr/2``
+quantile of held-out rows, so their union flags at most ``fpr`` of in-distribution traffic
+(Bonferroni); the reported ``ood_score`` is the larger score/threshold ratio (``>= 1``:
+flagged), never the raw distance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cpmap.errors import InputError
+
+SD_FLOOR = 1e-2  # relative to the largest feature sd: constant pixels stay finite
+
+
+@dataclass(frozen=True)
+class OodDetector:
+    mean: np.ndarray  # (d,)
+    inv_sd: np.ndarray  # (d,)
+    whiten: np.ndarray  # (d, d): z @ whiten has identity covariance
+    thr_in: float
+    thr_out: float
+
+    @property
+    def features(self) -> int:
+        return int(self.mean.shape[0])
+
+    def input_score(self, x: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance of each row ``[n, d]``."""
+        y = ((x - self.mean) * self.inv_sd) @ self.whiten
+        out: np.ndarray = np.einsum("ij,ij->i", y, y)
+        return out
+
+    def score(self, x: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ood_score, confidence) per row; ``ood_score >= 1`` is flagged."""
+        conf = probs.max(axis=1)
+        s_in = self.input_score(x) / self.thr_in
+        s_out = (1.0 - conf) / self.thr_out
+        out: np.ndarray = np.maximum(s_in, s_out)
+        return out, conf
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "inv_sd": self.inv_sd.tolist(),
+                "whiten": self.whiten.tolist(), "thr_in": self.thr_in,
+                "thr_out": self.thr_out}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], where: str) -> OodDetector:
+        try:
+            mean = np.asarray(doc["mean"], dtype=np.float64)
+            inv_sd = np.asarray(doc["inv_sd"], dtype=np.float64)
+            whiten = np.asarray(doc["whiten"], dtype=np.float64)
+            thr_in, thr_out = float(doc["thr_in"]), float(doc["thr_out"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"{where}: not an OOD detector ({type(e).__name__})") from e
+        d = mean.shape[0] if mean.ndim == 1 else -1
+        if (d < 1 or inv_sd.shape != (d,) or whiten.shape != (d, d) or thr_in <= 0
+                or thr_out <= 0 or not all(np.isfinite(a).all() for a in (mean, inv_sd,
+                                                                            whiten))):
+            raise InputError(f"{where}: OOD detector arrays do not fit {d} features")
+        return cls(mean, inv_sd, whiten, thr_in, thr_out)
+
+
+def fit_input(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, 1/sd, whitening) from in-distribution rows ``[n, d]`` (n > d not required)."""
+    from sklearn.covariance import LedoitWolf
+
+    if x.ndim != 2 or len(x) < 10:
+        raise InputError(f"baseline data: need at least 10 rows of features, got {x.shape}")
+    mean = x.mean(axis=0)
+    sd = x.std(axis=0)
+    sd = np.maximum(sd, SD_FLOOR * max(float(sd.max()), 1e-12))
+    z = (x - mean) / sd
+    precision = LedoitWolf(assume_centered=True).fit(z).precision_
+    whiten = np.linalg.cholesky((precision + precision.T) / 2)
+    return mean, 1.0 / sd, whiten
+
+
+def calibrate(det_in: tuple[np.ndarray, np.ndarray, np.ndarray], x_cal: np.ndarray,
+              probs_cal: np.ndarray, fpr: float) -> OodDetector:
+    """Thresholds at the ``1 - fpr/2`` quantiles of held-out rows' input and output scores."""
+    if not 0 < fpr < 1:
+        raise InputError(f"target false-alarm rate {fpr}: must be between 0 and 1")
+    mean, inv_sd, whiten = det_in
+    probe = OodDetector(mean, inv_sd, whiten, 1.0, 1.0)
+    q = 1.0 - fpr / 2
+    thr_in = float(np.quantile(probe.input_score(x_cal), q, method="higher"))
+    thr_out = float(np.quantile(1.0 - probs_cal.max(axis=1), q, method="higher"))
+    return OodDetector(mean, inv_sd, whiten, max(thr_in, 1e-9), max(thr_out, 1e-6))
+
+
+def energy(logits: np.ndarray) -> np.ndarray:
+    """Energy score ``-logsumexp(logits)`` (Liu et al. 2020): higher is more OOD."""
+    m = logits.max(axis=1, keepdims=True)
+    out: np.ndarray = -(m[:, 0] + np.log(np.exp(logits - m).sum(axis=1)))
+    return out
