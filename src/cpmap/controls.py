@@ -24,6 +24,7 @@ from cpmap.privacy.control import CONTROL as CP2
 from cpmap.provenance.control import CONTROL as CP1
 from cpmap.redteam.control import CONTROL as CP5
 from cpmap.registry.control import CONTROL as CP6
+from cpmap.retrain.control import CONTROL as CP10
 from cpmap.robustness.control import CONTROL as CP4
 from cpmap.supplychain.control import CONTROL as CP3
 
@@ -45,8 +46,7 @@ BUILTIN: tuple[ControlPoint, ...] = (
              "Input baselines, out-of-distribution alerts, confidence logs.", GATEWAY_ALERTS),
     _planned("CP9", 5, "Drift & performance monitoring",
              "Drift tests, metric tracking, golden-set re-validation."),
-    _planned("CP10", 5, "Secure retraining & feedback loop",
-             "Triggered retraining, data re-checks, human review, re-gated promotion."),
+    CP10,
 )
 
 _extra: list[ControlPoint] = []
