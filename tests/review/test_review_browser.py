@@ -52,8 +52,8 @@ def test_log_in_and_decide(browser: Any, served: Any) -> None:
     page, errors = _reviewer(browser, url, "alice")
     page.click("#claim")
     page.wait_for_selector("#input")
-    page.wait_for_function("document.querySelector('#input').complete")
-    assert page.eval_on_selector("#input", "img => img.naturalWidth") == 128  # a real PNG
+    width = page.eval_on_selector("#input", "img => img.decode().then(() => img.naturalWidth)")
+    assert width == 128  # a real PNG, decoded by the browser
     assert page.inner_text("#flags") == "low confidence"
     page.fill("#label", "0")
     page.click("#decide-label")
