@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.review.conftest import seed
 
 from cpmap.core.ledger import Ledger
 from cpmap.errors import InputError
 from cpmap.review import queue
-from tests.review.conftest import seed
 
 
 def test_two_reviewers_never_hold_the_same_item(any_ws: Any) -> None:

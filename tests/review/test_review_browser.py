@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.review.conftest import PASSWORD
 
 from cpmap.core.ledger import Ledger
 from cpmap.review import queue
-from tests.review.conftest import PASSWORD
 
 CHROMIUM = os.environ.get("CPMAP_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

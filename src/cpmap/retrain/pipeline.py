@@ -117,7 +117,9 @@ def _merged(ws: Workspace, name: str, run_id: str, anchor: Dataset,
 
 
 def _evidence(ws: Workspace, store_ref: str, data: str) -> None:
-    """A CP4 evaluation at the gate's eps and a small CP5 campaign of the candidate."""
+    """A CP4 evaluation at the gate's eps and a CP5 campaign of the candidate: fuzzing,
+    extraction (the gateway's query budget comes from it) and membership inference;
+    ``[retraining.campaign]`` adjusts the sections."""
     from cpmap.gate.policy import load as load_policy
     from cpmap.redteam.plan import from_dict
     from cpmap.redteam.service import run_campaign
@@ -129,10 +131,27 @@ def _evidence(ws: Workspace, store_ref: str, data: str) -> None:
     attacks = list(rule.ensemble) if rule.attack == "ensemble" else [rule.attack]
     samples = int(ws.setting("retraining", "eval_samples", 300))
     evaluate_model(ws, store_ref, data, [rule.eps], attacks, samples=samples, seed=0)
-    plan = from_dict({"evasion": {"enabled": False}, "extraction": {"enabled": False},
-                      "inversion": {"enabled": False}, "membership": {"reference_models": 2}},
-                     "retraining plan")
+    # extraction stays on: the gateway sizes the candidate's query budget from it (CP7)
+    sections: dict[str, Any] = {"evasion": {"enabled": False},
+                                "inversion": {"enabled": False},
+                                "membership": {"reference_models": 2}}
+    custom = ws.setting("retraining", "campaign", {}) or {}  # [retraining.campaign] sections
+    for section, values in (custom.items() if isinstance(custom, dict) else ()):
+        sections[str(section)] = {**sections.get(str(section), {}), **dict(values)}
+    plan = from_dict(sections, "retraining plan")
     run_campaign(ws, store_ref, data, plan=plan)
+
+
+def _card(ws: Workspace, mv: ModelVersion, production: ModelVersion) -> None:
+    """The candidate's model card: the production card's prose, with the CP6 measurements."""
+    from cpmap.registry.card import build_card, record_card
+
+    prose = {k: v for k, v in (production.card or {}).items()
+             if k in ("intended_use", "limitations", "out_of_scope_use", "license", "owners",
+                      "ethical_considerations")}
+    prose.setdefault("intended_use", f"The uses of {production.ref}, which it retrains.")
+    prose.setdefault("limitations", "As the production version's, on the new data added.")
+    record_card(ws, mv, build_card(ws, mv, prose), ["intended_use", "limitations"])
 
 
 def _gate(ws: Workspace, mv: ModelVersion) -> GateResult:
@@ -186,6 +205,7 @@ def _run(ws: Workspace, production: ModelVersion, run_id: str, trigger: Trigger,
                            f"{trigger.reason})"}
     mv = register_any(ws, name, trained.version.ref, training=training, card=card,
                       scan=True).version
+    _card(ws, mv, production)
     result = _gate(ws, mv)
     reasons = tuple(f"{c.control} {c.status}: {r}" for c in result.failing() for r in c.reasons)
     log(f"{mv.ref}: gate " + ("passed" if result.passed else "failed: " + "; ".join(reasons)))
