@@ -30,6 +30,7 @@ from cpmap.retrain.intake import Batch, Intake, check_batch
 from cpmap.retrain.predicates import RetrainRun
 from cpmap.retrain.tables import retrain_runs
 from cpmap.retrain.triggers import Trigger, accept, run_lock
+from cpmap.review.queue import decided_count
 
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
@@ -223,8 +224,6 @@ def _start(ws: Workspace, run_id: str, name: str, t: Trigger) -> None:
 
 
 def _finish(ws: Workspace, r: RunResult) -> RunResult:
-    from cpmap.review.queue import decided_count
-
     refused = tuple({"batch": i.batch.path.name, "by": i.refused_by, "reason": i.reason}
                     for i in r.intakes if not i.accepted)
     pred = RetrainRun(
@@ -235,8 +234,7 @@ def _finish(ws: Workspace, r: RunResult) -> RunResult:
         trigger_key=r.trigger.key, production=r.production,
         candidate=r.candidate.ref if r.candidate else None, status=r.status,
         datasets=r.datasets, refused=refused, gate_reasons=r.gate_reasons, recipe=r.recipe,
-        highlights=(f"run {r.run_id} ({r.trigger.trigger}): {r.status}"
-                    + (f", candidate {r.candidate.ref}" if r.candidate else ""),))
+        history=_past(ws, r.model), highlights=_highlights(ws, r, refused))
     subjects = [Subject(f"trigger:{r.trigger.key}", r.trigger.digest)]
     if r.candidate is not None:
         subjects.insert(0, Subject(f"model:{r.candidate.ref}", r.candidate.digest))
@@ -246,6 +244,32 @@ def _finish(ws: Workspace, r: RunResult) -> RunResult:
             status=r.status, finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
             summary=json.dumps(r.to_dict() | {"entry": entry.index})))
     return replace(r, entry=entry.index)
+
+
+def _past(ws: Workspace, name: str) -> tuple[dict[str, Any], ...]:
+    out = []
+    for h in history(ws, name)[-10:]:
+        batches = h.get("batches") or []
+        out.append({"run_id": h["run_id"], "trigger": h.get("trigger"), "status": h["status"],
+                    "candidate": h.get("candidate"),
+                    "accepted": sum(1 for b in batches if b.get("accepted")),
+                    "refused": sum(1 for b in batches if not b.get("accepted"))})
+    return tuple(o for o in out if o["status"] != "running")
+
+
+def _highlights(ws: Workspace, r: RunResult, refused: tuple[dict[str, Any], ...]
+                ) -> tuple[str, ...]:
+    """The run as the report's CP10 cell shows it: trigger, data, review, gate."""
+    accepted = [i.batch.path.name for i in r.intakes if i.accepted]
+    out = [f"run {r.run_id}: trigger {r.trigger.trigger} ({r.trigger.reason})",
+           f"data: {len(accepted)} batch(es) accepted"
+           + (f" ({', '.join(accepted)})" if accepted else "") + f", {len(refused)} refused",
+           *[f"refused {b['batch']}: {b['by']}: {str(b['reason'])[:120]}" for b in refused],
+           f"review: {decided_count(ws, r.model)} item(s) decided",
+           f"gate: {'passed' if r.passed else r.status}"
+           + (f", candidate {r.candidate.ref}" if r.candidate else "")
+           + (f" ({r.gate_reasons[0][:120]})" if r.gate_reasons else "")]
+    return tuple(out)
 
 
 def history(ws: Workspace, name: str | None = None) -> list[dict[str, Any]]:

@@ -66,6 +66,15 @@ class RetrainRun(_CP10):
     refused: tuple[Mapping[str, Any], ...] = detail(factory=tuple)
     gate_reasons: tuple[str, ...] = detail(factory=tuple)
     recipe: Mapping[str, Any] = detail(factory=dict)
+    # the model's earlier runs, newest last: run_id, trigger, status, candidate, accepted,
+    # refused (what the report's CP10 cell lists as the run history)
+    history: tuple[Mapping[str, Any], ...] = detail(factory=tuple)
+
+    def history_lines(self) -> list[str]:
+        return [f"run {h.get('run_id')} ({h.get('trigger')}): {h.get('status')}, batches "
+                f"{h.get('accepted', 0)} accepted / {h.get('refused', 0)} refused"
+                + (f", candidate {h['candidate']}" if h.get("candidate") else "")
+                for h in self.history]
 
 
 @dataclass(frozen=True, kw_only=True)

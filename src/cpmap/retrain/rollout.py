@@ -66,7 +66,7 @@ def _step(ws: Workspace, name: str, cand: ModelVersion, prod: ModelVersion, acti
                        comparison=d.comparison if d else {}, alert=d.alert if d else None,
                        highlights=(f"canary {cand.ref} vs {prod.ref}: {action}"
                                    + (f" ({'; '.join(d.regressions)})" if d and d.regressions
-                                      else ""),))
+                                      else ""), *_compared(d)))
     return record(Evidence.of(pred, [Subject(f"model:{cand.ref}", cand.digest),
                                      Subject(f"model:{prod.ref}", prod.digest)]), ws).index
 
@@ -88,6 +88,21 @@ def check_candidate(ws: Workspace, cand: ModelVersion) -> int:
         raise InputError(f"{cand.ref}: gateway check #{result.entry} failed "
                          f"({', '.join(failed)}); no canary", hint=f"cpmap gate {cand.ref}")
     return -1 if result.entry is None else int(result.entry)
+
+
+def _compared(d: Decision | None) -> tuple[str, ...]:
+    """The canary comparison as report lines, one per arm."""
+    if d is None or not d.comparison:
+        return ()
+    out = []
+    for arm in ("candidate", "production"):
+        a = d.comparison.get(arm) or {}
+        err, ood = a.get("error_rate") or {}, a.get("ood_rate") or {}
+        out.append(f"{arm}: {a.get('requests')} requests, errors {err.get('count')}, OOD "
+                   f"{ood.get('count')}, mean confidence {a.get('mean_confidence')}, median "
+                   f"latency {a.get('median_latency_s')} s, golden accuracy "
+                   f"{a.get('golden_accuracy')}")
+    return tuple(out)
 
 
 def start(ws: Workspace, candidate: str, share: float | None = None, *,

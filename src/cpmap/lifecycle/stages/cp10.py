@@ -28,15 +28,32 @@ def _configure(ws: Workspace, standalone: bool) -> list[str]:
     r = ws.config.setdefault("retraining", {})
     r.setdefault("epochs", 3)
     r.setdefault("eval_samples", 100)
-    from cpmap.lifecycle.stages.cp10_setup import CAMPAIGN, STANDALONE_GATE
+    from cpmap.lifecycle.stages.cp10_setup import CAMPAIGN
 
     r.setdefault("campaign", CAMPAIGN)
     if not standalone:
         return ["retraining: epochs capped at 3, 100 evaluation samples (demo budget)"]
-    for cp, values in STANDALONE_GATE.items():
-        ws.config.setdefault("gate", {}).setdefault(cp, {}).update(values)
+    _standalone_policy(ws)
     return ["run alone: a 4-epoch production MLP made here; demo policy [gate.CP4] "
             "min_robust_accuracy = 0 (the full demo keeps the real policy)"]
+
+
+def _standalone_policy(ws: Workspace) -> None:
+    """cpmap.toml's [gate.CP4] min_robust_accuracy = 0 and CP6's demo membership FPR."""
+    import re
+
+    from cpmap.core import config as cfg
+    from cpmap.lifecycle.stages.cp6_evidence import demo_membership_fpr
+
+    retraining = dict(ws.config.get("retraining", {}))  # demo_membership_fpr reloads
+    toml = ws.dir / "cpmap.toml"
+    text = toml.read_text()
+    toml.write_text(re.sub(r"(?m)^min_robust_accuracy = 0\.4$", "min_robust_accuracy = 0.0",
+                           text, count=1))
+    demo_membership_fpr(ws)
+    ws.config.clear()
+    ws.config.update(cfg.load(toml))
+    ws.config["retraining"] = {**ws.config.get("retraining", {}), **retraining}
 
 
 def _production(ctx: Context) -> tuple[Any, list[str]]:
@@ -61,7 +78,9 @@ def _canary(ctx: Context, result: RunResult, lines: list[str]) -> bool:
     rollout.start(ctx.ws, result.candidate.ref, share=0.5)
     lines.append(f"canary {result.candidate.ref} started (gateway check passed), 50% of "
                  "clients, sticky")
-    canary = traffic(ctx.ws, NAME)
+    canary, note = traffic(ctx.ws, NAME)
+    if note:
+        lines.append(note)
     d = rollout.decide(ctx.ws, NAME, canary)
     c, p = d.comparison.get("candidate", {}), d.comparison.get("production", {})
     lines.append(f"canary vs production: golden accuracy {c.get('golden_accuracy')} vs "

@@ -22,9 +22,6 @@ if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
     from cpmap.registry.manifest import ModelVersion
 
-# A standalone run's policy: a 4-epoch MLP is neither robust nor hard to copy; the full demo
-# keeps its policy and its PGD-trained production model.
-STANDALONE_GATE = {"CP4": {"min_robust_accuracy": 0.0}}
 CAMPAIGN = {"fuzzing": {"examples": 5},
             "extraction": {"budgets": [50, 200], "fidelity_threshold": 1.01},
             "membership": {"reference_models": 1, "attacks": ["lira"]}}
