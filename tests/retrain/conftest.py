@@ -38,3 +38,16 @@ def fresh_rows() -> tuple[np.ndarray, np.ndarray]:
 
     x, y = digits()
     return x[1200:1280], y[1200:1280]
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``cpmap ARGS`` in-process: (exit code, stdout, stderr)."""
+    from cpmap.cli import main
+
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
