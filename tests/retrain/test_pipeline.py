@@ -158,3 +158,15 @@ def test_a_candidate_failing_the_gate_stops(prod_ws: Any, tmp_path: Path) -> Non
     runs = Ledger(ws).entries(control="CP10", kind="retrain-run")
     assert [r.predicate["details"]["status"] for r in runs] == ["gate-failed"]
     assert runs[0].predicate["verdict"] == "fail"
+    from cpmap.controls import read_predicate
+    from cpmap.retrain.predicates import RetrainRun
+
+    typed = read_predicate("retrain-run", runs[0].predicate)
+    assert isinstance(typed, RetrainRun) and typed.status == "gate-failed"
+    assert typed.highlights[0].startswith(f"run {result.run_id}: trigger manual")
+    assert any(h.startswith("gate: gate-failed") for h in typed.highlights)
+    second = run(ws, "digits", manual("digits"), [])  # the history now holds the first run
+    typed = read_predicate("retrain-run", Ledger(ws).get(second.entry).predicate)
+    assert isinstance(typed, RetrainRun)
+    assert [h["run_id"] for h in typed.history][0] == result.run_id
+    assert typed.history_lines()[0].startswith(f"run {result.run_id} (manual): gate-failed")

@@ -269,7 +269,8 @@ def _highlights(ws: Workspace, r: RunResult, refused: tuple[dict[str, Any], ...]
            f"gate: {'passed' if r.passed else r.status}"
            + (f", candidate {r.candidate.ref}" if r.candidate else "")
            + (f" ({r.gate_reasons[0][:120]})" if r.gate_reasons else "")]
-    return tuple(out)
+    past = RetrainRun(verdict=Verdict.INFO, history=_past(ws, r.model)[-4:]).history_lines()
+    return tuple(out + [f"earlier {line}" for line in past])
 
 
 def history(ws: Workspace, name: str | None = None) -> list[dict[str, Any]]:
