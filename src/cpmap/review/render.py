@@ -29,7 +29,9 @@ def redacted_row(row: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     for key, value in row.items():
         text = str(value)
-        for m in sorted(analyzer.analyze(text), key=lambda m: m.start, reverse=True):
-            text = f"{text[:m.start]}[{m.entity}]{text[m.end:]}"
+        edge = len(text)
+        for m in sorted(analyzer.analyze(text), key=lambda m: (m.start, -m.end), reverse=True):
+            if m.end <= edge:  # overlapping spans: the earlier (outer) one is kept
+                text, edge = f"{text[:m.start]}[{m.entity}]{text[m.end:]}", m.start
         out.append((str(key), text))
     return out
