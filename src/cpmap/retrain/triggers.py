@@ -60,14 +60,20 @@ def manual(model: str, reason: str = "") -> Trigger:
 
 
 def _model_digests(ws: Workspace, name: str) -> set[str]:
-    from cpmap.registry.versions import list_versions
+    """The production version's digest (alerts about versions it replaced are stale); every
+    version's while nothing is in production."""
+    from cpmap.errors import Error
+    from cpmap.registry.versions import get, list_versions
 
-    return {v.digest for v in list_versions(ws, name)}
+    try:
+        return {get(ws, f"{name}@production").digest}
+    except Error:
+        return {v.digest for v in list_versions(ws, name)}
 
 
 def alerts(ws: Workspace, name: str) -> list[Trigger]:
-    """Failing CP9 evidence (drift, performance, golden run, poisoning) about a version of
-    ``name``, oldest first. Read from the signed statements, whatever CP9's field layout."""
+    """Failing CP9 evidence (drift, performance, golden run, poisoning) about ``name``'s
+    production version, oldest first. Read from the signed statements, whatever CP9's field layout."""
     digests = _model_digests(ws, name)
     out = []
     for e in Ledger(ws).entries(control="CP9"):

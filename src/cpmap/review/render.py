@@ -31,7 +31,7 @@ def redacted_row(row: dict[str, Any]) -> list[tuple[str, str]]:
         text = str(value)
         edge = len(text)
         for m in sorted(analyzer.analyze(text), key=lambda m: (m.start, -m.end), reverse=True):
-            if m.end <= edge:  # overlapping spans: the earlier (outer) one is kept
+            if m.end <= edge:  # overlapping spans: one replacement, never a span twice
                 text, edge = f"{text[:m.start]}[{m.entity}]{text[m.end:]}", m.start
         out.append((str(key), text))
     return out
