@@ -73,7 +73,8 @@ def _model_digests(ws: Workspace, name: str) -> set[str]:
 
 def alerts(ws: Workspace, name: str) -> list[Trigger]:
     """Failing CP9 evidence (drift, performance, golden run, poisoning) about ``name``'s
-    production version, oldest first. Read from the signed statements, whatever CP9's field layout."""
+    production version, oldest first. Read from the signed statements, whatever CP9's
+    field layout."""
     digests = _model_digests(ws, name)
     out = []
     for e in Ledger(ws).entries(control="CP9"):
