@@ -16,7 +16,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
-from cpmap.core.control import PHASES, ControlPoint, Gate, Rule
+from cpmap.core.control import PHASES, ControlPoint
 from cpmap.core.predicate import Predicate, Untyped
 from cpmap.drift.control import CONTROL as CP9
 from cpmap.gateway.control import CONTROL as CP7
@@ -25,6 +25,7 @@ from cpmap.privacy.control import CONTROL as CP2
 from cpmap.provenance.control import CONTROL as CP1
 from cpmap.redteam.control import CONTROL as CP5
 from cpmap.registry.control import CONTROL as CP6
+from cpmap.retrain.control import CONTROL as CP10
 from cpmap.robustness.control import CONTROL as CP4
 from cpmap.supplychain.control import CONTROL as CP3
 
@@ -32,18 +33,8 @@ __all__ = ["BUILTIN", "PHASES", "ControlPoint", "all_controls", "config_sections
            "extended", "predicate_class", "read_predicate", "table_modules"]
 
 
-def _planned(cp: str, phase: int, title: str, summary: str,
-             evidence: tuple[type[Predicate], ...] = ()) -> ControlPoint:
-    """A control of the map that cpmap does not implement yet: shown, never required (its
-    ``evidence`` is what other controls already record on its behalf)."""
-    return ControlPoint(cp, phase, title, summary, Gate(Rule), evidence=evidence,
-                        implemented=False)
-
-
 BUILTIN: tuple[ControlPoint, ...] = (
-    CP1, CP2, CP3, CP4, CP5, CP6, CP7, CP8, CP9,
-    _planned("CP10", 5, "Secure retraining & feedback loop",
-             "Triggered retraining, data re-checks, human review, re-gated promotion."),
+    CP1, CP2, CP3, CP4, CP5, CP6, CP7, CP8, CP9, CP10,
 )
 
 _extra: list[ControlPoint] = []

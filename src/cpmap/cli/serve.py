@@ -107,7 +107,18 @@ def serve(
         os.environ["CPMAP_WORKSPACE"] = ws_path
         serve_workers(ref, host, port, workers, unsafe_allow_ungated)
         return
+    _canary(ws, app, err)
     serve_forever(app, host, port)
+
+
+def _canary(ws: Any, app: Any, err: Any) -> None:
+    """CP10: route the share of clients of an active rollout to its candidate."""
+    from cpmap.retrain.rollout import attach
+
+    canary = attach(app, ws) if hasattr(app, "canary") else None
+    if canary is not None:
+        err.print(f"canary {canary.candidate.ref}: {canary.share:.0%} of clients (sticky)",
+                  markup=False)
 
 
 def _build(ws: object, ref: str | None, cfg: object, ungated: bool, upstream: str | None,

@@ -82,6 +82,7 @@ class Gateway:
         self.jwt = jwt
         self._reloader = reloader
         self.chat = chat  # (ChatUpstream, ChatLimits): an OpenAI-compatible upstream
+        self.canary: Any = None  # CP10: a cpmap.retrain.canary.Canary (cpmap.retrain.rollout)
         self.metrics = Metrics()
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cpmap-model")
         self._sem: asyncio.Semaphore | None = None
@@ -299,11 +300,21 @@ class Gateway:
             if r.reason == "budget" and self._on_spent is not None:
                 self._on_spent(key.client)
             raise
-        probs = await self._predict(x)
+        served = self.served if self.canary is None else self.canary.pick(key.client,
+                                                                           self.served)
+        started = time.perf_counter()
+        try:
+            probs = await self._predict(x, served)
+        except Refusal:
+            if self.canary is not None:
+                self.canary.observe(served, x, None, time.perf_counter() - started)
+            raise
+        if self.canary is not None:
+            self.canary.observe(served, x, probs, time.perf_counter() - started)
         self.metrics.rows.inc(len(x))
-        extra, fields = (self.monitor.check(key.client, x, probs, self.served.digest)
+        extra, fields = (self.monitor.check(key.client, x, probs, served.digest)
                          if self.monitor is not None else ([], {}))
-        doc = {"model_name": self.served.name, "model_version": str(self.served.version),
+        doc = {"model_name": served.name, "model_version": str(served.version),
                "id": rid, "outputs": policy.apply(probs) + extra}
         resp = json_response(200, doc, headers(windows + ([spent] if spent else [])))
         self._log(rid, key.client, 200, len(x), in_digest, hashlib.sha256(resp.body).hexdigest(),
@@ -351,7 +362,7 @@ class Gateway:
                             window.reset_in)
         return doc, window
 
-    async def _predict(self, x: np.ndarray) -> np.ndarray:
+    async def _predict(self, x: np.ndarray, served: Served | None = None) -> np.ndarray:
         assert self._sem is not None  # noqa: S101 - set at startup
         if self._sem.locked():
             raise Refusal(503, "too many concurrent requests; retry", "busy",
@@ -360,7 +371,8 @@ class Gateway:
             loop = asyncio.get_running_loop()
             try:
                 return await asyncio.wait_for(
-                    loop.run_in_executor(self.pool, self.served.predict, x), self.cfg.timeout_s)
+                    loop.run_in_executor(self.pool, (served or self.served).predict, x),
+                    self.cfg.timeout_s)
             except TimeoutError:
                 raise Refusal(503, "model timed out", "model-timeout") from None
             except UpstreamError:

@@ -1,0 +1,89 @@
+"""``cpmap watch``: the worker that turns CP9 alerts and the schedule into runs.
+
+Each tick looks, for every model with a production version (or the ones named), at the
+triggers not accepted yet (:func:`cpmap.retrain.triggers.pending`) and runs the pipeline for
+each under the model's run lock; a model whose lock another worker holds is left for that
+worker (its trigger is still pending and the next tick sees it). New batches are the files in
+``[retraining] intake`` (``*.csv`` / ``*.npz``, each with an optional ``NAME.json`` sidecar
+naming ``source``, ``supplier`` and ``attestation``) that no earlier run checked. ``--once``
+runs one tick and exits (cron, CI, tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cpmap.core.ledger import Ledger
+from cpmap.errors import InputError
+from cpmap.retrain.intake import Batch
+from cpmap.retrain.pipeline import RunResult, run
+from cpmap.retrain.triggers import RunInProgress, pending
+
+if TYPE_CHECKING:
+    from cpmap.core.workspace import Workspace
+
+
+def production_models(ws: Workspace) -> list[str]:
+    from sqlalchemy import select
+
+    from cpmap.registry.tables import model_aliases
+
+    with ws.store.read() as conn:
+        return sorted({str(r[0]) for r in conn.execute(select(model_aliases.c.name).where(
+            model_aliases.c.alias == "production"))})
+
+
+def _checked(ws: Workspace) -> set[str]:
+    return {str(s.get("digest", {}).get("sha256")) for e in
+            Ledger(ws).entries(control="CP10", kind="retrain-intake")
+            for s in e.statement.get("subject", [])}
+
+
+def new_batches(ws: Workspace) -> list[Batch]:
+    folder = ws.setting("retraining", "intake", "")
+    if not folder:
+        return []
+    root = Path(ws.absolute(str(folder)))
+    if not root.is_dir():
+        raise InputError(f"[retraining] intake {folder!r}: not a folder")
+    seen, out = _checked(ws), []
+    for path in sorted(p for p in root.iterdir() if p.suffix.lower() in (".csv", ".npz")):
+        if hashlib.sha256(path.read_bytes()).hexdigest() in seen:
+            continue
+        side = path.with_suffix(".json")
+        meta = json.loads(side.read_text()) if side.is_file() else {}
+        att = meta.get("attestation")
+        out.append(Batch(path.resolve(), str(meta.get("source") or path.resolve().as_uri()),
+                         meta.get("supplier"), (root / att).resolve() if att else None))
+    return out
+
+
+def tick(ws: Workspace, names: Sequence[str] = (), now: datetime | None = None,
+         log: Callable[[str], None] = lambda _: None) -> list[RunResult]:
+    """One pass over the models' pending triggers."""
+    results = []
+    for name in names or production_models(ws):
+        for trig in pending(ws, name, now or datetime.now(UTC)):
+            log(f"{name}: {trig.trigger} trigger {trig.key}: {trig.reason}")
+            try:
+                results.append(run(ws, name, trig, new_batches(ws), log=log))
+            except RunInProgress as e:
+                log(f"{name}: {e.message}; left for that worker")
+                break
+    return results
+
+
+def watch(ws: Workspace, names: Sequence[str] = (), *, interval: float = 60.0,
+          once: bool = False, log: Callable[[str], None] = lambda _: None) -> list[RunResult]:
+    done: list[RunResult] = []
+    while True:
+        done += tick(ws, names, log=log)
+        if once:
+            return done
+        time.sleep(interval)

@@ -1,0 +1,218 @@
+"""Review items: made from flagged predictions, claimed under a row lock, decided, agreed.
+
+Items come from CP8's flags in the gateway's prediction log (low confidence, OOD, probing
+clients; columns a log does not have are taken as absent) and from callers that flag inputs
+themselves (CP9 golden-set disagreements, the demo). A reviewer claims the next open item:
+``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, and on SQLite an ``UPDATE ... WHERE
+claimed_by IS NULL`` whose row count says who won; a claim older than ``CLAIM_S`` lapses.
+With ``[review] agreement = 2`` an item is final only when two reviewers decided the same;
+until then it goes back to the queue for someone who has not decided it. Every decision is a
+signed ``review-decision`` entry committed with its row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+
+from cpmap.core.evidence import Evidence, Subject, Verdict, canonical_json, record
+from cpmap.core.ledger import Ledger
+from cpmap.errors import InputError
+from cpmap.retrain.predicates import ReviewDecision
+from cpmap.review.tables import review_decisions, review_items
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from cpmap.core.workspace import Workspace
+
+DECISIONS = ("label", "attack", "noise", "skip")
+CLAIM_S = 15 * 60
+FLAG_KEYS = ("flags", "low_confidence", "ood", "probing")
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    model: str
+    source: str
+    input_kind: str
+    input: Any
+    shape: str
+    prediction: str
+    confidence: float | None
+    flags: tuple[str, ...]
+    status: str
+    claimed_by: str | None
+    decision: str | None
+    label: str | None
+
+    @property
+    def digest(self) -> str:
+        return item_digest(self.model, self.input, self.prediction)
+
+
+def item_digest(model: str, value: Any, prediction: str) -> str:
+    return hashlib.sha256(canonical_json({"model": model, "input": value,
+                                          "prediction": prediction})).hexdigest()
+
+
+def _item(r: Any) -> Item:
+    return Item(int(r.id), r.model, r.source, r.input_kind, json.loads(r.input), r.shape,
+                r.prediction, r.confidence, tuple(json.loads(r.flags)), r.status,
+                r.claimed_by, r.decision, r.label)
+
+
+def add(ws: Workspace, model: str, key: str, *, value: Any, prediction: str,
+        confidence: float | None, flags: list[str], source: str = "manual",
+        shape: str = "") -> int | None:
+    """Queue one flagged input; None if ``key`` was queued before."""
+    kind = "image" if shape else ("row" if isinstance(value, dict) else "none")
+    with ws.store.write() as conn:
+        if conn.execute(select(review_items.c.id).where(review_items.c.key == key)).first():
+            return None
+        res = conn.execute(insert(review_items).values(
+            key=key, model=model, source=source, input_kind=kind, input=json.dumps(value),
+            shape=shape, prediction=prediction, confidence=confidence, flags=json.dumps(flags),
+            status="open", created_at=datetime.now(UTC).isoformat(timespec="seconds")))
+        key_row = res.inserted_primary_key
+        return None if key_row is None else int(key_row[0])
+
+
+def _flags(entry: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    raw = entry.get("flags")
+    if isinstance(raw, list):
+        out += [str(f) for f in raw]
+    out += [k.replace("_", " ") for k in FLAG_KEYS[1:] if entry.get(k)]
+    return list(dict.fromkeys(out))
+
+
+def from_predlog(ws: Workspace, model: str, shape: str = "") -> int:
+    """Queue the flagged entries of ``model``'s prediction log; the number queued."""
+    from cpmap.gateway.tables import gateway_predictions
+
+    with ws.store.read() as conn:
+        rows = conn.execute(select(gateway_predictions)).all()
+    added = 0
+    for r in rows:
+        entry = json.loads(r.entry)
+        flags = _flags(entry)
+        if not flags or entry.get("model", model) != model:
+            continue
+        value = entry.get("sample") if isinstance(entry.get("sample"), list | dict) else None
+        conf = entry.get("confidence")
+        if add(ws, model, f"predlog:{r.batch}:{r.seq}", value=value,
+               prediction=str(entry.get("prediction", "")),
+               confidence=float(conf) if isinstance(conf, int | float) else None,
+               flags=flags, source="predlog", shape=shape if value is not None else ""):
+            added += 1
+    return added
+
+
+def get(ws: Workspace, item_id: int) -> Item:
+    with ws.store.read() as conn:
+        row = conn.execute(select(review_items).where(review_items.c.id == item_id)).first()
+    if row is None:
+        raise InputError(f"review item {item_id}: no such item")
+    return _item(row)
+
+
+def _open_for(user: str, stale: float) -> Any:
+    mine = select(review_decisions.c.item).where(review_decisions.c.reviewer == user)
+    return and_(review_items.c.status == "open", review_items.c.id.not_in(mine),
+                or_(review_items.c.claimed_by.is_(None), review_items.c.claimed_by == user,
+                    review_items.c.claimed_at < stale))
+
+
+def claim(ws: Workspace, user: str) -> Item | None:
+    """Claim the next open item ``user`` has not decided (None when the queue is empty)."""
+    now = time.time()
+    with ws.store.write() as conn:
+        if not ws.store.is_sqlite:
+            row = conn.execute(select(review_items.c.id).where(_open_for(user, now - CLAIM_S))
+                               .order_by(review_items.c.id).limit(1)
+                               .with_for_update(skip_locked=True)).first()
+            ids = [] if row is None else [int(row.id)]
+        else:
+            ids = [int(r.id) for r in conn.execute(select(review_items.c.id).where(
+                _open_for(user, now - CLAIM_S)).order_by(review_items.c.id).limit(20))]
+        for item_id in ids:
+            won = conn.execute(update(review_items).where(
+                review_items.c.id == item_id, _open_for(user, now - CLAIM_S)).values(
+                claimed_by=user, claimed_at=now)).rowcount
+            if won == 1:
+                break
+        else:
+            return None
+    return get(ws, item_id)
+
+
+def decide(ws: Workspace, user: str, item_id: int, decision: str,
+           label: str | None = None) -> Item:
+    """Record ``user``'s decision on an item they hold; final when enough reviewers agree."""
+    if decision not in DECISIONS:
+        raise InputError(f"decision {decision!r}: one of {', '.join(DECISIONS)}")
+    if decision in ("label", "attack") and not label:
+        raise InputError(f"decision {decision}: needs the true label")
+    need = max(1, int(ws.setting("review", "agreement", 1)))
+    with ws.store.write() as conn:
+        row = conn.execute(select(review_items).where(review_items.c.id == item_id)).first()
+        if row is None or row.status != "open" or row.claimed_by != user:
+            raise InputError(f"review item {item_id}: not claimed by {user} (claim it first)")
+        item = _item(row)
+        final = decision != "skip" and _agreeing(conn, item_id, decision, label) + 1 >= need
+        entry = _record(ws, conn, item, user, decision, label, final)
+        conn.execute(insert(review_decisions).values(
+            item=item_id, reviewer=user, decision=decision, label=label,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"), entry=entry.index))
+        values: dict[str, Any] = {"claimed_by": None, "claimed_at": None}
+        if final:
+            values |= {"status": "final", "decision": decision, "label": label}
+        conn.execute(update(review_items).where(review_items.c.id == item_id).values(**values))
+    Ledger(ws).witness(entry)
+    return get(ws, item_id)
+
+
+def _agreeing(conn: Connection, item_id: int, decision: str, label: str | None) -> int:
+    return int(conn.execute(select(func.count()).select_from(review_decisions).where(
+        review_decisions.c.item == item_id, review_decisions.c.decision == decision,
+        (review_decisions.c.label == label) if label is not None
+        else review_decisions.c.label.is_(None))).scalar_one())
+
+
+def _record(ws: Workspace, conn: Connection, item: Item, user: str, decision: str,
+            label: str | None, final: bool) -> Any:
+    pred = ReviewDecision(verdict=Verdict.INFO, item=item.id, reviewer=user, decision=decision,
+                          label=label, final=final,
+                          highlights=(f"item {item.id} ({item.model}, predicted "
+                                      f"{item.prediction}): {decision}"
+                                      + (f" {label}" if label else ""),))
+    return record(Evidence.of(pred, [Subject(f"review-item:{item.id}", item.digest)]), ws, conn)
+
+
+def counts(ws: Workspace, model: str | None = None) -> dict[str, int]:
+    q = select(review_items.c.status, func.count()).group_by(review_items.c.status)
+    if model is not None:
+        q = q.where(review_items.c.model == model)
+    with ws.store.read() as conn:
+        found = {str(s): int(n) for s, n in conn.execute(q)}
+    return {"open": found.get("open", 0), "final": found.get("final", 0)}
+
+
+def decided_count(ws: Workspace, model: str) -> int:
+    return counts(ws, model)["final"]
+
+
+def final_items(ws: Workspace, model: str) -> list[Item]:
+    with ws.store.read() as conn:
+        rows = conn.execute(select(review_items).where(
+            review_items.c.model == model, review_items.c.status == "final")
+            .order_by(review_items.c.id)).all()
+    return [_item(r) for r in rows]

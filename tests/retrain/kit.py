@@ -1,0 +1,48 @@
+"""A tiny production digits model trained by ``cpmap train``, gated and promoted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cpmap.core.evidence import Evidence, Subject, Verdict, record
+
+GATE_ENV = {"CPMAP_GATE_CP4_MIN_ROBUST_ACCURACY": "0.0",  # a 2-epoch MLP is not robust
+            "CPMAP_GATE_CP5_MEMBERSHIP_FPR": "0.01",  # digits keeps 450 held-out rows
+            "CPMAP_RETRAINING_EVAL_SAMPLES": "60",
+            # latency on a shared CI core is noise; these tests are about the other checks
+            "CPMAP_RETRAINING_MAX_LATENCY_INCREASE_S": "1.0"}
+# extraction measured for the gateway's budget; its finding threshold set out of reach, so the
+# tests' gate is about CP10, not about a tiny MLP being easy to copy
+CAMPAIGN = {"fuzzing": {"examples": 5},
+            "extraction": {"budgets": [50, 200], "fidelity_threshold": 1.01},
+            "membership": {"reference_models": 1, "attacks": ["lira"]}}
+
+
+def production(ws: Any, tmp_path: Path) -> Any:
+    """digits@1 in production: CP1 signed data, CP3 scan, CP4/CP5 evidence, a CP7 check."""
+    from cpmap.builtin import write_digits
+    from cpmap.gateway.predicates import GatewayCheck
+    from cpmap.provenance.datasets import register_dataset
+    from cpmap.provenance.predicates import DataSignature
+    from cpmap.registry.card import build_card, record_card
+    from cpmap.registry.intake import register_any
+    from cpmap.registry.stages import promote
+    from cpmap.retrain.pipeline import _evidence
+    from cpmap.robustness.config import TrainConfig
+    from cpmap.robustness.service import train_model
+
+    npz = write_digits(tmp_path / "data" / "digits.npz")
+    dv = register_dataset(ws, "digits", npz, source="builtin:digits")
+    record(Evidence.of(DataSignature(verdict=Verdict.PASS), [Subject(npz.name, dv.digest)]), ws)
+    ws.config.setdefault("retraining", {})["campaign"] = CAMPAIGN
+    cfg = TrainConfig(arch="mlp", hidden=(32,), epochs=4, lr=5e-3, seed=0)
+    trained = train_model(ws, dv.ref, cfg, "digits_prod")
+    _evidence(ws, trained.version.ref, dv.ref)
+    mv = register_any(ws, "digits", trained.version.ref, scan=True).version
+    record_card(ws, mv, build_card(ws, mv, {"intended_use": "tests", "limitations": "tiny"}),
+                ["intended_use", "limitations"])
+    record(Evidence.of(GatewayCheck(verdict=Verdict.PASS, checks=1),
+                       [Subject(f"model:{mv.ref}", mv.digest)]), ws)
+    promote(ws, mv.ref)
+    return mv

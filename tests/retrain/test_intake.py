@@ -1,0 +1,96 @@
+"""The intake refuses each kind of bad batch with its reason, and accepts a clean one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tests.retrain.conftest import write_batch
+
+from cpmap.core.ledger import Ledger
+from cpmap.retrain.intake import Batch, check_batch
+
+
+def _intake_entries(ws: Any) -> list[dict[str, Any]]:
+    return [e.predicate for e in Ledger(ws).entries(control="CP10", kind="retrain-intake")]
+
+
+def test_clean_batch_is_accepted_and_registered(ws: Any, tmp_path: Path, anchor: Any,
+                                                fresh_rows: Any) -> None:
+    x, y = fresh_rows
+    b = write_batch(tmp_path / "clean.csv", x, y)
+    it = check_batch(ws, "digits", Batch(b, b.as_uri()), anchor)
+    assert it.accepted, it.reason
+    assert it.dataset is not None and it.dataset.name == "digits-intake"
+    assert it.x is not None and len(it.x) == len(y)
+    assert [c["check"] for c in it.checks] == ["provenance", "pii", "poisoning"]
+    assert _intake_entries(ws)[-1]["metrics"]["accepted"] is True
+
+
+def test_planted_pii_is_refused(ws: Any, tmp_path: Path, anchor: Any, fresh_rows: Any) -> None:
+    x, y = fresh_rows
+    emails = [f"writer{i}@example.com" for i in range(len(y))]
+    b = write_batch(tmp_path / "pii.csv", x, y, {"submitted_by": emails})
+    it = check_batch(ws, "digits", Batch(b, b.as_uri()), anchor)
+    assert not it.accepted and it.refused_by == "CP2-pii"
+    assert "EMAIL" in it.reason.upper() and "submitted_by" in it.reason
+    assert it.x is None  # never handed to training
+    assert _intake_entries(ws)[-1]["verdict"] == "fail"
+
+
+def test_pii_metadata_is_redacted_when_configured(ws: Any, tmp_path: Path, anchor: Any,
+                                                  fresh_rows: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("CPMAP_RETRAINING_PII", "redact")
+    ws.config.clear()
+    from cpmap.core import config as cfg
+
+    ws.config.update(cfg.load(ws.dir / "cpmap.toml"))
+    x, y = fresh_rows
+    b = write_batch(tmp_path / "pii.csv", x, y,
+                    {"submitted_by": [f"w{i}@example.com" for i in range(len(y))]})
+    it = check_batch(ws, "digits", Batch(b, b.as_uri()), anchor)
+    assert it.accepted, it.reason
+    assert it.dataset is not None and it.dataset.parents  # the redacted copy, with lineage
+    assert "submitted_by" not in Path(ws.absolute(it.dataset.path)).read_text()
+
+
+def test_untrusted_source_is_refused(ws: Any, tmp_path: Path, anchor: Any,
+                                     fresh_rows: Any) -> None:
+    x, y = fresh_rows
+    b = write_batch(tmp_path / "u.csv", x, y)
+    it = check_batch(ws, "digits", Batch(b, "https://pastebin.example/u.csv"), anchor)
+    assert not it.accepted and it.refused_by == "CP1-source"
+    assert "not in the trusted sources" in it.reason
+
+
+def test_tampered_bytes_are_refused(ws: Any, tmp_path: Path, anchor: Any,
+                                    fresh_rows: Any) -> None:
+    from cpmap.core.keys import SigningKey
+    from cpmap.provenance import manifest, trust
+
+    x, y = fresh_rows
+    b = write_batch(tmp_path / "signed.csv", x, y)
+    supplier = SigningKey.generate("acme")
+    supplier.save(tmp_path / "acme.pem", tmp_path / "acme.pub")
+    trust.add_key(ws, "acme", tmp_path / "acme.pub")
+    att = tmp_path / "att.json"
+    att.write_text(manifest.dump(manifest.sign(b, supplier)))
+    ok = check_batch(ws, "digits", Batch(b, b.as_uri(), "acme", att), anchor)
+    assert ok.accepted, ok.reason
+    b.write_text(b.read_text().replace(",0\n", ",1\n", 3))  # three labels changed after signing
+    it = check_batch(ws, "digits", Batch(b, b.as_uri(), "acme", att), anchor)
+    assert not it.accepted and it.refused_by == "CP1-attestation"
+    assert "does not match the supplier attestation" in it.reason
+
+
+def test_poisoned_batch_is_refused(ws: Any, tmp_path: Path, anchor: Any,
+                                   fresh_rows: Any) -> None:
+    x, y = fresh_rows
+    flipped = np.where(np.arange(len(y)) % 2 == 0, (y + 1) % 10, y)  # half the labels flipped
+    b = write_batch(tmp_path / "poison.csv", x, flipped)
+    it = check_batch(ws, "digits", Batch(b, b.as_uri()), anchor)
+    assert not it.accepted and it.refused_by == "CP9-poisoning"
+    assert "disagree with the training anchor" in it.reason
+    poisoning = next(c for c in it.checks if c["check"] == "poisoning")
+    assert poisoning["disagreement"]["count"][0] >= len(y) // 3

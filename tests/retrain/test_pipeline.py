@@ -1,0 +1,172 @@
+"""A run retrains the production recipe, re-gates it, and a canary promotes or rolls back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.retrain.conftest import write_batch
+from tests.retrain.kit import CAMPAIGN, GATE_ENV, production
+
+from cpmap.core.ledger import Ledger
+from cpmap.retrain.intake import Batch
+from cpmap.retrain.triggers import manual
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One production workspace per module (training and attacking it is the slow part)."""
+    import os
+
+    from cpmap.core.workspace import init
+
+    root = tmp_path_factory.mktemp("prod")
+    old = {k: os.environ.get(k) for k in GATE_ENV}
+    os.environ.update(GATE_ENV)
+    try:
+        ws = init(root / "proj", "test")
+        production(ws, root / "proj")
+        ws.close()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+    return root / "proj"
+
+
+@pytest.fixture
+def prod_ws(base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    import shutil
+
+    from cpmap.core.workspace import open_workspace
+    from cpmap.registry.versions import get
+
+    for k, v in GATE_ENV.items():
+        monkeypatch.setenv(k, v)
+    shutil.copytree(base, tmp_path / "proj")
+    ws = open_workspace(tmp_path / "proj")
+    ws.config.setdefault("retraining", {})["campaign"] = CAMPAIGN
+    yield ws, get(ws, "digits@production")
+    ws.close()
+
+
+def _batches(tmp_path: Path) -> tuple[Batch, Batch]:
+    from cpmap.builtin import digits
+
+    x, y = digits()
+    good = write_batch(tmp_path / "new.csv", x[-60:], y[-60:])
+    bad = write_batch(tmp_path / "flip.csv", x[-60:], (y[-60:] + 3) % 10)
+    return Batch(good, good.as_uri()), Batch(bad, bad.as_uri())
+
+
+def _traffic(ws: Any, name: str, clients: int = 60) -> Any:
+    from cpmap.builtin import digits
+    from cpmap.gateway import build, run_in_thread
+    from cpmap.gateway.config import load
+    from cpmap.gateway.keys import create
+    from cpmap.retrain.rollout import attach
+
+    gw = build(ws, name, load(ws, env={}, key_refresh_s=0.2))
+    canary = attach(gw, ws)
+    assert canary is not None
+    running = run_in_thread(gw)
+    x, _ = digits()
+    try:
+        for i in range(clients):
+            key = create(ws, f"client-{i}", [f"infer:{name}"], "1000/minute")[0]
+            gw.keyring.load(ws)
+            body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [2, 64],
+                                "data": x[2 * i: 2 * i + 2].ravel().tolist()}]}
+            r = httpx.post(f"{running.url}/v2/models/{name}/infer", json=body,
+                           headers={"X-API-Key": key})
+            assert r.status_code == 200, r.text
+    finally:
+        running.stop()
+    return canary
+
+
+def test_run_gates_the_candidate_and_the_canary_promotes(prod_ws: Any, tmp_path: Path) -> None:
+    from cpmap.registry.versions import get
+    from cpmap.retrain import rollout
+    from cpmap.retrain.pipeline import run
+
+    ws, mv = prod_ws
+    good, bad = _batches(tmp_path)
+    result = run(ws, "digits", manual("digits", "test"), [good, bad])
+    assert result.status == "gated", result.gate_reasons
+    assert [i.accepted for i in result.intakes] == [True, False]
+    cand = result.candidate
+    assert cand is not None and cand.version == 2
+    assert cand.lineage.training is not None
+    assert cand.lineage.training["retraining"]["trigger_key"] == result.trigger.key
+    assert result.recipe["hidden"] == [32] and result.recipe["from"] == mv.ref
+    from cpmap.provenance.datasets import parents_of
+
+    merged = cand.lineage.datasets[0].digest
+    assert {d for d, _ in parents_of(ws, merged)} == {
+        mv.lineage.datasets[0].digest, result.intakes[0].dataset.digest}
+    assert get(ws, "digits@production").version == 1  # the run never touches production
+    rollout.start(ws, cand.ref, share=0.5)
+    canary = _traffic(ws, "digits")
+    arms = canary.snapshot()
+    assert arms["candidate"]["requests"] > 10 and arms["production"]["requests"] > 10
+    decision = rollout.decide(ws, "digits", canary)
+    assert decision.action == "promote", decision.regressions
+    assert get(ws, "digits@production").version == 2
+    actions = [e.predicate["details"]["action"]
+               for e in Ledger(ws).entries(control="CP10", kind="retrain-rollout")]
+    assert actions == ["start", "promote"]
+    runs = Ledger(ws).entries(control="CP10", kind="retrain-run")
+    assert runs[-1].predicate["metrics"]["batches_refused"] == 1
+
+
+def test_a_regressing_canary_rolls_back(prod_ws: Any, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cpmap.registry.versions import get
+    from cpmap.retrain import rollout
+    from cpmap.retrain.pipeline import run
+
+    ws, _ = prod_ws
+    good, _ = _batches(tmp_path)
+    result = run(ws, "digits", manual("digits"), [good])
+    assert result.candidate is not None
+    rollout.start(ws, result.candidate.ref, share=0.5)
+    canary = _traffic(ws, "digits")
+    # any accuracy change counts as a regression: the golden-set check must roll it back
+    ws.config.setdefault("retraining", {})["max_accuracy_drop"] = -1.0
+    decision = rollout.decide(ws, "digits", canary)
+    assert decision.action == "rollback" and decision.alert
+    assert "golden-set accuracy" in decision.regressions[0]
+    assert get(ws, "digits@production").version == 1
+    assert rollout.status(ws, "digits")["status"] == "rolled-back"
+
+
+def test_a_candidate_failing_the_gate_stops(prod_ws: Any, tmp_path: Path) -> None:
+    from cpmap.registry.versions import get
+    from cpmap.retrain.pipeline import run
+
+    ws, _ = prod_ws
+    ws.config["gate"]["CP4"]["min_clean_accuracy"] = 0.999
+    result = run(ws, "digits", manual("digits"), [])
+    assert result.status == "gate-failed"
+    assert any(r.startswith("CP4") for r in result.gate_reasons)
+    assert get(ws, "digits@production").version == 1
+    again = run(ws, "digits", result.trigger, [])  # the same trigger: no second run
+    assert again.status == "duplicate"
+    runs = Ledger(ws).entries(control="CP10", kind="retrain-run")
+    assert [r.predicate["details"]["status"] for r in runs] == ["gate-failed"]
+    assert runs[0].predicate["verdict"] == "fail"
+    from cpmap.controls import read_predicate
+    from cpmap.retrain.predicates import RetrainRun
+
+    typed = read_predicate("retrain-run", runs[0].predicate)
+    assert isinstance(typed, RetrainRun) and typed.status == "gate-failed"
+    assert typed.highlights[0].startswith(f"run {result.run_id}: trigger manual")
+    assert any(h.startswith("gate: gate-failed") for h in typed.highlights)
+    second = run(ws, "digits", manual("digits"), [])  # the history now holds the first run
+    typed = read_predicate("retrain-run", Ledger(ws).get(second.entry).predicate)
+    assert isinstance(typed, RetrainRun)
+    assert [h["run_id"] for h in typed.history][0] == result.run_id
+    assert typed.history_lines()[0].startswith(f"run {result.run_id} (manual): gate-failed")
