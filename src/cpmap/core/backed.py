@@ -149,13 +149,17 @@ class LedgerTable:
     def rows(self, conn: Connection) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(select(self.table))]
 
-    def read(self, ws: Workspace, conn: Connection | None = None) -> list[dict[str, Any]]:
+    def read(self, ws: Workspace, conn: Connection | None = None, *,
+             strict: bool = True) -> list[dict[str, Any]]:
         """Every row of the table, verified against the signed log (inside ``conn``'s
-        transaction when given, e.g. a write that decides from the current state)."""
+        transaction when given, e.g. a write that decides from the current state).
+
+        ``strict=False``: a damaged log (see :meth:`SignedLog.load`) does not raise by itself;
+        each row must still equal the fold of the entries whose own signatures verify."""
         if conn is not None:
-            return self.check(self.rows(conn), SignedLog.load(ws, conn))
+            return self.check(self.rows(conn), SignedLog.load(ws, conn, strict=strict))
         with ws.store.read() as c:
-            return self.check(self.rows(c), SignedLog.load(ws, c))
+            return self.check(self.rows(c), SignedLog.load(ws, c, strict=strict))
 
     def verify(self, ws: Workspace, log: SignedLog) -> int:
         """``cpmap ledger verify``: the number of rows checked against ``log``; every

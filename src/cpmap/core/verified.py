@@ -112,19 +112,41 @@ class SignedLog:
     ws: Workspace
     raw: list[bytes]
     size: int
+    intact: bool = True  # False only for a lenient load of a log that fails the root check
     _parsed: dict[int, SignedEntry] = field(default_factory=dict)
     _checked: set[int] = field(default_factory=set)
 
     @classmethod
-    def load(cls, ws: Workspace, conn: Connection | None = None) -> SignedLog:
-        """Read and check the whole log (in ``conn``'s transaction when given)."""
+    def load(cls, ws: Workspace, conn: Connection | None = None, *,
+             strict: bool = True) -> SignedLog:
+        """Read and check the whole log (in ``conn``'s transaction when given).
+
+        ``strict=False`` is for a reader that reports a damaged log in its own way (the gate
+        marks tampered evidence per control): a log whose stored envelopes do not rebuild the
+        signed root is then still read, every entry parsed and only entries whose own
+        signature verifies used (:meth:`of_kind`), instead of raising."""
         if conn is not None:
-            return cls._load(ws, conn)
+            return cls._load(ws, conn, strict)
         with ws.store.read() as c:
-            return cls._load(ws, c)
+            return cls._load(ws, c, strict)
 
     @classmethod
-    def _load(cls, ws: Workspace, conn: Connection) -> SignedLog:
+    def _load(cls, ws: Workspace, conn: Connection, strict: bool = True) -> SignedLog:
+        rows = [(int(i), b"", bytes(d)) for i, d in conn.execute(
+            select(ledger_entries.c.idx, ledger_entries.c.envelope).order_by(ledger_entries.c.idx))]
+        try:
+            size = cls._check_root(ws, conn, rows)
+        except LedgerError:
+            if strict:
+                raise
+            return cls(ws, [r[2] for r in rows], len(rows), intact=False)
+        return cls(ws, [r[2] for r in rows], size)
+
+    @staticmethod
+    def _check_root(ws: Workspace, conn: Connection, rows: list[tuple[int, bytes, bytes]]
+                    ) -> int:
+        """The signed size, once ``rows`` rebuild the latest signed checkpoint's root and the
+        witness does not say the log was longer; raise otherwise."""
         from cpmap.core.ledger import read_witness_size
 
         note = conn.execute(select(ledger_checkpoints.c.note)
@@ -137,13 +159,11 @@ class SignedLog:
         if witness is not None and witness > size:
             raise LedgerError(f"ledger truncated: the checkpoint witness covers {witness} "
                               f"entries, the latest signed checkpoint {size}")
-        rows = [(int(i), b"", bytes(d)) for i, d in conn.execute(
-            select(ledger_entries.c.idx, ledger_entries.c.envelope).order_by(ledger_entries.c.idx))]
         if not log_intact(rows, size, root):
             raise row_error("ledger_entries", f"0..{len(rows) - 1}",
                             f"the log of {len(rows)} entries does not match the signed "
                             f"checkpoint of size {size} (`cpmap ledger verify` names the entry)")
-        return cls(ws, [r[2] for r in rows], size)
+        return size
 
     def get(self, index: int) -> SignedEntry | None:
         if not 0 <= index < len(self.raw):
@@ -157,11 +177,21 @@ class SignedLog:
 
     def of_kind(self, *kinds: str) -> list[SignedEntry]:
         """Entries of these kinds (from the signed statement), signatures checked."""
+        if not self.intact:  # no raw search: keep each parseable entry whose signature verifies
+            return [e for i in range(len(self.raw)) if (e := self._lenient(i)) is not None
+                    and e.kind in kinds]
         maybe = mentioning(self.raw, [f"{PREFIX}{k}/v1" for k in kinds])
         found = [e for i in sorted(maybe) if (e := self.get(i)) is not None and e.kind in kinds]
         for e in found:
             self._signed(e, "ledger_entries", str(e.index))
         return found
+
+    def _lenient(self, index: int) -> SignedEntry | None:
+        try:
+            e = self.get(index)
+            return None if e is None else self._signed(e, "ledger_entries", str(index))
+        except IntegrityError:
+            return None
 
     def entry(self, table: str, row: str, index: Any, kinds: Iterable[str]) -> SignedEntry:
         """The signed entry that a row of ``table`` says made it, of one of ``kinds``."""
