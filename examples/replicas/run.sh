@@ -13,6 +13,7 @@ PG=${PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 REDIS=${REDIS:-redis://127.0.0.1:6379/0}
 SCHEMA=${SCHEMA:-cpmap_replicas_$$}
 WORK=${WORK:-$(mktemp -d)}
+REF=${REF:-digits}  # the production stage of the demo's model
 PORT_A=${PORT_A:-18081} PORT_B=${PORT_B:-18082} LB_PORT=${LB_PORT:-18080}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PIDS=()
@@ -23,18 +24,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-psql "${PG/+psycopg/}" -qc "CREATE SCHEMA $SCHEMA"
 export CPMAP_DATABASE_URL="$PG?options=-csearch_path%3D$SCHEMA"
 export CPMAP_REDIS_URL=$REDIS
 export CPMAP_WORKSPACE=$WORK/proj
 echo "workspace $CPMAP_WORKSPACE, store schema $SCHEMA"
 
-# 1. a gated model in production (the demo registers, gates, checks and promotes one)
-$CPMAP demo -w "$CPMAP_WORKSPACE" -o "$WORK/report" > "$WORK/demo.log" 2>&1
+# 1. a gated model in production (the demo registers, gates, checks and promotes one);
+#    an existing workspace in $WORK/proj on schema $SCHEMA is used as it is
+if [ ! -d "$CPMAP_WORKSPACE/.cpmap" ]; then
+    psql "${PG/+psycopg/}" -qc "CREATE SCHEMA $SCHEMA"
+    $CPMAP demo -w "$CPMAP_WORKSPACE" -o "$WORK/report" > "$WORK/demo.log" 2>&1
+fi
 
 # 2. two replicas: same workspace key, same store, same Redis (limits shared)
 for port in "$PORT_A" "$PORT_B"; do
-    $CPMAP serve digits --port "$port" > "$WORK/replica-$port.log" 2>&1 &
+    $CPMAP serve "$REF" --port "$port" > "$WORK/replica-$port.log" 2>&1 &
     PIDS+=($!)
 done
 for port in "$PORT_A" "$PORT_B"; do
@@ -51,7 +55,7 @@ PIDS+=($!)
 sleep 2
 
 # 4. one client, a limit of 20 requests a minute: 30 requests through the balancer
-KEY=$($CPMAP gateway key create example --scope infer:digits --rate 20/minute -f json \
+KEY=$($CPMAP gateway key create "example-$$" --scope infer:digits --rate 20/minute -f json \
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 sleep 2  # replicas reload keys every 2 s
 BODY='{"inputs":[{"name":"input","datatype":"FP32","shape":[1,64],"data":['"$(python3 -c 'print(",".join(["0.5"]*64))')"']}]}'
