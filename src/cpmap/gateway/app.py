@@ -190,7 +190,7 @@ class Gateway:
                 route = self._route_name(scope)
             if route == "infer":
                 self._log(rid, None, r.status, 0, None, None, r.reason,
-                          getattr(r, "fields", None))
+                          extra=getattr(r, "fields", None))
         except Exception:  # noqa: BLE001 - a bug must not leak a traceback or a path
             log.exception("request %s failed", rid)
             resp = json_response(500, {"error": "internal error", "request_id": rid})
@@ -318,7 +318,8 @@ class Gateway:
                "id": rid, "outputs": policy.apply(probs) + extra}
         resp = json_response(200, doc, headers(windows + ([spent] if spent else [])))
         self._log(rid, key.client, 200, len(x), in_digest, hashlib.sha256(resp.body).hexdigest(),
-                  None, probs, {**fields, "latency_ms": round((time.perf_counter() - t0) * 1e3, 3)})
+                  None, probs,
+                  extra={**fields, "latency_ms": round((time.perf_counter() - t0) * 1e3, 3)})
         return resp, rid
 
     async def _chat(self, scope: Scope, receive: Receive,
