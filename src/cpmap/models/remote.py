@@ -50,23 +50,23 @@ class RemoteModel:
 
     def preflight(self) -> None:
         """Fail early, before any data is read or access recorded, on an endpoint that does
-        not accept a connection (a TCP connect, no request is sent)."""
-        import socket
+        not answer: one ``OPTIONS`` request (no rows sent; any HTTP status means reachable)."""
         from urllib.parse import urlsplit
 
-        parts = urlsplit(self.url)
+        import httpx
+
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError as e:
-            raise RemoteError(f"{self.shown}: invalid port") from e
+            raise RemoteError(f"{self.shown}: not a valid URL") from e
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RemoteError(f"{self.shown}: not an http(s) URL")
         try:
-            socket.create_connection((parts.hostname, port), timeout=min(self.timeout, 10)
-                                     ).close()
-        except OSError as e:
-            raise RemoteError(f"{self.shown}: endpoint unreachable: "
-                              f"{e.strerror or type(e).__name__}") from e
+            self._client().request("OPTIONS", self.url, timeout=min(self.timeout, 10.0))
+        except httpx.HTTPError as e:
+            raise RemoteError(f"{self.shown}: request failed: {type(e).__name__} (endpoint "
+                              "unreachable)") from e
 
     def _client(self) -> Any:
         if self.client is None:

@@ -137,7 +137,8 @@ def workspace_setup(ws: Workspace, model_ref: str, data_ref: str, seed: int = 0,
         from cpmap.models.remote import RemoteModel
 
         check_endpoint(endpoint)
-        RemoteModel(endpoint, 1, 1).preflight()  # unreachable: nothing read, nothing recorded
+        # unreachable: nothing read, nothing recorded
+        RemoteModel(endpoint, 1, 1, api_key_env=api_key_env).preflight()
     mv = None
     if endpoint is None or _exists(ws, model_ref):
         mv = resolve_model(ws, model_ref)
