@@ -136,6 +136,15 @@ def test_train_and_evaluate_commands(ws: Any, capsys: pytest.CaptureFixture[str]
     assert entry.predicate["metrics"]["robust_accuracy@0.1"] <= result["clean_accuracy"]
     worst = {w["eps"]: w["robust_accuracy"] for w in result["worst_case"]}
     assert entry.predicate["metrics"]["worst_case@0.1"] == round(worst[0.1], 5)
+    assert "weaker than AutoAttack" not in err  # FGSM and PGD are no AutoAttack part
+    code, _, err = run_cli(capsys, "robustness", "evaluate", "--model", "d", "--data",
+                           "builtin:digits", "--eps", "0.1", "--attacks", "square",
+                           "--square-iters", "5", "--samples", "20", *w)
+    # Square at 5 queries where AutoAttack runs 5,000: said on stderr and in the evidence
+    assert code in (0, 1) and "square iters 5 (AutoAttack: 5000)" in " ".join(err.split())
+    highlights = Ledger(ws).entries(kind="robustness-evaluation")[-1].predicate["details"][
+        "highlights"]
+    assert any("weaker than AutoAttack" in h for h in highlights)
     code, _, err = run_cli(capsys, "robustness", "evaluate", "--model", "d", "--data",
                            "builtin:digits", "--eps", "abc", *w)
     assert code == 2 and "--eps" in err
