@@ -63,7 +63,8 @@ def pg() -> Any:
 def test_postgres_restarts_during_load(gated_ws: Any, pg: Any, replicas: Any,
                                        capsys: Any) -> None:
     ws = gated_ws(pg.url)
-    key = create(ws, "alice", ["infer:digits"], rate="100000/hour")[0]
+    key = create(ws, "alice", ["infer:digits"], rate="100000/hour",
+                 budget="100000000/day")[0]
     gw = replicas(ws, CPMAP_GATEWAY_PREDLOG_BATCH="5", CPMAP_GATEWAY_PREDLOG_INTERVAL_S="0.3")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
            "CPMAP_DATABASE_URL": pg.url}
@@ -98,7 +99,8 @@ def test_postgres_restarts_during_load(gated_ws: Any, pg: Any, replicas: Any,
 
 def test_kill_9_of_a_replica_under_load(gated_ws: Any, replicas: Any, capsys: Any) -> None:
     ws = gated_ws(None)  # two processes on one SQLite store
-    key = create(ws, "alice", ["infer:digits"], rate="100000/hour")[0]
+    key = create(ws, "alice", ["infer:digits"], rate="100000/hour",
+                 budget="100000000/day")[0]
     env = {"CPMAP_GATEWAY_PREDLOG_BATCH": "3", "CPMAP_GATEWAY_PREDLOG_INTERVAL_S": "0.2"}
     a, b = replicas(ws, **env), replicas(ws, **env)
     seen: list[Load] = []
