@@ -52,7 +52,8 @@ def test_jwt_clock_skew(gated_ws: Any, tmp_path: Path, rsa_key: Any) -> None:
 
 def test_key_revoked_while_requests_are_in_flight(gated_ws: Any) -> None:
     ws = gated_ws(None)
-    key = create(ws, "alice", ["infer:digits"], rate="100000/hour")[0]
+    key = create(ws, "alice", ["infer:digits"], rate="100000/hour",
+                 budget="100000000/day")[0]
     gw = run_in_thread(build(ws, "digits@1", load_config(ws, env={}, key_refresh_s=0.2)))
     seen: list[tuple[float, float, int]] = []  # (sent, answered, status)
     stop = threading.Event()

@@ -40,7 +40,8 @@ def test_redis_stops_during_load(gated_ws: Any, tmp_path: Path, fail_open: bool)
     ws = gated_ws(None)
     redis = RedisServer(tmp_path)
     redis.start()
-    key = create(ws, "alice", ["infer:digits"], rate="100000/hour")[0]
+    key = create(ws, "alice", ["infer:digits"], rate="100000/hour",
+                 budget="100000000/day")[0]
     gw = run_in_thread(build(ws, "digits@1", load_config(ws, env={}, redis_url=redis.url,
                                                           fail_open=fail_open,
                                                           redis_timeout_s=0.5)))

@@ -63,13 +63,17 @@ def pg() -> Any:
 def test_postgres_restarts_during_load(gated_ws: Any, pg: Any, replicas: Any,
                                        capsys: Any) -> None:
     ws = gated_ws(pg.url)
-    key = create(ws, "alice", ["infer:digits"], rate="100000/hour")[0]
+    key = create(ws, "alice", ["infer:digits"], rate="100000/hour",
+                 budget="100000000/day")[0]
     gw = replicas(ws, CPMAP_GATEWAY_PREDLOG_BATCH="5", CPMAP_GATEWAY_PREDLOG_INTERVAL_S="0.3")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
            "CPMAP_DATABASE_URL": pg.url}
-    appender = subprocess.Popen([sys.executable, "-c", APPENDER, str(ws.root), "14"],
+    appender = subprocess.Popen([sys.executable, "-c", APPENDER, str(ws.root), "25"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env)
+    assert appender.stdout is not None
+    first = appender.stdout.readline()  # appending before the crash (start-up can be slow)
+    assert first.strip().isdigit(), appender.stderr.read() if appender.stderr else first
     seen: list[Load] = []
     t = _background_load([gw.url], key, 10, seen)
     time.sleep(3)
@@ -79,7 +83,7 @@ def test_postgres_restarts_during_load(gated_ws: Any, pg: Any, replicas: Any,
     t.join(60)
     out, err = appender.communicate(timeout=90)
     assert appender.returncode == 0, err
-    acked = [int(x) for x in out.split()]
+    acked = [int(first)] + [int(x) for x in out.split()]
     assert "store-error" in err  # the appender did see the store go away
     (during,) = seen
     assert set(during.codes) <= {200, 503}, (sorted(set(during.codes)), during.bodies[:5])
@@ -98,7 +102,8 @@ def test_postgres_restarts_during_load(gated_ws: Any, pg: Any, replicas: Any,
 
 def test_kill_9_of_a_replica_under_load(gated_ws: Any, replicas: Any, capsys: Any) -> None:
     ws = gated_ws(None)  # two processes on one SQLite store
-    key = create(ws, "alice", ["infer:digits"], rate="100000/hour")[0]
+    key = create(ws, "alice", ["infer:digits"], rate="100000/hour",
+                 budget="100000000/day")[0]
     env = {"CPMAP_GATEWAY_PREDLOG_BATCH": "3", "CPMAP_GATEWAY_PREDLOG_INTERVAL_S": "0.2"}
     a, b = replicas(ws, **env), replicas(ws, **env)
     seen: list[Load] = []
