@@ -65,7 +65,7 @@ def sides(ws: Workspace | None, reference: str | None, current: str | None,
 def drift(ws: Workspace | None, reference: str | None, current: str | None,
           policy: DriftPolicy, *, from_log: str | None = None, since: str | None = None,
           model: str | None = None, engine: str = "memory", scheduler: str | None = None,
-          processes: bool = True, plots: bool = True) -> DriftJob:
+          processes: bool = True, plots: bool = True, max_plots: int = 24) -> DriftJob:
     """Run one drift comparison; record it; the figures of the drifted features."""
     from cpmap.drift.engine import compare
     from cpmap.drift.page import figures
@@ -88,7 +88,8 @@ def drift(ws: Workspace | None, reference: str | None, current: str | None,
         result = compare(ref, cur, policy)
     else:
         raise InputError(f"--engine {engine!r}: use memory or dask")
-    pngs = tuple(figures(result, ref.frame, cur.frame)) if plots and ref and cur else ()
+    pngs = (tuple(figures(result, ref.frame, cur.frame, max_plots)) if plots and ref and cur
+            else ())
     entry = _record(ws, result, mv, pngs)
     return DriftJob(result, ref, cur, mv, entry, pngs)
 

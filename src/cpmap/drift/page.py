@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 MAX_PLOTS = 24
 
 
-def figures(result: DriftResult, ref: pd.DataFrame, cur: pd.DataFrame
-            ) -> list[tuple[str, bytes]]:
+def figures(result: DriftResult, ref: pd.DataFrame, cur: pd.DataFrame,
+            limit: int = MAX_PLOTS) -> list[tuple[str, bytes]]:
     """(title, PNG) for each drifted feature (missing-rate rows plot their feature)."""
     out: list[tuple[str, bytes]] = []
-    for f in result.drifted[:MAX_PLOTS]:
+    for f in result.drifted[:limit]:
         col = f.name.removesuffix(" [missing]")
         if col not in ref.columns or col not in cur.columns:
             continue

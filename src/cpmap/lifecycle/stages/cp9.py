@@ -74,7 +74,7 @@ def _run(ctx: Context, name: str) -> tuple[list[str], bool]:
     clean = jobs.drift(ws, reference, _write(work / "traffic-clean.npz", x[traffic],
                                              y[traffic]), policy, model=mv.ref)
     shifted = jobs.drift(ws, reference, _write(work / "traffic-dim.npz", dim, y[traffic]),
-                         policy, model=mv.ref)
+                         policy, model=mv.ref, max_plots=4)
     for label, job in (("clean slice", clean), ("shifted slice", shifted)):
         r = job.result
         lines.append(f"drift on the {label} ({r.current['rows']} rows): "
