@@ -79,6 +79,9 @@ def attach_passing(ws: Workspace, mv: ModelVersion, filename: str,
     ``data_digest``: the training data the CP8 baseline record names."""
     from cpmap.registry.card import build_card, record_card
 
+    # the CP8 baseline names the training data of the version's lineage
+    digests = [data_digest] if data_digest else [d.digest for d in mv.lineage.datasets]
+
     subj = [Subject(mv.ref, mv.digest)]
     record(Evidence.of(ModelScan(verdict=Verdict.PASS, files=1, safe=1),
                        [Subject(filename, mv.digest)]), ws)
@@ -100,8 +103,7 @@ def attach_passing(ws: Workspace, mv: ModelVersion, filename: str,
         from cpmap.monitor.predicates import MonitorBaseline
 
         record(Evidence.of(MonitorBaseline(verdict=Verdict.PASS, target_fpr=0.01,
-                                           datasets=({"digest": data_digest},)
-                                           if data_digest else ()),
+                                           datasets=tuple({"digest": d} for d in digests)),
                            [Subject(f"model:{mv.ref}", mv.digest)]), ws)
     prose = {"intended_use": "tests", "limitations": "tiny"}
     record_card(ws, mv, build_card(ws, mv, prose), ["intended_use", "limitations"])
