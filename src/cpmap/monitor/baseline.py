@@ -76,10 +76,10 @@ class Baseline:
 
 
 def _model(ws: Workspace, mv: ModelVersion) -> Model:
-    from cpmap.gateway.served import artifact_bytes
-    from cpmap.models.persist import load_bytes
+    from cpmap.gateway.served import artifact_bytes, load_model
 
-    return load_bytes(artifact_bytes(ws, mv), f"model {mv.ref}", ws=ws)
+    # as the gateway loads it: a user's own model behind its schema and trusted types
+    return load_model(ws, mv, artifact_bytes(ws, mv))
 
 
 def _split(mv: ModelVersion, digest: str) -> tuple[float, int] | None:
