@@ -18,7 +18,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("only", ["CP99", "CP1,CP99", "CP10", "nope"])
+@pytest.mark.parametrize("only", ["CP99", "CP1,CP99", "CP11", "nope"])
 def test_only_with_a_control_without_a_stage_is_exit_2(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, only: str) -> None:
     code, err = cli(capsys, "demo", "--only", only, "-w", str(tmp_path / "ws"),

@@ -21,7 +21,8 @@ def test_demo_stage(ws: Workspace, tmp_path: Path) -> None:
     result = cp3_deps.run(Context(ws, ctx.workdir, ctx.log, first.made))
     assert result.ok, result.lines
     kinds = [e.summary()["kind"] for e in Ledger(ws).entries(control="CP3")]
-    assert kinds == ["dependency-scan", "sbom", "image-scan", "access-denied", "access-review"]
+    assert kinds == ["dependency-scan", "sbom", "image-scan", "access-policy", "access-denied",
+                     "access-review"]  # the policy is signed before its first decision
     assert result.made.sbom.exists()
     assert any("read customers-clean allowed; read raw customers denied" in line
                for line in result.lines)
