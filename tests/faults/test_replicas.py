@@ -33,8 +33,8 @@ def test_two_replicas_share_limits_and_one_consistent_log(gated_ws: Any, pg_url:
     ws = gated_ws(pg_url)
     env = {"CPMAP_REDIS_URL": "redis://127.0.0.1:6379/0", "CPMAP_GATEWAY_PREDLOG_BATCH": "7",
            "CPMAP_GATEWAY_PREDLOG_INTERVAL_S": "0.5"}
+    key = create(ws, "alice", ["infer:digits"], rate="50/hour")[0]  # before the replicas load
     a, b = replicas(ws, **env), replicas(ws, **env)
-    key = create(ws, "alice", ["infer:digits"], rate="50/hour")[0]
     seen = load([a.url, b.url], key, rows(), concurrency=12, total=160)
     assert seen.count(200) == 50, seen.codes  # never more than the limit, across replicas
     assert seen.count(429) == 110 and len(seen.codes) == 160

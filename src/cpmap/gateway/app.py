@@ -174,8 +174,9 @@ class Gateway:
                 await asyncio.to_thread(self._refresh)
             except StoreError as e:  # the store is down: one line; keep the last good set
                 log.error("refreshing API keys failed, keeping the last set: %s", e.message)
-            except Exception:  # noqa: BLE001 - keep the last good key set
-                log.exception("refreshing API keys failed")
+            except Exception as e:  # noqa: BLE001 - keep the last good key set; one line
+                log.error("refreshing API keys failed, keeping the last set: %s: %s",
+                          type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
