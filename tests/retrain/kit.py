@@ -20,7 +20,8 @@ CAMPAIGN = {"fuzzing": {"examples": 5},
 
 
 def production(ws: Any, tmp_path: Path) -> Any:
-    """digits@1 in production: CP1 signed data, CP3 scan, CP4/CP5 evidence, a CP7 check."""
+    """digits@1 in production: CP1 signed data, CP3 scan, CP4/CP5 evidence, a CP7 check, a CP8
+    baseline."""
     from cpmap.builtin import write_digits
     from cpmap.gateway.predicates import GatewayCheck
     from cpmap.provenance.datasets import register_dataset
@@ -44,5 +45,8 @@ def production(ws: Any, tmp_path: Path) -> Any:
                 ["intended_use", "limitations"])
     record(Evidence.of(GatewayCheck(verdict=Verdict.PASS, checks=1),
                        [Subject(f"model:{mv.ref}", mv.digest)]), ws)
+    from cpmap.monitor.baseline import build
+
+    build(ws, mv.ref)  # the CP8 input baseline production needs
     promote(ws, mv.ref)
     return mv

@@ -155,6 +155,18 @@ def _card(ws: Workspace, mv: ModelVersion, production: ModelVersion) -> None:
     record_card(ws, mv, build_card(ws, mv, prose), ["intended_use", "limitations"])
 
 
+def _baseline(ws: Workspace, mv: ModelVersion, log: Log) -> None:
+    """The candidate's CP8 input baseline from its lineage (production requires one, and the
+    canary's OOD comparison scores against it). Data too small for one is said, not fatal:
+    the gate then names what is missing."""
+    from cpmap.monitor.baseline import BaselineError, build
+
+    try:
+        build(ws, mv.ref)
+    except BaselineError as e:
+        log(f"{mv.ref}: no CP8 baseline: {e.message}")
+
+
 def _gate(ws: Workspace, mv: ModelVersion) -> GateResult:
     from cpmap.gate.evaluate import evaluate
 
@@ -207,6 +219,7 @@ def _run(ws: Workspace, production: ModelVersion, run_id: str, trigger: Trigger,
     mv = register_any(ws, name, trained.version.ref, training=training, card=card,
                       scan=True).version
     _card(ws, mv, production)
+    _baseline(ws, mv, log)
     result = _gate(ws, mv)
     reasons = tuple(f"{c.control} {c.status}: {r}" for c in result.failing() for r in c.reasons)
     log(f"{mv.ref}: gate " + ("passed" if result.passed else "failed: " + "; ".join(reasons)))
