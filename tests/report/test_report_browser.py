@@ -3,13 +3,8 @@ it renders, logs no console errors, and every cell is present."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.predicate import Plot
@@ -17,23 +12,6 @@ from cpmap.core.workspace import Workspace
 from cpmap.formats.report import write_report, write_version_report
 from cpmap.registry.versions import register
 from cpmap.robustness.predicates import ENSEMBLE, AttackRow, RobustnessEvaluation
-
-CHROMIUM = os.environ.get("CPMAP_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is required in CI (apt-get install chromium)")
-        pytest.skip("no system Chromium at /usr/bin/chromium")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _open(browser: Any, page_path: Path) -> tuple[Any, list[str]]:
