@@ -93,4 +93,50 @@ def test_poisoned_batch_is_refused(ws: Any, tmp_path: Path, anchor: Any,
     assert not it.accepted and it.refused_by == "CP9-poisoning"
     assert "disagree with the training anchor" in it.reason
     poisoning = next(c for c in it.checks if c["check"] == "poisoning")
-    assert poisoning["disagreement"]["count"][0] >= len(y) // 3
+    assert poisoning["disagreeing"] >= len(y) // 3
+    assert poisoning["disagreement"]["flagged"]  # CP9's by-class table names the classes
+
+
+def test_the_verdict_is_cp9s(anchor: Any, fresh_rows: Any) -> None:
+    """The intake's check is CP9's: the same PoisonResult verdict on the same rounds."""
+    from dataclasses import replace
+
+    from cpmap.drift.poisoning import Round, check, disagreement
+    from cpmap.retrain.anchor import _anchor_noise, _neighbour_labels, compare, intake_policy
+
+    x, y = fresh_rows
+    for labels in (y, np.where(np.arange(len(y)) % 2 == 0, (y + 1) % 10, y)):
+        ours = compare(anchor.x, anchor.y, x, labels, anchor.classes)
+        cusum = check(Round(anchor.x, anchor.y), [Round(x, labels)], anchor.classes,
+                      policy=intake_policy())
+        wrong, rows = _anchor_noise(anchor.x, anchor.y.astype(np.int64), 10, 5, 500, 0)
+        table = disagreement(_neighbour_labels(anchor.x, anchor.y, x, 5, False), labels,
+                             wrong, rows, anchor.classes)
+        cp9 = replace(cusum, disagreement=table)
+        assert ours.poisoned == cp9.poisoned
+        assert ours.result.disagreement == table
+    assert not compare(anchor.x, anchor.y, x, y, anchor.classes).poisoned
+
+
+def test_slow_poisoning_over_earlier_rounds_is_refused(anchor: Any) -> None:
+    """Each round alone passes; accumulated against the anchor (CP9's CUSUM) it does not."""
+    from cpmap.builtin import digits
+    from cpmap.drift.poisoning import Round
+    from cpmap.retrain.anchor import compare
+
+    x, y = digits()
+    rest_x, rest_y = x[1200:], y[1200:]
+    # the attacker's rounds: over-sample class 7 (labels correct, so no disagreement)
+    sevens = np.flatnonzero(rest_y == 7)
+    others = np.flatnonzero(rest_y != 7)
+    rng = np.random.default_rng(0)
+    rounds = []
+    for _ in range(8):
+        pick = np.concatenate([rng.choice(sevens, 12), rng.choice(others, 48)])
+        rounds.append(Round(rest_x[pick], rest_y[pick]))
+    alone = compare(anchor.x, anchor.y, rounds[0].x, rounds[0].y, anchor.classes)
+    assert not alone.poisoned, alone.reason()
+    late = compare(anchor.x, anchor.y, rounds[-1].x, rounds[-1].y, anchor.classes,
+                   earlier=rounds[:-1])
+    assert late.poisoned and "cumulative shift" in late.reason()
+    assert late.last.worst_class == "7"

@@ -32,6 +32,9 @@ class PoisonPolicy:
     h: float = 8.0  # alarm threshold: ~1 false alarm per several thousand rounds per series
     alpha: float = 0.01  # level of the per-round tests (step-to-step and anchor)
     max_boundary_shift: float = 0.05  # share of golden rows whose prediction may change
+    # whether the feature-mean CUSUM may flag a round (always computed and reported); the
+    # retraining intake judges labels only, as new inputs that drifted are what it retrains on
+    feature_alarms: bool = True
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ def check(anchor: Round, rounds: Sequence[Round], classes: Sequence[str],
         step = _two_sample_p(rounds[t - 1], r, k) if t > 0 else None
         out.append(RoundResult(
             r.name or f"round {t + 1}", len(r.y), float(ls.max()), float(fs.max()),
-            bool(ls.max() > policy.h), bool(fs.max() > policy.h),
+            bool(ls.max() > policy.h), policy.feature_alarms and bool(fs.max() > policy.h),
             _two_sample_p(anchor, r, k), step, str(classes[int(np.argmax(ls))]),
             str(names[int(np.argmax(fs))]) if len(fz) else ""))
     return PoisonResult(tuple(out), policy)

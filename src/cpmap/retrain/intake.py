@@ -7,14 +7,16 @@ scan (direct identifiers refuse the batch, or with ``[retraining] pii = "redact"
 metadata columns are dropped and the redacted copy registered with lineage to the raw one; PII
 in a feature or the label always refuses), the CP2 k-anonymity check when ``[retraining]
 quasi`` names quasi-identifier columns, a schema check against the anchor, and the poisoning
-comparison with the training anchor (:mod:`cpmap.retrain.anchor`). Every batch, accepted or
-refused, gets a signed ``retrain-intake`` entry with the reason; a refused batch never
+comparison with the training anchor (:mod:`cpmap.retrain.anchor`: CP9's label-disagreement
+and cumulative CUSUM tests, the batch the last of the rounds since the anchor). Every batch,
+accepted or refused, gets a signed ``retrain-intake`` entry with the reason; a refused batch never
 reaches training.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,11 +27,12 @@ from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.findings import Finding, Location, Severity
 from cpmap.core.tags import Atlas, OwaspML
 from cpmap.errors import Error, InputError
-from cpmap.retrain.anchor import compare
+from cpmap.retrain.anchor import compare, intake_policy
 from cpmap.retrain.predicates import IntakeCheck
 
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
+    from cpmap.drift.poisoning import Round
     from cpmap.models.datasets import Dataset
     from cpmap.provenance.datasets import DatasetVersion
 
@@ -147,8 +150,10 @@ def read_rows(path: Path, anchor: Dataset, label: str) -> tuple[np.ndarray, np.n
     return x, np.array([index[c] for c in y_names], dtype=np.int64)
 
 
-def check_batch(ws: Workspace, model: str, b: Batch, anchor: Dataset) -> Intake:
-    """Every check on one batch, recorded; see the module doc."""
+def check_batch(ws: Workspace, model: str, b: Batch, anchor: Dataset,
+                earlier: Sequence[Round] = ()) -> Intake:
+    """Every check on one batch, recorded; see the module doc. ``earlier``: the rounds
+    accepted since the anchor, oldest first (the poisoning check accumulates over them)."""
     if not b.path.is_file():
         raise InputError(f"{b.path}: no such batch file")
     label = str(ws.setting("retraining", "label", "label"))
@@ -165,7 +170,9 @@ def check_batch(ws: Workspace, model: str, b: Batch, anchor: Dataset) -> Intake:
             if (anon := _anonymity(ws, Path(ws.absolute(dv.path)))) is not None:
                 checks.append(anon)
         x, y = read_rows(Path(ws.absolute(dv.path)), anchor, label)
-        cmp = compare(anchor.x, anchor.y, x, y)
+        judge = bool(ws.setting("retraining", "poisoning_features", False))
+        cmp = compare(anchor.x, anchor.y, x, y, anchor.classes, earlier=earlier,
+                      name=b.path.name, policy=intake_policy(judge))
         checks.append(cmp.to_dict())
         if cmp.poisoned:
             raise Refused("CP9-poisoning", cmp.reason())

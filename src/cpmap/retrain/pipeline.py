@@ -26,7 +26,7 @@ from sqlalchemy import insert, update
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.errors import InputError
-from cpmap.retrain.intake import Batch, Intake, check_batch
+from cpmap.retrain.intake import Batch, Intake, Refused, check_batch, read_rows
 from cpmap.retrain.predicates import RetrainRun
 from cpmap.retrain.tables import retrain_runs
 from cpmap.retrain.triggers import Trigger, accept, run_lock
@@ -34,6 +34,7 @@ from cpmap.review.queue import decided_count
 
 if TYPE_CHECKING:
     from cpmap.core.workspace import Workspace
+    from cpmap.drift.poisoning import Round
     from cpmap.gate.evaluate import GateResult
     from cpmap.models.datasets import Dataset
     from cpmap.registry.manifest import ModelVersion
@@ -167,6 +168,46 @@ def _baseline(ws: Workspace, mv: ModelVersion, log: Log) -> None:
         log(f"{mv.ref}: no CP8 baseline: {e.message}")
 
 
+def _since_anchor(ws: Workspace, production: ModelVersion, anchor: Dataset) -> list[Round]:
+    """The batches accepted by earlier runs against this production version, oldest first:
+    the rounds the poisoning check accumulates over (a slow walk spread over several runs,
+    each refused by the gate or never promoted, still adds up). Batches whose data can no
+    longer be read are skipped: the ledger keeps their verdicts."""
+    from cpmap.drift.poisoning import Round
+    from cpmap.provenance.datasets import get_dataset
+
+    label = str(ws.setting("retraining", "label", "label"))
+    out: list[Round] = []
+    for h in history(ws, production.name):
+        if h.get("production") != production.ref:
+            continue
+        for b in h.get("batches") or []:
+            if not b.get("accepted") or not b.get("dataset"):
+                continue
+            try:
+                path = Path(ws.absolute(get_dataset(ws, str(b["dataset"])).path))
+                x, y = read_rows(path, anchor, label)
+            except (InputError, Refused, OSError):
+                continue
+            out.append(Round(x, y, str(b["batch"])))
+    return out
+
+
+def _intake(ws: Workspace, production: ModelVersion, anchor: Dataset,
+            batches: Sequence[Batch]) -> tuple[Intake, ...]:
+    """Every batch through the intake, each judged after the rounds accepted before it."""
+    from cpmap.drift.poisoning import Round
+
+    earlier = _since_anchor(ws, production, anchor) if batches else []
+    out = []
+    for b in batches:
+        it = check_batch(ws, production.name, b, anchor, earlier)
+        if it.accepted and it.x is not None and it.y is not None:
+            earlier.append(Round(it.x, it.y, b.path.name))
+        out.append(it)
+    return tuple(out)
+
+
 def _gate(ws: Workspace, mv: ModelVersion) -> GateResult:
     from cpmap.gate.evaluate import evaluate
 
@@ -201,7 +242,7 @@ def _run(ws: Workspace, production: ModelVersion, run_id: str, trigger: Trigger,
     name = production.name
     cfg = recipe(production, ws)
     anchor_ref, anchor = _anchor(ws, production, cfg)
-    intakes = tuple(check_batch(ws, name, b, anchor) for b in batches)
+    intakes = _intake(ws, production, anchor, batches)
     for i in intakes:
         log(f"batch {i.batch.path.name}: " + ("accepted" if i.accepted else
                                               f"refused by {i.refused_by}: {i.reason}"))
