@@ -44,6 +44,9 @@ def serve(
     metrics_port: Annotated[int | None, typer.Option(
         help="Also serve /metrics without credentials on this 127.0.0.1 port.", min=1,
         max=65535)] = None,
+    review: Annotated[bool, typer.Option(
+        "--review", help="Also serve the CP10 review queue at /review (its own logins, CSRF "
+        "and CSP; also [review] mount = true).")] = False,
     unsafe_allow_ungated: Annotated[bool, typer.Option(
         "--unsafe-allow-ungated", help="Serve even if the gate fails (warns; recorded as "
         "evidence).")] = False,
@@ -71,6 +74,12 @@ def serve(
 
         raise GatewayError("--metrics-port counts one process: use the metrics scope with "
                            "--workers")
+    review = review or bool(ws.setting("review", "mount", False))
+    if review and workers > 1:
+        from cpmap.gateway.errors import GatewayError
+
+        raise GatewayError("--review serves the queue from one process: drop --workers, or "
+                           "run `cpmap review serve` beside the workers")
     free_socket(host, port).close()  # a port we cannot bind fails now, before any evidence
     if metrics_port is not None:
         free_socket("127.0.0.1", metrics_port).close()
@@ -108,7 +117,15 @@ def serve(
         serve_workers(ref, host, port, workers, unsafe_allow_ungated)
         return
     _canary(ws, app, err)
-    serve_forever(app, host, port)
+    serve_forever(_with_review(ws, app, err, host, port) if review else app, host, port)
+
+
+def _with_review(ws: Any, app: Any, err: Any, host: str, port: int) -> Any:
+    """CP10: the review queue mounted at /review on the gateway's port."""
+    from cpmap.gateway.mount import REVIEW_PREFIX, mount_review
+
+    err.print(f"review queue on http://{host}:{port}{REVIEW_PREFIX}/", markup=False)
+    return mount_review(ws, app)
 
 
 def _canary(ws: Any, app: Any, err: Any) -> None:

@@ -6,6 +6,9 @@ style, so an injected string cannot run. Sessions are a random token in a ``Secu
 SameSite=Strict`` cookie; every POST carries the session's CSRF token (the login form a
 double-submit token from its own cookie) and is refused with 403 without it. Forms are read
 as ``application/x-www-form-urlencoded`` only, capped at 64 KiB.
+
+The app works at any mount point: links, redirects and the cookies' path come from the ASGI
+``root_path`` (``/review`` when the gateway mounts it, :func:`cpmap.gateway.mount.mount`).
 """
 
 from __future__ import annotations
@@ -43,12 +46,23 @@ class Forbidden(Exception):
     """A POST without a valid CSRF token, or a page without a session."""
 
 
-def _page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-    return HTMLResponse(_ENV.get_template(name).render(**ctx), status, headers=HEADERS)
+def _base(request: Request) -> str:
+    """Where the app is mounted ("" at the root, "/review" on the gateway)."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
 
 
-def _cookie(resp: Response, name: str, value: str, secure: bool) -> None:
-    resp.set_cookie(name, value, httponly=True, secure=secure, samesite="strict", path="/")
+def _page(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    return HTMLResponse(_ENV.get_template(name).render(base=_base(request), **ctx), status,
+                        headers=HEADERS)
+
+
+def _to(request: Request, path: str) -> RedirectResponse:
+    return RedirectResponse(_base(request) + path, 303, headers=HEADERS)
+
+
+def _cookie(request: Request, resp: Response, name: str, value: str, secure: bool) -> None:
+    resp.set_cookie(name, value, httponly=True, secure=secure, samesite="strict",
+                    path=_base(request) + "/")
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -76,8 +90,9 @@ def build(ws: Workspace, *, secure_cookies: bool = True) -> Starlette:
 
     async def login_page(request: Request) -> Response:
         token = secrets.token_urlsafe(24)
-        resp = _page("login.html.j2", csrf=token, error=request.query_params.get("error"))
-        _cookie(resp, LOGIN, token, secure_cookies)
+        resp = _page(request, "login.html.j2", csrf=token,
+                     error=request.query_params.get("error"))
+        _cookie(request, resp, LOGIN, token, secure_cookies)
         return resp
 
     async def login(request: Request) -> Response:
@@ -86,33 +101,33 @@ def build(ws: Workspace, *, secure_cookies: bool = True) -> Starlette:
             raise Forbidden("bad CSRF token")
         role = accounts.check_password(ws, form.get("user", ""), form.get("password", ""))
         if role is None:
-            return RedirectResponse("/login?error=1", 303, headers=HEADERS)
+            return _to(request, "/login?error=1")
         token, _ = accounts.open_session(ws, form["user"])
-        resp = RedirectResponse("/", 303, headers=HEADERS)
-        _cookie(resp, SESSION, token, secure_cookies)
-        resp.delete_cookie(LOGIN, path="/")
+        resp = _to(request, "/")
+        _cookie(request, resp, SESSION, token, secure_cookies)
+        resp.delete_cookie(LOGIN, path=_base(request) + "/")
         return resp
 
     async def logout(request: Request) -> Response:
         await checked(request)
         accounts.close_session(ws, request.cookies.get(SESSION, ""))
-        resp = RedirectResponse("/login", 303, headers=HEADERS)
-        resp.delete_cookie(SESSION, path="/")
+        resp = _to(request, "/login")
+        resp.delete_cookie(SESSION, path=_base(request) + "/")
         return resp
 
     async def home(request: Request) -> Response:
         s = who(request)
         if s is None:
-            return RedirectResponse("/login", 303, headers=HEADERS)
-        return _page("queue.html.j2", s=s, counts=queue.counts(ws),
+            return _to(request, "/login")
+        return _page(request, "queue.html.j2", s=s, counts=queue.counts(ws),
                      empty=request.query_params.get("empty"))
 
     async def claim(request: Request) -> Response:
         s, _ = await checked(request)
         item = queue.claim(ws, s.user)
         if item is None:
-            return RedirectResponse("/?empty=1", 303, headers=HEADERS)
-        return RedirectResponse(f"/items/{item.id}", 303, headers=HEADERS)
+            return _to(request, "/?empty=1")
+        return _to(request, f"/items/{item.id}")
 
     def held(request: Request, s: accounts.Session) -> queue.Item:
         try:
@@ -126,10 +141,10 @@ def build(ws: Workspace, *, secure_cookies: bool = True) -> Starlette:
     async def show(request: Request) -> Response:
         s = who(request)
         if s is None:
-            return RedirectResponse("/login", 303, headers=HEADERS)
+            return _to(request, "/login")
         item = held(request, s)
         cells = redacted_row(item.input) if item.input_kind == "row" else []
-        return _page("item.html.j2", s=s, item=item, cells=cells,
+        return _page(request, "item.html.j2", s=s, item=item, cells=cells,
                      decisions=queue.DECISIONS)
 
     async def image(request: Request) -> Response:
@@ -150,9 +165,9 @@ def build(ws: Workspace, *, secure_cookies: bool = True) -> Starlette:
         try:
             queue.decide(ws, s.user, item.id, decision, label if decision != "noise" else None)
         except InputError as e:
-            return _page("item.html.j2", 400, s=s, item=item, error=e.message, cells=[],
-                         decisions=queue.DECISIONS)
-        return RedirectResponse("/", 303, headers=HEADERS)
+            return _page(request, "item.html.j2", 400, s=s, item=item, error=e.message,
+                         cells=[], decisions=queue.DECISIONS)
+        return _to(request, "/")
 
     async def css(request: Request) -> Response:
         return Response((HERE / "static" / "review.css").read_bytes(), 200,
@@ -162,7 +177,7 @@ def build(ws: Workspace, *, secure_cookies: bool = True) -> Starlette:
         return Response(b"", 204, headers=HEADERS)
 
     async def forbidden(request: Request, exc: Exception) -> Response:
-        return _page("error.html.j2", 403, message="forbidden: " + str(exc))
+        return _page(request, "error.html.j2", 403, message="forbidden: " + str(exc))
 
     routes = [Route("/login", login_page, methods=["GET"]),
               Route("/login", login, methods=["POST"]),
