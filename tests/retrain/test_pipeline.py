@@ -68,15 +68,17 @@ def _traffic(ws: Any, name: str, clients: int = 60) -> Any:
     from cpmap.gateway.keys import create
     from cpmap.retrain.rollout import attach
 
+    # the keys exist before the gateway loads them: a refresh racing a key's creation may
+    # see its row before its signed entry and fail closed (no key usable until the next one)
+    keys = [create(ws, f"client-{i}", [f"infer:{name}"], "1000/minute")[0]
+            for i in range(clients)]
     gw = build(ws, name, load(ws, env={}, key_refresh_s=0.2))
     canary = attach(gw, ws)
     assert canary is not None
     running = run_in_thread(gw)
     x, _ = digits()
     try:
-        for i in range(clients):
-            key = create(ws, f"client-{i}", [f"infer:{name}"], "1000/minute")[0]
-            gw.keyring.load(ws)
+        for i, key in enumerate(keys):
             body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [2, 64],
                                 "data": x[2 * i: 2 * i + 2].ravel().tolist()}]}
             r = httpx.post(f"{running.url}/v2/models/{name}/infer", json=body,
@@ -170,3 +172,56 @@ def test_a_candidate_failing_the_gate_stops(prod_ws: Any, tmp_path: Path) -> Non
     assert isinstance(typed, RetrainRun)
     assert [h["run_id"] for h in typed.history][0] == result.run_id
     assert typed.history_lines()[0].startswith(f"run {result.run_id} (manual): gate-failed")
+
+
+def test_rollout_cli_status_promote_abort(prod_ws: Any, capsys: pytest.CaptureFixture[str]
+                                          ) -> None:
+    """``cpmap rollout status|start|promote|abort`` through ``main(argv)``: exit codes, JSON,
+    and a ledger entry for every step."""
+    import json
+
+    from tests.retrain.conftest import run_cli
+
+    from cpmap.registry.versions import get
+    from cpmap.retrain.pipeline import run
+
+    ws, _ = prod_ws
+    result = run(ws, "digits", manual("digits", "cli"), [])
+    assert result.status == "gated" and result.candidate is not None, result.gate_reasons
+    cand, w = result.candidate.ref, ("-w", str(ws.root), "-f", "json")
+
+    code, _, err = run_cli(capsys, "rollout", "status", "digits", *w)
+    assert code == 2 and "digits: no rollout" in err and "Traceback" not in err
+    code, out, _ = run_cli(capsys, "rollout", "start", cand, "--share", "0.5", *w)
+    assert code == 0
+    assert {k: json.loads(out)[k] for k in ("candidate", "production", "share", "status")} \
+        == {"candidate": cand, "production": "digits@1", "share": 0.5, "status": "canary"}
+    code, out, _ = run_cli(capsys, "rollout", "status", "digits", *w)
+    assert code == 0 and json.loads(out)["status"] == "canary"
+
+    code, out, _ = run_cli(capsys, "rollout", "promote", "digits", *w)  # no traffic yet
+    wait = json.loads(out)
+    assert code == 1 and wait["action"] == "wait"
+    assert wait["comparison"]["estimable"] is False
+    assert get(ws, "digits@production").version == 1
+
+    code, out, _ = run_cli(capsys, "rollout", "abort", "digits", *w)
+    assert code == 0 and json.loads(out)["action"] == "abort"
+    assert "digits@1 stays in production" in json.loads(out)["alert"]
+    code, out, _ = run_cli(capsys, "rollout", "status", "digits", *w)
+    assert json.loads(out)["status"] == "aborted"
+    code, _, err = run_cli(capsys, "rollout", "abort", "digits", *w)
+    assert code == 2 and "no canary rollout in progress" in err
+
+    code, out, _ = run_cli(capsys, "rollout", "start", cand, "--share", "0.3", *w)
+    assert code == 0
+    code, out, _ = run_cli(capsys, "rollout", "promote", "digits", "--force", *w)
+    assert code == 0 and json.loads(out)["action"] == "promote"
+    assert get(ws, "digits@production").version == 2
+    code, out, _ = run_cli(capsys, "rollout", "status", "digits", *w)
+    assert json.loads(out)["status"] == "promoted"
+
+    steps = [(e.predicate["details"]["action"], e.predicate["verdict"])
+             for e in Ledger(ws).entries(control="CP10", kind="retrain-rollout")]
+    assert steps == [("start", "pass"), ("abort", "fail"), ("start", "pass"),
+                     ("promote", "pass")]

@@ -183,6 +183,10 @@ def golden_run(
     max_drop: Annotated[float | None, typer.Option(help="Allowed accuracy drop.")] = None,
     min_accuracy: Annotated[float | None, typer.Option(help="Accuracy floor.")] = None,
     label: LabelOpt = None,
+    review: Annotated[bool | None, typer.Option(
+        "--review/--no-review", help="Queue the rows the model gets wrong for human review "
+        "(CP10, reason golden-disagreement). Default: when the run fails, unless [review] "
+        "golden = false.")] = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
     output: OutputOpt = None,
@@ -194,6 +198,11 @@ def golden_run(
     result = run(ws, model, golden, load_policy(ws, max_drop=max_drop,
                                                 min_accuracy=min_accuracy), label)
     value = result.to_dict()
+    if review if review is not None else (not result.passed
+                                          and bool(ws.setting("review", "golden", True))):
+        from cpmap.review.golden import from_golden
+
+        value["review_items"] = from_golden(ws, result.model, result.golden, label)
     emit(value, fmt.value, output, lambda v: _render(
         [{k: v[k] for k in ("model", "golden", "rows", "accuracy", "accuracy_lower_95",
                             "macro_f1", "verdict")}], "; ".join(result.reasons) or "golden run"))

@@ -50,11 +50,16 @@ def retrain(
     if attestation is not None and len(batches) != 1:
         raise InputError("--attestation: give exactly one --batch it attests")
     ws = open_workspace(workspace)
-    err = stderr_console()
-    result = run(ws, name, manual(name, reason), batches, log=lambda m: err.print(m))
+    result = run(ws, name, manual(name, reason), batches, log=_log())
     emit([result.to_dict()], fmt.value, None, _show_runs)
     if not result.passed:
         raise typer.Exit(1)
+
+
+def _log() -> Any:
+    """Progress lines on stderr, as written (no markup: they quote settings like [x])."""
+    err = stderr_console()
+    return lambda m: err.print(m, markup=False, highlight=False)
 
 
 def watch(
@@ -67,11 +72,14 @@ def watch(
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
-    """Turn CP9 alerts and [retraining] schedule into retraining runs (one per trigger)."""
+    """Turn CP9 alerts and [retraining] schedule into retraining runs (one per trigger).
+    With --once, exit 1 when a run failed (it is recorded; its trigger is not retried)."""
     from cpmap.core.workspace import open_workspace
     from cpmap.retrain.watch import watch as run_watch
 
     ws = open_workspace(workspace)
-    err = stderr_console()
-    done = run_watch(ws, name or [], interval=interval, once=once, log=lambda m: err.print(m))
+    failed: list[str] = []
+    done = run_watch(ws, name or [], interval=interval, once=once, log=_log(), failed=failed)
     emit([r.to_dict() for r in done], fmt.value, None, _show_runs)
+    if failed:
+        raise typer.Exit(1)

@@ -80,12 +80,25 @@ def serve(host: Annotated[str, typer.Option("--host", help="Address to bind.")] 
 def queue_flagged(name: Annotated[str, typer.Argument(help="Model name.")],
                   shape: Annotated[str, typer.Option(
                       "--shape", help="Image shape HxW of sampled inputs (e.g. 8x8).")] = "",
+                  golden: Annotated[bool, typer.Option(
+                      "--golden", help="Queue the golden-set rows NAME's version gets wrong "
+                      "(CP9 golden-set disagreements) instead of the prediction log.")] = False,
+                  golden_set: Annotated[str | None, typer.Option(
+                      "--golden-set", help="With --golden: the golden set (default "
+                      "NAME-golden).")] = None,
                   workspace: WorkspaceOpt = None, fmt: FormatOpt = Fmt.table) -> None:
-    """Queue the flagged predictions of NAME's prediction log for review."""
+    """Queue the flagged predictions of NAME's prediction log (or with --golden its golden-set
+    disagreements) for review."""
     from cpmap.review.queue import counts, from_predlog
 
     ws = _ws(workspace)
-    added = from_predlog(ws, name, shape)
+    if golden or golden_set:
+        from cpmap.review.golden import from_golden
+
+        added = from_golden(ws, name, golden_set)
+        name = name.split("@")[0].split(":")[0]
+    else:
+        added = from_predlog(ws, name, shape)
     emit({"queued": added, **counts(ws, name)}, fmt.value, None, _kv)
 
 

@@ -6,7 +6,7 @@ each under the model's run lock; a model whose lock another worker holds is left
 worker (its trigger is still pending and the next tick sees it). New batches are the files in
 ``[retraining] intake`` (``*.csv`` / ``*.npz``, each with an optional ``NAME.json`` sidecar
 naming ``source``, ``supplier`` and ``attestation``) that no earlier run checked. ``--once``
-runs one tick and exits (cron, CI, tests).
+runs one tick and exits (cron, CI, tests; exit 1 when a run failed).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cpmap.core.ledger import Ledger
-from cpmap.errors import InputError
+from cpmap.errors import Error, InputError
 from cpmap.retrain.intake import Batch
 from cpmap.retrain.pipeline import RunResult, run
 from cpmap.retrain.triggers import RunInProgress, pending
@@ -65,8 +65,11 @@ def new_batches(ws: Workspace) -> list[Batch]:
 
 
 def tick(ws: Workspace, names: Sequence[str] = (), now: datetime | None = None,
-         log: Callable[[str], None] = lambda _: None) -> list[RunResult]:
-    """One pass over the models' pending triggers."""
+         log: Callable[[str], None] = lambda _: None,
+         failed: list[str] | None = None) -> list[RunResult]:
+    """One pass over the models' pending triggers. A run that fails (recorded as ``failed``
+    with its trigger, which is not retried) is logged and appended to ``failed``; the worker
+    goes on with the other triggers and models."""
     results = []
     for name in names or production_models(ws):
         for trig in pending(ws, name, now or datetime.now(UTC)):
@@ -76,14 +79,19 @@ def tick(ws: Workspace, names: Sequence[str] = (), now: datetime | None = None,
             except RunInProgress as e:
                 log(f"{name}: {e.message}; left for that worker")
                 break
+            except Error as e:
+                log(f"{name}: the run for {trig.key} failed: {e.message}")
+                if failed is not None:
+                    failed.append(f"{trig.key}: {e.message}")
     return results
 
 
 def watch(ws: Workspace, names: Sequence[str] = (), *, interval: float = 60.0,
-          once: bool = False, log: Callable[[str], None] = lambda _: None) -> list[RunResult]:
+          once: bool = False, log: Callable[[str], None] = lambda _: None,
+          failed: list[str] | None = None) -> list[RunResult]:
     done: list[RunResult] = []
     while True:
-        done += tick(ws, names, log=log)
+        done += tick(ws, names, log=log, failed=failed)
         if once:
             return done
         time.sleep(interval)
