@@ -140,3 +140,40 @@ def test_slow_poisoning_over_earlier_rounds_is_refused(anchor: Any) -> None:
                    earlier=rounds[:-1])
     assert late.poisoned and "cumulative shift" in late.reason()
     assert late.last.worst_class == "7"
+
+
+def test_batches_of_earlier_runs_are_rounds_since_the_anchor(ws: Any, tmp_path: Path,
+                                                             anchor: Any,
+                                                             fresh_rows: Any) -> None:
+    """A later run judges its batch after those earlier runs accepted against the same
+    production version (the slow walk may be spread over runs); other versions' are not."""
+    import json
+    from types import SimpleNamespace
+
+    from sqlalchemy import insert
+
+    from cpmap.retrain.pipeline import _intake, _since_anchor
+    from cpmap.retrain.tables import retrain_runs
+
+    x, y = fresh_rows
+    first = write_batch(tmp_path / "first.csv", x[:40], y[:40])
+    it = check_batch(ws, "digits", Batch(first, first.as_uri()), anchor)
+    assert it.accepted and it.dataset is not None
+    batch = {"batch": "first.csv", "accepted": True, "dataset": it.dataset.ref}
+    with ws.store.write() as conn:
+        for run_id, prod in (("r1", "digits@1"), ("r0", "digits@0")):
+            conn.execute(insert(retrain_runs).values(
+                run_id=run_id, model="digits", trigger_key=f"manual:{run_id}",
+                status="gate-failed", started_at="2026-12-01T00:00:00",
+                summary=json.dumps({"production": prod, "batches": [batch]})))
+    production: Any = SimpleNamespace(name="digits", ref="digits@1")
+    rounds = _since_anchor(ws, production, anchor)
+    assert [r.name for r in rounds] == ["first.csv"] and len(rounds[0].y) == 40
+    second = write_batch(tmp_path / "second.csv", x[40:], y[40:])
+    third = write_batch(tmp_path / "third.csv", x[:30], y[:30])
+    got = _intake(ws, production, anchor, [Batch(second, second.as_uri()),
+                                           Batch(third, third.as_uri())])
+    assert [i.accepted for i in got] == [True, True]
+    rounds_seen = [next(c for c in i.checks if c["check"] == "poisoning")["rounds"]
+                   for i in got]
+    assert rounds_seen == [2, 3]  # first.csv, then each batch after those before it
