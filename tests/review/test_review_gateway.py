@@ -76,3 +76,50 @@ def test_review_keeps_its_own_controls_and_the_api_its_own(gateway: Any) -> None
     infer = httpx.post(url + "/v2/models/digits/infer", json={"inputs": []})
     assert infer.status_code == 401  # the gateway's own auth, no review session helps
     assert httpx.get(url + "/reviewer").status_code == 404  # only the prefix is mounted
+
+
+def test_serve_review_with_workers_is_one_line_exit_2(ws: Any,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    from tests.retrain.conftest import run_cli
+
+    code, _, err = run_cli(capsys, "serve", "digits", "--review", "--workers", "2",
+                           "-w", str(ws.root))
+    assert code == 2 and "--review serves the queue from one process" in err
+    assert "Traceback" not in err
+
+
+def test_cpmap_serve_review_mounts_the_queue(ws: Any, tmp_path: Path,
+                                             model_bytes: bytes) -> None:  # noqa: F811
+    """``cpmap serve NAME --review`` in its own process: the API and /review on one port."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from cpmap.gateway.server import free_socket
+
+    register_gated(ws, tmp_path, model_bytes)
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "cpmap", "serve", "digits@1", "--review",
+                             "--port", str(port), "-w", str(ws.root)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline, page = time.monotonic() + 60, None
+        while page is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                page = httpx.get(url + "/review/login")
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert page is not None, proc.stderr.read() if proc.stderr else ""
+        assert page.status_code == 200 and 'action="/review/login"' in page.text
+        assert page.headers["content-security-policy"].startswith("default-src 'self'")
+        assert httpx.get(url + "/v2/health/ready").status_code == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert f"review queue on {url}/review/" in err
