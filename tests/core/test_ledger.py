@@ -243,3 +243,29 @@ def test_missing_witness_is_reported(ws: Any) -> None:
     report = verify_ledger(ledger)
     assert report.witness_size is None
     assert any("no checkpoint witness" in n for n in report.notes)
+
+
+def test_a_reader_racing_an_append_is_not_a_truncation(any_ws: Any) -> None:
+    """A read snapshot taken before another writer's commit sees a smaller signed checkpoint
+    than the witness that writer then advanced: the reader gets the older, consistent log
+    (a gateway's key refresh used to fail closed on this), while a real truncation is still
+    refused by every reader that decides."""
+    from sqlalchemy import func
+
+    from cpmap.core.verified import SignedLog
+    from cpmap.gate.evidence import collect
+
+    _fill(any_ws, 3)
+    with any_ws.store.read() as conn:
+        conn.execute(select(func.count()).select_from(ledger_entries)).scalar()  # snapshot
+        _fill(any_ws, 1)  # commits and advances the witness to 4
+        log = SignedLog.load(any_ws, conn)
+    assert log.size == 3
+    assert collect(any_ws, []).problem is None
+    with any_ws.store.write() as conn:  # now truncate for real: the store falls behind
+        conn.execute(delete(ledger_entries).where(ledger_entries.c.idx >= 3))
+        conn.execute(delete(ledger_checkpoints).where(ledger_checkpoints.c.size >= 4))
+        conn.execute(update(ledger_state).values(size=3))
+    with pytest.raises(LedgerError, match="witness covers 4"):
+        SignedLog.load(any_ws)
+    assert "witness covers 4" in (collect(any_ws, []).problem or "")

@@ -377,6 +377,29 @@ def read_witness_size(path: Any) -> int | None:
         return None
 
 
+def witness_ahead(ws: Workspace, size: int) -> int | None:
+    """The witness's size when it covers more than ``size`` signed entries and the store, read
+    now, still has no signed checkpoint that far (the log was truncated); else None.
+
+    A reader whose snapshot began just before another writer committed sees a checkpoint
+    smaller than the witness that writer then advanced: that is a race, not a truncation. So a
+    witness ahead of the snapshot is checked again against the latest checkpoint read outside
+    the snapshot (signature verified), and only a store still behind the witness is refused."""
+    from cpmap.errors import Error
+
+    witness = read_witness_size(ws.checkpoint_path)
+    if witness is None or witness <= size:
+        return None
+    note = Ledger(ws).latest_checkpoint()
+    if note is not None:
+        try:
+            if open_note(note, ws.public_key, ws.key_name, "latest checkpoint").size >= witness:
+                return None
+        except Error:
+            return witness
+    return witness
+
+
 def verify_ledger(ledger: Ledger, all_signatures: bool = False) -> VerifyReport:
     """Verify the workspace ledger: envelopes, leaf hashes, every checkpoint and the witness.
 

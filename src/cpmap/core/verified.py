@@ -147,7 +147,7 @@ class SignedLog:
                     ) -> int:
         """The signed size, once ``rows`` rebuild the latest signed checkpoint's root and the
         witness does not say the log was longer; raise otherwise."""
-        from cpmap.core.ledger import read_witness_size
+        from cpmap.core.ledger import witness_ahead
 
         note = conn.execute(select(ledger_checkpoints.c.note)
                             .order_by(ledger_checkpoints.c.size.desc()).limit(1)).scalar()
@@ -155,8 +155,8 @@ class SignedLog:
         if note is not None:
             cp = open_note(str(note), ws.public_key, ws.key_name, "latest checkpoint")
             size, root = cp.size, cp.root
-        witness = read_witness_size(ws.checkpoint_path)
-        if witness is not None and witness > size:
+        witness = witness_ahead(ws, size)
+        if witness is not None:
             raise LedgerError(f"ledger truncated: the checkpoint witness covers {witness} "
                               f"entries, the latest signed checkpoint {size}")
         if not log_intact(rows, size, root):

@@ -20,7 +20,7 @@ from cpmap.controls import read_predicate
 from cpmap.core import merkle
 from cpmap.core.checkpoint import Checkpoint, open_note
 from cpmap.core.derived import compare_subjects
-from cpmap.core.ledger import Entry, Ledger, read_witness_size
+from cpmap.core.ledger import Entry, Ledger, witness_ahead
 from cpmap.core.verified import log_intact, mentioning
 from cpmap.errors import Error
 from cpmap.gate.kit import Item
@@ -60,8 +60,8 @@ def collect(ws: Workspace, digests: Iterable[str]) -> LedgerView:
             cp = open_note(note, ws.public_key, ledger.origin, "latest checkpoint")
         except Error as e:
             problem = e.message
-    witness = read_witness_size(ws.checkpoint_path)
-    if cp is not None and witness is not None and witness > cp.size:
+    witness = witness_ahead(ws, cp.size) if cp is not None else None
+    if cp is not None and witness is not None:
         problem = (f"ledger truncated: the checkpoint witness covers {witness} entries, "
                    f"the signed checkpoint {cp.size}")
     every = _about(ledger, cp, scope)
