@@ -68,8 +68,7 @@ def _traffic(ws: Any, name: str, clients: int = 60) -> Any:
     from cpmap.gateway.keys import create
     from cpmap.retrain.rollout import attach
 
-    # the keys exist before the gateway loads them: a refresh racing a key's creation may
-    # see its row before its signed entry and fail closed (no key usable until the next one)
+    # the keys exist before the gateway loads them, so the first requests need no refresh
     keys = [create(ws, f"client-{i}", [f"infer:{name}"], "1000/minute")[0]
             for i in range(clients)]
     gw = build(ws, name, load(ws, env={}, key_refresh_s=0.2))
