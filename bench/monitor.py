@@ -46,16 +46,70 @@ def _median_us(fn: Any, n: int = 3000) -> float:
     return statistics.median(times) * 1e6
 
 
-def overhead_128() -> float:
-    from cpmap.monitor.ood import calibrate, fit_input
-
+def _synthetic(d: int = 128) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    mix = rng.normal(size=(128, 128)) / 8
-    x = rng.normal(size=(4000, 128)) @ mix
-    probs = rng.dirichlet(np.ones(10) * 0.2, size=1000)
+    mix = rng.normal(size=(d, d)) / 8
+    return rng.normal(size=(4000, d)) @ mix, rng.dirichlet(np.ones(10) * 0.2, size=1000)
+
+
+def overhead_128() -> dict[str, float]:
+    """The OOD score alone at 128 features: the detector's batch form and the request path's
+    :class:`Scorer` (whitening folded in once)."""
+    from cpmap.monitor.ood import Scorer, calibrate, fit_input
+
+    x, probs = _synthetic()
     det = calibrate(fit_input(x[:3000]), x[3000:], probs, 0.01)
-    row, p = x[:1], probs[:1]
-    return _median_us(lambda: det.score(row, p))
+    row, p = x[:1].astype(np.float32), probs[:1]
+    fast = Scorer(det)
+    return {"detector": _median_us(lambda: det.score(row.astype(np.float64), p)),
+            "scorer": _median_us(lambda: fast.score(row, p))}
+
+
+def _baseline_128(mv: Any) -> Any:
+    from cpmap.monitor.baseline import Baseline
+    from cpmap.monitor.ood import calibrate, fit_input
+    from cpmap.monitor.probing import calibrate as calibrate_probing
+
+    x, probs = _synthetic()
+    det = calibrate(fit_input(x[:3000]), x[3000:], probs, 0.01)
+    return Baseline(mv.ref, mv.digest, det, calibrate_probing(x[:1000], probs[:1000]), 0.01,
+                    0.9, 0.5)
+
+
+def check_overhead(ws: Any, mv: Any, data: dict[str, Any]) -> dict[str, float]:
+    """``Monitor.check`` per 1-row request: the request path (detectors, probing and alerts on
+    the consumer thread), and everything inline (the design before the consumer, the same
+    work), at 64 features (digits) and 128 (synthetic); plus the consumer's cost per event."""
+    from prometheus_client import CollectorRegistry
+
+    from cpmap.monitor.baseline import current
+    from cpmap.monitor.config import MonitorConfig
+    from cpmap.monitor.live import Monitor
+
+    out: dict[str, float] = {}
+    x128 = _synthetic()[0][3000:].astype(np.float32)
+    for d, base, rows in ((64, current(ws, mv.digest), data["x_test"].astype(np.float32)),
+                          (128, _baseline_128(mv), x128)):
+        probs = np.full((1, 10), 0.02)
+        probs[0, 3] = 0.82
+        for background in (True, False):
+            mon = Monitor(ws, mv.ref, mv.digest, base, MonitorConfig(policy="log"),
+                          CollectorRegistry(), background=background)
+            i = iter(range(10**9))
+
+            def one(mon: Any = mon, rows: np.ndarray = rows, probs: np.ndarray = probs,
+                    i: Any = i) -> None:
+                k = next(i) % len(rows)
+                mon.check(f"c{k % 8}", rows[k:k + 1], probs, mv.digest)
+
+            key = f"{'path' if background else 'inline'}_{d}"
+            out[key] = _median_us(one, 3000)
+            t = time.perf_counter()
+            mon.drain(60)
+            if background:
+                out[f"drain_{d}_s"] = time.perf_counter() - t
+            mon.close()
+    return out
 
 
 def _workspace(tmp: Path) -> tuple[Any, Any, dict[str, np.ndarray]]:
@@ -91,28 +145,10 @@ def _workspace(tmp: Path) -> tuple[Any, Any, dict[str, np.ndarray]]:
     return ws, mv, {"x_test": x[te], "y_test": y[te], "module": model.module}
 
 
-def check_overhead(ws: Any, mv: Any, data: dict[str, Any]) -> float:
-    from prometheus_client import CollectorRegistry
-
-    from cpmap.monitor.baseline import current
-    from cpmap.monitor.config import MonitorConfig
-    from cpmap.monitor.live import Monitor
-
-    base = current(ws, mv.digest)
-    mon = Monitor(ws, mv.ref, mv.digest, base, MonitorConfig(), CollectorRegistry())
-    rows = data["x_test"].astype(np.float64)
-    probs = np.full((1, 10), 0.02)
-    probs[0, 3] = 0.82
-    i = iter(range(10**9))
-
-    def one() -> None:
-        k = next(i) % len(rows)
-        mon.check("c", rows[k:k + 1], probs, mv.digest)
-
-    return _median_us(one, 2000)
-
-
-def gateway_on_off(ws: Any, mv: Any, data: dict[str, Any], n: int = 300) -> dict[str, Any]:
+def gateway_on_off(ws: Any, mv: Any, data: dict[str, Any], n: int = 200,
+                   rounds: int = 2) -> dict[str, Any]:
+    """Monitoring off vs on, alternating rounds: client-side latency (sequential httpx) and the
+    gateway's own ``latency_ms`` (parse to response, as the prediction log records it)."""
     import httpx
 
     from cpmap.gateway import build, run_in_thread
@@ -121,13 +157,21 @@ def gateway_on_off(ws: Any, mv: Any, data: dict[str, Any], n: int = 300) -> dict
 
     key = create(ws, "bench", ["infer:digits"], "1000000/minute", "10000000/day")[0]
     rows = data["x_test"].astype(np.float32)
-    out: dict[str, Any] = {}
-    for mode in ("off", "on"):
-        ws.config["monitoring"] = {"enabled": mode, "policy": "log",
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    server: dict[str, list[float]] = {"off": [], "on": []}
+    for mode in ("off", "on") * rounds:
+        ws.config["monitoring"] = {"enabled": mode, "policy": "flag",
                                    "probing_action": "alert"}
-        gw = run_in_thread(build(ws, mv.ref, load(ws, env={}), allow_ungated=True,
-                                 record_evidence=False))
-        times = []
+        app = build(ws, mv.ref, load(ws, env={}), allow_ungated=True, record_evidence=False)
+        add = app.predlog.add
+
+        def logged(e: dict[str, Any], add: Any = add, mode: str = mode) -> None:
+            if e.get("latency_ms") is not None and len(server[mode]) < 10**6:
+                server[mode].append(float(e["latency_ms"]))
+            add(e)
+
+        app.predlog.add = logged  # type: ignore[method-assign]
+        gw = run_in_thread(app)
         with httpx.Client(base_url=gw.url, timeout=10,
                           headers={"Authorization": f"Bearer {key}"}) as c:
             for k in range(n + 20):
@@ -136,11 +180,12 @@ def gateway_on_off(ws: Any, mv: Any, data: dict[str, Any], n: int = 300) -> dict
                 t = time.perf_counter()
                 assert c.post("/v2/models/digits/infer", json=body).status_code == 200  # noqa: S101
                 if k >= 20:
-                    times.append(time.perf_counter() - t)
+                    times[mode].append(time.perf_counter() - t)
         gw.stop()
-        out[mode] = {"p50_ms": statistics.median(times) * 1e3,
-                     "rps": len(times) / sum(times)}
-    return out
+        del server[mode][-n - 20:-n]  # warm-up requests of this round
+    return {m: {"p50_ms": statistics.median(times[m]) * 1e3,
+                "server_p50_ms": statistics.median(server[m]),
+                "rps": len(times[m]) / sum(times[m]), "n": len(times[m])} for m in times}
 
 
 def _photo_patches(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -232,11 +277,14 @@ import numpy as np, pandas as pd
 import whylogs as why
 rows = np.load(sys.argv[1])
 cols = [f"f{i}" for i in range(rows.shape[1])]
-times = []
-for k in range(60):
-    df = pd.DataFrame(rows[k % len(rows)][None, :], columns=cols)
-    t = time.perf_counter(); why.log(df); times.append(time.perf_counter() - t)
-print(json.dumps({"version": why.__version__, "us": statistics.median(times[20:]) * 1e6}))
+frames = [pd.DataFrame(rows[k][None, :], columns=cols) for k in range(80)]
+fresh, track = [], []
+profile = why.log(frames[0]).profile()
+for k, df in enumerate(frames):
+    t = time.perf_counter(); why.log(df); fresh.append(time.perf_counter() - t)
+    t = time.perf_counter(); profile.track(pandas=df); track.append(time.perf_counter() - t)
+print(json.dumps({"version": why.__version__, "us": statistics.median(fresh[20:]) * 1e6,
+                  "track_us": statistics.median(track[20:]) * 1e6}))
 """
 
 
@@ -251,28 +299,43 @@ def whylogs_peer(rows: np.ndarray, tmp: Path) -> dict[str, Any]:
             subprocess.run([str(python), "-m", "pip", "install", "-q", "whylogs",  # noqa: S603
                             "pandas"], check=True, timeout=900)
         np.save(tmp / "rows.npy", rows)
+        env = {**os.environ, "WHYLOGS_NO_ANALYTICS": "True"}  # no telemetry call per log
         out = subprocess.run([str(python), "-c", WHYLOGS, str(tmp / "rows.npy")],  # noqa: S603
-                             capture_output=True, text=True, check=True, timeout=600)
+                             capture_output=True, text=True, check=True, timeout=600,
+                             env=env)
         return dict(json.loads(out.stdout.strip().splitlines()[-1]))
     except (subprocess.SubprocessError, OSError, ValueError) as e:
         return {"error": f"{type(e).__name__}: {str(e)[:200]}"}
 
 
-def _page(o128: float, check: float, gw: dict[str, Any], q: list[dict[str, Any]],
-          peer: dict[str, Any]) -> str:
+def _page(o128: dict[str, float], check: dict[str, float], gw: dict[str, Any],
+          q: list[dict[str, Any]], peer: dict[str, Any]) -> str:
     lines = ["## Overhead per request", "",
              "| what | median |", "|---|---|",
-             f"| `OodDetector.score`, 1 row x 128 features (target <= 50 us) | {o128:.1f} us |",
-             f"| whole `Monitor.check`, 1 digits row (score, ADWIN + Page-Hinkley per model "
-             f"and client, probing) | {check:.1f} us |"]
+             f"| OOD score alone, 1 row x 128 features, `OodDetector.score` (batch form) | "
+             f"{o128['detector']:.1f} us |",
+             f"| OOD score alone, 1 row x 128 features, `Scorer.score` (request path, "
+             f"whitening folded in) | {o128['scorer']:.1f} us |"]
+    for d in (64, 128):
+        lines += [f"| `Monitor.check` request path, 1 row x {d} features (score, flag, "
+                  f"confidence, policy; one event queued) (target <= 50 us) | "
+                  f"{check[f'path_{d}']:.1f} us |",
+                  f"| `Monitor.check` all inline, 1 row x {d} features (the design before the "
+                  f"consumer: ADWIN + Page-Hinkley per model and client, probing, metrics on "
+                  f"the request path) | {check[f'inline_{d}']:.1f} us |"]
     if "us" in peer:
-        lines.append(f"| whylogs {peer['version']} `why.log`, the same 1-row request, "
-                     f"64 features (peer, same run) | {peer['us']:.1f} us |")
+        lines += [f"| whylogs {peer['version']} `why.log`, the same 1-row request, "
+                  f"64 features (peer, same run) | {peer['us']:.1f} us |",
+                  f"| whylogs {peer['version']} `DatasetProfile.track` of the 1-row request "
+                  f"into one long-lived profile (peer, same run) | {peer['track_us']:.1f} us |"]
     else:
         lines.append(f"| whylogs (peer) | not measured: {peer.get('error')} |")
-    lines += ["", "## Gateway, monitoring off vs on (sequential 1-row requests, 127.0.0.1)", "",
-              "| monitoring | p50 latency | requests/s |", "|---|---|---|"]
-    lines += [f"| {m} | {v['p50_ms']:.2f} ms | {v['rps']:.0f} |" for m, v in gw.items()]
+    lines += ["", "## Gateway, monitoring off vs on (sequential 1-row requests, 127.0.0.1, "
+              "alternating rounds)", "",
+              "| monitoring | requests | client p50 | gateway `latency_ms` p50 | requests/s |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {m} | {v['n']} | {v['p50_ms']:.2f} ms | {v['server_p50_ms']:.3f} ms | "
+              f"{v['rps']:.0f} |" for m, v in gw.items()]
     scores = ("mahalanobis", "max-softmax", "energy", "cpmap flag score")
     lines += ["", "## OOD detection on digits (AUROC / TPR at 1% FPR)", "",
               "In-distribution: digits the model never saw. `flagged`: share the gateway's "

@@ -71,6 +71,39 @@ class OodDetector:
         return cls(mean, inv_sd, whiten, thr_in, thr_out)
 
 
+class Scorer:
+    """The request path's view of an :class:`OodDetector`: standardization folded into the
+    whitening once (``y = x W' - b`` with ``W' = diag(1/sd) W``, ``b = (mu / sd) W``), so a row
+    costs one matrix-vector product and two reductions, with no temporary beyond ``y``."""
+
+    __slots__ = ("b", "inv_in", "inv_out", "w")
+
+    def __init__(self, det: OodDetector) -> None:
+        self.w = np.ascontiguousarray(det.inv_sd[:, None] * det.whiten)
+        self.b = np.ascontiguousarray((det.mean * det.inv_sd) @ det.whiten)
+        self.inv_in, self.inv_out = 1.0 / det.thr_in, 1.0 / det.thr_out
+
+    def score(self, x: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ood_score, confidence) per row, as :meth:`OodDetector.score` computes them."""
+        y = np.asarray(x, dtype=np.float64) @ self.w
+        y -= self.b
+        s_in = np.einsum("ij,ij->i", y, y)
+        s_in *= self.inv_in
+        conf = probs.max(axis=1)
+        s_out = 1.0 - conf
+        s_out *= self.inv_out
+        np.maximum(s_in, s_out, out=s_in)
+        return s_in, conf
+
+    def score_one(self, x: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
+        """(ood_score, confidence) of one row ``[d]`` and its probabilities ``[k]``: the
+        1-row request, as plain floats (no per-row arrays beyond ``y``)."""
+        y = np.dot(x, self.w)
+        y -= self.b
+        conf = float(probs.max())
+        return max(float(np.dot(y, y)) * self.inv_in, (1.0 - conf) * self.inv_out), conf
+
+
 def fit_input(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, 1/sd, whitening) from in-distribution rows ``[n, d]`` (n > d not required)."""
     from sklearn.covariance import LedoitWolf
