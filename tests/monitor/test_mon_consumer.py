@@ -69,7 +69,34 @@ def test_scorer_matches_the_detector(baseline: Any, digits_split: dict[str, Any]
     x = np.r_[digits_split["x_test"][:50], np.random.default_rng(1).uniform(0, 1, (20, 64))]
     x = x.astype(np.float32)  # what the gateway parses
     probs = np.random.default_rng(2).dirichlet(np.ones(10), size=len(x))
-    fast, conf = Scorer(baseline.detector).score(x.astype(np.float32), probs)
+    scorer = Scorer(baseline.detector)
+    fast, conf = scorer.score(x.astype(np.float32), probs)
     ref, ref_conf = baseline.detector.score(x.astype(np.float64), probs)
     np.testing.assert_allclose(fast, ref, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(conf, ref_conf)
+    ones = np.array([scorer.score_one(r, p) for r, p in zip(x, probs, strict=True)])
+    np.testing.assert_allclose(ones[:, 0], ref, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(ones[:, 1], ref_conf)
+
+
+def test_consumer_keeps_order_survives_a_failing_event_and_bounds_its_backlog(
+        monkeypatch: Any) -> None:
+    from cpmap.monitor import consumer as cm
+
+    seen: list[int] = []
+
+    def process(event: Any) -> None:
+        if event[0] == 3:
+            raise RuntimeError("bad event")
+        seen.append(event[0])
+
+    c = cm.Consumer(process)
+    for i in range(1, 201):
+        c.put((i, "c", None, None, None, None, 0.0, False, False))
+    c.drain()
+    assert seen == [i for i in range(1, 201) if i != 3] and c.done == 200
+    c.close()
+    monkeypatch.setattr(cm, "MAX_BACKLOG", 0)  # a consumer that cannot keep up drops, counted
+    full = cm.Consumer(process)
+    full.put((1, "c", None, None, None, None, 0.0, False, False))
+    assert full.dropped == 1 and full.put_count == 0
