@@ -51,7 +51,7 @@ def local_target(ws: Workspace, version: ModelVersion) -> Target:
 
 
 def first_alert(app: Any, kinds: set[str]) -> Any:
-    app.monitor.sink.drain()
+    app.monitor.drain()
     found = [a for a in app.monitor.sink.raised if a.kind in kinds]
     return found[0] if found else None
 

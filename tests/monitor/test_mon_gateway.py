@@ -64,11 +64,14 @@ def test_throttle_and_alerts_cli(ws: Workspace, version: ModelVersion, baseline:
     k = key("mallory", budget="100000/day", rate="10000/minute")
     gw = serve_mon(monitoring={"probing_action": "throttle", "throttle_s": 30})
     noise = np.random.default_rng(2).uniform(0, 1, (32, 64))
-    codes = [_post(gw.url, k, noise).status_code for _ in range(3)]
+    codes = []
+    for _ in range(3):  # the consumer thread judges each request after its response
+        codes.append(_post(gw.url, k, noise).status_code)
+        gw.app.monitor.drain()
     assert codes[0] == 200 and codes[-1] == 429
     last = _post(gw.url, k, noise)
     assert last.status_code == 429 and int(last.headers["retry-after"]) <= 30
-    gw.app.monitor.sink.drain()
+    gw.app.monitor.drain()
     metrics = gw.app.metrics.render().decode()
     assert 'cpmap_monitor_alerts_total{kind="ood-probing"} 1.0' in metrics
     code, out, _ = run_cli(capsys, "monitor", "alerts", "--format", "json",

@@ -69,6 +69,9 @@ def register(
         "--arch", help="Architecture spec JSON of safetensors weights (torch).")] = None,
     trust_type: Annotated[list[str] | None, typer.Option(
         "--trust-type", help="A skops type you reviewed and trust (repeatable).")] = None,
+    baseline: Annotated[bool | None, typer.Option(
+        "--baseline/--no-baseline", help="Build and verify the version's CP8 input baseline "
+        "from its lineage data (default: [monitoring] baseline_on_register, on).")] = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
 ) -> None:
@@ -77,11 +80,13 @@ def register(
     With --framework the file is your own model, taken as it is (its SHA-256 is the
     version's digest) with a feature schema, so every control can run it.
     """
+    from cpmap.monitor.onregister import enabled
     from cpmap.registry.card import load_card_file
     from cpmap.registry.intake import register_any
     from cpmap.registry.lineage import read_training_record
 
     ws = _ws(workspace)
+    want_baseline = enabled(ws, baseline)  # a bad setting is refused before registering
     training = read_training_record(training_record) if training_record is not None else None
     card = load_card_file(card_file) if card_file else None
     common = {"parent": parent, "card": card, "sbom": sbom, "version": version, "scan": scan,
@@ -98,11 +103,24 @@ def register(
         from cpmap.registry.sigstore import sign_bundle
 
         value["sigstore_bundle"] = sign_bundle(ws, mv, sigstore_bundle)
+    note = _baseline(ws, mv, value) if want_baseline else ""
     if fmt == Fmt.json:
         emit_json(value)
     state = "registered" if reg.created else "already registered as"
     stderr_console().print(f"{state} [bold]{mv.ref}[/] sha256:{mv.digest[:16]} "
                            f"({len(mv.lineage.datasets)} dataset(s), ledger #{mv.entry})")
+    if note:
+        stderr_console().print(note, markup=False, highlight=False)
+
+
+def _baseline(ws: Any, mv: Any, value: dict[str, Any]) -> str:
+    """CP8: the version's input baseline, built on registration unless opted out."""
+    from cpmap.monitor.onregister import Built, on_register
+
+    got = on_register(ws, mv)
+    value["baseline"] = ({"entry": got.entry, "sha256": got.sha256}
+                         if isinstance(got, Built) else {"note": got.note})
+    return got.note
 
 
 def _register_own(ws: Any, name: str, model: str, framework: str | None, data: str | None,

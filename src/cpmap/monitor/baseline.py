@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cpmap.errors import InputError
-from cpmap.monitor.ood import OodDetector, calibrate, fit_input
+from cpmap.monitor.ood import (
+    OodDetector,
+    calibrate,
+    conformal_threshold,
+    fit_input,
+    min_rows,
+    out_of_fold,
+)
 from cpmap.monitor.probing import ProbeSettings
 from cpmap.monitor.probing import calibrate as calibrate_probing
 
@@ -128,41 +135,114 @@ def lineage_rows(ws: Workspace, mv: ModelVersion, dim: int, meta: dict[str, Any]
     return np.concatenate(fit), (np.concatenate(held) if held else None), used
 
 
+def _splits(fit: np.ndarray, held: np.ndarray | None, fpr: float, seed: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(fit, calibration, check, held_out): the calibration rows are never used to fit the
+    detector; the check rows (a third of the hold-out, when the rest still calibrates) are
+    used for nothing but measuring the false-alarm rate of the final thresholds."""
+    need = min_rows(fpr / 2)
+    rng = np.random.default_rng(seed)
+    if held is not None and len(held) >= need:
+        order = rng.permutation(len(held))
+        n_check = len(held) // 3 if len(held) - len(held) // 3 >= need else 0
+        return fit, held[order[n_check:]], held[order[:n_check]], True
+    if held is not None:  # too few held-out rows to calibrate on: they join the fit rows
+        fit = np.concatenate([fit, held])
+    n_cal = max(need, int(len(fit) * CAL_SHARE))
+    if len(fit) - n_cal < MIN_ROWS:
+        raise BaselineError(f"{len(fit)} lineage rows: a {fpr:.1%} false-alarm target needs "
+                            f"{need} calibration rows besides {MIN_ROWS} to fit on",
+                            hint="declare a hold-out split in the training record, or a "
+                                 "higher --fpr")
+    order = rng.permutation(len(fit))
+    return fit[order[n_cal:]], fit[order[:n_cal]], fit[:0], False
+
+
+def false_alarms(flagged: np.ndarray, fpr: float) -> dict[str, Any]:
+    """The measured false-alarm rate on check rows: count, rate and Clopper-Pearson 95% CI, or
+    "not estimable" when there are fewer rows than one false alarm at the target needs."""
+    from cpmap.redteam.stats import clopper_pearson, needed
+
+    k, n = int(np.sum(flagged)), len(flagged)
+    if n < needed(fpr):
+        return {"rows": n, "flagged": k, "estimable": False,
+                "text": f"not estimable ({n} held-out check rows; {needed(fpr)} needed)"}
+    rate = clopper_pearson(k, n)
+    return {"rows": n, "flagged": k, "estimable": True, "rate": round(rate.value, 4),
+            "ci95": [round(rate.lo, 4), round(rate.hi, 4)], "text": rate.text()}
+
+
+def _logits(model: Model, x: np.ndarray) -> np.ndarray | None:
+    """The model's logits, when it exposes them (torch models); else None."""
+    from cpmap.models.protocol import has_gradients
+
+    if not has_gradients(model):
+        return None
+    import torch
+
+    with torch.no_grad():
+        out = model.logits(torch.as_tensor(x, dtype=torch.float32))  # type: ignore[attr-defined]
+    return np.asarray(out.numpy(), dtype=np.float64)
+
+
+def output_scores(model: Model, cal: np.ndarray, check: np.ndarray, probs_cal: np.ndarray,
+                  probs_check: np.ndarray, fpr: float) -> dict[str, Any]:
+    """Max-softmax and (with logits) energy, each calibrated alone at ``fpr`` on the
+    calibration rows and measured on the check rows: reported with the baseline; the gateway
+    sees probabilities only, so its flag uses max-softmax (with the input score)."""
+    from cpmap.monitor.ood import energy
+
+    found = {"max-softmax": (1.0 - probs_cal.max(axis=1), 1.0 - probs_check.max(axis=1))}
+    lc, lk = _logits(model, cal), _logits(model, check) if len(check) else None
+    if lc is not None:
+        found["energy"] = (energy(lc), energy(lk) if lk is not None else np.zeros(0))
+    out = {}
+    for name, (s_cal, s_check) in found.items():
+        thr = conformal_threshold(s_cal, fpr)
+        out[name] = {"threshold": thr, "false_alarms": false_alarms(s_check >= thr, fpr)}
+    return out
+
+
 def build(ws: Workspace, ref: str, *, fpr: float = 0.01, seed: int = 0) -> tuple[Baseline,
                                                                                 Entry]:
     """Build, store and record the baseline of ``ref`` from its lineage's training data."""
     from cpmap.registry.versions import get
 
+    if not 0 < fpr < 1:
+        raise BaselineError(f"--fpr {fpr}: a false-alarm rate between 0 and 1")
     mv = get(ws, ref)
     model = _model(ws, mv)
     meta = dict(getattr(model, "meta", {}) or {})
-    fit, cal, used = lineage_rows(ws, mv, int(model.input_shape[0]), meta)
-    if len(fit) + (0 if cal is None else len(cal)) < MIN_ROWS:
+    lin, held, used = lineage_rows(ws, mv, int(model.input_shape[0]), meta)
+    if len(lin) + (0 if held is None else len(held)) < MIN_ROWS:
         raise BaselineError(f"{mv.ref}: fewer than {MIN_ROWS} lineage rows for a baseline")
-    if cal is None or len(cal) < 30:  # no declared hold-out: rows the model trained on
-        order = np.random.default_rng(seed).permutation(len(fit))
-        n_cal = max(30, int(len(fit) * CAL_SHARE))
-        cal, fit = fit[order[:n_cal]], fit[order[n_cal:]]
-        held_out = False
-    else:
-        held_out = True
-    probs_cal = np.asarray(model.predict_proba(cal.astype(np.float32)), dtype=np.float64)
-    probs_fit = np.asarray(model.predict_proba(fit.astype(np.float32)), dtype=np.float64)
-    det = calibrate(fit_input(fit), cal, probs_cal, fpr)
-    flagged = det.score(cal, probs_cal)[0] >= 1.0
+    fit, cal, check, held_out = _splits(lin, held, fpr, seed)
+
+    def proba(x: np.ndarray) -> np.ndarray:
+        if not len(x):
+            return np.zeros((0, int(model.n_classes)))
+        return np.asarray(model.predict_proba(x.astype(np.float32)), dtype=np.float64)
+
+    probs_cal, probs_check, probs_fit = proba(cal), proba(check), proba(fit)
+    det = calibrate(fit_input(fit), cal, probs_cal, fpr, out_of_fold(fit, seed=seed))
+    cal_fpr = float((det.score(cal, probs_cal)[0] >= 1.0).mean())
+    alarms = false_alarms(det.score(check, probs_check)[0] >= 1.0, fpr)
     # confidence and boundary statistics of natural traffic: held-out rows when declared
-    ref_p = probs_cal if held_out else probs_fit
+    ref_p = np.concatenate([probs_cal, probs_check]) if held_out else probs_fit
     conf = ref_p.max(axis=1)
     base = Baseline(mv.ref, mv.digest, det, calibrate_probing(fit, ref_p, seed), fpr,
                     float(conf.mean()), float(np.quantile(conf, 0.05)))
-    x = np.concatenate([fit, cal])
+    x = np.concatenate([fit, cal, check])
     stats = {"mean": x.mean(axis=0).round(6).tolist(), "sd": x.std(axis=0).round(6).tolist(),
              "min": x.min(axis=0).round(6).tolist(), "max": x.max(axis=0).round(6).tolist()}
     doc = base.to_doc({"datasets": used, "rows": len(fit), "calibration_rows": len(cal),
+                       "check_rows": len(check), "false_alarms": alarms,
+                       "output_scores": output_scores(model, cal, check, probs_cal,
+                                                      probs_check, fpr),
                        "feature_stats": stats, "seed": seed,
                        "calibration": "held-out split of the training record" if held_out
                        else "random share of the training rows (optimistic)"})
-    return _record(ws, mv, base, doc, used, float(flagged.mean()), len(cal))
+    return _record(ws, mv, base, doc, used, cal_fpr, len(cal))
 
 
 def _record(ws: Workspace, mv: ModelVersion, base: Baseline, doc: dict[str, Any],
@@ -174,15 +254,21 @@ def _record(ws: Workspace, mv: ModelVersion, base: Baseline, doc: dict[str, Any]
     from cpmap.monitor.predicates import MonitorBaseline
 
     sha = save_bytes(ws, canonical_json(doc))
+    fa = doc["false_alarms"]
     pred = MonitorBaseline(
         verdict=Verdict.PASS, rows=int(doc["rows"]), calibration_rows=n_cal,
         features=base.detector.features, target_fpr=base.target_fpr, calibrated_fpr=cal_fpr,
+        check_rows=int(fa["rows"]), check_false_alarms=int(fa["flagged"]),
+        false_alarm_rate=fa.get("rate"), false_alarm_low=(fa.get("ci95") or [None])[0],
+        false_alarm_high=(fa.get("ci95") or [None, None])[1],
         baseline_sha256=sha, model_digest=mv.digest, datasets=tuple(used),
         scores=("mahalanobis(standardized inputs)", "1 - max softmax"),
+        reported={k: v["false_alarms"]["text"] for k, v in doc["output_scores"].items()},
         highlights=(f"baseline of {mv.ref}: {doc['rows']} rows from "
-                    f"{', '.join(str(d['name']) for d in used)}, thresholds at "
-                    f"{base.target_fpr:.1%} false alarms ({cal_fpr:.1%} of {n_cal} "
-                    "held-out rows flagged)",))
+                    f"{', '.join(str(d['name']) for d in used)}, conformal thresholds at "
+                    f"{base.target_fpr:.1%} false alarms on {n_cal} calibration rows "
+                    f"({doc['calibration']}); false alarms on held-out check rows: "
+                    f"{fa['text']}",))
     subjects = [Subject(f"model:{mv.ref}", mv.digest),
                 *(Subject(f"dataset:{d['name']}@{d['version']}", str(d["digest"]))
                   for d in used)]

@@ -41,6 +41,7 @@ class MonitorConfig:
     deny_patterns: tuple[str, ...] = ()
     json_schema: str = ""  # a JSON Schema file text answers must satisfy (else quarantine)
     harvest_rows_per_minute: int = 20_000
+    baseline_on_register: bool = True  # `cpmap registry register` builds the CP8 baseline
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():
@@ -63,6 +64,8 @@ class MonitorConfig:
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:
     try:
+        if isinstance(default, bool):
+            return _boolean(name, raw)
         if isinstance(default, tuple):
             items = raw.split("\n") if isinstance(raw, str) else list(raw)
             return tuple(str(i) for i in items if str(i))
@@ -73,6 +76,17 @@ def _coerce(name: str, raw: Any, default: Any) -> Any:
         return str(raw)
     except (TypeError, ValueError) as e:
         raise MonitorConfigError(f"[monitoring] {name}: cannot use {raw!r:.60}") from e
+
+
+def _boolean(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise MonitorConfigError(f"[monitoring] {name}: {raw!r:.60} is not true or false")
 
 
 def load(ws: Workspace | None = None, env: Mapping[str, str] | None = None,

@@ -5,8 +5,11 @@ latest verified baseline about the digest served (refusing a pinned baseline tha
 another version, and refusing to serve with ``enabled = "on"`` and no baseline), and hooks the
 monitor into the app and its prediction log. On the request path the gateway calls
 :meth:`Monitor.admit` (throttled / blocked clients), :meth:`Monitor.check` (after the model:
-scores, policy, detectors; the fields the log records) and, in chat mode,
-:meth:`Monitor.filter_chat`. Everything slow (alerts, webhooks, the store) happens elsewhere.
+the OOD score and flag, the confidence, the policy; the fields the log records) and, in chat
+mode, :meth:`Monitor.filter_chat`. The rest (metrics, change detectors, probing, alerts) runs
+per request, in request order, on a consumer thread (:mod:`cpmap.monitor.consumer`), so the
+alerts are those the same sequence raises inline; throttling starts with the first request
+after the consumer has judged the flagging one. The store and webhooks are further off.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ import numpy as np
 
 from cpmap.gateway.errors import Refusal, ServeRefused
 from cpmap.monitor.alerts import Alert, AlertSink, Webhook
+from cpmap.monitor.consumer import Consumer, Event
 from cpmap.monitor.detectors import Detectors
 from cpmap.monitor.filters import TextFilter, abstain
+from cpmap.monitor.ood import Scorer
 from cpmap.monitor.probing import ProbeDetector
 
 if TYPE_CHECKING:
@@ -60,7 +65,7 @@ class _Metrics:
 
 class Monitor:
     def __init__(self, ws: Workspace, model: str, digest: str, baseline: Baseline | None,
-                 cfg: MonitorConfig, registry: Any) -> None:
+                 cfg: MonitorConfig, registry: Any, *, background: bool = True) -> None:
         from cpmap.monitor.predlog import client_key
 
         self.ws, self.model, self.digest, self.base, self.cfg = ws, model, digest, baseline, cfg
@@ -71,9 +76,12 @@ class Monitor:
                               lambda k: self.metrics.alerts.labels(k).inc())
         self._key = client_key(ws)
         self.detectors = probing = None
+        self.scorer: Scorer | None = None
         if baseline is not None:
             from dataclasses import replace
 
+            self.scorer = Scorer(baseline.detector)
+            self._scored = baseline.model_digest
             self.detectors = Detectors(baseline.confidence_mean, baseline.confidence_q05,
                                        baseline.target_fpr)
             settings = replace(baseline.probing,
@@ -84,6 +92,11 @@ class Monitor:
                                _schema(cfg.json_schema))
         self.penalty: dict[str, tuple[str, float]] = {}  # client -> (action, until)
         self._mismatch = False
+        self._refuse = cfg.policy == "refuse"
+        self._alerting = cfg.policy != "log"
+        self.consumer = Consumer(self._process) if background else None
+        self.fired: list[tuple[int, Alert]] = []  # (request sequence number, alert)
+        self._seq = 0
 
     # -- request path -----------------------------------------------------------------------
 
@@ -100,71 +113,111 @@ class Monitor:
         if wait > 0:
             raise MonitorRefusal(429, "too many requests; retry later", "monitor-throttle", who,
                                  {"Retry-After": str(max(1, int(wait + 0.999)))})
-        del self.penalty[client]
+        self.penalty.pop(client, None)
 
     def check(self, client: str, x: np.ndarray, probs: np.ndarray, digest: str
               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """(extra output tensors, log fields); may refuse per policy (422, neutral)."""
-        if self.base is None or self.detectors is None or self.probing is None:
+        """(extra output tensors, log fields); may refuse per policy (422, neutral).
+
+        Only what the response depends on runs here: the OOD score and flag (for the refuse
+        policy), the confidence and the abstain output. Metrics, change detectors, probing
+        and alerts get the request as one event for :meth:`_process`, in order, on the
+        consumer thread."""
+        sc = self.scorer
+        if sc is None:
             return [], {}
-        if digest != self.base.model_digest:  # a reload moved the version: stop scoring
-            if not self._mismatch:
-                log.error("baseline is about sha256:%s, now serving sha256:%s: monitoring "
-                          "stopped", self.base.model_digest[:12], digest[:12])
-                self._mismatch = True
-            return [], {}
-        xs = np.asarray(x, dtype=np.float64)
-        scores, conf = self.base.detector.score(xs, probs)
-        flagged = scores >= 1.0
-        fields = {"confidence": round(float(conf.mean()), 4), "ood": bool(flagged.any()),
-                  "ood_score": round(float(scores.max()), 3)}
-        self.metrics.rows.inc(len(xs))
-        self.metrics.ood.inc(int(flagged.sum()))
-        for c in conf:
-            self.metrics.confidence.observe(float(c))
-        self._streams(client, conf, flagged)
-        self._probing(client, xs, probs, flagged)
-        if flagged.any() and self.cfg.policy == "refuse":
-            self.metrics.actions.labels("refuse").inc()
+        if digest != self._scored:  # a reload moved the version: stop scoring
+            return self._moved(digest)
+        if len(x) == 1:  # the common request: floats, no per-row arrays
+            top, mean = sc.score_one(x[0], probs[0])
+            scores: Any = top
+            conf: Any = mean
+        else:
+            scores, conf = sc.score(x, probs)
+            top, mean = float(scores.max()), float(conf.mean())
+        ood = top >= 1.0
+        fields = {"confidence": round(mean, 4), "ood": ood, "ood_score": round(top, 3)}
+        refuse = ood and self._refuse
+        rows = None if refuse or self.cfg.abstain_floor <= 0 else abstain(
+            probs, self.cfg.abstain_floor)
+        self._seq += 1
+        event = (self._seq, client, x, probs, scores, conf, time.monotonic(), refuse,
+                 rows is not None and bool(rows.any()))
+        if self.consumer is None:
+            self._process(event)
+        else:
+            self.consumer.put(event)
+        if refuse:
             raise MonitorRefusal(422, "input rejected", "ood", {**fields, "client": client})
-        extra = []
-        if self.cfg.abstain_floor > 0:
-            rows = abstain(probs, self.cfg.abstain_floor)
-            if rows.any():
-                self.metrics.actions.labels("abstain").inc()
-            extra.append({"name": "abstain", "datatype": "BOOL", "shape": [len(rows)],
-                          "data": rows.tolist()})
-        return extra, fields
+        if rows is None:
+            return [], fields
+        return [{"name": "abstain", "datatype": "BOOL", "shape": [len(rows)],
+                 "data": rows.tolist()}], fields
+
+    def _moved(self, digest: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        if not self._mismatch:
+            log.error("baseline is about sha256:%s, now serving sha256:%s: monitoring "
+                      "stopped", self._scored[:12], digest[:12])
+            self._mismatch = True
+        return [], {}
+
+    # -- the consumer thread ----------------------------------------------------------------
+
+    def _process(self, event: Event) -> None:
+        """Everything the response does not wait for, for one request, in request order."""
+        seq, client, x, probs, scores, conf, now, refused, abstained = event
+        scores, conf = np.atleast_1d(scores), np.atleast_1d(conf)
+        flagged = scores >= 1.0
+        m = self.metrics
+        m.rows.inc(len(scores))
+        m.ood.inc(int(flagged.sum()))
+        for c in conf.tolist():
+            m.confidence.observe(c)
+        if refused:
+            m.actions.labels("refuse").inc()
+        if abstained:
+            m.actions.labels("abstain").inc()
+        self._streams(seq, client, conf, flagged)
+        self._probing(seq, client, np.asarray(x, dtype=np.float64), probs, flagged, now)
+
+    def _raise(self, seq: int, alert: Alert) -> None:
+        if self.sink.raise_(alert):
+            self.fired.append((seq, alert))
 
     def _hashed(self, client: str) -> str:
         from cpmap.monitor.predlog import hash_client
 
         return str(hash_client(self._key, client))
 
-    def _streams(self, client: str, conf: np.ndarray, flagged: np.ndarray) -> None:
-        assert self.detectors is not None  # noqa: S101 - checked by the caller
+    def _streams(self, seq: int, client: str, conf: np.ndarray, flagged: np.ndarray) -> None:
+        assert self.detectors is not None  # noqa: S101 - set with the scorer
         for key in ("model", f"client:{client}"):
-            for c, f in zip(conf, flagged, strict=True):
-                for ch in self.detectors.update(key, float(c), bool(f)):
-                    who = None if key == "model" else self._hashed(client)
-                    kind = ch.kind if self.cfg.policy != "log" else ""
-                    if kind:
-                        self.sink.raise_(Alert(kind, self.model, self.digest, ch.message,
+            for c, f in zip(conf.tolist(), flagged.tolist(), strict=True):
+                for ch in self.detectors.update(key, c, f):
+                    if self._alerting:
+                        who = None if key == "model" else self._hashed(client)
+                        self._raise(seq, Alert(ch.kind, self.model, self.digest, ch.message,
                                                who, f"last {ch.window} rows",
                                                info={"value": round(ch.value, 4)}))
 
-    def _probing(self, client: str, xs: np.ndarray, probs: np.ndarray,
-                 flagged: np.ndarray) -> None:
-        assert self.probing is not None  # noqa: S101 - checked by the caller
-        signals = self.probing.observe(client, xs, probs, flagged)
+    def _probing(self, seq: int, client: str, xs: np.ndarray, probs: np.ndarray,
+                 flagged: np.ndarray, now: float) -> None:
+        assert self.probing is not None  # noqa: S101 - set with the scorer
+        signals = self.probing.observe(client, xs, probs, flagged, now)
         rows = self.probing.clients[client].rows
         for s in signals:
             action = self.cfg.probing_action
             if action != "alert":
-                self.penalty[client] = (action, time.monotonic() + self.cfg.throttle_s)
-            self.sink.raise_(Alert(s.kind, self.model, self.digest, s.message,
+                self.penalty[client] = (action, now + self.cfg.throttle_s)
+            self._raise(seq, Alert(s.kind, self.model, self.digest, s.message,
                                    self._hashed(client), f"{rows} rows so far", action,
                                    {**s.info, "rows_seen": rows}))
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every request so far is judged and its alerts recorded (tests, demo)."""
+        if self.consumer is not None:
+            self.consumer.drain(timeout)
+        self.sink.drain(timeout)
 
     def filter_chat(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The chat answer with each choice's text filtered; blocked / quarantined -> 422."""
@@ -187,6 +240,8 @@ class Monitor:
                    self.cfg.retention_days)
 
     def close(self) -> None:
+        if self.consumer is not None:
+            self.consumer.close()
         self.sink.close()
 
 

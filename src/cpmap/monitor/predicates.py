@@ -30,11 +30,18 @@ class MonitorBaseline(_CP8):
     calibration_rows: int = metric(0, unit="count")
     features: int = metric(0, unit="count")
     target_fpr: float = metric(0.01, unit="ratio")
-    calibrated_fpr: float = metric(0.0, unit="ratio")  # on the held-out calibration rows
+    calibrated_fpr: float = metric(0.0, unit="ratio")  # on the calibration rows themselves
+    # measured on held-out check rows used for nothing else (None: not estimable)
+    check_rows: int = metric(0, unit="count")
+    check_false_alarms: int = metric(0, unit="count")
+    false_alarm_rate: float | None = metric(None, unit="ratio")
+    false_alarm_low: float | None = metric(None, unit="ratio")
+    false_alarm_high: float | None = metric(None, unit="ratio")
     baseline_sha256: str = detail("")
     model_digest: str = detail("")
     datasets: tuple[Mapping[str, Any], ...] = detail(factory=tuple)
     scores: tuple[str, ...] = detail(factory=tuple)
+    reported: Mapping[str, str] = detail(factory=dict)  # output scores alone: false alarms
 
 
 @dataclass(frozen=True, kw_only=True)

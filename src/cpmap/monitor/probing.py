@@ -164,7 +164,9 @@ class ProbeDetector:
         self.clients: dict[str, ClientState] = {}
 
     def observe(self, client: str, x: np.ndarray, probs: np.ndarray,
-                flagged: np.ndarray) -> list[Signal]:
+                flagged: np.ndarray, now: float | None = None) -> list[Signal]:
+        """The signals ``client``'s new rows raise; ``now`` is the request's monotonic time
+        (the cost-harvesting rate counts requests when they came, not when judged)."""
         rows = np.asarray(x, dtype=np.float64) / self.s.scale
         st = self.clients.get(client)
         if st is None:
@@ -182,9 +184,9 @@ class ProbeDetector:
         st.boundary.extend(near.tolist())
         st.rows += len(rows)
         st.since_test += len(rows)
-        return self._judge(st, len(rows))
+        return self._judge(st, len(rows), time.monotonic() if now is None else now)
 
-    def _judge(self, st: ClientState, n_new: int) -> list[Signal]:
+    def _judge(self, st: ClientState, n_new: int, now: float) -> list[Signal]:
         out: list[Signal] = []
         n = len(st.ood)
         k_ood, k_near = st.ood.count, st.boundary.count
@@ -206,7 +208,6 @@ class ProbeDetector:
             out.append(Signal("membership-probing", "AML.T0024.000", f"{st.dups.count} "
                               "near-duplicate queries around earlier ones",
                               {"near_duplicates": st.dups.count}))
-        now = time.monotonic()
         st.minute.append((now, n_new))
         st.per_minute += n_new
         while st.minute and st.minute[0][0] < now - 60:

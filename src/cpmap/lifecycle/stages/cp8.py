@@ -63,7 +63,7 @@ def _run(ctx: Context, name: str) -> tuple[list[str], bool]:
         lines, counts = _traffic(running.url, app, name, keys, x, ds.y, rng)
     finally:
         running.stop()
-    mon.sink.drain()
+    mon.drain()
     status = summarize(ws, app.served.ref)
     entry = record_summary(ws, app.served.ref)
     lines += [f"  {line}" for line in format_status(status).splitlines()]
@@ -111,7 +111,7 @@ def _traffic(url: str, app: Any, name: str, keys: dict[str, str], x: np.ndarray,
             if code != 200:
                 break
             sent += 32
-    app.monitor.sink.drain()
+    app.monitor.drain()
     alert = next((a for a in app.monitor.sink.raised
                   if a.action == "throttle"), None)
     user, noisy, adv_f = (_flagged(app, f"demo-{c}") for c in ("user", "noise", "adversary"))
