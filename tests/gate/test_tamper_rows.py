@@ -323,3 +323,20 @@ def test_registry_listing_and_latest_are_the_signed_versions(any_ws: Any, tmp_pa
         get(any_ws, "clf")
     code, _out, err = run(any_ws, capsys, "registry", "list")
     assert code == 1 and "store table model_versions" in err
+
+
+def test_edited_training_record_is_refused(any_ws: Any,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from cpmap.models.store import list_models
+
+    stored = _stored_model(any_ws, 0)
+    assert [m.version for m in list_models(any_ws)] == [stored.version]
+    record_ = {**stored.record, "types_reviewed": True, "untrusted_types": ["os.system"]}
+    with any_ws.store.write() as conn:  # the attack: let loading accept any type
+        conn.execute(update(models).values(record=json.dumps(record_, sort_keys=True)))
+    with pytest.raises(IntegrityError, match="models row name 'tiny' version 1: record_sha256"):
+        list_models(any_ws)
+    code, _out, err = run(any_ws, capsys, "ledger", "verify")
+    assert code == 1 and "store table models row name 'tiny' version 1" in err
