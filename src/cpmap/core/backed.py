@@ -19,18 +19,25 @@ state folded from signed entries:
 Columns that the signed entry does not determine (a display timestamp written with the row)
 are simply not put in the folded state and are not compared; show the signed value instead.
 
-Example, a table of review decisions made by ``review-decision`` entries::
+Example, the table of review decisions made by ``review-decision`` entries
+(:mod:`cpmap.review.signed_rows`)::
 
-    def _fold(state, e):
+    def _decision(e):
         d = e.details
-        state[(str(d["request"]),)] = {"request": str(d["request"]),
-                                       "decision": str(d["decision"]), "entry": e.index}
+        return [{"item": int(e.metrics["item"]), "reviewer": str(d["reviewer"]),
+                 "decision": str(d["decision"]), "label": d.get("label"),
+                 "created_at": str(e.predicate["timestamp"]), "entry": e.index}]
 
-    REVIEWS = LedgerTable(review_decisions, key=("request",), kinds=("review-decision",),
-                          fold=_fold)
-    decisions = REVIEWS.read(ws)            # verified rows, as dicts
-    # and in DERIVED: "review_decisions": "cpmap.review.tables:verify_reviews"
-    def verify_reviews(ws, log): return REVIEWS.verify(ws, log)
+    DECISIONS = LedgerTable(review_decisions, key=("item", "reviewer"),
+                            kinds=("review-decision",),
+                            fold=appended(_decision, ("item", "reviewer")))
+    rows = DECISIONS.read(ws, conn, where=lambda r: r["item"] == 7)   # verified rows
+    # and in DERIVED: "review_decisions": "cpmap.review.signed_rows:verify_decisions"
+    def verify_decisions(ws, log): return DECISIONS.verify(ws, log)
+
+Every table a decision reads uses this one mechanism: trusted pickles and supplier keys,
+privacy spends, aliases and stage moves, registry versions and events, stored models,
+datasets and lineage, gateway keys, red-team statuses, review decisions and rollout steps.
 """
 
 from __future__ import annotations

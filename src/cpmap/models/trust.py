@@ -3,11 +3,12 @@
 Unpickling runs arbitrary code, so a pickle (``.pkl``, ``.joblib``, ``torch.save`` files) is
 loaded only when its digest was trusted with ``cpmap models trust DIGEST``: a signed
 ``model-pickle-trust`` ledger entry (the ``trusted_pickles`` row is a
-:class:`~cpmap.core.backed.LedgerTable` cache: it counts only when that signed entry backs it). A digest listed in ``[models] trusted_pickle_digests`` of ``cpmap.toml`` grants nothing by
-itself (whoever can edit a file in the workspace would otherwise grant code execution with no
-record): ``cpmap models trust --from-config --note ...`` turns the listing into signed entries,
-and a refusal of a listed digest says so. A refusal says why, with the CP3 model-file
-scanner's findings when that scanner is installed.
+:class:`~cpmap.core.backed.LedgerTable` cache: it counts only when that signed entry backs
+it). A digest listed in ``[models] trusted_pickle_digests`` of ``cpmap.toml`` grants nothing
+by itself (whoever can edit a file in the workspace would otherwise grant code execution with
+no record): ``cpmap models trust --from-config --note ...`` turns the listing into signed
+entries, and a refusal of a listed digest says so. A refusal says why, with the CP3
+model-file scanner's findings when that scanner is installed.
 """
 
 from __future__ import annotations
