@@ -85,3 +85,66 @@ def test_init_on_an_empty_store_reports_nothing(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     _init(tmp_path / "c")
     assert "warning" not in capsys.readouterr().err
+
+
+# -- a namespace of its own: `cpmap init --schema` ----------------------------------------------
+
+@pytest.mark.postgres
+def test_own_schema_works_beside_another_workspaces_log(pg_url: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    import uuid
+
+    import psycopg
+    from tests.conftest import PG_DSN
+
+    from cpmap.core.workspace import open_workspace
+
+    monkeypatch.setenv("CPMAP_DATABASE_URL", pg_url)
+    first = init(tmp_path / "a", "team")
+    for i in range(3):
+        _record(first, i)
+    schema = f"cpmap_t_{uuid.uuid4().hex[:12]}_b"
+    try:
+        capsys.readouterr()
+        _init(tmp_path / "b", "--name", "team", "--schema", schema)
+        err = capsys.readouterr().err
+        assert f"schema {schema} (this workspace's own namespace)" in err
+        assert "the database's default schema holds the log of origin 'cpmap.team' (3 " in err
+        assert "warning" not in err
+        second = open_workspace(tmp_path / "b")
+        assert second.store.schema == schema
+        for i in range(2):
+            _record(second, 10 + i)  # its own log, beside the first one
+        assert verify_ledger(Ledger(second)).size == 2
+        assert verify_ledger(Ledger(first)).size == 3
+        check_derived(first)
+        check_derived(second)
+        _record(first, 4)
+        assert verify_ledger(Ledger(first)).size == 4 and Ledger(second).size() == 2
+        code, err = _cli(capsys, "ledger", "verify", "--workspace", str(tmp_path / "b"))
+        assert code == 0 and "ledger OK: 2 entries" in err
+        _init(tmp_path / "c", "--name", "team", "--schema", schema)  # a third key, b's schema
+        assert f"(schema {schema}) already holds the log of origin" in capsys.readouterr().err
+        with pytest.raises(LedgerError, match="refuses to write into another workspace's log"):
+            _record(open_workspace(tmp_path / "c"), 99)
+        first.close()
+        second.close()
+    finally:
+        with psycopg.connect(PG_DSN.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_schema_is_refused_on_sqlite_and_when_malformed(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    from cpmap.cli import main
+
+    for name, says in (("ns", "schemas are for PostgreSQL"), ("Bad-Name", "lowercase letters")):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as done:
+            main(["init", str(tmp_path / name), "--schema", name])
+        err = capsys.readouterr().err
+        assert done.value.code == 2 and says in err and "Traceback" not in err
+        assert not (tmp_path / name / ".cpmap").exists()  # refused: nothing made

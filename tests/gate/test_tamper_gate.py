@@ -111,3 +111,17 @@ def test_inserted_promote_event_does_not_steer_rollback(any_ws: Any, tmp_path: P
             seq=50, name="clf", stage="production", action="promote", version=ungated.version,
             from_version=first.version, created_at="now", entry=0))
     assert rollback(any_ws, "clf").version == first.version  # the signed history decides
+
+
+def test_inserted_stage_alias_is_refused(any_ws: Any, tmp_path: Path) -> None:
+    first, second = _promoted_then_ungated(Kit(any_ws, tmp_path))
+    with any_ws.store.write() as conn:  # the attack: a staging pointer no move ever signed
+        conn.execute(model_aliases.insert().values(name="clf", alias="staging",
+                                                   version=second.version, updated_at="now",
+                                                   entry=0))
+    with pytest.raises(IntegrityError, match="model_aliases row clf@staging: no signed"):
+        get(any_ws, "clf@staging")
+    with pytest.raises(IntegrityError, match="model_aliases row clf@staging"):
+        promote(any_ws, first.ref, stage="staging")
+    with pytest.raises(IntegrityError, match="store table model_aliases row clf@staging"):
+        check_derived(any_ws)

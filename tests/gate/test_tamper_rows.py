@@ -288,3 +288,55 @@ def test_repointed_dataset_row_is_refused_when_opened(any_ws: Any, tmp_path: Pat
         open_dataset("train", any_ws)
     with pytest.raises(IntegrityError):
         get_dataset(any_ws, f"sha256:{other.digest}")
+
+
+def test_dataset_path_and_listings_are_the_signed_ones(any_ws: Any, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    from cpmap.provenance.datasets import list_datasets, open_dataset, register_dataset
+
+    train = register_dataset(any_ws, "train", _file(tmp_path / "t.csv", b"a\n1\n"),
+                             source="builtin:test")
+    assert [d.name for d in list_datasets(any_ws)] == ["train"]
+    with any_ws.store.write() as conn:  # the attack: only the path, to an identical copy
+        conn.execute(update(datasets).values(path=str(_file(tmp_path / "copy.csv", b"a\n1\n"))))
+    with pytest.raises(IntegrityError, match="datasets row name 'train' version 1: path is"):
+        open_dataset("train", any_ws)
+    code, _out, err = run(any_ws, capsys, "data", "list")
+    assert code == 1 and "store table datasets row name 'train' version 1" in err
+    assert train.entry == 0
+
+
+def test_registry_listing_and_latest_are_the_signed_versions(any_ws: Any, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]
+                                                             ) -> None:
+    from cpmap.registry.versions import get
+
+    kit = Kit(any_ws, tmp_path)
+    kit.model(content=b"one")
+    second = kit.model(content=b"two")
+    assert get(any_ws, "clf").version == second.version
+    with any_ws.store.write() as conn:  # the attack: hide the latest version
+        conn.execute(delete(model_versions).where(model_versions.c.version == second.version))
+    with pytest.raises(IntegrityError, match=f"model_versions row name 'clf' version "
+                                             f"{second.version}: missing"):
+        get(any_ws, "clf")
+    code, _out, err = run(any_ws, capsys, "registry", "list")
+    assert code == 1 and "store table model_versions" in err
+
+
+def test_edited_training_record_is_refused(any_ws: Any,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from cpmap.models.store import list_models
+
+    stored = _stored_model(any_ws, 0)
+    assert [m.version for m in list_models(any_ws)] == [stored.version]
+    record_ = {**stored.record, "types_reviewed": True, "untrusted_types": ["os.system"]}
+    with any_ws.store.write() as conn:  # the attack: let loading accept any type
+        conn.execute(update(models).values(record=json.dumps(record_, sort_keys=True)))
+    with pytest.raises(IntegrityError, match="models row name 'tiny' version 1: record_sha256"):
+        list_models(any_ws)
+    code, _out, err = run(any_ws, capsys, "ledger", "verify")
+    assert code == 1 and "store table models row name 'tiny' version 1" in err

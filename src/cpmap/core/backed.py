@@ -19,18 +19,25 @@ state folded from signed entries:
 Columns that the signed entry does not determine (a display timestamp written with the row)
 are simply not put in the folded state and are not compared; show the signed value instead.
 
-Example, a table of review decisions made by ``review-decision`` entries::
+Example, the table of review decisions made by ``review-decision`` entries
+(:mod:`cpmap.review.signed_rows`)::
 
-    def _fold(state, e):
+    def _decision(e):
         d = e.details
-        state[(str(d["request"]),)] = {"request": str(d["request"]),
-                                       "decision": str(d["decision"]), "entry": e.index}
+        return [{"item": int(e.metrics["item"]), "reviewer": str(d["reviewer"]),
+                 "decision": str(d["decision"]), "label": d.get("label"),
+                 "created_at": str(e.predicate["timestamp"]), "entry": e.index}]
 
-    REVIEWS = LedgerTable(review_decisions, key=("request",), kinds=("review-decision",),
-                          fold=_fold)
-    decisions = REVIEWS.read(ws)            # verified rows, as dicts
-    # and in DERIVED: "review_decisions": "cpmap.review.tables:verify_reviews"
-    def verify_reviews(ws, log): return REVIEWS.verify(ws, log)
+    DECISIONS = LedgerTable(review_decisions, key=("item", "reviewer"),
+                            kinds=("review-decision",),
+                            fold=appended(_decision, ("item", "reviewer")))
+    rows = DECISIONS.read(ws, conn, where=lambda r: r["item"] == 7)   # verified rows
+    # and in DERIVED: "review_decisions": "cpmap.review.signed_rows:verify_decisions"
+    def verify_decisions(ws, log): return DECISIONS.verify(ws, log)
+
+Every table a decision reads uses this one mechanism: trusted pickles and supplier keys,
+privacy spends, aliases and stage moves, registry versions and events, stored models,
+datasets and lineage, gateway keys, red-team statuses, review decisions and rollout steps.
 """
 
 from __future__ import annotations
@@ -79,6 +86,13 @@ class LedgerTable:
     entry, in log order, to the expected state. With ``complete`` (the default) a row the
     state expects but the table lacks is an integrity error too (a deleted row would
     otherwise, say, restore a privacy budget or forget a revocation).
+
+    ``row_label`` names a row in errors (default: ``column 'value'`` per key column);
+    ``computed`` adds values computed from a stored row, compared like columns (the key id
+    of a stored PEM, when the entry signs only the id); ``covers`` says which rows the log
+    decides at all (review items are queued unsigned; only a final one is a signed
+    decision): other rows are not compared, and a signed row that is no longer covered is
+    missing.
     """
 
     table: Table
@@ -86,6 +100,9 @@ class LedgerTable:
     kinds: tuple[str, ...]
     fold: Fold
     complete: bool = True
+    row_label: Callable[[Key], str] | None = None
+    computed: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    covers: Callable[[Mapping[str, Any]], bool] | None = None
 
     @property
     def name(self) -> str:
@@ -99,6 +116,8 @@ class LedgerTable:
         return state
 
     def label(self, key: Key) -> str:
+        if self.row_label is not None:
+            return self.row_label(key)
         return " ".join(f"{c} {v!r}" for c, v in zip(self.key, key, strict=True))
 
     def divergences(self, rows: Iterable[Mapping[str, Any]], log: SignedLog,
@@ -113,53 +132,68 @@ class LedgerTable:
         found: list[IntegrityError] = []
         seen: set[Key] = set()
         for row in rows:
-            if where is not None and not where(row):
+            if (where is not None and not where(row)) or (
+                    self.covers is not None and not self.covers(row)):
                 continue
             key = tuple(row[c] for c in self.key)
             seen.add(key)
             signed = state.get(key)
             if signed is None:
-                found.append(row_error(self.name, self.label(key), "no signed ledger entry of "
-                                       f"kind {' or '.join(self.kinds)} made this row "
-                                       "(inserted)"))
+                found.append(row_error(self.name, self.label(key), self._unsigned(row, state)))
                 continue
-            for column, value in signed.items():
-                if row.get(column) != value:
-                    says = (f"ledger entry #{signed['entry']} signed" if "entry" in signed
-                            else "the signed log says")
-                    found.append(row_error(self.name, self.label(key), f"{column} is "
-                                           f"{row.get(column)!r}, {says} {value!r} (edited)"))
-                    break
+            stored = {**row, **self.computed(row)} if self.computed is not None else row
+            problem = _difference(stored, signed)
+            if problem is not None:
+                found.append(row_error(self.name, self.label(key), problem))
         if self.complete:
             found += [row_error(self.name, self.label(key), f"missing: {_by(signed)} made it "
                                 "(deleted)") for key, signed in state.items() if key not in seen]
         return found
 
-    def check(self, rows: Iterable[Mapping[str, Any]], log: SignedLog) -> list[dict[str, Any]]:
-        """``rows`` (every row of the table) as dicts, once they equal the folded state.
+    def _unsigned(self, row: Mapping[str, Any], state: State) -> str:
+        """Why a row with no signed state is refused; a row naming an entry that made
+        another row (a trust repointed at another digest) says which."""
+        named = row.get("entry")
+        made = [] if named is None else [k for k, v in state.items() if v.get("entry") == named]
+        unsigned = f"no signed ledger entry of kind {' or '.join(self.kinds)} made this row"
+        if made:
+            return (f"{unsigned}: the entry it names, #{named}, made row "
+                    f"{self.label(made[0])}, not this {', '.join(self.key)} "
+                    "(inserted or repointed)")
+        return f"{unsigned} (inserted)"
+
+    def check(self, rows: Iterable[Mapping[str, Any]], log: SignedLog,
+              where: Callable[[Mapping[str, Any]], bool] | None = None
+              ) -> list[dict[str, Any]]:
+        """``rows`` (every row of the table, or the part ``where`` selects) as dicts, once
+        they equal the folded state.
 
         Raises the first of :meth:`divergences` (an
         :class:`~cpmap.core.verified.IntegrityError` naming the table and the row)."""
         out = [dict(r) for r in rows]
-        problems = self.divergences(out, log)
+        problems = self.divergences(out, log, where)
         if problems:
             raise problems[0]
-        return out
+        return out if where is None else [r for r in out if where(r)]
 
     def rows(self, conn: Connection) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(select(self.table))]
 
-    def read(self, ws: Workspace, conn: Connection | None = None, *,
-             strict: bool = True) -> list[dict[str, Any]]:
-        """Every row of the table, verified against the signed log (inside ``conn``'s
-        transaction when given, e.g. a write that decides from the current state).
+    def read(self, ws: Workspace, conn: Connection | None = None, *, strict: bool = True,
+             where: Callable[[Mapping[str, Any]], bool] | None = None,
+             log: SignedLog | None = None) -> list[dict[str, Any]]:
+        """Every row of the table (or the part ``where`` selects), verified against the
+        signed log (inside ``conn``'s transaction when given, e.g. a write that decides from
+        the current state; ``log``: one already loaded in that transaction).
 
         ``strict=False``: a damaged log (see :meth:`SignedLog.load`) does not raise by itself;
         each row must still equal the fold of the entries whose own signatures verify."""
         if conn is not None:
-            return self.check(self.rows(conn), SignedLog.load(ws, conn, strict=strict))
+            return self.check(self.rows(conn), log or SignedLog.load(ws, conn, strict=strict),
+                              where)
         with ws.store.read() as c:
-            return self.check(self.rows(c), SignedLog.load(ws, c, strict=strict))
+            return self.check(self.rows(c), log or SignedLog.load(ws, c, strict=strict),
+                              where)
 
     def verify(self, ws: Workspace, log: SignedLog) -> int:
         """``cpmap ledger verify``: the number of rows checked against ``log``; every
@@ -169,7 +203,25 @@ class LedgerTable:
         problems = self.divergences(rows, log)
         if problems:
             raise Divergences(problems)
-        return len(rows)
+        return sum(1 for r in rows if self.covers is None or self.covers(r))
+
+
+def _difference(row: Mapping[str, Any], signed: Mapping[str, Any]) -> str | None:
+    """How ``row`` differs from its signed state, or None: the first edited column, or a
+    row put back to an older entry's values (it names the entry a later one overrode)."""
+    changed = [c for c, v in signed.items() if row.get(c) != v]
+    if not changed:
+        return None
+    named = row.get("entry")
+    if "entry" in changed and isinstance(named, int) and named < int(signed["entry"]):
+        other = next((c for c in changed if c != "entry"), None)
+        to = f", to {other} {signed[other]!r}" if other else ""
+        return (f"names ledger entry #{named}, but signed entry #{signed['entry']} moved it "
+                f"later{to} (repointed)")
+    column = changed[0]
+    says = (f"ledger entry #{signed['entry']} signed" if "entry" in signed
+            else "the signed log says")
+    return f"{column} is {row.get(column)!r}, {says} {signed[column]!r} (edited)"
 
 
 class Divergences(IntegrityError):

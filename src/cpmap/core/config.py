@@ -27,6 +27,9 @@ name = "{name}"
 # SQLAlchemy URL of the store. Empty: the embedded SQLite file .cpmap/store.db.
 # CPMAP_DATABASE_URL also sets it, e.g. postgresql+psycopg://127.0.0.1:5432/test
 url = ""
+# PostgreSQL only: the schema that holds this workspace's tables, its own namespace in a
+# database other workspaces share (`cpmap init --schema NAME`). Empty: the default schema.
+schema = ""
 
 [sources]
 # Dataset sources that `cpmap data register` accepts without --allow-untrusted

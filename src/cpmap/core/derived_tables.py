@@ -32,6 +32,9 @@ DERIVED: dict[str, str] = {
     "lineage": "cpmap.provenance.signed_rows:verify_lineage",
     "gateway_keys": "cpmap.gateway.keys:verify_table",
     "redteam_findings (status)": "cpmap.redteam.signed_rows:verify_findings",
+    "review_decisions": "cpmap.review.signed_rows:verify_decisions",
+    "review_items (decided)": "cpmap.review.signed_rows:verify_items",
+    "retrain_rollouts": "cpmap.retrain.signed_rows:verify_rollouts",
 }
 
 

@@ -16,12 +16,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, inspect, select, update
 
 from cpmap.core import dsse
 from cpmap.core.checkpoint import Checkpoint, open_note
 from cpmap.core.merkle import Frontier, MerkleTree, leaf_hash
 from cpmap.core.store import (
+    Store,
     ledger_checkpoints,
     ledger_entries,
     ledger_state,
@@ -166,8 +167,9 @@ class Ledger:
             raise LedgerError(f"{redact_url(self.store.url)}: the store holds {found}; this "
                               f"workspace ({self.origin}, key {self.ws.public_key.keyid[:16]}) "
                               "refuses to write into another workspace's log",
-                              hint="give each workspace its own database or PostgreSQL schema "
-                                   "(CPMAP_DATABASE_URL=...?options=-csearch_path%3DNAME)")
+                              hint="give each workspace its own database, or its own schema "
+                                   "in this one ([store] schema = NAME, or `cpmap init --schema "
+                                   "NAME`)")
 
     def witness(self, entry: Entry) -> None:
         """Advance the checkpoint witness file to the checkpoint that covers ``entry``."""
@@ -343,9 +345,13 @@ def foreign_log(note: str, ws: Workspace) -> str | None:
                 f"{', '.join(signers) or 'nobody'}), not signed by this workspace's key")
 
 
-def store_log(ws: Workspace) -> str | None:
-    """What ``cpmap init`` reports: None for an empty store, else the log the store holds."""
-    with ws.store.read() as conn:
+def store_log(ws: Workspace, store: Store | None = None) -> str | None:
+    """What ``cpmap init`` reports: None for an empty store, else the log the store holds
+    (``store``: another part of the database, e.g. the default schema beside the
+    workspace's own; one without a ledger table holds no log)."""
+    with (store or ws.store).read() as conn:
+        if store is not None and not inspect(conn).has_table(ledger_checkpoints.name):
+            return None
         note = conn.execute(select(ledger_checkpoints.c.note)
                             .order_by(ledger_checkpoints.c.size.desc()).limit(1)).scalar()
     if note is None:
@@ -364,8 +370,8 @@ def own_log(ws: Workspace) -> None:
         raise LedgerError(f"{redact_url(ws.store.url)}: the store holds {found}; this "
                           f"workspace ({ws.key_name}, key {ws.public_key.keyid[:16]}) has no "
                           "log in it and neither reads nor writes another workspace's log",
-                          hint="give each workspace its own database or PostgreSQL schema "
-                               "(CPMAP_DATABASE_URL=...?options=-csearch_path%3DNAME)")
+                          hint="give each workspace its own database, or its own schema in "
+                               "this one ([store] schema = NAME, or `cpmap init --schema NAME`)")
 
 
 def read_witness_size(path: Any) -> int | None:

@@ -9,6 +9,7 @@ transactions so that a long verification never blocks writers.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,32 +64,92 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
+SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_schema(schema: str | None, url: str) -> None:
+    """``schema`` is a PostgreSQL schema name cpmap may create and quote (lowercase, digits,
+    '_'), and the store at ``url`` is a PostgreSQL one."""
+    if schema is None:
+        return
+    if not SCHEMA_RE.fullmatch(schema):
+        raise StoreError(f"[store] schema {schema!r}: use 1..63 lowercase letters, digits and "
+                         "'_', not starting with a digit")
+    if url.startswith("sqlite"):
+        raise StoreError(f"[store] schema {schema!r}: schemas are for PostgreSQL "
+                         "(CPMAP_DATABASE_URL); a SQLite store is already one file per workspace")
+
+
+def _pg_engine(url: str, schema: str | None) -> Engine:
+    """A PostgreSQL engine; with ``schema``, every connection works in that schema (created
+    if missing): the workspace's own namespace in a database other workspaces share."""
+    engine = create_engine(url, pool_pre_ping=True)
+    if schema is None:
+        return engine
+
+    @event.listens_for(engine, "connect", insert=True)
+    def _search_path(dbapi_conn: Any, _record: Any) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True  # a SET inside a rolled-back transaction would not hold
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        cursor.execute(f'SET SESSION search_path TO "{schema}"')
+        cursor.close()
+        dbapi_conn.autocommit = autocommit
+
+    return engine
+
+
 class Store:
     """Connections to the workspace database; create with :meth:`open`."""
 
-    def __init__(self, url: str, writer: Engine, reader: Engine) -> None:
+    def __init__(self, url: str, writer: Engine, reader: Engine,
+                 schema: str | None = None) -> None:
         self.url = url
+        self.schema = schema
         self._writer = writer
         self._reader = reader
+        # writers of one namespace serialize; another namespace's writers do not wait on them
+        self.lock_key = _ADVISORY_LOCK if schema is None else int.from_bytes(
+            hashlib.sha256(f"cpmap-store:{schema}".encode()).digest()[:7], "big")
 
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
 
+    @property
+    def where(self) -> str:
+        """The store for messages: its URL without a password, and its schema if any."""
+        return redact_url(self.url) + (f" (schema {self.schema})" if self.schema else "")
+
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(cls, url: str, schema: str | None = None) -> Store:
+        """Open (and create the tables of) the store at ``url``; ``schema``: the PostgreSQL
+        schema that holds this workspace's tables (its own namespace in a shared database)."""
+        check_schema(schema, url)
         try:
             if url.startswith("sqlite"):
                 store = cls(url, _sqlite_engine(url, True), _sqlite_engine(url, False))
             else:
-                engine = create_engine(url, pool_pre_ping=True)
-                store = cls(url, engine, engine)
+                engine = _pg_engine(url, schema)
+                store = cls(url, engine, engine, schema)
             _load_table_modules()
             metadata.create_all(store._writer)
         except SQLAlchemyError as e:
             raise StoreError(f"{redact_url(url)}: cannot open store: {e.__class__.__name__}: "
                              f"{_first_line(e)}") from e
         return store
+
+    @classmethod
+    def peek(cls, url: str) -> Store:
+        """The database at ``url`` in its default schema, to read only: no table is created
+        (``cpmap init --schema`` looks at what the shared default schema holds)."""
+        try:
+            engine = (_sqlite_engine(url, False) if url.startswith("sqlite")
+                      else _pg_engine(url, None))
+        except SQLAlchemyError as e:
+            raise StoreError(f"{redact_url(url)}: cannot open store: {_first_line(e)}") from e
+        return cls(url, engine, engine)
 
     @classmethod
     def sqlite(cls, path: Path) -> Store:
@@ -100,7 +161,7 @@ class Store:
         try:
             with self._writer.begin() as conn:
                 if not self.is_sqlite:
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self.lock_key})
                 yield conn
         except SQLAlchemyError as e:
             raise StoreError(f"{redact_url(self.url)}: write failed: {_first_line(e)}") from e

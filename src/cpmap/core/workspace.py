@@ -24,7 +24,7 @@ from typing import Any
 
 from cpmap.core import config as cfg
 from cpmap.core.keys import PublicKey, SigningKey, load_signing_key
-from cpmap.core.store import Store
+from cpmap.core.store import Store, check_schema
 from cpmap.errors import InputError, WorkspaceError
 
 DIRNAME = ".cpmap"
@@ -100,9 +100,15 @@ class Workspace:
         url = str(cfg.get(self.config, "store", "url", "") or "")
         return url or f"sqlite:///{self.dir / 'store.db'}"
 
+    @property
+    def store_schema(self) -> str | None:
+        """``[store] schema``: the PostgreSQL schema this workspace's tables live in (its own
+        namespace in a shared database); None: the connection's default."""
+        return str(cfg.get(self.config, "store", "schema", "") or "") or None
+
     @cached_property
     def store(self) -> Store:
-        return Store.open(self.database_url)
+        return Store.open(self.database_url, self.store_schema)
 
     def setting(self, section: str, key: str, default: Any = None) -> Any:
         return cfg.get(self.config, section, key, default)
@@ -135,8 +141,9 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def init(directory: Path, name: str | None = None) -> Workspace:
-    """Create ``directory/.cpmap`` with configuration, signing key and store."""
+def init(directory: Path, name: str | None = None, schema: str | None = None) -> Workspace:
+    """Create ``directory/.cpmap`` with configuration, signing key and store; ``schema``: the
+    PostgreSQL schema of this workspace's own namespace (``[store] schema``)."""
     directory = directory.resolve()
     target = directory / DIRNAME
     if target.exists():
@@ -148,9 +155,13 @@ def init(directory: Path, name: str | None = None) -> Workspace:
     ws_name = _NAME_OK.sub("-", name or directory.name or "cpmap").strip("-") or "cpmap"
     staging = Path(tempfile.mkdtemp(dir=directory, prefix=".cpmap-init-"))
     try:
-        (staging / "cpmap.toml").write_text(cfg.default_toml(ws_name, policy_toml()))
+        toml = cfg.default_toml(ws_name, policy_toml())
+        if schema is not None:
+            toml = toml.replace('\nschema = ""\n', f'\nschema = "{schema}"\n', 1)
+        (staging / "cpmap.toml").write_text(toml)
         (staging / "objects").mkdir()
         ws = Workspace(directory, cfg.load(staging / "cpmap.toml"))
+        check_schema(ws.store_schema, ws.database_url)  # before anything exists
         key = SigningKey.generate(ws.key_name)
         key.save(staging / "keys" / "signing.pem", staging / "keys" / "signing.pub")
         os.chmod(staging / "keys", 0o700)

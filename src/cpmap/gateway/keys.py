@@ -17,6 +17,7 @@ import hmac
 import json
 import re
 import secrets
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -193,15 +194,31 @@ class KeyRing:
         self._secret = secret_key
         self._by_id = {k.key_id: k for k in keys or [] if k.revoked_at is None}
         self._dummy = key_hash(secret_key, "cpk_0000000000000000_" + "0" * 43)
+        self._lock = threading.Lock()
+        self._started = self._applied = 0
 
     def load(self, ws: Workspace) -> None:
         """Refresh from the verified store; a table the signed log does not back leaves no
-        key usable (fail closed) and raises the integrity error."""
+        key usable (fail closed) and raises the integrity error.
+
+        Loads run concurrently (the periodic refresh in a thread, an explicit reload): a load
+        that began before another one finished reads an older snapshot, so it never replaces
+        a newer set (it would bring back a revoked key, or drop a new one, until the next
+        refresh)."""
+        with self._lock:
+            self._started += 1
+            mine = self._started
         try:
-            self._by_id = {k.key_id: k for k in list_keys(ws, include_revoked=False)}
+            found = {k.key_id: k for k in list_keys(ws, include_revoked=False)}
         except IntegrityError:
-            self._by_id = {}
+            self._apply(mine, {}, force=True)
             raise
+        self._apply(mine, found)
+
+    def _apply(self, generation: int, keys: dict[str, ApiKey], force: bool = False) -> None:
+        with self._lock:
+            if force or generation > self._applied:
+                self._by_id, self._applied = keys, max(generation, self._applied)
 
     def authenticate(self, presented: str) -> ApiKey | None:
         """The key's grant, or None; the same work whether or not the key id exists."""

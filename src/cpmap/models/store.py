@@ -118,15 +118,17 @@ def save_model(ws: Workspace, name: str, model: Model, record: Mapping[str, Any]
     full = {**dict(record), **extra, "libraries": library_versions(), "meta": _meta(model)}
     base = predicate or ModelRegistration(verdict=Verdict.INFO)
     others = [s for s in subjects if s.digest != digest]
+    stored_record = json.dumps(full, sort_keys=True, default=str)
     with ws.store.write() as conn:
         version = int(conn.execute(select(func.coalesce(func.max(models.c.version), 0))
                                    .where(models.c.name == name)).scalar_one()) + 1
-        stored = replace(base, model=name, version=version, format=fmt)
+        stored = replace(base, model=name, version=version, format=fmt, arch=str(extra["arch"]),
+                         record_sha256=hashlib.sha256(stored_record.encode()).hexdigest())
         ev = Evidence.of(stored, [Subject(f"{name}@{version}", digest), *others])
         entry = record_evidence(ev, ws, conn)
         conn.execute(insert(models).values(
             name=name, version=version, digest=digest, format=fmt, arch=str(extra["arch"]),
-            record=json.dumps(full, sort_keys=True, default=str),
+            record=stored_record,
             created_at=entry.created_at, entry=entry.index))  # the signed timestamp
     Ledger(ws).witness(entry)
     return StoredModel(name, version, digest, fmt, str(extra["arch"]), full, entry.created_at,

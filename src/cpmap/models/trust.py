@@ -2,29 +2,30 @@
 
 Unpickling runs arbitrary code, so a pickle (``.pkl``, ``.joblib``, ``torch.save`` files) is
 loaded only when its digest was trusted with ``cpmap models trust DIGEST``: a signed
-``model-pickle-trust`` ledger entry (the store row counts only when that signed entry backs
-it). A digest listed in ``[models] trusted_pickle_digests`` of ``cpmap.toml`` grants nothing by
-itself (whoever can edit a file in the workspace would otherwise grant code execution with no
-record): ``cpmap models trust --from-config --note ...`` turns the listing into signed entries,
-and a refusal of a listed digest says so. A refusal says why, with the CP3 model-file
-scanner's findings when that scanner is installed.
+``model-pickle-trust`` ledger entry (the ``trusted_pickles`` row is a
+:class:`~cpmap.core.backed.LedgerTable` cache: it counts only when that signed entry backs
+it). A digest listed in ``[models] trusted_pickle_digests`` of ``cpmap.toml`` grants nothing
+by itself (whoever can edit a file in the workspace would otherwise grant code execution with
+no record): ``cpmap models trust --from-config --note ...`` turns the listing into signed
+entries, and a refusal of a listed digest says so. A refusal says why, with the CP3
+model-file scanner's findings when that scanner is installed.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
+from cpmap.core.backed import LedgerTable, appended
 from cpmap.core.tags import Atlas, OwaspML
-from cpmap.core.verified import row_error
 from cpmap.errors import InputError, TrustError
 
 if TYPE_CHECKING:
-    from cpmap.core.verified import SignedLog
+    from cpmap.core.verified import SignedEntry, SignedLog
     from cpmap.core.workspace import Workspace
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -76,24 +77,30 @@ def trust_listed(ws: Workspace, note: str, *, runs_code: bool = False) -> list[t
     return [(d, trust(ws, d, note, runs_code=runs_code)) for d in listed if d not in done]
 
 
-def _verified_rows(ws: Workspace, log: SignedLog) -> set[str]:
+def _trust_row(e: SignedEntry) -> list[dict[str, Any]]:
+    if not e.subjects:
+        return []
+    return [{"digest": e.subjects[0][1], "note": str(e.details.get("note", ""))[:2000],
+             "created_at": str(e.predicate.get("timestamp", "")), "entry": e.index}]
+
+
+@cache
+def pickles_table() -> LedgerTable:
+    """``trusted_pickles`` as the fold of the signed ``model-pickle-trust`` entries."""
     from cpmap.models.tables import trusted_pickles
 
-    with ws.store.read() as conn:
-        rows = conn.execute(select(trusted_pickles.c.digest, trusted_pickles.c.entry)).all()
-    for digest, index in rows:
-        row = f"digest {str(digest)[:16]}"
-        entry = log.entry("trusted_pickles", row, index, ("model-pickle-trust",))
-        if str(digest) not in entry.digests:
-            raise row_error("trusted_pickles", row, f"ledger entry #{entry.index} trusts "
-                            f"{sorted(entry.digests)[0][:16] if entry.digests else 'nothing'}, "
-                            "not this digest (inserted or repointed)")
-    return {str(r[0]) for r in rows}
+    return LedgerTable(trusted_pickles, key=("digest",), kinds=("model-pickle-trust",),
+                       fold=appended(_trust_row, ("digest",), first_wins=True),
+                       row_label=lambda k: f"digest {str(k[0])[:16]}")
+
+
+def _verified_rows(ws: Workspace, log: SignedLog) -> set[str]:
+    return {str(r["digest"]) for r in pickles_table().read(ws, log=log)}
 
 
 def verify_table(ws: Workspace, log: SignedLog) -> int:
     """``cpmap ledger verify``: every trusted_pickles row against its signed entry."""
-    return len(_verified_rows(ws, log))
+    return pickles_table().verify(ws, log)
 
 
 def scan_verdict(ws: Workspace, digest: str) -> tuple[str, int | None]:
@@ -142,11 +149,11 @@ def trust(ws: Workspace, digest: str, note: str, *, runs_code: bool = False) -> 
                                  scan_verdict=verdict, scan_entry=scan,
                                  runs_code_acknowledged=runs_code,
                                  highlights=(finding.message,)), [Subject("pickle-model", d)])
-    now = datetime.now(UTC).isoformat(timespec="seconds")
     with ws.store.write() as conn:
         entry = record(ev, ws, conn)
         conn.execute(insert(trusted_pickles).values(digest=d, note=note[:2000],
-                                                    created_at=now, entry=entry.index))
+                                                    created_at=entry.created_at,
+                                                    entry=entry.index))
     Ledger(ws).witness(entry)
     return entry.index
 

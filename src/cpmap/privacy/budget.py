@@ -45,14 +45,17 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
 
+from cpmap.core.backed import LedgerTable, appended
 from cpmap.core.refs import Ref
 from cpmap.errors import Error, InputError, WorkspaceError
 
 if TYPE_CHECKING:
+    from cpmap.core.verified import SignedEntry, SignedLog
     from cpmap.core.workspace import Workspace
 
 DEFAULT_EPSILON_BUDGET = 10.0
@@ -190,12 +193,12 @@ def _check_amount(value: float, what: str) -> float:
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _totals(conn: Connection, dataset: str) -> tuple[float, float, int]:
-    from cpmap.privacy.tables import privacy_spends as t
-
-    rows = conn.execute(select(t.c.epsilon, t.c.delta).where(t.c.dataset == dataset)).all()
-    return (math.fsum(float(r[0]) for r in rows), math.fsum(float(r[1]) for r in rows),
-            len(rows))
+def _totals(spends: list[dict[str, Any]], dataset: str) -> tuple[float, float, int]:
+    """Epsilon and delta spent from ``dataset`` and the number of releases, from verified
+    spend rows (:func:`_check_spends`)."""
+    rows = [r for r in spends if r["dataset"] == dataset]
+    return (math.fsum(float(r["epsilon"]) for r in rows),
+            math.fsum(float(r["delta"]) for r in rows), len(rows))
 
 
 def population(ws: Workspace, dataset: str, digest: str | None = None) -> tuple[str, ...]:
@@ -215,8 +218,8 @@ def status(ws: Workspace, dataset: str, digest: str | None = None) -> BudgetStat
     """
     names = population(ws, dataset, digest)
     with ws.store.read() as conn:
-        _check_spends(ws, conn)  # the spent totals must be the signed spends
-        out = [BudgetStatus(budget_for(ws, n), *_totals(conn, n)) for n in names]
+        spends = _check_spends(ws, conn)  # the spent totals must be the signed spends
+    out = [BudgetStatus(budget_for(ws, n), *_totals(spends, n)) for n in names]
     return min(out, key=lambda st: (st.remaining, st.remaining_delta))
 
 
@@ -226,22 +229,18 @@ def remaining(ws: Workspace, dataset: str) -> float:
 
 
 def history(ws: Workspace, dataset: str | None = None) -> list[dict[str, Any]]:
-    """Every recorded spend (of one dataset, or all), oldest first."""
-    from cpmap.privacy.tables import privacy_spends as t
-
-    q = select(t).order_by(t.c.entry)
-    if dataset is not None:
-        q = q.where(t.c.dataset.in_(population(ws, dataset)))
+    """Every recorded spend (of one dataset, or all), oldest first, each row verified
+    against its signed entry (what is shown is what was signed)."""
+    names = None if dataset is None else set(population(ws, dataset))
     with ws.store.read() as conn:
-        return [dict(r._mapping) for r in conn.execute(q).all()]
+        rows = _check_spends(ws, conn)
+    return sorted((r for r in rows if names is None or r["dataset"] in names),
+                  key=lambda r: int(r["entry"]))
 
 
 def datasets_with_spends(ws: Workspace) -> list[str]:
-    from cpmap.privacy.tables import privacy_spends as t
-
     with ws.store.read() as conn:
-        return [str(r[0]) for r in conn.execute(
-            select(t.c.dataset).group_by(t.c.dataset).order_by(t.c.dataset)).all()]
+        return sorted({str(r["dataset"]) for r in _check_spends(ws, conn)})
 
 
 # -- spending ---------------------------------------------------------------------------------
@@ -284,9 +283,9 @@ def spend(ws: Workspace, dataset: str, epsilon: float, purpose: str, delta: floa
         raise InputError("purpose: say what the release is for (it is recorded in the ledger)")
     ledger = Ledger(ws)
     with ws.store.write() as conn:
-        _check_spends(ws, conn)  # a deleted or edited spend row is refused, never a refill
+        spends = _check_spends(ws, conn)  # a deleted or edited spend row: refused, no refill
         names = resolve(conn, dataset.strip(), digest).names
-        budgets = [(budget_for(ws, n), *_totals(conn, n)[:2]) for n in names]
+        budgets = [(budget_for(ws, n), *_totals(spends, n)[:2]) for n in names]
         for b, spent_eps, spent_delta in budgets:
             _refuse_if_over(b, spent_eps, spent_delta, eps, dlt)
         name_digest = digest or subject_digest(conn, source)
@@ -344,40 +343,34 @@ def _refuse_if_over(budget: Budget, spent_eps: float, spent_delta: float, eps: f
 # -- verification of spends against the signed ledger ------------------------------------------
 #
 # ``privacy_spends`` is a cache of the signed ``privacy-spend`` entries: a store writer without
-# the signing key could delete rows to restore a budget. Before any total is used, every row is
-# checked against the entry it names and every signed spend must have its row; a difference is
-# an integrity error (exit 1), so nothing is released from a reset budget.
+# the signing key could delete rows to restore a budget. Before any total is used, the table is
+# checked against the fold of the signed spends (:class:`~cpmap.core.backed.LedgerTable`): a
+# row every column of which its entry signs, and every signed spend its row; a difference is an
+# integrity error (exit 1), so nothing is released from a reset budget.
 
 
-def _check_spends(ws: Workspace, conn: Connection) -> None:
-    from cpmap.core.verified import SignedLog
+def _spend_row(e: SignedEntry) -> list[dict[str, Any]]:
+    d, m = e.details, e.metrics
+    return [{"entry": e.index, "dataset": str(d.get("dataset", "")),
+             "epsilon": float(m.get("epsilon") or 0.0), "delta": float(m.get("delta") or 0.0),
+             "purpose": str(d.get("purpose", ""))[:2000],
+             "subject": e.subjects[0][1] if e.subjects else "",
+             "created_at": str(e.predicate.get("timestamp", ""))}]
 
-    _verify_spend_rows(conn, SignedLog.load(ws, conn))
+
+@cache
+def spends_table() -> LedgerTable:
+    from cpmap.privacy.tables import privacy_spends
+
+    return LedgerTable(privacy_spends, key=("entry",), kinds=(EVIDENCE_KIND,),
+                       fold=appended(_spend_row, ("entry",)))
 
 
-def verify_spends(ws: Workspace, log: Any) -> int:
+def _check_spends(ws: Workspace, conn: Connection) -> list[dict[str, Any]]:
+    """Every spend row, once the table equals the signed spends (inside ``conn``)."""
+    return spends_table().read(ws, conn)
+
+
+def verify_spends(ws: Workspace, log: SignedLog) -> int:
     """``cpmap ledger verify``: privacy_spends equals the signed privacy-spend entries."""
-    with ws.store.read() as conn:
-        return _verify_spend_rows(conn, log)
-
-
-def _verify_spend_rows(conn: Connection, log: Any) -> int:
-    from cpmap.core.verified import mismatch, row_error
-    from cpmap.privacy.tables import privacy_spends as t
-
-    rows = conn.execute(select(t.c.entry, t.c.dataset, t.c.epsilon, t.c.delta,
-                               t.c.created_at)).all()
-    for r in rows:
-        name = f"entry {r.entry}"
-        e = log.entry("privacy_spends", name, int(r.entry), (EVIDENCE_KIND,))
-        mismatch("privacy_spends", name, e, {
-            "dataset": (r.dataset, e.details.get("dataset")),
-            "epsilon": (float(r.epsilon), e.metrics.get("epsilon")),
-            "delta": (float(r.delta), e.metrics.get("delta")),
-            "created_at": (r.created_at, e.predicate.get("timestamp"))})
-    missing = sorted({e.index for e in log.of_kind(EVIDENCE_KIND)} - {int(r.entry) for r in rows})
-    if missing:
-        raise row_error("privacy_spends", f"entry {missing[0]}", "missing: the signed spend "
-                        f"at ledger entry #{missing[0]} has no row (deleted: the budget would "
-                        "look unspent)")
-    return len(rows)
+    return spends_table().verify(ws, log)

@@ -137,7 +137,7 @@ def register_dataset(
         dv = DatasetVersion(name, version, fp.digest, fp.kind, str(path), src, supplier or "",
                             license, fp.size, len(fp.files), table.digest if table else "", now,
                             parents=tuple(parents))
-        evidence = _registration_evidence(dv, findings, transform)
+        evidence = _registration_evidence(dv, findings, transform, ws.relative(path))
         entry = record(evidence, ws, conn)
         conn.execute(insert(datasets).values(
             name=name, version=version, digest=fp.digest, kind=fp.kind, path=ws.relative(path),
@@ -159,7 +159,7 @@ def register_dataset(
 
 
 def _registration_evidence(dv: DatasetVersion, findings: list[Finding],
-                           transform: str | None) -> Evidence:
+                           transform: str | None, stored_path: str) -> Evidence:
     verdict = Verdict.WARN if findings else Verdict.PASS
     subjects = [Subject(dv.ref, dv.digest)]
     highlights = [f"{dv.ref}: {dv.files} file(s), {dv.size_bytes} bytes from {dv.source}"]
@@ -170,8 +170,8 @@ def _registration_evidence(dv: DatasetVersion, findings: list[Finding],
         verdict=verdict, findings=tuple(findings), highlights=tuple(highlights), files=dv.files,
         bytes=dv.size_bytes, untrusted=len(findings), dataset=dv.name, version=dv.version,
         source=dv.source, supplier=dv.supplier, license=dv.license, data_kind=dv.kind,
-        table_digest=dv.table_digest, parents=tuple(dv.parents), transform=transform or ""),
-        subjects)
+        table_digest=dv.table_digest, parents=tuple(dv.parents), transform=transform or "",
+        stored_path=stored_path), subjects)
 
 
 def _row(r: Any, ws: Workspace, parents: tuple[str, ...] = ()) -> DatasetVersion:
@@ -222,6 +222,11 @@ def get_dataset(ws: Workspace, ref: str) -> DatasetVersion:
 
 
 def list_datasets(ws: Workspace) -> list[DatasetVersion]:
+    """Every dataset version, once the rows equal their signed registrations (what
+    ``cpmap data list`` shows is what was signed)."""
+    from cpmap.provenance.signed_rows import verify_rows
+
+    verify_rows(ws)
     with ws.store.read() as conn:
         rows = conn.execute(select(datasets).order_by(datasets.c.name, datasets.c.version)).all()
     return [_row(r, ws) for r in rows]

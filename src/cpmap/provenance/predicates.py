@@ -27,6 +27,9 @@ class DatasetRegistration(Predicate):
     table_digest: str | None = detail()
     parents: tuple[str, ...] = detail(factory=tuple)
     transform: str = detail("")
+    #: where the workspace keeps the files (as the store row holds it: relative to the
+    #: workspace root when inside it); signed so that the row's path is checked too
+    stored_path: str = detail("", key="path")
 
 
 @dataclass(frozen=True, kw_only=True)

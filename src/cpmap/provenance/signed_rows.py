@@ -2,10 +2,11 @@
 
 A dataset version and its lineage edges are written with the CP1 ``dataset-registration``
 entry that records them (one transaction); the entry signs the name, version, digest, source,
-supplier, license, size and parents. These projections let ``cpmap ledger verify`` (and any
-reader that decides from a row) find a row inserted, edited or deleted without the key. The
-row's ``path`` is where the workspace keeps the files, not a claim: reading a dataset checks
-its content against the signed digest.
+supplier, license, size, parents and the path where the workspace keeps the files. These
+projections let ``cpmap ledger verify`` (and any reader that decides from a row, and
+``cpmap data list``) find a row inserted, edited or deleted without the key. Reading a dataset
+also checks its content against the signed digest, so a file changed in place is caught too.
+The ``manifest`` column (the unsigned fingerprint statement) is read by nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def _dataset(e: SignedEntry) -> list[dict[str, Any]]:
              "source": str(d.get("source", "")), "supplier": str(d.get("supplier") or ""),
              "license": str(d.get("license") or ""), "size_bytes": int(m.get("bytes") or 0),
              "files": int(m.get("files") or 0), "table_digest": str(d.get("table_digest") or ""),
+             "path": str(d.get("path", "")),
              "created_at": str(e.predicate.get("timestamp", "")), "entry": e.index}]
 
 

@@ -41,4 +41,5 @@ trusted_keys = Table(
     Column("keyid", String(64), nullable=False, unique=True),
     Column("pem", Text, nullable=False),
     Column("added_at", String(40), nullable=False),
+    Column("entry", BigInteger, nullable=False),  # the signed trust-key entry that added it
 )

@@ -21,7 +21,7 @@ from cpmap.errors import Error, InputError
 from cpmap.registry.predicates import AliasSet, Promotion, PromotionRefused, Rollback
 from cpmap.registry.signed_aliases import current_in, signed_moves
 from cpmap.registry.tables import model_aliases, model_events
-from cpmap.registry.versions import aliases, get, now
+from cpmap.registry.versions import aliases, get
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -63,11 +63,12 @@ def _check_alias(alias: str, stage_ok: bool = False) -> str:
     return alias
 
 
-def _set(conn: Connection, name: str, alias: str, version: int, entry: int) -> None:
+def _set(conn: Connection, name: str, alias: str, version: int, entry: Any) -> None:
+    """The alias row for the signed move ``entry`` (its index and its signed time)."""
     conn.execute(delete(model_aliases).where(model_aliases.c.name == name,
                                              model_aliases.c.alias == alias))
     conn.execute(insert(model_aliases).values(name=name, alias=alias, version=version,
-                                              updated_at=now(), entry=entry))
+                                              updated_at=entry.created_at, entry=entry.index))
 
 
 def _current(ws: Workspace, conn: Connection, name: str, alias: str) -> int | None:
@@ -81,7 +82,7 @@ def _move(ws: Workspace, mv: ModelVersion, alias: str, move: AliasSet | Promotio
         previous = _current(ws, conn, mv.name, alias)
         ev = Evidence.of(replace(move, previous=previous), [Subject(f"model:{mv.ref}", mv.digest)])
         entry = record(ev, ws, conn=conn)
-        _set(conn, mv.name, alias, mv.version, entry.index)
+        _set(conn, mv.name, alias, mv.version, entry)
         if action is not None:
             conn.execute(insert(model_events).values(
                 name=mv.name, stage=alias, action=action, version=mv.version,

@@ -191,14 +191,12 @@ def resolve_version(ws: Workspace, ref: Ref) -> int:
     if ref.version is not None:
         return ref.version
     name = ref.name
-    with ws.store.read() as conn:
-        if ref.alias is None:
-            top = conn.execute(select(func.max(model_versions.c.version)).where(
-                model_versions.c.name == name)).scalar()
-            if top is None:
-                raise InputError(f"model {name!r}: no versions registered",
-                                 hint="cpmap registry list")
-            return int(top)
+    if ref.alias is None:  # the latest of the versions the signed log registered
+        top = max((int(r["version"]) for r in _verified_rows(ws, name)), default=None)
+        if top is None:
+            raise InputError(f"model {name!r}: no versions registered",
+                             hint="cpmap registry list")
+        return top
     version = aliases(ws, name).get(ref.alias)  # only what the signed ledger backs
     if version is None:
         raise InputError(f"{ref}: no such version or alias", hint=f"cpmap registry show {name}")
@@ -222,14 +220,22 @@ def matching(ws: Workspace, ref: str) -> list[ModelVersion]:
     return [get(ws, ref)] if "@" in ref else list_versions(ws, parse_ref(ref).name)
 
 
+def _verified_rows(ws: Workspace, name: str | None) -> list[dict[str, Any]]:
+    """The model_versions rows (of one model), once they equal the signed registrations: a
+    deleted or inserted version is an integrity error, not a shorter or longer list."""
+    from cpmap.registry.signed_rows import VERSIONS
+
+    return VERSIONS.read(ws, where=None if name is None else (lambda r: r["name"] == name))
+
+
 def list_versions(ws: Workspace, name: str | None = None) -> list[ModelVersion]:
-    """Every version (of one model), each verified as it is loaded."""
-    q = select(model_versions)
-    if name:
-        q = q.where(model_versions.c.name == check_name(name))
-    with ws.store.read() as conn:
-        rows = conn.execute(q.order_by(model_versions.c.name, model_versions.c.version)).all()
-    return [_load_row(ws, r) for r in rows]
+    """Every version (of one model), the rows checked against their signed entries and each
+    manifest verified as it is loaded."""
+    from types import SimpleNamespace
+
+    rows = _verified_rows(ws, check_name(name) if name else None)
+    rows.sort(key=lambda r: (str(r["name"]), int(r["version"])))
+    return [_load_row(ws, SimpleNamespace(**r)) for r in rows]
 
 
 def aliases(ws: Workspace, name: str) -> dict[str, int]:

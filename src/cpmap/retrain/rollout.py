@@ -9,7 +9,8 @@ confidence, median latency, and accuracy on the golden set (the held-out split o
 training data, scored on both models). Too few canary requests is "not estimable" and decides
 nothing. No regression: :func:`promote` (``registry promote``, the gate judging production).
 A regression, or a gate that refuses: rollback (production untouched, the canary closed) with
-an alert. Every step is a signed ``retrain-rollout`` entry.
+an alert. Every step is a signed ``retrain-rollout`` entry committed with the rollout row it
+changes; the row is read back checked against those steps (:mod:`cpmap.retrain.signed_rows`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, update
 
 from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.errors import Error, InputError
@@ -31,6 +31,9 @@ from cpmap.retrain.predicates import RolloutStep
 from cpmap.retrain.tables import retrain_rollouts
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from cpmap.core.ledger import Entry
     from cpmap.core.workspace import Workspace
     from cpmap.gateway.app import Gateway
     from cpmap.registry.manifest import ModelVersion
@@ -52,13 +55,18 @@ class Decision:
 
 
 def _row(ws: Workspace, name: str) -> Any:
-    with ws.store.read() as conn:
-        return conn.execute(select(retrain_rollouts).where(
-            retrain_rollouts.c.model == name)).first()
+    """The rollout row, checked against its signed steps (:mod:`cpmap.retrain.signed_rows`)."""
+    from types import SimpleNamespace
+
+    from cpmap.retrain.signed_rows import verified_rollout
+
+    row = verified_rollout(ws, name)
+    return None if row is None else SimpleNamespace(**row)
 
 
-def _step(ws: Workspace, name: str, cand: ModelVersion, prod: ModelVersion, action: str,
-          share: float, d: Decision | None = None) -> int:
+def _step(ws: Workspace, conn: Connection, name: str, cand: ModelVersion, prod: ModelVersion,
+          action: str, share: float, d: Decision | None = None) -> Entry:
+    """Record the signed step inside ``conn``, the transaction that changes its row."""
     bad = action in ("rollback", "abort")
     pred = RolloutStep(verdict=Verdict.FAIL if bad else Verdict.PASS, share=share, model=name,
                        candidate=cand.ref, production=prod.ref, action=action,
@@ -68,7 +76,7 @@ def _step(ws: Workspace, name: str, cand: ModelVersion, prod: ModelVersion, acti
                                    + (f" ({'; '.join(d.regressions)})" if d and d.regressions
                                       else ""), *_compared(d)))
     return record(Evidence.of(pred, [Subject(f"model:{cand.ref}", cand.digest),
-                                     Subject(f"model:{prod.ref}", prod.digest)]), ws).index
+                                     Subject(f"model:{prod.ref}", prod.digest)]), ws, conn)
 
 
 def check_candidate(ws: Workspace, cand: ModelVersion) -> int:
@@ -126,14 +134,22 @@ def start(ws: Workspace, candidate: str, share: float | None = None, *,
     if check:
         check_candidate(ws, cand)
     set_alias(ws, cand.ref, "canary")
-    entry = _step(ws, cand.name, cand, prod, "start", share)
+    open_rollout(ws, cand, prod, share)
+    return status(ws, cand.name)
+
+
+def open_rollout(ws: Workspace, cand: ModelVersion, prod: ModelVersion, share: float) -> int:
+    """The signed ``start`` step and the rollout row it makes, in one transaction."""
+    from cpmap.core.ledger import Ledger
+
     with ws.store.write() as conn:
+        entry = _step(ws, conn, cand.name, cand, prod, "start", share)
         conn.execute(delete(retrain_rollouts).where(retrain_rollouts.c.model == cand.name))
         conn.execute(insert(retrain_rollouts).values(
             model=cand.name, candidate=cand.version, production=prod.version, share=share,
-            status="canary", started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            stats="{}", entry=entry))
-    return status(ws, cand.name)
+            status="canary", started_at=entry.created_at, stats="{}", entry=entry.index))
+    Ledger(ws).witness(entry)
+    return entry.index
 
 
 def status(ws: Workspace, name: str) -> dict[str, Any]:
@@ -255,10 +271,19 @@ def _versions(ws: Workspace, name: str) -> tuple[Any, ModelVersion, ModelVersion
     return row, get(ws, f"{name}@{row.candidate}"), get(ws, f"{name}@{row.production}")
 
 
-def _close(ws: Workspace, name: str, state: str) -> None:
+def close_rollout(ws: Workspace, cand: ModelVersion, prod: ModelVersion, action: str,
+                  share: float, d: Decision) -> int:
+    """The signed closing step (promote, rollback, abort) and the row's new status, in one
+    transaction; the row then names that step."""
+    from cpmap.core.ledger import Ledger
+    from cpmap.retrain.signed_rows import CLOSED
+
     with ws.store.write() as conn:
-        conn.execute(update(retrain_rollouts).where(retrain_rollouts.c.model == name)
-                     .values(status=state))
+        entry = _step(ws, conn, cand.name, cand, prod, action, share, d)
+        conn.execute(update(retrain_rollouts).where(retrain_rollouts.c.model == cand.name)
+                     .values(status=CLOSED[action], entry=entry.index))
+    Ledger(ws).witness(entry)
+    return entry.index
 
 
 def promote(ws: Workspace, name: str, d: Decision | None = None) -> Decision:
@@ -269,8 +294,7 @@ def promote(ws: Workspace, name: str, d: Decision | None = None) -> Decision:
     registry_promote(ws, cand.ref)
     d = d or Decision("promote", (), {})
     d = Decision("promote", d.regressions, d.comparison)
-    _step(ws, name, cand, prod, "promote", float(row.share), d)
-    _close(ws, name, "promoted")
+    close_rollout(ws, cand, prod, "promote", float(row.share), d)
     return d
 
 
@@ -281,8 +305,7 @@ def rollback(ws: Workspace, name: str, d: Decision) -> Decision:
              + "; ".join(d.regressions))
     log.warning("%s", alert)
     d = Decision("rollback", d.regressions, d.comparison, alert)
-    _step(ws, name, cand, prod, "rollback", float(row.share), d)
-    _close(ws, name, "rolled-back")
+    close_rollout(ws, cand, prod, "rollback", float(row.share), d)
     return d
 
 
@@ -290,6 +313,5 @@ def abort(ws: Workspace, name: str) -> Decision:
     row, cand, prod = _versions(ws, name)
     d = Decision("abort", ("aborted by an operator",), {},
                  f"canary {cand.ref} aborted; {prod.ref} stays in production")
-    _step(ws, name, cand, prod, "abort", float(row.share), d)
-    _close(ws, name, "aborted")
+    close_rollout(ws, cand, prod, "abort", float(row.share), d)
     return d

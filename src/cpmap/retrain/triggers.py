@@ -149,16 +149,17 @@ def run_lock(ws: Workspace, name: str) -> Iterator[None]:
             yield
         return
     engine = create_engine(ws.store.url, poolclass=NullPool)
+    # advisory locks are per database: a workspace in its own schema has its own locks
+    key = _lock_key(name if ws.store.schema is None else f"{ws.store.schema}/{name}")
     try:
         with engine.connect() as conn:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                               {"k": _lock_key(name)}).scalar_one()
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one()
             if not got:
                 raise RunInProgress(f"{name}: another retraining run holds its lock")
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(name)})
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
     finally:
         engine.dispose()
 

@@ -30,13 +30,10 @@ if TYPE_CHECKING:
 
 
 def production_models(ws: Workspace) -> list[str]:
-    from sqlalchemy import select
+    """Models with a production alias, as the signed moves say (checked alias rows)."""
+    from cpmap.registry.signed_aliases import verified_aliases
 
-    from cpmap.registry.tables import model_aliases
-
-    with ws.store.read() as conn:
-        return sorted({str(r[0]) for r in conn.execute(select(model_aliases.c.name).where(
-            model_aliases.c.alias == "production"))})
+    return sorted({name for name, alias in verified_aliases(ws) if alias == "production"})
 
 
 def _checked(ws: Workspace) -> set[str]:

@@ -7,7 +7,8 @@ themselves (CP9 golden-set disagreements, the demo). A reviewer claims the next 
 claimed_by IS NULL`` whose row count says who won; a claim older than ``CLAIM_S`` lapses.
 With ``[review] agreement = 2`` an item is final only when two reviewers decided the same;
 until then it goes back to the queue for someone who has not decided it. Every decision is a
-signed ``review-decision`` entry committed with its row.
+signed ``review-decision`` entry committed with its row; agreement and the export read the
+decisions through :mod:`cpmap.review.signed_rows`, checked against those entries.
 """
 
 from __future__ import annotations
@@ -167,11 +168,13 @@ def decide(ws: Workspace, user: str, item_id: int, decision: str,
         if row is None or row.status != "open" or row.claimed_by != user:
             raise InputError(f"review item {item_id}: not claimed by {user} (claim it first)")
         item = _item(row)
-        final = decision != "skip" and _agreeing(conn, item_id, decision, label) + 1 >= need
+        agreeing = sum(1 for d in _signed_decisions(ws, conn, item_id)
+                       if (d["decision"], d["label"]) == (decision, label))
+        final = decision != "skip" and agreeing + 1 >= need
         entry = _record(ws, conn, item, user, decision, label, final)
         conn.execute(insert(review_decisions).values(
             item=item_id, reviewer=user, decision=decision, label=label,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"), entry=entry.index))
+            created_at=entry.created_at, entry=entry.index))
         values: dict[str, Any] = {"claimed_by": None, "claimed_at": None}
         if final:
             values |= {"status": "final", "decision": decision, "label": label}
@@ -180,11 +183,15 @@ def decide(ws: Workspace, user: str, item_id: int, decision: str,
     return get(ws, item_id)
 
 
-def _agreeing(conn: Connection, item_id: int, decision: str, label: str | None) -> int:
-    return int(conn.execute(select(func.count()).select_from(review_decisions).where(
-        review_decisions.c.item == item_id, review_decisions.c.decision == decision,
-        (review_decisions.c.label == label) if label is not None
-        else review_decisions.c.label.is_(None))).scalar_one())
+def _signed_decisions(ws: Workspace, conn: Connection, item_id: int) -> list[dict[str, Any]]:
+    """The item's decisions so far, verified against their signed entries (agreement is
+    counted from what reviewers signed, never from rows a store writer added)."""
+    from cpmap.core.verified import SignedLog
+    from cpmap.review.signed_rows import DECISIONS, ITEMS
+
+    log = SignedLog.load(ws, conn)
+    ITEMS.read(ws, conn, where=lambda r: r["id"] == item_id, log=log)
+    return DECISIONS.read(ws, conn, where=lambda r: r["item"] == item_id, log=log)
 
 
 def _record(ws: Workspace, conn: Connection, item: Item, user: str, decision: str,
@@ -211,8 +218,11 @@ def decided_count(ws: Workspace, model: str) -> int:
 
 
 def final_items(ws: Workspace, model: str) -> list[Item]:
-    with ws.store.read() as conn:
-        rows = conn.execute(select(review_items).where(
-            review_items.c.model == model, review_items.c.status == "final")
-            .order_by(review_items.c.id)).all()
-    return [_item(r) for r in rows]
+    """``model``'s final items, each checked against its final signed decision (the export
+    makes training data of their labels)."""
+    from types import SimpleNamespace
+
+    from cpmap.review.signed_rows import ITEMS
+
+    rows = [r for r in ITEMS.read(ws) if r["model"] == model and r["status"] == "final"]
+    return [_item(SimpleNamespace(**r)) for r in sorted(rows, key=lambda r: int(r["id"]))]

@@ -26,6 +26,10 @@ class StoredModelEvidence(_CP4):
     model: str = detail("")
     version: int | None = detail()
     format: str = detail("")
+    arch: str = detail("")
+    #: SHA-256 of the stored training record (the ``models.record`` JSON): it says how the
+    #: artifact is loaded (a user's own model's schema, reviewed skops types), so it is signed
+    record_sha256: str = detail("")
 
 
 @dataclass(frozen=True, kw_only=True)
