@@ -3,7 +3,10 @@
 :func:`attach` is called once by the gateway builder: it reads ``[monitoring]``, loads the
 latest verified baseline about the digest served (refusing a pinned baseline that is about
 another version, and refusing to serve with ``enabled = "on"`` and no baseline), and hooks the
-monitor into the app and its prediction log. On the request path the gateway calls
+monitor into the app and its prediction log. Answers of another version (a canary's candidate,
+the version a reload promoted) are scored against that version's own latest baseline, loaded
+when it is first seen, and logged and alerted under its name; a version without one is not
+scored (said once in the log). On the request path the gateway calls
 :meth:`Monitor.admit` (throttled / blocked clients), :meth:`Monitor.check` (after the model:
 scores, policy, detectors; the fields the log records) and, in chat mode,
 :meth:`Monitor.filter_chat`. Everything slow (alerts, webhooks, the store) happens elsewhere.
@@ -70,20 +73,48 @@ class Monitor:
         self.sink = AlertSink(ws, hook, cfg.cooldown_s,
                               lambda k: self.metrics.alerts.labels(k).inc())
         self._key = client_key(ws)
-        self.detectors = probing = None
-        if baseline is not None:
-            from dataclasses import replace
-
-            self.detectors = Detectors(baseline.confidence_mean, baseline.confidence_q05,
-                                       baseline.target_fpr)
-            settings = replace(baseline.probing,
-                               harvest_rows_per_minute=cfg.harvest_rows_per_minute)
-            probing = ProbeDetector(settings, baseline.target_fpr)
-        self.probing = probing
+        self.detectors, self.probing = self._calibrated(baseline)
+        # versions other than the one the monitor was built for (a canary's candidate, the
+        # version a reload promoted): each scored against its own baseline, loaded once
+        self._versions: dict[str, tuple[Baseline | None, Detectors | None,
+                                        ProbeDetector | None]] = {}
         self.text = TextFilter(cfg.filter_pii, cfg.filter_secrets, cfg.deny_patterns,
                                _schema(cfg.json_schema))
         self.penalty: dict[str, tuple[str, float]] = {}  # client -> (action, until)
-        self._mismatch = False
+
+    def _calibrated(self, baseline: Baseline | None
+                    ) -> tuple[Detectors | None, ProbeDetector | None]:
+        if baseline is None:
+            return None, None
+        from dataclasses import replace
+
+        settings = replace(baseline.probing,
+                           harvest_rows_per_minute=self.cfg.harvest_rows_per_minute)
+        return (Detectors(baseline.confidence_mean, baseline.confidence_q05,
+                          baseline.target_fpr), ProbeDetector(settings, baseline.target_fpr))
+
+    def _version(self, digest: str) -> tuple[Baseline | None, Detectors | None,
+                                             ProbeDetector | None]:
+        """The baseline and detectors of ``digest``: the monitor's own, or another version's
+        (its latest verified baseline, loaded on first sight; None: not scored, said once)."""
+        if digest == self.digest:
+            return self.base, self.detectors, self.probing
+        if digest not in self._versions:
+            from cpmap.monitor import baseline as bl
+
+            try:
+                base = bl.current(self.ws, digest)
+            except bl.BaselineError as e:
+                log.error("sha256:%s: %s; its answers are not scored", digest[:12], e.message)
+                base = None
+            if base is None:
+                log.error("no baseline about sha256:%s (now served): its answers are not "
+                          "scored", digest[:12])
+            else:
+                log.warning("monitoring %s sha256:%s with its own baseline #%s", base.model,
+                            digest[:12], base.entry)
+            self._versions[digest] = (base, *self._calibrated(base))
+        return self._versions[digest]
 
     # -- request path -----------------------------------------------------------------------
 
@@ -105,25 +136,24 @@ class Monitor:
     def check(self, client: str, x: np.ndarray, probs: np.ndarray, digest: str
               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """(extra output tensors, log fields); may refuse per policy (422, neutral)."""
-        if self.base is None or self.detectors is None or self.probing is None:
-            return [], {}
-        if digest != self.base.model_digest:  # a reload moved the version: stop scoring
-            if not self._mismatch:
-                log.error("baseline is about sha256:%s, now serving sha256:%s: monitoring "
-                          "stopped", self.base.model_digest[:12], digest[:12])
-                self._mismatch = True
+        base, detectors, probing = self._version(digest)  # a canary's, or a promoted one's
+        if base is None or detectors is None or probing is None:
             return [], {}
         xs = np.asarray(x, dtype=np.float64)
-        scores, conf = self.base.detector.score(xs, probs)
+        scores, conf = base.detector.score(xs, probs)
         flagged = scores >= 1.0
-        fields = {"confidence": round(float(conf.mean()), 4), "ood": bool(flagged.any()),
-                  "ood_score": round(float(scores.max()), 3)}
+        fields: dict[str, Any] = {"confidence": round(float(conf.mean()), 4),
+                                  "ood": bool(flagged.any()),
+                                  "ood_score": round(float(scores.max()), 3)}
+        if digest != self.digest:  # the log names the version that answered
+            ref, answered = self._about(base)
+            fields = {**fields, "version": ref, "version_digest": answered}
         self.metrics.rows.inc(len(xs))
         self.metrics.ood.inc(int(flagged.sum()))
         for c in conf:
             self.metrics.confidence.observe(float(c))
-        self._streams(client, conf, flagged)
-        self._probing(client, xs, probs, flagged)
+        self._streams(client, conf, flagged, base, detectors)
+        self._probing(client, xs, probs, flagged, base, probing)
         if flagged.any() and self.cfg.policy == "refuse":
             self.metrics.actions.labels("refuse").inc()
             raise MonitorRefusal(422, "input rejected", "ood", {**fields, "client": client})
@@ -141,28 +171,32 @@ class Monitor:
 
         return str(hash_client(self._key, client))
 
-    def _streams(self, client: str, conf: np.ndarray, flagged: np.ndarray) -> None:
-        assert self.detectors is not None  # noqa: S101 - checked by the caller
+    def _about(self, base: Baseline) -> tuple[str, str]:
+        """(ref, digest) an alert names: the version the scored rows went to."""
+        own = base.model_digest == self.digest
+        return (self.model if own else base.model), base.model_digest
+
+    def _streams(self, client: str, conf: np.ndarray, flagged: np.ndarray, base: Baseline,
+                 detectors: Detectors) -> None:
         for key in ("model", f"client:{client}"):
             for c, f in zip(conf, flagged, strict=True):
-                for ch in self.detectors.update(key, float(c), bool(f)):
+                for ch in detectors.update(key, float(c), bool(f)):
                     who = None if key == "model" else self._hashed(client)
                     kind = ch.kind if self.cfg.policy != "log" else ""
                     if kind:
-                        self.sink.raise_(Alert(kind, self.model, self.digest, ch.message,
+                        self.sink.raise_(Alert(kind, *self._about(base), ch.message,
                                                who, f"last {ch.window} rows",
                                                info={"value": round(ch.value, 4)}))
 
     def _probing(self, client: str, xs: np.ndarray, probs: np.ndarray,
-                 flagged: np.ndarray) -> None:
-        assert self.probing is not None  # noqa: S101 - checked by the caller
-        signals = self.probing.observe(client, xs, probs, flagged)
-        rows = self.probing.clients[client].rows
+                 flagged: np.ndarray, base: Baseline, probing: ProbeDetector) -> None:
+        signals = probing.observe(client, xs, probs, flagged)
+        rows = probing.clients[client].rows
         for s in signals:
             action = self.cfg.probing_action
             if action != "alert":
                 self.penalty[client] = (action, time.monotonic() + self.cfg.throttle_s)
-            self.sink.raise_(Alert(s.kind, self.model, self.digest, s.message,
+            self.sink.raise_(Alert(s.kind, *self._about(base), s.message,
                                    self._hashed(client), f"{rows} rows so far", action,
                                    {**s.info, "rows_seen": rows}))
 
