@@ -40,15 +40,6 @@ def _production_gateway(ws: Workspace, name: str) -> tuple[Gateway, str]:
             "on CP9: " + e.reasons[0] + "; recorded as an unsafe serve)")
 
 
-def held_out(ws: Workspace, name: str) -> np.ndarray:
-    """Production's held-out test rows (its training record's split): natural traffic."""
-    from cpmap.registry.versions import get
-    from cpmap.retrain.rollout import _golden
-
-    return np.asarray(_golden(ws, name, get(ws, f"{name}@production").version).x,
-                      dtype=np.float32)
-
-
 def _post(c: Any, name: str, key: str, rows: np.ndarray) -> int:
     r = c.post(f"/v2/models/{name}/infer", headers={"X-API-Key": key}, json={
         "inputs": [{"name": "input", "datatype": "FP32", "shape": list(rows.shape),
@@ -87,32 +78,39 @@ def canary_traffic(ws: Workspace, gw: Gateway, url: str, name: str, x: np.ndarra
 
 
 def after_promotion(ws: Workspace, gw: Gateway, url: str, name: str, x: np.ndarray
-                    ) -> tuple[str, str, dict[int, int]]:
-    """Reload the gateway onto the promoted version; a user's held-out digits and a
-    prober's noise. (the line to show, the new version's ref, the prober's statuses)"""
+                    ) -> tuple[list[str], bool]:
+    """Reload the gateway onto the promoted version; a user sends held-out digits, a prober
+    uniform noise; what the new version's own baseline flagged. (lines, as expected)"""
     import httpx
 
     from cpmap.gateway.keys import create
 
     gw.canary = None  # the rollout is closed: no more routing
     fresh = gw.reload()
-    mon = gw.monitor
-    base = None if mon is None else mon._version(fresh.digest)[0]
-    user = create(ws, "promoted-user", [f"infer:{name}"], "1000/minute")[0]
-    prober = create(ws, "promoted-prober", [f"infer:{name}"], "1000/minute")[0]
+    base, _, probing = (None, None, None) if gw.monitor is None else \
+        gw.monitor._version(fresh.digest)
+    if base is None or probing is None:
+        return [f"reloaded onto {fresh.ref}: no CP8 baseline about it, not monitored"], False
+    keys = {c: create(ws, f"promoted-{c}", [f"infer:{name}"], "1000/minute")[0]
+            for c in ("user", "prober")}
     gw.keyring.load(ws)
     noise = np.random.default_rng(10).uniform(0, 1, (64, x.shape[1])).astype(np.float32)
-    codes: dict[int, int] = {}
+    refused = 0
     with httpx.Client(base_url=url, timeout=10) as c:
         for i in range(0, 64, 16):
-            _post(c, name, user, x[-64:][i:i + 16])
-            code = _post(c, name, prober, noise[i:i + 16])
-            codes[code] = codes.get(code, 0) + 1
-    if base is None:
-        return (f"reloaded onto {fresh.ref}: no CP8 baseline about it, not monitored",
-                fresh.ref, codes)
-    return (f"reloaded onto {fresh.ref}, monitored with its own baseline #{base.entry}",
-            fresh.ref, codes)
+            _post(c, name, keys["user"], x[-64:][i:i + 16])
+            refused += _post(c, name, keys["prober"], noise[i:i + 16]) != 200
+
+    def seen(client: str) -> tuple[int, int]:
+        st = probing.clients.get(f"promoted-{client}")
+        return (0, 0) if st is None else (int(st.ood.count), len(st.ood))
+
+    (uf, us), (pf, ps) = seen("user"), seen("prober")
+    lines = [f"reloaded onto {fresh.ref}, monitored with its own baseline #{base.entry}: "
+             f"a user's held-out digits {uf}/{us} rows flagged; a prober's uniform noise "
+             f"{pf}/{ps} rows flagged" + (f", then throttled ({refused} requests refused)"
+                                          if refused else "")]
+    return lines, us == 64 and ps > 0 and pf == ps and uf <= 0.1 * us
 
 
 def flagged(ws: Workspace, ref: str, client: str, since_s: float) -> tuple[int, int]:
