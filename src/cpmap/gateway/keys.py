@@ -17,6 +17,7 @@ import hmac
 import json
 import re
 import secrets
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -193,15 +194,26 @@ class KeyRing:
         self._secret = secret_key
         self._by_id = {k.key_id: k for k in keys or [] if k.revoked_at is None}
         self._dummy = key_hash(secret_key, "cpk_0000000000000000_" + "0" * 43)
+        self._lock = threading.Lock()
+        self._begun = self._applied = 0  # load tickets: the latest begun, the latest applied
 
     def load(self, ws: Workspace) -> None:
         """Refresh from the verified store; a table the signed log does not back leaves no
-        key usable (fail closed) and raises the integrity error."""
+        key usable (fail closed) and raises the integrity error. A load that began before
+        another one finished never replaces that newer set (the periodic refresh racing a
+        caller's load right after creating a key would otherwise drop the key)."""
+        with self._lock:
+            self._begun += 1
+            ticket = self._begun
         try:
-            self._by_id = {k.key_id: k for k in list_keys(ws, include_revoked=False)}
+            found = {k.key_id: k for k in list_keys(ws, include_revoked=False)}
         except IntegrityError:
-            self._by_id = {}
+            with self._lock:
+                self._by_id = {}
             raise
+        with self._lock:
+            if ticket > self._applied:
+                self._by_id, self._applied = found, ticket
 
     def authenticate(self, presented: str) -> ApiKey | None:
         """The key's grant, or None; the same work whether or not the key id exists."""
