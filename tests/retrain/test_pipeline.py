@@ -224,3 +224,27 @@ def test_rollout_cli_status_promote_abort(prod_ws: Any, capsys: pytest.CaptureFi
              for e in Ledger(ws).entries(control="CP10", kind="retrain-rollout")]
     assert steps == [("start", "pass"), ("abort", "fail"), ("start", "pass"),
                      ("promote", "pass")]
+
+
+def test_cp9_evidence_about_production_does_not_gate_the_candidate(prod_ws: Any) -> None:
+    """Drift and a failed golden run are about production (what the alert says); the
+    candidate's gate reads only evidence about its own digest."""
+    from cpmap.core.evidence import Evidence, Subject, Verdict, record
+    from cpmap.core.findings import Finding, Location, Severity
+    from cpmap.drift.predicates import GoldenRun
+    from cpmap.gate.evaluate import gate
+    from cpmap.retrain.pipeline import run
+
+    ws, mv = prod_ws
+    about = [Subject(f"model:{mv.ref}", mv.digest)]
+    record(Evidence("CP9", "drift", about, Verdict.FAIL, findings=[Finding(
+        "CP9-DRIFT", Severity.HIGH, "input drift", Location(mv.ref), "retrain")]), ws)
+    record(Evidence.of(GoldenRun(verdict=Verdict.FAIL, rows=100, accuracy=0.5,
+                                 accuracy_lower=0.4, macro_f1=0.5, golden="digits-golden@1"),
+                       about), ws)
+    assert gate(ws, mv.ref).control("CP9").status == "fail"  # production's own evidence
+    result = run(ws, "digits", manual("digits", "drift"), [])
+    assert result.status == "gated", result.gate_reasons
+    assert result.candidate is not None
+    cp9 = gate(ws, result.candidate.ref).control("CP9")
+    assert cp9.status != "fail" and not cp9.evidence, cp9.reasons

@@ -24,7 +24,7 @@ def demo(
     """Run every implemented control on built-in data and write the report."""
     from cpmap.core.workspace import DIRNAME, init, open_workspace
     from cpmap.formats.report import write_report
-    from cpmap.lifecycle import Context, StageResult, run, select
+    from cpmap.lifecycle import Context, StageResult, cpu_time, run, select
     from cpmap.lifecycle.project import production_reports
 
     stages = select(only.split(",") if only else None)  # bad --only changes nothing
@@ -57,14 +57,15 @@ def demo(
             if line.strip() not in logged:
                 out.print(f"    {line}", markup=False, highlight=False)
         out.print(f"    [{'green' if r.ok else 'red'}]{'done' if r.ok else 'FAILED'}[/] "
-                  f"in {r.seconds:.1f}s")
+                  f"in {r.seconds:.1f}s (CPU {r.cpu_seconds:.1f}s)")
 
     ctx = Context(ws, root / "project", log)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_time()
     outcome = run(ctx, stages, on_stage=start, on_result=show)
     path = write_report(ws, report)
-    out.print(f"report: {path.resolve()}  ({time.perf_counter() - started:.0f}s in all)")
+    out.print(f"report: {path.resolve()}  ({time.perf_counter() - started:.0f}s in all, "
+              f"CPU {cpu_time() - cpu:.0f}s)")
     if outcome.artifacts.has("registry_model"):
         for page in production_reports(ws, outcome.artifacts.registry_model, report):
             out.print(f"report of the production model: {page.resolve()}")

@@ -45,18 +45,21 @@ def check_subjects(ws: Workspace, log: SignedLog) -> int:
 
 
 def compare_subjects(ws: Workspace, signed_by_entry: Mapping[int, Sequence[tuple[str, str]]],
-                     digests: Iterable[str] | None = None) -> int:
+                     digests: Iterable[str] | None = None, below: int | None = None) -> int:
     """Compare ``ledger_subjects`` with the signed (name, digest) subjects of each entry.
 
     With ``digests``, only index rows and signed subjects naming one of them are compared
     (what the gate needs for a version's scope); either way every row read is compared.
-    Returns the number of index rows compared.
+    ``below``: only the index rows of entries before it (the log size the caller read, when
+    writers may append meanwhile). Returns the number of index rows compared.
     """
     wanted = None if digests is None else set(digests)
     q = select(ledger_subjects.c.idx, ledger_subjects.c.position, ledger_subjects.c.name,
                ledger_subjects.c.digest)
     if wanted is not None:
         q = q.where(ledger_subjects.c.digest.in_(sorted(wanted)))
+    if below is not None:
+        q = q.where(ledger_subjects.c.idx < below)
     with ws.store.read() as conn:
         stored = {(int(r[0]), int(r[1])): (str(r[2]), str(r[3])) for r in conn.execute(q)}
     signed = {(index, pos): (name, digest) for index, subjects in signed_by_entry.items()

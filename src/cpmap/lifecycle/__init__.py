@@ -21,7 +21,7 @@ from cpmap.lifecycle.artifacts import Artifacts, MissingArtifact
 from cpmap.lifecycle.context import Context, Outcome, StageResult
 
 __all__ = ["STAGES", "Artifacts", "Context", "MissingArtifact", "Outcome", "Stage",
-           "StageResult", "run", "select"]
+           "StageResult", "cpu_time", "run", "select"]
 
 Stage = tuple[str, str, str]  # (control id, title, "module:function")
 
@@ -64,14 +64,22 @@ def _load(target: str) -> Callable[[Context], StageResult]:
     return fn
 
 
+def cpu_time() -> float:
+    """CPU seconds used so far by this process (all threads) and its reaped children."""
+    import resource
+
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + child.ru_utime + child.ru_stime
+
+
 def _run_one(ctx: Context, control: str, target: str) -> StageResult:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_time()
     try:
         result = _load(target)(ctx)
     except MissingArtifact as e:
         result = StageResult(control, False, (
             f"{e.message}; run it first (cpmap demo --only {e.made_by},{control})",))
-    return replace(result, seconds=time.perf_counter() - start)
+    return replace(result, seconds=time.perf_counter() - start, cpu_seconds=cpu_time() - cpu)
 
 
 def run(ctx: Context, stages: Sequence[Stage] | None = None, only: Iterable[str] | None = None,

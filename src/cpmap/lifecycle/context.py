@@ -26,12 +26,15 @@ class Context:
 
 @dataclass(frozen=True)
 class StageResult:
-    """One stage's outcome: ok, the lines to show, its wall time, and what it hands on."""
+    """One stage's outcome: ok, the lines to show, its wall and CPU time (this process's
+    threads and its finished child processes: less noisy than wall time on a shared machine),
+    and what it hands on."""
 
     control: str
     ok: bool
     lines: tuple[str, ...]
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     made: Artifacts = field(default_factory=Artifacts)
 
 

@@ -4,9 +4,15 @@ run (``cpmap demo --only CP4``): the same built-in datasets by their ``builtin:`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cpmap.lifecycle.artifacts import Artifacts
 from cpmap.lifecycle.context import Context
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cpmap.core.workspace import Workspace
 
 BUILTIN_DIGITS = "builtin:digits"
 BUILTIN_CUSTOMERS = "builtin:customers"
@@ -38,3 +44,15 @@ def customers_table(ctx: Context) -> tuple[Path, Artifacts]:
 
     path = write_customers(ctx.workdir / "data" / "customers.csv")
     return path, Artifacts(customers_csv=path)
+
+
+def held_out(ws: Workspace, name: str) -> np.ndarray:
+    """``name``'s production version's held-out test rows (its training record's split, the
+    rows the canary's golden-set comparison scores): the demo's natural, legitimate traffic."""
+    import numpy as np
+
+    from cpmap.registry.versions import get
+    from cpmap.retrain.rollout import _golden
+
+    version = get(ws, f"{name}@production").version
+    return np.asarray(_golden(ws, name, version).x, dtype=np.float32)

@@ -148,6 +148,7 @@ class AlertSink:
                 log.exception("recording alert %s failed", a.kind)
             finally:
                 self._q.task_done()
+        self._q.task_done()  # the stop sentinel: a drain after close must not wait it out
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until every queued alert is recorded (tests, shutdown)."""

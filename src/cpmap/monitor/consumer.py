@@ -21,8 +21,8 @@ from typing import Any
 log = logging.getLogger("cpmap.monitor")
 
 MAX_BACKLOG = 100_000
-# (seq, client, x, probs, scores, confidence, monotonic time, refused, abstained)
-Event = tuple[int, str, Any, Any, Any, Any, float, bool, bool]
+# (seq, client, x, probs, scores, confidence, monotonic time, refused, abstained, version)
+Event = tuple[int, str, Any, Any, Any, Any, float, bool, bool, Any]
 
 
 class Consumer:

@@ -3,7 +3,10 @@
 :func:`attach` is called once by the gateway builder: it reads ``[monitoring]``, loads the
 latest verified baseline about the digest served (refusing a pinned baseline that is about
 another version, and refusing to serve with ``enabled = "on"`` and no baseline), and hooks the
-monitor into the app and its prediction log. On the request path the gateway calls
+monitor into the app and its prediction log. Answers of another version (a canary's candidate,
+the version a reload promoted) are scored against that version's own latest baseline, loaded
+when it is first seen, and logged and alerted under its name; a version without one is not
+scored (said once in the log). On the request path the gateway calls
 :meth:`Monitor.admit` (throttled / blocked clients), :meth:`Monitor.check` (after the model:
 the OOD score and flag, the confidence, the policy; the fields the log records) and, in chat
 mode, :meth:`Monitor.filter_chat`. The rest (metrics, change detectors, probing, alerts) runs
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,6 +51,18 @@ class MonitorRefusal(Refusal):
         self.fields = fields
 
 
+@dataclass(frozen=True)
+class _Version:
+    """One served version's monitoring state: its baseline, the request-path scorer built from
+    it, and the detectors that judge its traffic (each version its own, so a canary's answers
+    never move production's statistics)."""
+
+    base: Baseline
+    scorer: Scorer
+    detectors: Detectors
+    probing: ProbeDetector
+
+
 class _Metrics:
     def __init__(self, registry: Any) -> None:
         from prometheus_client import Counter, Histogram
@@ -75,28 +91,64 @@ class Monitor:
         self.sink = AlertSink(ws, hook, cfg.cooldown_s,
                               lambda k: self.metrics.alerts.labels(k).inc())
         self._key = client_key(ws)
-        self.detectors = probing = None
-        self.scorer: Scorer | None = None
-        if baseline is not None:
-            from dataclasses import replace
-
-            self.scorer = Scorer(baseline.detector)
-            self._scored = baseline.model_digest
-            self.detectors = Detectors(baseline.confidence_mean, baseline.confidence_q05,
-                                       baseline.target_fpr)
-            settings = replace(baseline.probing,
-                               harvest_rows_per_minute=cfg.harvest_rows_per_minute)
-            probing = ProbeDetector(settings, baseline.target_fpr)
-        self.probing = probing
+        self.own = self._calibrated(baseline)
+        # versions other than the one the monitor was built for (a canary's candidate, the
+        # version a reload promoted): each scored against its own baseline, loaded once
+        self._versions: dict[str, _Version | None] = {digest: self.own}
         self.text = TextFilter(cfg.filter_pii, cfg.filter_secrets, cfg.deny_patterns,
                                _schema(cfg.json_schema))
         self.penalty: dict[str, tuple[str, float]] = {}  # client -> (action, until)
-        self._mismatch = False
         self._refuse = cfg.policy == "refuse"
         self._alerting = cfg.policy != "log"
         self.consumer = Consumer(self._process) if background else None
         self.fired: list[tuple[int, Alert]] = []  # (request sequence number, alert)
         self._seq = 0
+
+    @property
+    def scorer(self) -> Scorer | None:
+        return None if self.own is None else self.own.scorer
+
+    @property
+    def detectors(self) -> Detectors | None:
+        return None if self.own is None else self.own.detectors
+
+    @property
+    def probing(self) -> ProbeDetector | None:
+        return None if self.own is None else self.own.probing
+
+    def _calibrated(self, baseline: Baseline | None) -> _Version | None:
+        if baseline is None:
+            return None
+        from dataclasses import replace
+
+        settings = replace(baseline.probing,
+                           harvest_rows_per_minute=self.cfg.harvest_rows_per_minute)
+        return _Version(baseline, Scorer(baseline.detector),
+                        Detectors(baseline.confidence_mean, baseline.confidence_q05,
+                                  baseline.target_fpr),
+                        ProbeDetector(settings, baseline.target_fpr))
+
+    def _version(self, digest: str) -> _Version | None:
+        """The monitoring state of ``digest``: the monitor's own, or another version's (its
+        latest verified baseline, loaded on first sight; None: not scored, said once)."""
+        if digest in self._versions:
+            return self._versions[digest]
+        from cpmap.monitor import baseline as bl
+
+        base: Baseline | None
+        try:
+            base = bl.current(self.ws, digest)
+        except bl.BaselineError as e:
+            log.error("sha256:%s: %s; its answers are not scored", digest[:12], e.message)
+            base = None
+        if base is None:
+            log.error("no baseline about sha256:%s (now served): its answers are not scored",
+                      digest[:12])
+        else:
+            log.warning("monitoring %s sha256:%s with its own baseline #%s", base.model,
+                        digest[:12], base.entry)
+        self._versions[digest] = v = self._calibrated(base)
+        return v
 
     # -- request path -----------------------------------------------------------------------
 
@@ -123,11 +175,10 @@ class Monitor:
         policy), the confidence and the abstain output. Metrics, change detectors, probing
         and alerts get the request as one event for :meth:`_process`, in order, on the
         consumer thread."""
-        sc = self.scorer
-        if sc is None:
+        v = self._versions[digest] if digest in self._versions else self._version(digest)
+        if v is None:
             return [], {}
-        if digest != self._scored:  # a reload moved the version: stop scoring
-            return self._moved(digest)
+        sc = v.scorer
         if len(x) == 1:  # the common request: floats, no per-row arrays
             top, mean = sc.score_one(x[0], probs[0])
             scores: Any = top
@@ -136,13 +187,17 @@ class Monitor:
             scores, conf = sc.score(x, probs)
             top, mean = float(scores.max()), float(conf.mean())
         ood = top >= 1.0
-        fields = {"confidence": round(mean, 4), "ood": ood, "ood_score": round(top, 3)}
+        fields: dict[str, Any] = {"confidence": round(mean, 4), "ood": ood,
+                                  "ood_score": round(top, 3)}
+        if digest != self.digest:  # the log names the version that answered
+            ref, answered = self._about(v.base)
+            fields = {**fields, "version": ref, "version_digest": answered}
         refuse = ood and self._refuse
         rows = None if refuse or self.cfg.abstain_floor <= 0 else abstain(
             probs, self.cfg.abstain_floor)
         self._seq += 1
         event = (self._seq, client, x, probs, scores, conf, time.monotonic(), refuse,
-                 rows is not None and bool(rows.any()))
+                 rows is not None and bool(rows.any()), v)
         if self.consumer is None:
             self._process(event)
         else:
@@ -154,18 +209,11 @@ class Monitor:
         return [{"name": "abstain", "datatype": "BOOL", "shape": [len(rows)],
                  "data": rows.tolist()}], fields
 
-    def _moved(self, digest: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        if not self._mismatch:
-            log.error("baseline is about sha256:%s, now serving sha256:%s: monitoring "
-                      "stopped", self._scored[:12], digest[:12])
-            self._mismatch = True
-        return [], {}
-
     # -- the consumer thread ----------------------------------------------------------------
 
     def _process(self, event: Event) -> None:
         """Everything the response does not wait for, for one request, in request order."""
-        seq, client, x, probs, scores, conf, now, refused, abstained = event
+        seq, client, x, probs, scores, conf, now, refused, abstained, v = event
         scores, conf = np.atleast_1d(scores), np.atleast_1d(conf)
         flagged = scores >= 1.0
         m = self.metrics
@@ -177,8 +225,8 @@ class Monitor:
             m.actions.labels("refuse").inc()
         if abstained:
             m.actions.labels("abstain").inc()
-        self._streams(seq, client, conf, flagged)
-        self._probing(seq, client, np.asarray(x, dtype=np.float64), probs, flagged, now)
+        self._streams(seq, client, conf, flagged, v)
+        self._probing(seq, client, np.asarray(x, dtype=np.float64), probs, flagged, now, v)
 
     def _raise(self, seq: int, alert: Alert) -> None:
         if self.sink.raise_(alert):
@@ -189,27 +237,31 @@ class Monitor:
 
         return str(hash_client(self._key, client))
 
-    def _streams(self, seq: int, client: str, conf: np.ndarray, flagged: np.ndarray) -> None:
-        assert self.detectors is not None  # noqa: S101 - set with the scorer
+    def _about(self, base: Baseline) -> tuple[str, str]:
+        """(ref, digest) an alert names: the version the scored rows went to."""
+        own = base.model_digest == self.digest
+        return (self.model if own else base.model), base.model_digest
+
+    def _streams(self, seq: int, client: str, conf: np.ndarray, flagged: np.ndarray,
+                 v: _Version) -> None:
         for key in ("model", f"client:{client}"):
             for c, f in zip(conf.tolist(), flagged.tolist(), strict=True):
-                for ch in self.detectors.update(key, c, f):
+                for ch in v.detectors.update(key, c, f):
                     if self._alerting:
                         who = None if key == "model" else self._hashed(client)
-                        self._raise(seq, Alert(ch.kind, self.model, self.digest, ch.message,
+                        self._raise(seq, Alert(ch.kind, *self._about(v.base), ch.message,
                                                who, f"last {ch.window} rows",
                                                info={"value": round(ch.value, 4)}))
 
     def _probing(self, seq: int, client: str, xs: np.ndarray, probs: np.ndarray,
-                 flagged: np.ndarray, now: float) -> None:
-        assert self.probing is not None  # noqa: S101 - set with the scorer
-        signals = self.probing.observe(client, xs, probs, flagged, now)
-        rows = self.probing.clients[client].rows
+                 flagged: np.ndarray, now: float, v: _Version) -> None:
+        signals = v.probing.observe(client, xs, probs, flagged, now)
+        rows = v.probing.clients[client].rows
         for s in signals:
             action = self.cfg.probing_action
             if action != "alert":
                 self.penalty[client] = (action, now + self.cfg.throttle_s)
-            self._raise(seq, Alert(s.kind, self.model, self.digest, s.message,
+            self._raise(seq, Alert(s.kind, *self._about(v.base), s.message,
                                    self._hashed(client), f"{rows} rows so far", action,
                                    {**s.info, "rows_seen": rows}))
 

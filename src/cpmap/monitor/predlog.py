@@ -56,7 +56,8 @@ def write_rows(conn: Connection, batch: int, entries: Sequence[dict[str, Any]], 
                digest: str, key: bytes, retention_days: float) -> None:
     """The batch's rows as columns; then rows past the retention are deleted."""
     rows = [{"batch": batch, "seq": i, "request_id": str(e.get("id", ""))[:64],
-             "ts": float(e.get("ts") or 0.0), "model": model, "model_digest": digest,
+             "ts": float(e.get("ts") or 0.0), "model": e.get("version") or model,
+             "model_digest": e.get("version_digest") or digest,
              "client": hash_client(key, e.get("client")), "status": int(e.get("status", 0)),
              "rows": int(e.get("rows", 0)), "input_digest": e.get("input"),
              "output_digest": e.get("output"), "confidence": _mean(e.get("confidence")),

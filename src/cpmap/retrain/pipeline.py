@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from cpmap.models.datasets import Dataset
     from cpmap.registry.manifest import ModelVersion
     from cpmap.robustness.config import TrainConfig
+    from cpmap.robustness.runner import AttackSettings
 
 Log = Callable[[str], None]
 
@@ -118,10 +119,25 @@ def _merged(ws: Workspace, name: str, run_id: str, anchor: Dataset,
                             transform="retrain-merge").ref
 
 
-def _evidence(ws: Workspace, store_ref: str, data: str) -> None:
+def attack_settings(ws: Workspace) -> AttackSettings:
+    """The candidate's CP4 attack strength: AutoAttack's standard run unless
+    ``[retraining.attack]`` lowers it (``apgd_steps``, ``fab_steps``, ``square_iters``,
+    ``steps``); a weaker run says so in its evidence (``runner.shortfall``)."""
+    from cpmap.robustness.runner import AttackSettings
+
+    given = ws.setting("retraining", "attack", {}) or {}
+    known = {"steps", "apgd_steps", "fab_steps", "square_iters", "hsj_iterations"}
+    if not isinstance(given, dict) or not set(given) <= known or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in given.values()):
+        raise InputError(f"[retraining.attack] {given!r}: positive integers for "
+                         f"{', '.join(sorted(known))}")
+    return AttackSettings(**given)
+
+
+def _evidence(ws: Workspace, store_ref: str, data: str) -> list[str]:
     """A CP4 evaluation at the gate's eps and a CP5 campaign of the candidate: fuzzing,
     extraction (the gateway's query budget comes from it) and membership inference;
-    ``[retraining.campaign]`` adjusts the sections."""
+    ``[retraining.campaign]`` adjusts the sections. What they measured, as lines."""
     from cpmap.gate.policy import load as load_policy
     from cpmap.redteam.plan import from_dict
     from cpmap.redteam.service import run_campaign
@@ -132,7 +148,15 @@ def _evidence(ws: Workspace, store_ref: str, data: str) -> None:
     assert isinstance(rule, CP4Rule)  # noqa: S101 - the registry declares CP4's rule type
     attacks = list(rule.ensemble) if rule.attack == "ensemble" else [rule.attack]
     samples = int(ws.setting("retraining", "eval_samples", 300))
-    evaluate_model(ws, store_ref, data, [rule.eps], attacks, samples=samples, seed=0)
+    settings = attack_settings(ws)
+    ev = evaluate_model(ws, store_ref, data, [rule.eps], attacks, samples=samples, seed=0,
+                        settings=settings).evaluation
+    from cpmap.robustness.runner import shortfall
+
+    weaker = shortfall(settings, attacks)
+    lines = [f"{store_ref}: CP4 per-example worst case at eps {rule.eps:g} "
+             f"{ev.robust_at(rule.eps) or 0:.3f} (clean {ev.clean_accuracy:.3f}, "
+             f"{samples} rows)" + (f"; {weaker}" if weaker else "")]
     # extraction stays on: the gateway sizes the candidate's query budget from it (CP7)
     sections: dict[str, Any] = {"evasion": {"enabled": False},
                                 "inversion": {"enabled": False},
@@ -141,7 +165,15 @@ def _evidence(ws: Workspace, store_ref: str, data: str) -> None:
     for section, values in (custom.items() if isinstance(custom, dict) else ()):
         sections[str(section)] = {**sections.get(str(section), {}), **dict(values)}
     plan = from_dict(sections, "retraining plan")
-    run_campaign(ws, store_ref, data, plan=plan)
+    result = run_campaign(ws, store_ref, data, plan=plan)
+    from cpmap.redteam.membership import summary_text
+
+    m = result.metrics.get("membership", {})
+    best = next((a for a in m.get("attacks", []) if a.get("attack") == m.get("attack")), None)
+    lines.append(f"{store_ref}: CP5 campaign ({', '.join(result.metrics)}): "
+                 f"{len(result.findings)} finding(s)"
+                 + (f"; membership {summary_text(best)}" if best else ""))
+    return lines
 
 
 def _card(ws: Workspace, mv: ModelVersion, production: ModelVersion) -> None:
@@ -251,7 +283,8 @@ def _run(ws: Workspace, production: ModelVersion, run_id: str, trigger: Trigger,
     trained = train_model(ws, data, cfg, f"{name}_retrain")
     log(f"trained {trained.version.ref} on {data}: clean "
         f"{trained.metrics['clean_accuracy']:.3f}")
-    _evidence(ws, trained.version.ref, data)
+    for line in _evidence(ws, trained.version.ref, data):
+        log(line)
     training = {**trained.version.record, "retraining": {
         "run_id": run_id, "trigger": trigger.trigger, "trigger_key": trigger.key,
         "trigger_digest": trigger.digest, "production": production.ref}}

@@ -5,14 +5,17 @@ here: :mod:`cp10_setup`) triggers one retraining run; a clean batch, a poisoned 
 with planted PII are fed to it with the review queue's export (a scripted reviewer decides the
 flagged items through the real HTTP endpoints: :mod:`cp10_review`); the intake refuses the
 poisoned and PII batches with their reasons; the candidate is retrained with production's
-recipe (``[retraining] epochs = 3`` keeps the demo short: recorded in the run), gated, served
-as a canary to half the clients of a live gateway, compared with production and promoted or
-rolled back; ``cpmap ledger verify``'s checks pass at the end. A candidate the gate refuses
+recipe (every epoch of it; the candidate's CP4 evaluation and CP5 campaign are sized to the
+demo, a policy the stage prints), gated, served as a canary to half the clients of a live
+gateway (natural held-out digits), compared with production and promoted or rolled back; after
+a promotion the same gateway reloads and monitors the new version against its own CP8
+baseline; ``cpmap ledger verify``'s checks pass at the end. A candidate the gate refuses
 stops there, production untouched, which the stage shows with the reasons.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from cpmap.lifecycle.context import Context, StageResult
@@ -22,19 +25,35 @@ if TYPE_CHECKING:
     from cpmap.retrain.pipeline import RunResult
 
 NAME = "digits"
+EVAL_SAMPLES = 100  # the candidate's CP4 rows: its interval is printed with the result
 
 
 def _configure(ws: Workspace, standalone: bool) -> list[str]:
-    r = ws.config.setdefault("retraining", {})
-    r.setdefault("epochs", 3)
-    r.setdefault("eval_samples", 100)
+    """The demo's retraining policy, printed: the candidate keeps production's recipe (every
+    epoch); its CP4 evaluation and CP5 campaign are sized to the demo's time budget."""
+    from cpmap.lifecycle.stages.cp4 import SETTINGS
     from cpmap.lifecycle.stages.cp10_setup import CAMPAIGN
+    from cpmap.robustness.runner import shortfall
 
+    r = ws.config.setdefault("retraining", {})
+    r.setdefault("eval_samples", EVAL_SAMPLES)
+    r.setdefault("attack", {"apgd_steps": SETTINGS.apgd_steps, "fab_steps": SETTINGS.fab_steps,
+                            "square_iters": SETTINGS.square_iters})
     r.setdefault("campaign", CAMPAIGN)
+    from cpmap.retrain.pipeline import attack_settings
+
+    weaker = shortfall(attack_settings(ws), ["apgd", "fab-t", "square"])
+    plan: dict[str, Any] = CAMPAIGN
+    m, x = plan["membership"], plan["extraction"]
+    lines = [f"demo retraining policy: production's recipe in full; candidate CP4 evaluation "
+             f"on {r['eval_samples']} rows ({weaker or 'AutoAttack strength'}); CP5 campaign: "
+             f"fuzzing {plan['fuzzing']['examples']} examples, extraction budgets "
+             f"{'/'.join(map(str, x['budgets']))}, membership {'/'.join(m['attacks'])} with "
+             f"{m['reference_models']} reference model(s)"]
     if not standalone:
-        return ["retraining: epochs capped at 3, 100 evaluation samples (demo budget)"]
+        return lines
     _standalone_policy(ws)
-    return ["run alone: a 4-epoch production MLP made here; demo policy [gate.CP4] "
+    return [*lines, "run alone: a 4-epoch production MLP made here; demo policy [gate.CP4] "
             "min_robust_accuracy = 0 (the full demo keeps the real policy)"]
 
 
@@ -71,24 +90,47 @@ def _production(ctx: Context) -> tuple[Any, list[str]]:
 
 
 def _canary(ctx: Context, result: RunResult, lines: list[str]) -> bool:
-    from cpmap.lifecycle.stages.cp10_traffic import traffic
+    from cpmap.gateway import run_in_thread
+    from cpmap.lifecycle.data import held_out
+    from cpmap.lifecycle.stages import cp10_traffic as t
     from cpmap.retrain import rollout
 
     assert result.candidate is not None  # noqa: S101 - a gated run has a candidate
     rollout.start(ctx.ws, result.candidate.ref, share=0.5)
     lines.append(f"canary {result.candidate.ref} started (gateway check passed), 50% of "
                  "clients, sticky")
-    canary, note = traffic(ctx.ws, NAME)
+    gw, canary, note = t.serve(ctx.ws, NAME)
     if note:
         lines.append(note)
-    d = rollout.decide(ctx.ws, NAME, canary)
-    c, p = d.comparison.get("candidate", {}), d.comparison.get("production", {})
-    lines.append(f"canary vs production: golden accuracy {c.get('golden_accuracy')} vs "
-                 f"{p.get('golden_accuracy')}, mean confidence {c.get('mean_confidence')} vs "
-                 f"{p.get('mean_confidence')}, requests {c.get('requests')} vs "
-                 f"{p.get('requests')}")
-    lines.append(f"decision: {d.action}" + (f" ({d.alert})" if d.alert else ""))
-    return d.action in ("promote", "rollback")
+    x = held_out(ctx.ws, NAME)
+    running = run_in_thread(gw)
+    started, after = time.monotonic(), True
+    try:
+        codes = t.canary_traffic(ctx.ws, gw, running.url, NAME, x)
+        lines.append(f"canary traffic: 60 clients x 2 held-out digits (natural test data), "
+                     f"HTTP {dict(sorted(codes.items()))}")
+        at = len(lines)  # CP8's view of it follows, once the log is flushed
+        d = rollout.decide(ctx.ws, NAME, canary)
+        c, p = d.comparison.get("candidate", {}), d.comparison.get("production", {})
+        lines.append(f"canary vs production: golden accuracy {c.get('golden_accuracy')} vs "
+                     f"{p.get('golden_accuracy')}, mean confidence {c.get('mean_confidence')} "
+                     f"vs {p.get('mean_confidence')}, requests {c.get('requests')} vs "
+                     f"{p.get('requests')}")
+        lines.append(f"decision: {d.action}" + (f" ({d.alert})" if d.alert else ""))
+        ok = d.action in ("promote", "rollback")
+        if d.action == "promote":
+            more, after = t.after_promotion(ctx.ws, gw, running.url, NAME, x)
+            lines += more
+    finally:
+        running.stop()
+    since = time.monotonic() - started + 1
+    canary_flags = [t.flagged(ctx.ws, ref, f"canary-client-{i}", since)
+                    for ref in (result.candidate.ref, result.production or "")
+                    for i in range(60)]
+    hit, scored = sum(f[0] for f in canary_flags), sum(f[1] for f in canary_flags)
+    lines.insert(at, f"CP8 on the canary traffic: {hit}/{scored} scored requests flagged "
+                     "OOD, each version against its own baseline")
+    return ok and after
 
 
 def run(ctx: Context) -> StageResult:

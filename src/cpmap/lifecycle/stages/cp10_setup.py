@@ -28,7 +28,8 @@ CAMPAIGN = {"fuzzing": {"examples": 5},
 
 
 def bootstrap(ws: Workspace, workdir: Path, name: str = "digits") -> ModelVersion:
-    """A production ``name``: signed data, trained, scanned, evaluated, carded, checked."""
+    """A production ``name``: signed data, trained, scanned, evaluated, carded, checked,
+    baselined."""
     from cpmap.builtin import write_digits
     from cpmap.provenance.datasets import register_dataset
     from cpmap.provenance.predicates import DataSignature
@@ -52,6 +53,9 @@ def bootstrap(ws: Workspace, workdir: Path, name: str = "digits") -> ModelVersio
     from cpmap.retrain.rollout import check_candidate
 
     check_candidate(ws, mv)  # the CP7 evidence production needs
+    from cpmap.monitor.baseline import build
+
+    build(ws, mv.ref)  # and the CP8 input baseline, from its lineage
     promote(ws, mv.ref)
     return mv
 

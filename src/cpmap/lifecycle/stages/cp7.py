@@ -83,11 +83,27 @@ def _baseline(ws: Any, ref: str) -> str:
 def _show(ws: Any, prod: Any, name: str) -> tuple[list[str], dict[str, Any]]:
     import httpx
 
+    from cpmap.errors import Error
     from cpmap.gateway.keys import create
     from cpmap.gateway.probes import jpeg, rows
+    from cpmap.lifecycle.data import held_out
 
     app = prod.app
     dim = app.served.spec.dim
+    try:  # the legitimate client sends held-out test rows of the version's training data
+        natural = held_out(ws, name)
+    except Error:  # a version whose lineage data is not loadable rows: neutral probe rows
+        natural = None
+    if natural is not None and natural.shape[1:] != (dim,):
+        natural = None
+
+    def digits(n: int, at: int = 0) -> dict[str, Any]:
+        if natural is None:
+            return rows(dim, n)
+        x = natural[at:at + n]
+        return {"inputs": [{"name": "input", "datatype": "FP32", "shape": list(x.shape),
+                            "data": x.ravel().tolist()}]}
+
     good = create(ws, "demo-client", [f"infer:{name}"], "5/minute")[0]
     other = create(ws, "demo-other", ["infer:another-model"])[0]
     thief = create(ws, "demo-extractor", [f"infer:{name}"], "100000/minute")[0]
@@ -101,8 +117,9 @@ def _show(ws: Any, prod: Any, name: str) -> tuple[list[str], dict[str, Any]]:
             codes[label] = r.status_code
             return r
 
-        r = post("legitimate", good, json=rows(dim, 2))
-        lines = [f"production {app.served.ref} on {prod.url}: legitimate request -> "
+        r = post("legitimate", good, json=digits(2))
+        what = "held-out test rows" if natural is not None else "probe rows"
+        lines = [f"production {app.served.ref} on {prod.url}: legitimate request ({what}) -> "
                  f"{r.status_code}, outputs {[o['name'] for o in r.json()['outputs']]} "
                  f"(policy {app.plan.default_output})",
                  f"no key -> {post('no-key', None, json=rows(dim)).status_code}",
@@ -111,8 +128,8 @@ def _show(ws: Any, prod: Any, name: str) -> tuple[list[str], dict[str, Any]]:
             lines += [f"JPEG -> {post('jpeg', good, content=jpeg(), headers={'Content-Type': 'image/jpeg'}).status_code}",  # noqa: E501
                       f"PNG to a JPEG-only model -> {post('png', good, content=_png(), headers={'Content-Type': 'image/png'}).status_code}",  # noqa: E501
                       f"JPEG decompression bomb (50000x50000 header) -> {post('bomb', good, content=jpeg(50_000, 50_000), headers={'Content-Type': 'image/jpeg'}).status_code}"]  # noqa: E501
-        for _ in range(5):
-            last = post("rate", good, json=rows(dim))
+        for i in range(5):
+            last = post("rate", good, json=digits(1, 2 + i))
         lines.append(f"rate limit 5/minute exceeded -> {last.status_code}, Retry-After "
                      f"{last.headers.get('retry-after')}")
         answered = 0
@@ -121,8 +138,12 @@ def _show(ws: Any, prod: Any, name: str) -> tuple[list[str], dict[str, Any]]:
             if r.status_code != 200:
                 break
             answered += 64
-        lines.append(f"extraction attempt: {answered} queries answered, then "
-                     f"{r.status_code} ({r.json().get('error', '')}); budget "
+        error = str(r.json().get("error", ""))
+        who = ("its query budget" if "budget" in error else "its rate limit" if "rate limit"
+               in error else "CP8's probing throttle, before its query budget"
+               if app.monitor is not None and r.status_code == 429 else "the gateway")
+        lines.append(f"extraction attempt (constant probe rows): {answered} queries answered, "
+                     f"then {r.status_code} ({error}): stopped by {who}; budget "
                      f"{app.plan.default_queries}/{app.plan.window}: {app.plan.reason}")
     counts = app.metrics.counts()
     lines.append(f"requests {counts['requests']:.0f}, refused {counts['refused']:.0f}")
