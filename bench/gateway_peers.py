@@ -158,5 +158,8 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"] and sys.argv[2] == "slowapi":
         import uvicorn
 
+        # the same server stack as cpmap's rows (asyncio loop, h11): MLServer's uvloop comes
+        # with it into this venv, and would otherwise be picked here too
         uvicorn.run(slowapi_app(sys.argv[3], sys.argv[5]), host="127.0.0.1",
-                    port=int(sys.argv[4]), log_level="warning", access_log=False)
+                    port=int(sys.argv[4]), log_level="warning", access_log=False,
+                    loop="asyncio", http="h11")

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -61,6 +61,7 @@ class Response:
     body: bytes
     content_type: bytes = JSON
     headers: dict[str, str] = field(default_factory=dict)
+    stream: AsyncIterator[bytes] | None = None  # a body sent as it comes (chat SSE)
 
 
 def json_response(status: int, doc: Any, extra: dict[str, str] | None = None) -> Response:
@@ -208,9 +209,19 @@ class Gateway:
         hdrs = [(b"content-type", resp.content_type),
                 (b"content-length", str(len(resp.body)).encode()),
                 (b"x-request-id", rid.encode()), *SECURITY_HEADERS]
+        if resp.stream is not None:
+            hdrs[1] = (b"x-accel-buffering", b"no")  # no length; proxies must not buffer
         hdrs += [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
         await send({"type": "http.response.start", "status": resp.status, "headers": hdrs})
-        await send({"type": "http.response.body", "body": resp.body})
+        if resp.stream is None:
+            await send({"type": "http.response.body", "body": resp.body})
+            return
+        try:
+            async for chunk in resp.stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await resp.stream.aclose()  # type: ignore[attr-defined]  # an async generator
 
     # -- routing --------------------------------------------------------------------------------
 
@@ -368,6 +379,12 @@ class Gateway:
         budget = key.budget or self.plan.limit_for(self._policy(key))
         spent = await self.quota.spend(key.client, self.served.name, budget, 1,
                                        budget.endswith("/month"))
+        if request.pop("stream", False):  # SSE, filtered chunk by chunk
+            from cpmap.gateway.chatstream import open_chat_stream
+
+            return "chat", await open_chat_stream(
+                self, upstream, request, key.client, rid, windows + ([spent] if spent else []),
+                hashlib.sha256(body).hexdigest()), rid
         doc, tokens = await self._chat_tokens(upstream, request, key.client, rid)
         if self.monitor is not None:
             doc = self.monitor.filter_chat(doc)
