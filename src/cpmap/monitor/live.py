@@ -157,7 +157,7 @@ class Monitor:
                  flagged: np.ndarray) -> None:
         assert self.probing is not None  # noqa: S101 - checked by the caller
         signals = self.probing.observe(client, xs, probs, flagged)
-        rows = self.probing.clients[client].rows
+        rows = self.probing.rows_seen(client)
         for s in signals:
             action = self.cfg.probing_action
             if action != "alert":
@@ -225,6 +225,12 @@ def attach(ws: Workspace, app: Any, cfg: MonitorConfig | None = None) -> Monitor
         log.warning("%s: no baseline about sha256:%s; serving without OOD monitoring",
                     srv.ref, srv.digest[:12])
     mon = Monitor(ws, srv.ref, srv.digest, base, cfg, app.metrics.registry)
+    redis_url = str(getattr(app.cfg, "redis_url", None) or "")
+    if mon.probing is not None and redis_url:  # replicas share the probing state
+        from cpmap.monitor.probestore import RedisProbeStore
+
+        mon.probing.store = RedisProbeStore(redis_url, f"cpmap-probe:"
+                                            f"{ws.signing_key.keyid[:16]}:{srv.digest[:16]}")
     app.monitor = mon
     if app.predlog is not None:
         app.predlog.on_batch = mon.on_batch
