@@ -85,3 +85,34 @@ def test_inline_off_keeps_every_call_in_the_pool(gated: Any, serve: Any, key: An
         for _ in range(3):
             assert c.post(INFER, json=rows()).status_code == 200
     assert all(t.startswith("cpmap-model") for t in seen)
+
+
+def test_the_listening_socket_names_tcp_so_responses_are_not_delayed() -> None:
+    """asyncio sets TCP_NODELAY on accepted sockets only when their ``proto`` is TCP; the
+    accepted socket inherits the listening socket's. Without it every response waited on
+    Nagle's algorithm and delayed ACKs (~40 ms each)."""
+    import asyncio
+    import socket
+
+    from cpmap.gateway.server import free_socket
+
+    sock = free_socket()
+    sock.listen()
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+
+        async def nodelay() -> int:
+            conn = await asyncio.get_running_loop().run_in_executor(None, sock.accept)
+            _, writer = await asyncio.open_connection(sock=conn[0])
+            flag = writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP,
+                                                               socket.TCP_NODELAY)
+            writer.close()
+            return int(flag)
+
+        client = socket.create_connection(sock.getsockname(), 5)
+        try:
+            assert asyncio.run(nodelay()) != 0
+        finally:
+            client.close()
+    finally:
+        sock.close()
