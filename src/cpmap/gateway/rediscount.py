@@ -137,8 +137,9 @@ class RedisCounters:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append(fut)
         self._writer.write(command(*parts))
-        try:
-            reply = await asyncio.wait_for(fut, self.timeout)
+        try:  # a timer on this task, not wait_for's extra future and callbacks
+            async with asyncio.timeout(self.timeout):
+                reply = await fut
         except TimeoutError:
             self._fail(ConnectionError("Redis did not answer in time"))
             raise
