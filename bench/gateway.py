@@ -292,6 +292,10 @@ def main() -> None:
         if _redis_up():
             runs.append(("cpmap gateway, limits in Redis", "cpmap", str(ws),
                          {"CPMAP_REDIS_URL": "redis://127.0.0.1:6379/0"}))
+        # the gateway's own costs: CP8's hooks and its monitored-log rows (written with each
+        # prediction-log batch) switched off
+        runs.append(("cpmap gateway, limits in memory, CP8 monitoring off", "cpmap", str(ws),
+                     {"CPMAP_MONITORING_ENABLED": "off"}))
         if CPMAP_PEERS:
             from bench import gateway_peers
 
@@ -325,7 +329,10 @@ latencies; the range over the rounds in brackets), requests and non-2xx summed o
 The cpmap rows run the whole request path: API key check (HMAC + constant-time compare),
 global and client rate limit and the client's query budget (fixed windows), strict OIP v2
 validation, model in a worker thread with a timeout, output policy, security headers,
-Prometheus metrics and a prediction-log entry (batched into the ledger off the request path).
+Prometheus metrics and a prediction-log entry (batched into the ledger off the request path,
+in a worker thread that shares the interpreter's lock), and CP8's monitor (here without a
+baseline: its hooks and the monitored-log rows it writes with each batch); the row with CP8
+monitoring off is the gateway's own cost.
 The version is served with `allow_ungated` here (the gate runs once at start-up, not per
 request). The peers (their own virtual environment, built from nothing under the temporary
 folder by `bench/gateway_peers.py`) serve the same weights computed with numpy, two matrix
