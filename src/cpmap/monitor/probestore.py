@@ -12,7 +12,9 @@ distances and flags computed from them); appends are ``RPUSH`` + ``LTRIM`` (neve
 read-modify-write), so concurrent replicas lose no row, and a request sees the rows appended
 before its read. Keys carry the workspace, the served digest and a hash of the client, and
 expire after a day of silence. A Redis failure raises :class:`ProbeStoreError`; the detector
-then judges from this process's own state (logged once), never failing the request.
+then judges from this process's own state (logged once) and tries the store again after
+``STORE_RETRY_S`` (5 s), never failing the request. The calls are synchronous, on the path of
+the monitor's check: two local round trips, at most ``timeout`` each when Redis hangs.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ RING = 256  # queries kept per client
 MIN_DISTANCES = 48  # before the PRADA test runs
 TEST_EVERY = 16  # rows between two PRADA tests of one client
 ALPHA = 1e-4  # binomial tests: a natural client is flagged this rarely per test
+STORE_RETRY_S = 5.0  # a failed shared store is skipped this long
 log = logging.getLogger("cpmap.monitor")
 
 
@@ -199,6 +200,7 @@ class ProbeDetector:
         self.store: Any = None  # a RedisProbeStore: the state shared by replicas
         self._shared_rows: dict[str, int] = {}
         self._store_down = False
+        self._retry_at = 0.0
 
     def rows_seen(self, client: str) -> int:
         """The client's rows so far (across replicas with a store)."""
@@ -241,6 +243,8 @@ class ProbeDetector:
         """Judge on the replicas' shared state; None (judge locally) when the store fails."""
         from cpmap.monitor.probestore import ProbeStoreError
 
+        if time.monotonic() < self._retry_at:  # a failed store is tried again in 5 s,
+            return None  # not on every request (each try may wait for its timeout)
         try:
             view = self.store.read_and_append(client, rows)
         except ProbeStoreError as e:
@@ -248,6 +252,7 @@ class ProbeDetector:
                 log.error("probing state store failed (%s); judging this replica's own "
                           "traffic until it is back", e)
                 self._store_down = True
+            self._retry_at = time.monotonic() + STORE_RETRY_S
             return None
         self._store_down = False
         nn = _nn(view.ring, rows)
