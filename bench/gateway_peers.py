@@ -1,6 +1,8 @@
 """The peers of the CP7 gateway benchmark, in a virtual environment of their own.
 
-``bench/.venv-gateway-peers`` (built once by :func:`ensure_venv`) holds what users run today
+A virtual environment under the temporary folder (``/tmp/cpmap-bench-gateway-peers``, or
+``CPMAP_BENCH_GATEWAY_PEERS_VENV``; built from scratch by :func:`ensure_venv` when it is
+missing or broken, reused when its imports work) holds what users run today
 and what cpmap must not depend on: FastAPI + slowapi + pydantic (a hand-made secured stack:
 an API key checked in constant time, a slowapi rate limit, a pydantic body) and MLServer (an
 Open Inference Protocol v2 server, no authentication). Both serve the same digits MLP as the
@@ -16,13 +18,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-VENV = Path(os.environ.get("CPMAP_BENCH_GATEWAY_PEERS_VENV") or HERE / ".venv-gateway-peers")
+VENV = Path(os.environ.get("CPMAP_BENCH_GATEWAY_PEERS_VENV")
+            or Path(tempfile.gettempdir()) / "cpmap-bench-gateway-peers")
 PACKAGES = ("slowapi>=0.1.9", "fastapi", "uvicorn", "mlserver>=1.6", "numpy", "safetensors")
 
 
@@ -31,17 +36,22 @@ def python() -> Path:
 
 
 def ensure_venv() -> Path | None:
-    """The peers' python, or None when the packages cannot be installed (offline)."""
-    if not python().exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)  # noqa: S603
-    check = subprocess.run([str(python()), "-c", "import slowapi, mlserver"],  # noqa: S603
+    """The peers' python, or None when the packages cannot be installed (offline). A venv
+    whose imports fail is removed and built again from nothing (never patched in place)."""
+    if python().exists() and _works():
+        return python()
+    shutil.rmtree(VENV, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)  # noqa: S603
+    done = subprocess.run([str(python()), "-m", "pip", "install", "-q",  # noqa: S603
+                           "--disable-pip-version-check", *PACKAGES], capture_output=True,
+                          timeout=1800)
+    return python() if done.returncode == 0 and _works() else None
+
+
+def _works() -> bool:
+    check = subprocess.run([str(python()), "-c", "import slowapi, mlserver, fastapi"],  # noqa: S603
                            capture_output=True)
-    if check.returncode != 0:
-        done = subprocess.run([str(python()), "-m", "pip", "install", "-q",  # noqa: S603
-                               *PACKAGES], capture_output=True, timeout=1200)
-        if done.returncode != 0:
-            return None
-    return python()
+    return check.returncode == 0
 
 
 def _forward(model_path: str) -> Any:
@@ -148,5 +158,8 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"] and sys.argv[2] == "slowapi":
         import uvicorn
 
+        # the same server stack as cpmap's rows (asyncio loop, h11): MLServer's uvloop comes
+        # with it into this venv, and would otherwise be picked here too
         uvicorn.run(slowapi_app(sys.argv[3], sys.argv[5]), host="127.0.0.1",
-                    port=int(sys.argv[4]), log_level="warning", access_log=False)
+                    port=int(sys.argv[4]), log_level="warning", access_log=False,
+                    loop="asyncio", http="h11")

@@ -122,3 +122,44 @@ def test_unreachable_redis_fails_closed_or_open(ws: Any, gated: Any, serve: Any,
     assert httpx.post(opened.url + INFER, json=rows(), headers=_h(k), timeout=10).is_success
     alerts = [e.predicate["details"]["alert"] for e in Ledger(ws).entries(kind="gateway-alert")]
     assert alerts == ["limits-fail-open"]
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not _redis_ok(), reason="Redis not reachable at 127.0.0.1:6379")
+def test_redis_rate_and_budget_in_one_call_never_charge_a_refused_request(
+        gated: Any, serve: Any, key: Any) -> None:
+    import redis
+
+    k = key(rate="2/minute", budget="1000/day")
+    gw = serve(redis_url="redis://127.0.0.1:6379/0")
+    quota = gw.app.quota
+    budget_key = "cpmap-gw:" + quota.key(quota.parsed("1000/day"), ("budget", "digits", "alice"))
+    with httpx.Client(base_url=gw.url, timeout=10) as c:
+        ok = [c.post(INFER, json=rows(3), headers=_h(k)) for _ in range(2)]
+        assert [r.status_code for r in ok] == [200, 200]
+        assert '"rate";r=0;' in ok[1].headers["ratelimit"]
+        assert '"budget";r=994;' in ok[1].headers["ratelimit"]
+        r = c.post(INFER, json=rows(3), headers=_h(k))
+        assert r.status_code == 429 and "rate limit" in r.json()["error"]
+    store = redis.Redis(host="127.0.0.1", port=6379, db=0)
+    try:
+        assert int(store.get(budget_key) or 0) == 6  # the refused request spent nothing
+    finally:
+        store.delete(budget_key)
+        store.close()
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not _redis_ok(), reason="Redis not reachable at 127.0.0.1:6379")
+@pytest.mark.parametrize("shared", [False, True])
+def test_invalid_bodies_still_count_against_the_rate(gated: Any, serve: Any, key: Any,
+                                                     shared: bool) -> None:
+    k = key(rate="2/minute")
+    gw = serve(redis_url="redis://127.0.0.1:6379/0" if shared else "")
+    with httpx.Client(base_url=gw.url, timeout=10) as c:
+        bad = [c.post(INFER, content=b"{not json", headers={**_h(k), "Content-Type":
+                                                             "application/json"})
+               for _ in range(2)]
+        assert [r.status_code for r in bad] == [400, 400]
+        r = c.post(INFER, json=rows(), headers=_h(k))
+        assert r.status_code == 429 and "rate limit" in r.json()["error"]

@@ -120,7 +120,7 @@ def test_chat_upstream(ws: Any, upstreams: dict[str, Any], key: Any) -> None:
             assert doc["model"] == "assistant" and "system_fingerprint" not in doc
             assert "logprobs" not in doc["choices"][0]
             assert upstreams["seen"][-1]["model"] == "llm-7b"
-            for bad in ({"messages": []}, {**msg, "stream": True},
+            for bad in ({"messages": []}, {**msg, "stream": "yes"},
                         {**msg, "tools": [{"type": "function"}]},
                         {"messages": [{"role": "root", "content": "x"}]},
                         {**msg, "max_tokens": 10**6}):

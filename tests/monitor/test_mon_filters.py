@@ -111,3 +111,15 @@ def test_webhook_is_hmac_signed_and_retried(receiver: str) -> None:
 def test_webhook_gives_up_after_its_retries() -> None:
     hook = Webhook("http://127.0.0.1:9/none", b"k", retries=1, backoff_s=0.01, timeout_s=0.5)
     assert hook.post({"kind": "x"}) is False
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 13])
+def test_stream_never_cuts_inside_a_value_it_sees(size: int) -> None:
+    """A spaced IBAN is longer than the hold: a cut at whitespace alone would let its first
+    groups out unmasked; the cut moves before any value found in the held text."""
+    words = [f"w{i} " for i in range(40)]
+    text = "".join(words[:20]) + "pay to DE89 3704 0044 0532 0130 00 today " + "".join(words[20:])
+    f = StreamFilter(TextFilter(), hold=24)
+    out = "".join(f.feed(text[i:i + size]) for i in range(0, len(text), size)) + f.finish()
+    assert "DE89" not in out and "0130 00" not in out
+    assert out.startswith("w0 ") and out.endswith("w39 ") and "today" in out

@@ -14,9 +14,9 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import time
-import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,9 @@ SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
 JSON = b"application/json"
+PUBLIC: dict[str, dict[str, Any]] = {  # no credentials needed ("/v2/health/ready" is live)
+    "/v2/health/live": {"live": True}, "/v2/health/ready": {}, "/openapi.json": {},
+    "/v2": {"name": "cpmap-gateway", "extensions": []}}
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Response:
     body: bytes
     content_type: bytes = JSON
     headers: dict[str, str] = field(default_factory=dict)
+    stream: AsyncIterator[bytes] | None = None  # a body sent as it comes (chat SSE)
 
 
 def json_response(status: int, doc: Any, extra: dict[str, str] | None = None) -> Response:
@@ -92,6 +96,9 @@ class Gateway:
         self.outputs = frozenset(n for p in ("full", "label", "top-k:1")
                                  for n, _ in OutputPolicy.parse(p).output_names())
         self._model_paths = {} if chat is not None else _paths(served)
+        self._scope = f"infer:{served.name}"
+        self._policies: dict[str, OutputPolicy] = {}
+        self._predict_s: dict[str, float] = {}  # digest -> its last predict time (inline)
         self.monitor: Any = None  # CP8, set by cpmap.monitor.live.attach
 
     def reload(self) -> Served:
@@ -180,7 +187,7 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
-        rid = uuid.uuid4().hex
+        rid = os.urandom(16).hex()  # 128 random bits, as uuid4 (a third of its cost)
         route = "other"
         try:
             route, resp, rid = await self._dispatch(scope, receive, rid)
@@ -202,9 +209,19 @@ class Gateway:
         hdrs = [(b"content-type", resp.content_type),
                 (b"content-length", str(len(resp.body)).encode()),
                 (b"x-request-id", rid.encode()), *SECURITY_HEADERS]
+        if resp.stream is not None:
+            hdrs[1] = (b"x-accel-buffering", b"no")  # no length; proxies must not buffer
         hdrs += [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
         await send({"type": "http.response.start", "status": resp.status, "headers": hdrs})
-        await send({"type": "http.response.body", "body": resp.body})
+        if resp.stream is None:
+            await send({"type": "http.response.body", "body": resp.body})
+            return
+        try:
+            async for chunk in resp.stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await resp.stream.aclose()  # type: ignore[attr-defined]  # an async generator
 
     # -- routing --------------------------------------------------------------------------------
 
@@ -215,14 +232,12 @@ class Gateway:
                         rid: str) -> tuple[str, Response, str]:
         path = str(scope["path"])
         method = scope["method"]
-        public: dict[str, dict[str, Any]] = {
-            "/v2/health/live": {"live": True}, "/v2/health/ready": {"ready": self.ready},
-            "/v2": {"name": "cpmap-gateway", "extensions": []}}
-        if path in public or path == "/openapi.json":
+        if path in PUBLIC:
             _allow(method, "GET")
             if path == "/openapi.json":
                 return "openapi", Response(200, self.openapi), rid
-            return "health", json_response(200, public[path]), rid
+            doc = {"ready": self.ready} if path == "/v2/health/ready" else PUBLIC[path]
+            return "health", json_response(200, doc), rid
         if path == "/metrics":
             _allow(method, "GET")
             await self._authorize(scope, "metrics")
@@ -237,15 +252,14 @@ class Gateway:
                 await self._authorize(scope, "infer:" + path.split("/")[3])
             raise Refusal(404, "not found", "not-found")
         _allow(method, "POST" if route == "infer" else "GET")
-        key = await self._authorize(scope, f"infer:{self.served.name}")
-        windows = await self.quota.admit(key.client, key.rate)
+        key = await self._authorize(scope, self._scope)
+        if route == "infer":
+            resp, rid = await self._infer(scope, receive, key, rid)
+            return route, resp, rid
+        await self.quota.admit(key.client, key.rate)
         if route == "meta":
             return route, json_response(200, self._metadata(key)), rid
-        if route == "model-ready":
-            return route, json_response(200, {"name": self.served.name,
-                                              "ready": self.ready}), rid
-        resp, rid = await self._infer(scope, receive, key, rid, windows)
-        return route, resp, rid
+        return route, json_response(200, {"name": self.served.name, "ready": self.ready}), rid
 
     def _metadata(self, key: ApiKey) -> dict[str, Any]:
         policy = self._policy(key)
@@ -255,7 +269,12 @@ class Gateway:
                             for n, t in policy.output_names()]}
 
     def _policy(self, key: ApiKey) -> OutputPolicy:
-        return OutputPolicy.parse(key.output) if key.output else self.plan.default_output
+        if not key.output:
+            return self.plan.default_output
+        found = self._policies.get(key.output)
+        if found is None:  # a handful of distinct policies: parsed once each
+            found = self._policies[key.output] = OutputPolicy.parse(key.output)
+        return found
 
     # -- authentication -------------------------------------------------------------------------
 
@@ -284,23 +303,13 @@ class Gateway:
     def _parse(self, scope: Scope, body: bytes) -> tuple[str | None, np.ndarray, str]:
         return parse_body(scope, body, self.served.spec, self.cfg, self.outputs)
 
-    async def _infer(self, scope: Scope, receive: Receive, key: ApiKey, rid: str,
-                     windows: list[Window]) -> tuple[Response, str]:
+    async def _infer(self, scope: Scope, receive: Receive, key: ApiKey,
+                     rid: str) -> tuple[Response, str]:
         t0 = time.perf_counter()
-        if self.monitor is not None:
-            self.monitor.admit(key.client)
-        body = await self._read(scope, receive)
-        given, x, in_digest = self._parse(scope, body)
-        rid = given or rid
         policy = self._policy(key)
         budget = key.budget or self.plan.limit_for(policy)
-        try:
-            spent = await self.quota.spend(key.client, self.served.name, budget, len(x),
-                                           budget.endswith("/month"))
-        except Refusal as r:
-            if r.reason == "budget" and self._on_spent is not None:
-                self._on_spent(key.client)
-            raise
+        windows, spent, x, given, in_digest = await self._admit_rows(scope, receive, key, budget)
+        rid = given or rid
         served = self.served if self.canary is None else self.canary.pick(key.client,
                                                                            self.served)
         started = time.perf_counter()
@@ -323,18 +332,59 @@ class Gateway:
                   extra={**fields, "latency_ms": round((time.perf_counter() - t0) * 1e3, 3)})
         return resp, rid
 
+    async def _admit_rows(self, scope: Scope, receive: Receive, key: ApiKey, budget: str
+                          ) -> tuple[list[Window], Window | None, np.ndarray, str | None, str]:
+        """Rate, body, validation, budget: (rate windows, budget window, rows, given id,
+        input digest). In memory the rate is counted before the body is read; with Redis the
+        rate and the budget are one round trip after validation (a refused body then counts
+        its rate alone, so invalid requests are rate-limited as before)."""
+        monthly = budget.endswith("/month")
+        shared = self.quota.shared
+        if shared:
+            self.quota.admit_global()
+            windows: list[Window] = []
+        else:
+            windows = await self.quota.admit(key.client, key.rate)
+        if self.monitor is not None:
+            self.monitor.admit(key.client)
+        try:
+            given, x, in_digest = self._parse(scope, await self._read(scope, receive))
+        except Refusal:
+            if shared:
+                await self.quota._hit("rate", self.quota.parsed(key.rate),
+                                      ("rate", key.client), 1, "rate")
+            raise
+        try:
+            if shared:
+                windows, spent = await self.quota.admit_spend(
+                    key.client, key.rate, self.served.name, budget, len(x), monthly)
+            else:
+                spent = await self.quota.spend(key.client, self.served.name, budget, len(x),
+                                               monthly)
+        except Refusal as r:
+            if r.reason == "budget" and self._on_spent is not None:
+                self._on_spent(key.client)
+            raise
+        return windows, spent, x, given, in_digest
+
     async def _chat(self, scope: Scope, receive: Receive,
                     rid: str) -> tuple[str, Response, str]:
         from cpmap.gateway.upstream import parse_chat
 
         upstream, limits = self.chat
-        key = await self._authorize(scope, f"infer:{self.served.name}")
+        key = await self._authorize(scope, self._scope)
         windows = await self.quota.admit(key.client, key.rate)
         body = await self._read(scope, receive)
         request = parse_chat(body, self.served.name, limits, self.cfg)
         budget = key.budget or self.plan.limit_for(self._policy(key))
         spent = await self.quota.spend(key.client, self.served.name, budget, 1,
                                        budget.endswith("/month"))
+        if request.pop("stream", False):  # SSE, filtered chunk by chunk
+            from cpmap.gateway.chatstream import open_chat_stream
+
+            return "chat", await open_chat_stream(
+                self, upstream, request, key.client, rid, windows + ([spent] if spent else []),
+                hashlib.sha256(body).hexdigest()), rid
         doc, tokens = await self._chat_tokens(upstream, request, key.client, rid)
         if self.monitor is not None:
             doc = self.monitor.filter_chat(doc)
@@ -365,32 +415,59 @@ class Gateway:
         return doc, window
 
     async def _predict(self, x: np.ndarray, served: Served | None = None) -> np.ndarray:
+        """The model's probabilities: in the worker pool under the timeout; inline on the
+        event loop when this version's last call took under ``inline_predict_ms`` for at most
+        ``inline_max_rows`` rows (the thread hop costs more than such a model: ~150 us here).
+        Any slower call sends the next ones back to the pool; an upstream is never inline."""
         assert self._sem is not None  # noqa: S101 - set at startup
+        served = served or self.served
         if self._sem.locked():
             raise Refusal(503, "too many concurrent requests; retry", "busy",
                           {"Retry-After": "1"})
-        async with self._sem:
-            loop = asyncio.get_running_loop()
-            try:
-                return await asyncio.wait_for(
-                    loop.run_in_executor(self.pool, (served or self.served).predict, x),
-                    self.cfg.timeout_s)
-            except TimeoutError:
-                raise Refusal(503, "model timed out", "model-timeout") from None
-            except UpstreamError:
-                raise Refusal(502, "upstream server failed", "upstream") from None
+        last = self._predict_s.get(served.digest)
+        inline = (last is not None and last * 1e3 < self.cfg.inline_predict_ms
+                  and len(x) <= self.cfg.inline_max_rows and served.model is not None
+                  and getattr(served.model, "kind", "") != "upstream")
+        if inline:
+            started = time.perf_counter()
+            probs = served.predict(x)
+            took = time.perf_counter() - started
+        else:
+            async with self._sem:
+                loop = asyncio.get_running_loop()
+                try:
+                    async with asyncio.timeout(self.cfg.timeout_s):
+                        probs, took = await loop.run_in_executor(self.pool, _timed,
+                                                                 served.predict, x)
+                except TimeoutError:
+                    self._predict_s[served.digest] = self.cfg.timeout_s
+                    raise Refusal(503, "model timed out", "model-timeout") from None
+                except UpstreamError:
+                    raise Refusal(502, "upstream server failed", "upstream") from None
+        if len(x) <= self.cfg.inline_max_rows:
+            self._predict_s[served.digest] = took
+        return probs
 
     def _log(self, rid: str, client: str | None, status: int, rows: int, inp: str | None,
              out: str | None, reason: str | None, probs: np.ndarray | None = None,
              extra: dict[str, Any] | None = None) -> None:
         if self.predlog is not None:
             entry = {"id": rid, "client": client, "status": status, "rows": rows,
-                     "input": inp, "output": out, "reason": reason, "ts": round(time.time(), 3),
-                     **(extra or {})}  # CP8's OOD score, flag, mean confidence and latency
+                     "input": inp, "output": out, "reason": reason, "ts": round(time.time(), 3)}
+            if extra:  # CP8's OOD score, flag, mean confidence and latency
+                entry.update(extra)
             if probs is not None:  # CP9 joins delayed labels and tracks confidence from these
                 entry["predictions"] = probs.argmax(axis=1).tolist()
                 entry["confidence"] = probs.max(axis=1).round(4).tolist()
             self.predlog.add(entry)
+
+
+def _timed(fn: Callable[[np.ndarray], np.ndarray],
+           x: np.ndarray) -> tuple[np.ndarray, float]:
+    """``fn(x)`` and the seconds it took, measured in the worker thread (not the hop)."""
+    started = time.perf_counter()
+    out = fn(x)
+    return out, time.perf_counter() - started
 
 
 def _paths(served: Served) -> dict[str, str]:

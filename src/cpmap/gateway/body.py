@@ -64,8 +64,9 @@ async def _body(scope: Scope, receive: Receive, cap: int) -> bytes:
 
 async def read_body(scope: Scope, receive: Receive, cfg: GatewayConfig) -> bytes:
     """The whole body, at most ``max_body_bytes`` (413), within ``timeout_s`` (408)."""
-    try:
-        return await asyncio.wait_for(_body(scope, receive, cfg.max_body_bytes), cfg.timeout_s)
+    try:  # a timer on this task (asyncio.timeout), not a task per request (wait_for)
+        async with asyncio.timeout(cfg.timeout_s):
+            return await _body(scope, receive, cfg.max_body_bytes)
     except TimeoutError:
         raise Refusal(408, "body not received in time", "body-timeout") from None
 

@@ -28,6 +28,10 @@ class GatewayConfig:
     range_margin: float = 0.1  # share of the training range accepted beyond each bound
     timeout_s: float = 5.0
     max_concurrency: int = 64
+    # a local model whose last call took under this runs on the event loop for small batches
+    # (the worker-thread hop costs more than it); 0 keeps every call in the pool with timeout
+    inline_predict_ms: float = 1.0
+    inline_max_rows: int = 8
     global_rate: str = "2000/second"
     default_rate: str = "100/minute"
     auth_fail_rate: str = "20/minute"  # failed authentications per client address

@@ -3,9 +3,12 @@
 Three counters per request: a global rate, the client's rate (requests), and the client's query
 budget (rows: a batch of 64 is 64 queries, which is what an extraction attack pays). Failed
 authentications are counted per client address, so guessing keys is rate-limited too. Fixed
-windows, counted on the ``limits`` storage directly: one increment per counter and request
-(the window's end is read only when a window starts), the cheapest that Redis can share. The
-global rate protects this process and is always counted in memory.
+windows: in memory, a dict of ``[count, window end]`` per counter (:class:`LocalCounters`, no
+await, no timer task: the ``limits`` memory storage cost about 40 us a hit here); in Redis, one
+pipelined Lua call per hit (:mod:`~cpmap.gateway.rediscount`), and on the infer route one call
+for the client's rate and budget together (:meth:`Quota.admit_spend`). ``limits`` parses the
+rates and names the counters, so keys are the same in both. The global rate protects this
+process and is always counted in memory.
 
 When the store behind the limits fails (Redis unreachable), requests are refused with 503
 (fail closed) unless ``fail_open`` is set; failing open is logged and reported once through
@@ -35,24 +38,30 @@ def item(text: str) -> RateLimitItem:
         raise GatewayError(f"limit {text!r}: use COUNT/second|minute|hour|day|month") from e
 
 
-def storage_for(redis_url: str, timeout: float = 2.0) -> Any:
-    if not redis_url:
-        from limits.aio.storage import MemoryStorage
+class LocalCounters:
+    """Fixed-window counters of this process: a window starts at its first hit and lasts the
+    limit's period (the semantics of ``limits``' fixed window and of the Redis script)."""
 
-        return MemoryStorage()
-    from limits.aio.storage import RedisStorage
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._slots: dict[str, list[float]] = {}  # key -> [count, window end (monotonic)]
+        self.max_keys = max_keys
 
-    url = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
-    # One immediate retry on a new connection: after Redis restarts, every pooled connection
-    # is dead once ("Connection closed by server"); without it each would cost a client a
-    # 503. A retried INCR can only over-count (never admit more than the limit).
-    retry: dict[str, Any] = {"retry": Retry(NoBackoff(), 1),  # limits types options narrowly
-                             "retry_on_error": [RedisConnectionError]}
-    return RedisStorage(url, implementation="redispy", socket_connect_timeout=min(timeout, 0.5),
-                        socket_timeout=timeout, **retry)
+    def incr(self, key: str, amount: int, expiry_s: int) -> tuple[int, float]:
+        """(count after adding ``amount``, seconds until the window ends)."""
+        now = time.monotonic()
+        slot = self._slots.get(key)
+        if slot is None or slot[1] <= now:
+            if len(self._slots) >= self.max_keys:
+                self._sweep(now)
+            slot = self._slots[key] = [0, now + expiry_s]
+        slot[0] += amount
+        return int(slot[0]), slot[1] - now
+
+    def _sweep(self, now: float) -> None:
+        """Drop ended windows; if every window is live, drop all (a flood of new keys must
+        not grow memory without bound; it can only under-count, never lock anyone out)."""
+        live = {k: v for k, v in self._slots.items() if v[1] > now}
+        self._slots = live if len(live) < self.max_keys else {}
 
 
 @dataclass(frozen=True)
@@ -81,22 +90,19 @@ class Quota:
                  redis_url: str = "", fail_open: bool = False,
                  on_fail_open: Callable[[str], None] | None = None,
                  redis_timeout: float = 2.0) -> None:
-        from limits.aio.storage import MemoryStorage
-
         from cpmap.gateway.rediscount import RedisCounters
 
         self.namespace = namespace
-        self.storage = storage_for("", redis_timeout)
         # shared counters: one pipelined Lua round trip per hit (see rediscount)
         self.counters = RedisCounters(redis_url, redis_timeout) if redis_url else None
-        self.local = MemoryStorage()  # the global rate protects this process: never shared
+        self.local = LocalCounters()  # memory mode, and the global rate (never shared)
         self.global_rate = item(global_rate)
         self.auth_fail = item(auth_fail_rate)
         self.fail_open = fail_open
         self.shared = bool(redis_url)
         self._on_fail_open = on_fail_open
         self._items: dict[str, RateLimitItem] = {}
-        self._resets: dict[str, float] = {}  # counter key -> end of its current window
+        self._keys: dict[tuple[str, tuple[str, ...]], str] = {}  # (rate, ids) -> counter key
         self._blocked: dict[str, float] = {}  # address -> until (failed authentications)
         self.failed_open = 0
 
@@ -121,33 +127,41 @@ class Quota:
                     self._on_fail_open(type(e).__name__)
             return None
 
-    async def _count(self, storage: Any, limit: RateLimitItem, ids: tuple[str, ...],
-                     cost: int) -> tuple[int, int] | None:
-        """(count after adding ``cost``, seconds to the window's end): one storage call in
-        the steady state (the window's end is asked only when a window starts)."""
-        key = limit.key_for(self.namespace, *ids)
-        if storage is self.storage and self.counters is not None:
+    def key(self, limit: RateLimitItem, ids: tuple[str, ...]) -> str:
+        """The counter's name (``limits``' naming), cached: it is asked several times a
+        request."""
+        cache = (str(limit), ids)
+        found = self._keys.get(cache)
+        if found is None:
+            if len(self._keys) > 100_000:
+                self._keys.clear()
+            found = self._keys[cache] = limit.key_for(self.namespace, *ids)
+        return found
+
+    async def _count(self, limit: RateLimitItem, ids: tuple[str, ...], cost: int,
+                     shared: bool = True) -> tuple[int, int] | None:
+        """(count after adding ``cost``, seconds to the window's end); in Redis unless the
+        quota is local or ``shared`` is false; None when the store failed open."""
+        key = self.key(limit, ids)
+        if shared and self.counters is not None:
             got = await self._guard(self.counters.incr(key, cost, limit.get_expiry()))
             if got is None:
                 return None
             return got[0], max(1, math.ceil(got[1] / 1000))
-        count = await self._guard(storage.incr(key, limit.get_expiry(), amount=cost))
-        if count is None:
-            return None
-        now = time.time()
-        reset = self._resets.get(key)
-        if reset is None or reset <= now or count == cost:
-            reset = await self._guard(storage.get_expiry(key)) or now + limit.get_expiry()
-            if len(self._resets) > 100_000:
-                self._resets.clear()
-            self._resets[key] = reset
-        return int(count), max(1, math.ceil(reset - now))
+        count, left = self.local.incr(key, cost, limit.get_expiry())
+        return count, max(1, math.ceil(left))
 
     async def _hit(self, name: str, limit: RateLimitItem, ids: tuple[str, ...], cost: int,
-                   reason: str, status: int = 429, storage: Any = None) -> Window | None:
-        counted = await self._count(storage or self.storage, limit, ids, cost)
+                   reason: str, status: int = 429, shared: bool = True) -> Window | None:
+        counted = await self._count(limit, ids, cost, shared)
         if counted is None:
             return None
+        return self._window(name, limit, counted, reason, status)
+
+    @staticmethod
+    def _window(name: str, limit: RateLimitItem, counted: tuple[int, int], reason: str,
+                status: int = 429) -> Window:
+        """The window after a hit, or the refusal when the hit went over the limit."""
         count, reset_in = counted
         window = Window(name, limit, limit.amount - count, reset_in)
         if count > limit.amount:
@@ -172,7 +186,7 @@ class Quota:
             del self._blocked[address]
 
     async def auth_failed(self, address: str) -> None:
-        counted = await self._count(self.storage, self.auth_fail, ("authfail", address), 1)
+        counted = await self._count(self.auth_fail, ("authfail", address), 1)
         if counted is not None and counted[0] >= self.auth_fail.amount:
             if len(self._blocked) > 100_000:
                 self._blocked.clear()
@@ -180,10 +194,32 @@ class Quota:
 
     async def admit(self, client: str, rate: str) -> list[Window]:
         """Count one request against the global (per process) and the client's rate."""
-        await self._hit("global", self.global_rate, ("global",), 1, "global-rate",
-                        storage=self.local)
+        self.admit_global()
         own = await self._hit("rate", self.parsed(rate), ("rate", client), 1, "rate")
         return [own] if own is not None else []
+
+    def admit_global(self) -> None:
+        """The per-process global rate alone (always in memory, no await)."""
+        counted = self.local.incr(self.key(self.global_rate, ("global",)), 1,
+                                  self.global_rate.get_expiry())
+        self._window("global", self.global_rate, (counted[0], max(1, math.ceil(counted[1]))),
+                     "global-rate")
+
+    async def admit_spend(self, client: str, rate: str, model: str, budget: str, rows: int,
+                          monthly: bool) -> tuple[list[Window], Window | None]:
+        """The client's rate (one request) and budget (``rows``) in one Redis round trip; the
+        budget is not charged when the rate refuses. The caller counted the global rate."""
+        assert self.counters is not None  # noqa: S101 - only with Redis
+        rlimit, blimit = self.parsed(rate), self.parsed(budget)
+        got = await self._guard(self.counters.incr_pair(
+            self.key(rlimit, ("rate", client)), rlimit.get_expiry(), rlimit.amount,
+            self.key(blimit, ("budget", model, client)), rows, blimit.get_expiry()))
+        if got is None:
+            return [], None
+        own = self._window("rate", rlimit, (got[0], max(1, math.ceil(got[1] / 1000))), "rate")
+        spent = self._window("budget", blimit, (got[2], max(1, math.ceil(got[3] / 1000))),
+                             "budget", 403 if monthly else 429)
+        return [own], spent
 
     async def spend(self, client: str, model: str, budget: str, rows: int,
                     monthly: bool) -> Window | None:
@@ -215,8 +251,7 @@ class TokenBudget:
     async def settle(self, client: str, model: str, delta: int) -> None:
         """Correct the count by ``delta`` tokens (negative: give back unused reservation)."""
         if delta:
-            await self.quota._count(self.quota.storage, self.limit, ("tokens", model, client),
-                                    delta)
+            await self.quota._count(self.limit, ("tokens", model, client), delta)
 
 
 def _per(limit: RateLimitItem) -> str:

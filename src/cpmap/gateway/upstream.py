@@ -8,14 +8,17 @@ gated as usual and its metadata gives the input contract; otherwise only
 ``--unsafe-allow-ungated`` serves it, with the shape the upstream declares and no range check.
 
 ``openai``: an OpenAI-compatible ``/v1/chat/completions`` server (text in, text out). Requests
-are validated field by field (roles, sizes, token caps, no streaming, no unknown fields), and
-only the answer's text, finish reason and token counts go back to the client.
+are validated field by field (roles, sizes, token caps, no unknown fields), and only the
+answer's text, finish reason and token counts go back to the client; ``"stream": true`` is
+answered as server-sent events, filtered chunk by chunk (:mod:`~cpmap.gateway.chatstream`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,8 +134,8 @@ class ChatLimits:
 def parse_chat(body: bytes, name: str, limits: ChatLimits, cfg: Any) -> dict[str, Any]:
     """A validated chat request, reduced to the fields forwarded upstream."""
     doc = _check_keys(parse_json(body, cfg), CHAT_KEYS, "request")
-    if doc.get("stream") not in (None, False):
-        raise bad("stream: streaming is not supported by the gateway")
+    if doc.get("stream") not in (None, False, True):
+        raise bad("stream: true or false")
     if doc.get("model") not in (None, name):
         raise bad(f"model: this gateway serves {name!r}")
     msgs = doc.get("messages")
@@ -152,6 +155,8 @@ def parse_chat(body: bytes, name: str, limits: ChatLimits, cfg: Any) -> dict[str
     if type(tokens) is not int or not 1 <= tokens <= limits.max_tokens:
         raise bad(f"max_tokens: an integer 1..{limits.max_tokens}")
     out["max_tokens"] = tokens
+    if doc.get("stream") is True:  # answered as SSE, filtered chunk by chunk (chatstream)
+        out["stream"] = True
     for key, hi in (("temperature", 2.0), ("top_p", 1.0)):
         if key in doc:
             v = doc[key]
@@ -217,9 +222,55 @@ class ChatUpstream:
             raise Refusal(502, "upstream server failed", "upstream") from e
         return _chat_answer(doc, name, rid)
 
+    async def open_stream(self, request: dict[str, Any]) -> Any:
+        """The upstream's SSE answer, opened: its status checked before the gateway answers
+        anything (a failure is still a clean 502); read it with :func:`stream_pieces`."""
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+        body = {**request, "model": self.model, "stream": True}
+        try:
+            r = await self._client.send(self._client.build_request(
+                "POST", f"{self.base}/v1/chat/completions", json=body), stream=True)
+        except httpx.HTTPError as e:
+            raise Refusal(502, "upstream server failed", "upstream") from e
+        ctype = r.headers.get("content-type", "")
+        if r.status_code != 200 or not ctype.startswith("text/event-stream"):
+            await r.aclose()
+            raise Refusal(502, "upstream server failed", "upstream")
+        return r
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+
+
+async def stream_pieces(response: Any) -> AsyncIterator[tuple[str, Any]]:
+    """``("text", str)``, ``("finish", reason)`` and ``("usage", dict)`` from an OpenAI-style
+    SSE stream (``data: {json}`` events, ``data: [DONE]`` last), first choice only; events
+    that are not chat chunks are skipped. Ends at ``[DONE]`` or when the upstream closes."""
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        try:
+            chunk = json.loads(data)
+            usage = chunk.get("usage")
+            if isinstance(usage, dict):
+                yield "usage", usage
+            choices = chunk.get("choices") or []
+            first = choices[0] if choices else {}
+            content = (first.get("delta") or {}).get("content")
+            reason = first.get("finish_reason")
+        except (ValueError, TypeError, AttributeError, IndexError):
+            continue
+        if isinstance(content, str) and content:
+            yield "text", content
+        if reason is not None:
+            yield "finish", reason if reason in FINISH else "stop"
 
 
 def _chat_answer(doc: Any, name: str, rid: str) -> dict[str, Any]:

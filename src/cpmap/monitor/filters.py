@@ -5,8 +5,10 @@ rule engine, PII through CP2's regex engine (each redacted or blocking, per poli
 quarantine checks: empty, degenerate (one token or a short phrase repeated), and a declared
 JSON Schema the answer must satisfy. :class:`StreamFilter` applies the same to an SSE stream
 chunk by chunk: it holds back only a tail long enough for a secret or PII value to span the
-chunk boundary (``hold`` characters, cut at whitespace), so the answer is never buffered
-whole. :func:`abstain` is the classifier's counterpart: rows under a confidence floor.
+chunk boundary (``hold`` characters, cut at whitespace and never inside a value the filters
+see in the held text), so the answer is never buffered whole, except under a declared JSON
+schema (only a whole answer can be checked against it). :func:`abstain` is the classifier's
+counterpart: rows under a confidence floor.
 """
 
 from __future__ import annotations
@@ -89,6 +91,26 @@ class TextFilter:
             text = "".join(parts) + text[pos:]
         return text, rules, entities
 
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where a deny pattern, a secret or a PII value lies in ``text`` (a stream is never
+        cut inside one of them)."""
+        out = [m.span() for p in self.deny for m in p.finditer(text)]
+        if self.secrets != "off":
+            from cpmap.supplychain.secrets.engine import scan_text
+
+            for hit in scan_text(text, config=True):
+                at = text.find(hit.secret)
+                while at >= 0 and hit.secret:
+                    out.append((at, at + len(hit.secret)))
+                    at = text.find(hit.secret, at + 1)
+        if self.pii != "off":
+            if self._analyzer is None:
+                from cpmap.privacy.detect import RegexAnalyzer
+
+                self._analyzer = RegexAnalyzer()
+            out += [(m.start, m.end) for m in self._analyzer.analyze(text)]
+        return out
+
     def apply(self, text: str, *, final: bool = True) -> Filtered:
         for p in self.deny:
             if p.search(text):
@@ -134,13 +156,30 @@ class StreamFilter:
             return ""
         self.seen += chunk
         self._pending += chunk
-        if len(self._pending) <= self.hold:
+        if len(self._pending) <= self.hold or self.base.schema is not None:
             return ""
-        cut = self._pending.rfind(" ", 0, len(self._pending) - self.hold)
+        cut = self._cut()
         if cut <= 0:
             return ""
-        head, self._pending = self._pending[:cut + 1], self._pending[cut + 1:]
+        head, self._pending = self._pending[:cut], self._pending[cut:]
         return self._emit(head, final=False)
+
+    def _cut(self) -> int:
+        """Where the held text may be split: at least ``hold`` characters from its end, after
+        a space (or anywhere once four ``hold`` pass without one), and never inside a value
+        that a filter finds in the held text (the value goes out whole, later)."""
+        limit = len(self._pending) - self.hold
+        cut = self._pending.rfind(" ", 0, limit) + 1
+        if cut <= 0 and len(self._pending) > 4 * self.hold:
+            cut = limit
+        spans = self.base.spans(self._pending) if cut > 0 else []
+        moved = True
+        while moved and cut > 0:
+            moved = False
+            for start, end in spans:
+                if start < cut < end:
+                    cut, moved = start, True
+        return cut
 
     def finish(self) -> str:
         """The rest, with the whole-answer checks (empty, degenerate, schema)."""

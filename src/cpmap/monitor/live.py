@@ -81,7 +81,8 @@ class _Metrics:
 
 class Monitor:
     def __init__(self, ws: Workspace, model: str, digest: str, baseline: Baseline | None,
-                 cfg: MonitorConfig, registry: Any, *, background: bool = True) -> None:
+                 cfg: MonitorConfig, registry: Any, *, background: bool = True,
+                 redis_url: str = "") -> None:
         from cpmap.monitor.predlog import client_key
 
         self.ws, self.model, self.digest, self.base, self.cfg = ws, model, digest, baseline, cfg
@@ -91,6 +92,7 @@ class Monitor:
         self.sink = AlertSink(ws, hook, cfg.cooldown_s,
                               lambda k: self.metrics.alerts.labels(k).inc())
         self._key = client_key(ws)
+        self._redis_url = redis_url  # replicas share each version's probing state there
         self.own = self._calibrated(baseline)
         # versions other than the one the monitor was built for (a canary's candidate, the
         # version a reload promoted): each scored against its own baseline, loaded once
@@ -123,10 +125,16 @@ class Monitor:
 
         settings = replace(baseline.probing,
                            harvest_rows_per_minute=self.cfg.harvest_rows_per_minute)
+        probing = ProbeDetector(settings, baseline.target_fpr)
+        if self._redis_url:
+            from cpmap.monitor.probestore import RedisProbeStore
+
+            probing.store = RedisProbeStore(self._redis_url, f"cpmap-probe:"
+                                            f"{self.ws.signing_key.keyid[:16]}:"
+                                            f"{baseline.model_digest[:16]}")
         return _Version(baseline, Scorer(baseline.detector),
                         Detectors(baseline.confidence_mean, baseline.confidence_q05,
-                                  baseline.target_fpr),
-                        ProbeDetector(settings, baseline.target_fpr))
+                                  baseline.target_fpr), probing)
 
     def _version(self, digest: str) -> _Version | None:
         """The monitoring state of ``digest``: the monitor's own, or another version's (its
@@ -256,7 +264,7 @@ class Monitor:
     def _probing(self, seq: int, client: str, xs: np.ndarray, probs: np.ndarray,
                  flagged: np.ndarray, now: float, v: _Version) -> None:
         signals = v.probing.observe(client, xs, probs, flagged, now)
-        rows = v.probing.clients[client].rows
+        rows = v.probing.rows_seen(client)
         for s in signals:
             action = self.cfg.probing_action
             if action != "alert":
@@ -331,7 +339,8 @@ def attach(ws: Workspace, app: Any, cfg: MonitorConfig | None = None) -> Monitor
     if base is None and srv.model is not None:
         log.warning("%s: no baseline about sha256:%s; serving without OOD monitoring",
                     srv.ref, srv.digest[:12])
-    mon = Monitor(ws, srv.ref, srv.digest, base, cfg, app.metrics.registry)
+    mon = Monitor(ws, srv.ref, srv.digest, base, cfg, app.metrics.registry,
+                  redis_url=str(getattr(app.cfg, "redis_url", None) or ""))
     app.monitor = mon
     if app.predlog is not None:
         app.predlog.on_batch = mon.on_batch

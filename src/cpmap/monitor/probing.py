@@ -16,10 +16,14 @@ version's own training lineage when the baseline is built (:func:`calibrate`):
   natural nearest-neighbour distances' 1% quantile): repeated small perturbations of one
   record are how label-only membership inference probes (AML.T0024.000).
 * **Cost harvesting** (AML.T0034): more rows per minute than ``harvest_rows_per_minute``.
+
+With a store (:class:`~cpmap.monitor.probestore.RedisProbeStore`, when the gateway runs with
+Redis) the client's state is the one all replicas share; judging is the same.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -33,6 +37,8 @@ RING = 256  # queries kept per client
 MIN_DISTANCES = 48  # before the PRADA test runs
 TEST_EVERY = 16  # rows between two PRADA tests of one client
 ALPHA = 1e-4  # binomial tests: a natural client is flagged this rarely per test
+STORE_RETRY_S = 5.0  # a failed shared store is skipped this long
+log = logging.getLogger("cpmap.monitor")
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,35 @@ class ClientState:
             self.filled = min(self.filled + 1, RING)
         return nn
 
+    def rate(self, n_new: int, now: float) -> int:
+        """Rows in the last minute (``now``: the request's monotonic time), these ``n_new``
+        included."""
+        self.minute.append((now, n_new))
+        self.per_minute += n_new
+        while self.minute and self.minute[0][0] < now - 60:
+            self.per_minute -= self.minute.popleft()[1]
+        return self.per_minute
+
+
+class SharedState:
+    """A client's state as the replicas' store holds it, this request's rows included (the
+    same attributes :meth:`ProbeDetector._judge` reads from a :class:`ClientState`)."""
+
+    def __init__(self, view: Any, dist: list[float], dups: list[bool], ood: list[bool],
+                 near: list[bool], n_new: int) -> None:
+        self.dist: deque[float] = deque(view.dist + dist, maxlen=RING)
+        self.dups, self.ood, self.boundary = Window(), Window(), Window()
+        self.dups.extend(view.dups + dups)
+        self.ood.extend(view.ood + ood)
+        self.boundary.extend(view.near + near)
+        self.rows = int(view.rows)
+        crossed = (self.rows - n_new) // TEST_EVERY != self.rows // TEST_EVERY
+        self.since_test = TEST_EVERY if crossed else 0  # PRADA every TEST_EVERY rows, shared
+        self._per_minute = int(view.per_minute)
+
+    def rate(self, n_new: int, now: float) -> int:
+        return self._per_minute  # the store counted them when they came
+
 
 class ProbeDetector:
     """Judges each client's stream of queries; returns the signals its new rows raise."""
@@ -162,21 +197,33 @@ class ProbeDetector:
     def __init__(self, settings: ProbeSettings, fpr: float) -> None:
         self.s, self.fpr = settings, max(fpr, 1e-4)
         self.clients: dict[str, ClientState] = {}
+        self.store: Any = None  # a RedisProbeStore: the state shared by replicas
+        self._shared_rows: dict[str, int] = {}
+        self._store_down = False
+        self._retry_at = 0.0
+
+    def rows_seen(self, client: str) -> int:
+        """The client's rows so far (across replicas with a store)."""
+        if client in self._shared_rows:
+            return self._shared_rows[client]
+        st = self.clients.get(client)
+        return st.rows if st is not None else 0
 
     def observe(self, client: str, x: np.ndarray, probs: np.ndarray,
                 flagged: np.ndarray, now: float | None = None) -> list[Signal]:
         """The signals ``client``'s new rows raise; ``now`` is the request's monotonic time
         (the cost-harvesting rate counts requests when they came, not when judged)."""
+        now = time.monotonic() if now is None else now
         rows = np.asarray(x, dtype=np.float64) / self.s.scale
+        if self.store is not None:
+            shared = self._observe_shared(client, rows, probs, flagged, now)
+            if shared is not None:
+                return shared
         st = self.clients.get(client)
         if st is None:
             st = self.clients[client] = ClientState(rows.shape[1])
         nn = st.nearest(rows)
-        if probs.shape[1] > 1:
-            top2 = np.partition(probs, -2, axis=1)[:, -2:]
-            near = (top2[:, 1] - top2[:, 0]) < self.s.boundary_margin
-        else:
-            near = np.zeros(len(rows), dtype=bool)
+        near = self._near(probs)
         finite = nn[np.isfinite(nn)]
         st.dist.extend(finite.tolist())
         st.dups.extend((finite < self.s.dup_eps).tolist())
@@ -184,9 +231,48 @@ class ProbeDetector:
         st.boundary.extend(near.tolist())
         st.rows += len(rows)
         st.since_test += len(rows)
-        return self._judge(st, len(rows), time.monotonic() if now is None else now)
+        return self._judge(st, len(rows), now)
 
-    def _judge(self, st: ClientState, n_new: int, now: float) -> list[Signal]:
+    def _near(self, probs: np.ndarray) -> np.ndarray:
+        """Rows whose top-1 minus top-2 probability is under the boundary margin."""
+        if probs.shape[1] <= 1:
+            return np.zeros(len(probs), dtype=bool)
+        top2 = np.partition(probs, -2, axis=1)[:, -2:]
+        out: np.ndarray = (top2[:, 1] - top2[:, 0]) < self.s.boundary_margin
+        return out
+
+    def _observe_shared(self, client: str, rows: np.ndarray, probs: np.ndarray,
+                        flagged: np.ndarray, now: float) -> list[Signal] | None:
+        """Judge on the replicas' shared state; None (judge locally) when the store fails."""
+        from cpmap.monitor.probestore import ProbeStoreError
+
+        if time.monotonic() < self._retry_at:  # a failed store is tried again in 5 s,
+            return None  # not on every request (each try may wait for its timeout)
+        try:
+            view = self.store.read_and_append(client, rows)
+        except ProbeStoreError as e:
+            if not self._store_down:
+                log.error("probing state store failed (%s); judging this replica's own "
+                          "traffic until it is back", e)
+                self._store_down = True
+            self._retry_at = time.monotonic() + STORE_RETRY_S
+            return None
+        self._store_down = False
+        nn = _nn(view.ring, rows)
+        finite = nn[np.isfinite(nn)]
+        dist, dups = finite.tolist(), (finite < self.s.dup_eps).tolist()
+        ood, near = np.asarray(flagged, dtype=bool).tolist(), self._near(probs).tolist()
+        try:
+            self.store.append(client, dist, dups, ood, near)
+        except ProbeStoreError as e:
+            log.error("probing state store failed (%s) while appending", e)
+        st = SharedState(view, dist, dups, ood, near, len(rows))
+        if len(self._shared_rows) > 100_000:
+            self._shared_rows.clear()
+        self._shared_rows[client] = st.rows
+        return self._judge(st, len(rows), now)
+
+    def _judge(self, st: ClientState | SharedState, n_new: int, now: float) -> list[Signal]:
         out: list[Signal] = []
         n = len(st.ood)
         k_ood, k_near = st.ood.count, st.boundary.count
@@ -208,11 +294,7 @@ class ProbeDetector:
             out.append(Signal("membership-probing", "AML.T0024.000", f"{st.dups.count} "
                               "near-duplicate queries around earlier ones",
                               {"near_duplicates": st.dups.count}))
-        st.minute.append((now, n_new))
-        st.per_minute += n_new
-        while st.minute and st.minute[0][0] < now - 60:
-            st.per_minute -= st.minute.popleft()[1]
-        per_min = st.per_minute
+        per_min = st.rate(n_new, now)
         if per_min > self.s.harvest_rows_per_minute:
             out.append(Signal("cost-harvesting", "AML.T0034", f"{per_min} rows in the last "
                               "minute", {"rows_per_minute": per_min}))
