@@ -52,6 +52,10 @@ def bootstrap(ws: Workspace, workdir: Path, name: str = "digits") -> ModelVersio
     from cpmap.retrain.rollout import check_candidate
 
     check_candidate(ws, mv)  # the CP7 evidence production needs
+    from cpmap.drift import golden
+
+    golden.holdout(ws, mv, workdir / "golden")  # CP9: production needs a golden-set run
+    golden.run(ws, mv.ref)
     promote(ws, mv.ref)
     return mv
 
