@@ -93,6 +93,7 @@ class Gateway:
                                  for n, _ in OutputPolicy.parse(p).output_names())
         self._model_paths = {} if chat is not None else _paths(served)
         self.monitor: Any = None  # CP8, set by cpmap.monitor.live.attach
+        self.keep_inputs = False  # CP9: rows to the log writer (cpmap.drift.live.attach)
 
     def reload(self) -> Served:
         """Load the ref again (a moved stage, a re-gated version): manifest, digest and gate
@@ -320,7 +321,8 @@ class Gateway:
         resp = json_response(200, doc, headers(windows + ([spent] if spent else [])))
         self._log(rid, key.client, 200, len(x), in_digest, hashlib.sha256(resp.body).hexdigest(),
                   None, probs,
-                  extra={**fields, "latency_ms": round((time.perf_counter() - t0) * 1e3, 3)})
+                  extra={**fields, "latency_ms": round((time.perf_counter() - t0) * 1e3, 3)},
+                  inputs=x)
         return resp, rid
 
     async def _chat(self, scope: Scope, receive: Receive,
@@ -382,7 +384,7 @@ class Gateway:
 
     def _log(self, rid: str, client: str | None, status: int, rows: int, inp: str | None,
              out: str | None, reason: str | None, probs: np.ndarray | None = None,
-             extra: dict[str, Any] | None = None) -> None:
+             extra: dict[str, Any] | None = None, inputs: np.ndarray | None = None) -> None:
         if self.predlog is not None:
             entry = {"id": rid, "client": client, "status": status, "rows": rows,
                      "input": inp, "output": out, "reason": reason, "ts": round(time.time(), 3),
@@ -390,6 +392,8 @@ class Gateway:
             if probs is not None:  # CP9 joins delayed labels and tracks confidence from these
                 entry["predictions"] = probs.argmax(axis=1).tolist()
                 entry["confidence"] = probs.max(axis=1).round(4).tolist()
+            if inputs is not None and self.keep_inputs:  # a reference: no copy, no work here
+                entry["_inputs"] = inputs
             self.predlog.add(entry)
 
 
