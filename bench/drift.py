@@ -196,7 +196,7 @@ def _dask_section(mem: dict[str, Any] | None) -> str:
         kept = kept.replace("Not re-run in this run (BENCH_DRIFT_BIG=0); the section of the "
                             "previous run:\n", "")
         return (f"{marker}\n\nNot re-run in this run (BENCH_DRIFT_BIG=0); the section of the "
-                f"previous run:\n{kept.rstrip()}\n")
+                f"previous run:\n\n{kept.strip()}\n")
     return f"""## Dask: bounded memory
 
 A partitioned Parquet reference of {mem['rows']:,} rows x 8 float32 columns (40 files) against
