@@ -4,7 +4,8 @@ Both run in the log writer's thread, never on the request path: the request path
 a reference to the validated rows in the log entry (``Gateway.keep_inputs``). Settings:
 ``[monitoring] sample_inputs`` (a share of requests whose redacted rows are kept, default 0)
 and ``[drift] stream`` (the ADWIN / Page-Hinkley detectors, on by default), ``stream_delta``,
-``stream_cooldown_s``.
+``stream_cooldown_s``. The gateway keeps both as ``app.cp9`` (sampler, detectors; either may
+be None) for its status and tests.
 """
 
 from __future__ import annotations

@@ -106,20 +106,15 @@ class InputSampler:
 
 
 def sampler_for(ws: Any, served: Any, share: float) -> InputSampler | None:
-    """The sampler of a gateway serving ``served`` (None: ``share`` 0, nothing kept)."""
+    """The sampler of a gateway serving ``served`` (None: ``share`` 0, nothing kept). Its key
+    is derived from the workspace key (as CP8's client-id key is), so the choice is stable
+    across restarts and replicas and cannot be predicted from outside."""
+    from cpmap.monitor.predlog import client_key
+
     if share <= 0.0:
         return None
-    key = hmac.new(_raw_key(ws), b"cpmap input sampling v1", hashlib.sha256).digest()
+    key = hmac.new(client_key(ws), b"cpmap input sampling v1", hashlib.sha256).digest()
     return InputSampler(share, key, getattr(served.spec, "table", None))
-
-
-def _raw_key(ws: Any) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    raw: bytes = ws.signing_key.key.private_bytes(serialization.Encoding.Raw,
-                                                  serialization.PrivateFormat.Raw,
-                                                  serialization.NoEncryption())
-    return raw
 
 
 def rows_of(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
