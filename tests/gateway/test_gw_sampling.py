@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 from tests.gateway.conftest import register_gated, run_cli
+from tests.gateway.test_gw_table import credit  # noqa: F401 - the fixture
 
 from cpmap.core.ledger import Ledger
 from cpmap.core.workspace import Workspace
@@ -151,3 +152,40 @@ def test_stream_detectors_raise_a_signed_cp9_alert_off_the_request_path(
     assert first > 100  # nothing fired on the clean traffic
     tags = {t for f in ev["findings"] for t in f.get("tags", [])}
     assert any("AML.T0031" in str(t) for t in tags), ev["findings"][0]
+
+
+def test_a_table_model_logs_its_named_columns_and_they_drift_per_column(
+        credit: Any, serve: Any, key: Any,  # noqa: F811 - the imported fixture
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.gateway.test_gw_table import _table, columns
+
+    ws, _pipe, _ = credit
+    ws.config["monitoring"] = {"sample_inputs": 1.0}
+    ws.config["drift"] = {"stream": False}
+    h = {"Authorization": "Bearer " + key(scopes=("infer:credit",), budget="100000/day",
+                                          rate="100000/hour")}
+    gw = serve("credit@1")
+    traffic = _table(200, 3)
+    traffic["income"] = (traffic["income"] * 1.8).clip(upper=traffic["income"].max())
+    with httpx.Client(base_url=gw.url, headers=h) as c:
+        for lo in range(0, 200, 20):
+            r = c.post("/v2/models/credit/infer", json=columns(traffic.iloc[lo:lo + 20]))
+            assert r.status_code == 200, r.text
+    gw.stop()
+    logged = _logged_of(ws, "credit")
+    first = logged[0]["inputs"]
+    assert set(first) == {"age", "income", "debt_ratio", "region"}
+    assert first["region"] == traffic["region"].iloc[:20].tolist()
+    assert first["age"] == traffic["age"].iloc[:20].tolist()  # decoded back, whole numbers
+    code, out, err = run_cli(capsys, "monitor", "drift", "--from-log", "credit", "-f", "json",
+                             "-w", str(ws.root))
+    assert out, err
+    doc = json.loads(out)
+    drifted = {f["name"] for f in doc["features"] if f["drift"]}
+    assert code == 1 and "income" in drifted and "region" not in drifted
+
+
+def _logged_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
+    from cpmap.drift.logwindow import entries
+
+    return entries(ws, name)
