@@ -12,7 +12,9 @@ Verdicts are compared per feature. Then the Dask engine on a partitioned Parquet
 table's in-memory size.
 
 Run: ``python -m bench drift`` (env ``BENCH_DRIFT_ROWS``, default 200000; ``BENCH_DRIFT_BIG``,
-default 10000000). Writes docs/benchmarks/cp9.md.
+default 10000000, 0 skips the Dask part and keeps the page's last Dask section;
+``BENCH_DRIFT_JOINT=0`` skips the timing with the multivariate test). Writes
+docs/benchmarks/cp9.md.
 """
 
 from __future__ import annotations
@@ -160,8 +162,9 @@ def main() -> None:
     cur.to_parquet(cur_path)
     t_uni, uni = timed(compare, Side(ref, "ref"), Side(cur, "cur"), multivariate=False)
     print(f"cpmap per feature: {t_uni:.2f} s", flush=True)
-    t_all, full = timed(compare, Side(ref, "ref"), Side(cur, "cur"))
-    print(f"cpmap with the joint test: {t_all:.2f} s", flush=True)
+    t_all, full = (timed(compare, Side(ref, "ref"), Side(cur, "cur"))
+                   if os.environ.get("BENCH_DRIFT_JOINT", "1") != "0" else (None, None))
+    print(f"cpmap with the joint test: {t_all} s", flush=True)
     t_scipy, floor = timed(scipy_loop, ref, cur)
     print(f"scipy loop: {t_scipy:.2f} s", flush=True)
     peer = run_peer(ref_path, cur_path)
@@ -170,14 +173,44 @@ def main() -> None:
     theirs = {k: bool(v["drift"]) for k, v in peer["columns"].items()}
     agree = [c for c in ours if theirs.get(c) == ours[c]]
     differ = [c for c in ours if c in theirs and theirs[c] != ours[c]]
-    mem = dask_memory(big)
+    mem = dask_memory(big) if big > 0 else None
     print(f"dask: {mem}", flush=True)
     _page(rows, t_uni, t_all, t_scipy, peer, ours, theirs, agree, differ, floor, full, mem)
 
 
-def _page(rows: int, t_uni: float, t_all: float, t_scipy: float, peer: dict[str, Any],
+def _joint(t_all: float | None, full: Any) -> str:
+    if t_all is None:
+        return "not timed in this run (BENCH_DRIFT_JOINT=0)"
+    return f"{t_all:.2f} s (joint: AUC {full.multivariate.auc})"
+
+
+def _dask_section(mem: dict[str, Any] | None) -> str:
+    if mem is None:  # not re-run: keep the last measured section, said as such
+        from bench.common import RESULTS
+
+        page = RESULTS / "cp9.md"
+        old = page.read_text() if page.exists() else ""
+        marker = "## Dask: bounded memory"
+        kept = (old.split(marker, 1)[1].split("\n## ", 1)[0] if marker in old
+                else "\n(never measured)\n")
+        kept = kept.replace("Not re-run in this run (BENCH_DRIFT_BIG=0); the section of the "
+                            "previous run:\n", "")
+        return (f"{marker}\n\nNot re-run in this run (BENCH_DRIFT_BIG=0); the section of the "
+                f"previous run:\n\n{kept.strip()}\n")
+    return f"""## Dask: bounded memory
+
+A partitioned Parquet reference of {mem['rows']:,} rows x 8 float32 columns (40 files) against
+a current table of a quarter of that size with x0, x1 shifted by 0.3 sd, through
+`--engine dask` (a LocalCluster in-process, 2 workers): {mem['seconds']:.1f} s, peak RSS of the
+whole process {mem['peak_rss'] / 2**20:.0f} MiB against {mem['table_bytes'] / 2**20:.0f} MiB for
+the reference table alone in memory; drifted: {', '.join(mem['drifted'])}.
+"""
+
+
+def _page(rows: int, t_uni: float, t_all: float | None, t_scipy: float, peer: dict[str, Any],
           ours: dict[str, bool], theirs: dict[str, bool], agree: list[str],
-          differ: list[str], floor: dict[str, bool], full: Any, mem: dict[str, Any]) -> None:
+          differ: list[str], floor: dict[str, bool], full: Any,
+          mem: dict[str, Any] | None) -> None:
     truth = {c: c in SHIFTS and SHIFTS[c] >= 0.2 or c in SCALED or c in ("c0", "c1", "c2", "c3")
              for c in ours}
     right = sum(ours[c] == truth[c] for c in ours)
@@ -196,8 +229,7 @@ jobs (ratios are what count).
 |---|---|---|
 | cpmap `compare`, per feature (KS + Wasserstein, G-test + JS/PSI, BH) | {t_uni:.2f} s \
 | {right}/50 |
-| cpmap `compare` + domain-classifier test | {t_all:.2f} s (joint: AUC \
-{full.multivariate.auc}) | {right}/50 |
+| cpmap `compare` + domain-classifier test | {_joint(t_all, full)} | {right}/50 |
 | Evidently {peer['version']} `DataDriftPreset` | {peer['seconds']:.2f} s | {peer_right}/50 |
 | plain scipy loop (KS / chi-square at 0.05, no correction, no effect) | {t_scipy:.2f} s \
 | {floor_right}/50 |
@@ -210,13 +242,7 @@ negligible 0.05-sd shifts drift.
 Evidently's methods at this size (from its output): {sorted({str(v['method']) for v in
 peer['columns'].values()})}.
 
-## Dask: bounded memory
-
-A partitioned Parquet reference of {mem['rows']:,} rows x 8 float32 columns (40 files) against
-a current table of a quarter of that size with x0, x1 shifted by 0.3 sd, through
-`--engine dask` (a LocalCluster in-process, 2 workers): {mem['seconds']:.1f} s, peak RSS of the
-whole process {mem['peak_rss'] / 2**20:.0f} MiB against {mem['table_bytes'] / 2**20:.0f} MiB for
-the reference table alone in memory; drifted: {', '.join(mem['drifted'])}.
+{_dask_section(mem)}
 """
     write_page("cp9", "CP9 drift: cpmap vs Evidently", body, "drift")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.drift.conftest import run_cli
 
 from cpmap.drift.engine import compare
 from cpmap.drift.frame import Side
@@ -55,3 +56,36 @@ def test_dask_refuses_what_is_not_parquet(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="x.parquet"):
         compare_parquet(tmp_path / "x.parquet", tmp_path / "x.parquet", processes=False,
                         workers=1)
+
+
+def _cli_verdicts(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, bool]]:
+    import json
+
+    code, out, err = run_cli(capsys, "monitor", "drift", *args, "-f", "json")
+    assert out, err
+    return code, {f["name"]: f["drift"] for f in json.loads(out)["features"]}
+
+
+def test_the_cli_engine_dask_on_a_local_cluster_gives_the_in_memory_verdicts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib
+
+    dist = importlib.import_module("distributed")
+    _, _, rp, cp = _tables(tmp_path)
+    memory = _cli_verdicts(capsys, str(rp), str(cp))
+    with dist.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                           protocol="tcp", host="127.0.0.1", dashboard_address=None) as lc:
+        dask = _cli_verdicts(capsys, str(rp), str(cp), "--engine", "dask",
+                             "--scheduler", lc.scheduler_address)
+    assert dask == memory and memory[0] == 1
+    assert {n for n, v in dask[1].items() if v} == {"f3", "c", "f1 [missing]"}
+    code, _, err = run_cli(capsys, "monitor", "drift", str(rp), str(cp), "--engine", "spark")
+    assert code == 2 and "--engine 'spark'" in err
+
+
+@pytest.mark.slow
+def test_the_cli_engine_dask_makes_its_own_local_cluster(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, rp, cp = _tables(tmp_path)
+    assert _cli_verdicts(capsys, str(rp), str(cp), "--engine", "dask") == \
+        _cli_verdicts(capsys, str(rp), str(cp))

@@ -65,3 +65,17 @@ def test_an_old_run_does_not_count(reg: Registered, monkeypatch: pytest.MonkeyPa
 def test_golden_run_needs_a_golden_set(reg: Registered) -> None:
     with pytest.raises(InputError, match="clf-golden"):
         golden.run(reg.ws, "clf")
+
+
+def test_production_needs_a_golden_run_by_default_and_the_policy_can_relax_it(
+        reg: Registered, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cpmap.core.workspace import open_workspace
+    from cpmap.gate.evaluate import evaluate
+
+    fresh = open_workspace(reg.ws.root)
+    staging = next(c for c in evaluate(fresh, reg.mv, stage="staging").controls
+                   if c.control == "CP9")
+    assert staging.status == "not-required"  # staging never needs it
+    default = _gate(reg.ws, reg.mv, monkeypatch)
+    assert default.status == "missing" and "golden" in default.reasons[0]
+    assert _gate(reg.ws, reg.mv, monkeypatch, REQUIRED_FOR="[]").status == "not-required"

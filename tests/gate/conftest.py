@@ -94,6 +94,14 @@ class Kit:
                              failed=failed)
         record(Evidence.of(check, [Subject(f"model:{mv.ref}", mv.digest)]), self.ws)
         self.cp8(mv)  # production also needs CP8's input baseline of the version
+        self.cp9(mv)  # and a passing, recent golden-set run of it
+
+    def cp9(self, mv: ModelVersion, passed: bool = True) -> None:
+        from cpmap.drift.predicates import GoldenRun
+
+        run = GoldenRun(verdict=Verdict.PASS if passed else Verdict.FAIL, rows=200,
+                        accuracy=0.95 if passed else 0.6, golden=f"{mv.name}-golden@1")
+        record(Evidence.of(run, [Subject(mv.ref, mv.digest)]), self.ws)
 
     def cp8(self, mv: ModelVersion) -> None:
         from cpmap.monitor.predicates import MonitorBaseline

@@ -105,6 +105,10 @@ def attach_passing(ws: Workspace, mv: ModelVersion, filename: str,
         record(Evidence.of(MonitorBaseline(verdict=Verdict.PASS, target_fpr=0.01,
                                            datasets=tuple({"digest": d} for d in digests)),
                            [Subject(f"model:{mv.ref}", mv.digest)]), ws)
+        from cpmap.drift.predicates import GoldenRun  # CP9: a passing golden-set run
+
+        record(Evidence.of(GoldenRun(verdict=Verdict.PASS, rows=200, accuracy=0.95),
+                           subj), ws)
     prose = {"intended_use": "tests", "limitations": "tiny"}
     record_card(ws, mv, build_card(ws, mv, prose), ["intended_use", "limitations"])
     return mv

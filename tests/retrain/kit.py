@@ -21,7 +21,7 @@ CAMPAIGN = {"fuzzing": {"examples": 5},
 
 def production(ws: Any, tmp_path: Path) -> Any:
     """digits@1 in production: CP1 signed data, CP3 scan, CP4/CP5 evidence, a CP7 check, a CP8
-    baseline."""
+    baseline, a CP9 golden-set run on the held-out split."""
     from cpmap.builtin import write_digits
     from cpmap.gateway.predicates import GatewayCheck
     from cpmap.provenance.datasets import register_dataset
@@ -48,5 +48,9 @@ def production(ws: Any, tmp_path: Path) -> Any:
     from cpmap.monitor.baseline import build
 
     build(ws, mv.ref)  # the CP8 input baseline production needs
+    from cpmap.drift import golden
+
+    golden.holdout(ws, mv, tmp_path / "golden")  # CP9: production needs a golden-set run
+    assert golden.run(ws, mv.ref).passed
     promote(ws, mv.ref)
     return mv

@@ -19,7 +19,13 @@ import numpy as np
 from scipy import stats
 
 from cpmap.drift.policy import DriftPolicy
-from cpmap.drift.univariate import FeatureResult, categorical, counts, missing_rate
+from cpmap.drift.univariate import (
+    FeatureResult,
+    categorical,
+    counts,
+    missing_rate,
+    relative_effect,
+)
 
 
 @dataclass
@@ -105,8 +111,7 @@ def numeric_from(name: str, r: NumSummary, c: NumSummary,
     points = np.concatenate([[lo], r.edges, [hi]])
     widths = np.diff(points)
     w = float(np.sum(np.abs(fr - fc) * np.maximum(widths, 0)))
-    std = r.std
-    effect = w / std if std > 0 else (0.0 if w == 0 else float("inf"))
+    effect = relative_effect(w, r.std, c.std)
     return FeatureResult(name, "numeric", "ks-binned", d, p, effect, "wasserstein/std",
                          r.n, c.n, extra={"wasserstein": w,
                                           "mean_reference": r.total / r.n,

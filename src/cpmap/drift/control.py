@@ -13,12 +13,13 @@ from cpmap.drift.predicates import KINDS
 class CP9Rule(Rule):
     """A passing golden-set run of the version (`cpmap monitor golden run`), recent enough.
 
-    Not required by default: add "production" to required_for to make promotion to
-    production wait for a fresh golden-set run of the version.
+    Required for production by default: promotion to production waits for a passing golden-set
+    run of the version not older than max_age_days. required_for = [] relaxes it (staging and
+    canary never need it); required = true asks for it at every gate evaluation.
     """
 
     required: bool = False
-    required_for: tuple[str, ...] = ()
+    required_for: tuple[str, ...] = ("production",)
     max_age_days: float = field(default=7.0, metadata={
         "doc": "a golden-set run older than this (days) no longer counts"})
     min_golden_rows: int = field(default=0, metadata={

@@ -79,6 +79,33 @@ def register(ws: Workspace, name: str, data: Path) -> DatasetVersion:
     return dv
 
 
+def holdout(ws: Workspace, mv: Any, folder: Path, name: str | None = None) -> DatasetVersion:
+    """Register the held-out split of ``mv``'s training data (its recipe's ``test_size`` and
+    ``seed``: rows it was not fitted on) as golden set ``name`` (default ``<model>-golden``).
+
+    A starting golden set for a version that has none yet (the test kits, the demo's
+    bootstrap); a curated, labelled set registered with :func:`register` is better. Rows are
+    stored as the model reads them (preprocessed), labels by class name.
+    """
+    from cpmap.models.datasets import load_dataset
+
+    if not mv.lineage.datasets:
+        raise InputError(f"{mv.ref}: no training data in its lineage to hold a split out of")
+    cfg = (mv.lineage.training or {}).get("config") or {}
+    ds = load_dataset(f"sha256:{mv.lineage.datasets[0].digest}", ws, label=cfg.get("label"),
+                      purpose=f"golden set of {mv.ref}")
+    _, test = ds.split(float(cfg.get("test_size", 0.25)), int(cfg.get("seed", 0)))
+    labels = np.asarray(test.classes)[test.y]
+    arrays = {"x": test.x, "y": labels}
+    pre_label = (ds.preprocess or {}).get("label")
+    if isinstance(pre_label, str) and pre_label.isidentifier():
+        arrays[pre_label] = labels  # tabular models read their label column by name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{mv.name}-{mv.version}-holdout.npz"
+    np.savez(path, **arrays)
+    return register(ws, name or f"{mv.name}-golden", path)
+
+
 @dataclass(frozen=True)
 class GoldenResult:
     model: str

@@ -56,10 +56,39 @@ def sides(ws: Workspace | None, reference: str | None, current: str | None,
     from cpmap.drift.logwindow import frame
 
     mv = md.version(ws, from_log)
-    cur = Side(frame(ws, from_log, since).drop(columns=["id", "ts"], errors="ignore"),
-               f"prediction log of {from_log}" + (f" (last {since})" if since else ""))
+    window = frame(ws, from_log, since)
+    name = f"prediction log of {from_log}" + (f" (last {since})" if since else "")
+    if "_sampled" in window.columns and window["_sampled"].notna().any():
+        # inputs are kept for a sampled share of requests: compare those rows (their
+        # predictions too: a uniform sample of the window), not rows without inputs
+        sampled = window[window["_sampled"].notna()]
+        name += f": {len(sampled)} of {len(window)} rows with sampled inputs"
+        window = sampled
+    cur = Side(window.drop(columns=["id", "ts", "_sampled"], errors="ignore")
+               .reset_index(drop=True), name)
     ref = open_side(reference or training_ref(mv), ws)
-    return ref, cur, mv
+    ref_frame, cur_frame = _like(ref.frame, cur.frame)
+    return Side(ref_frame, ref.name, ref.digest), Side(cur_frame, cur.name, cur.digest), mv
+
+
+def _like(ref: Any, cur: Any) -> tuple[Any, Any]:
+    """Both sides' shared columns typed alike: JSON carries whole numbers as floats (0.0) and a
+    CSV column of whole numbers reads as integers (0); compared as categories, "0.0" and "0"
+    would differ. Whole-number log values become integers; otherwise the reference's
+    integers become floats."""
+    import pandas as pd
+
+    ref, cur = ref.copy(), cur.copy()
+    for col in ref.columns:
+        if col not in cur.columns or not pd.api.types.is_integer_dtype(ref[col]):
+            continue
+        values = pd.to_numeric(cur[col], errors="coerce")
+        known = values.dropna()
+        if bool((known == known.round()).all()):
+            cur[col] = values.round().astype("Int64")
+        else:
+            ref[col], cur[col] = ref[col].astype(np.float64), values
+    return ref, cur
 
 
 def drift(ws: Workspace | None, reference: str | None, current: str | None,

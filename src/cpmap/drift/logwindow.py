@@ -3,8 +3,10 @@
 Entries are read only from batches whose signed Merkle root still matches (a tampered batch is
 refused, naming its ledger entry). What an entry holds is the gateway's to decide (CP7/CP8):
 ``id`` and ``ts`` always; ``predictions`` (class indexes), ``confidence`` (top probability)
-and ``features`` (rows, or per-request feature summaries) when the gateway logs them. A window
-without any of those is bad input for a drift test, said as such.
+and the sampled raw inputs (``features`` rows of an array model, ``inputs`` named columns of a
+table model: :mod:`cpmap.drift.sampling`) when the gateway keeps them. A window without any of
+those is bad input for a drift test, said as such. Rows without sampled inputs leave the feature
+columns empty (missing), so the per-feature tests see only the sampled rows.
 """
 
 from __future__ import annotations
@@ -75,17 +77,19 @@ def frame(ws: Workspace, name: str, since: str | None = None) -> pd.DataFrame:
     """One row per predicted row: ``x0..`` features, ``prediction``, ``confidence``."""
     import pandas as pd
 
+    from cpmap.drift.sampling import rows_of
+
     rows: list[dict[str, Any]] = []
     for e in entries(ws, name, since):
         preds = list(e.get("predictions") or [])
         conf = list(e.get("confidence") or [])
-        feats = e.get("features") or []
-        feats = feats if feats and isinstance(feats[0], list) else ([feats] if feats else [])
+        feats = rows_of(e)  # the sampled inputs ([monitoring] sample_inputs), redacted
         n = max(len(preds), len(conf), len(feats))
         for i in range(n):
             row: dict[str, Any] = {"id": e.get("id"), "ts": e.get("ts")}
             if i < len(feats):
-                row.update({f"x{j}": v for j, v in enumerate(feats[i])})
+                row.update(feats[i])
+                row["_sampled"] = True
             if i < len(preds):
                 row["prediction"] = str(preds[i])
             if i < len(conf):

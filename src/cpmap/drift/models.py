@@ -30,11 +30,12 @@ def version(ws: Workspace, ref: str) -> ModelVersion:
 
 
 def load(ws: Workspace, mv: ModelVersion) -> Model:
-    """The version's model from the bytes that hash to its signed digest (safe formats only)."""
-    from cpmap.gateway.served import artifact_bytes
-    from cpmap.models.persist import load_bytes
+    """The version's model from the bytes that hash to its signed digest (safe formats only),
+    loaded as the gateway loads it: a user's own model behind its feature schema, with the
+    types its registration trusted."""
+    from cpmap.gateway.served import artifact_bytes, load_model
 
-    return load_bytes(artifact_bytes(ws, mv), f"model {mv.ref}", ws=ws)
+    return load_model(ws, mv, artifact_bytes(ws, mv))
 
 
 def labelled(ws: Workspace, ref: str, model: Model, label: str | None = None,

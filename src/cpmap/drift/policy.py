@@ -29,6 +29,9 @@ class DriftPolicy:
     min_auc_gain: float = 0.05  # the domain classifier's AUC must reach 0.5 + this
     bins: int = 64  # reference-quantile bins of the binned (Dask) path
     seed: int = 0
+    stream: bool = True  # ADWIN / Page-Hinkley on live traffic in the gateway's log writer
+    stream_delta: float = 0.002  # ADWIN's confidence parameter (smaller: fewer, surer alarms)
+    stream_cooldown_s: float = 600.0  # at most one stream alarm entry per this many seconds
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -38,6 +41,8 @@ class DriftPolicy:
                              "or none")
         if self.min_rows < 2 or self.bins < 2 or self.multivariate_rows < 20:
             raise InputError("[drift] min_rows and bins must be >= 2, multivariate_rows >= 20")
+        if not 0.0 < self.stream_delta < 1.0 or self.stream_cooldown_s < 0:
+            raise InputError("[drift] stream_delta must be in (0, 1), stream_cooldown_s >= 0")
         if self.min_effect < 0:
             raise InputError("[drift] min_effect must not be negative")
 

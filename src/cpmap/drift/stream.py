@@ -2,15 +2,21 @@
 
 :class:`StreamMonitor` keeps one ADWIN detector (Bifet & Gavalda 2007: an adaptive window
 that drops its old part when the two halves' means differ beyond a Hoeffding-style bound) per
-feature summary (the mean of each request's rows), and a Page-Hinkley test on the top-class
-confidence of the outputs, so a gradual fall in confidence alarms too. Feeding it costs a few
-microseconds per value; the gateway (CP8) calls :meth:`observe` after answering, and a caller
-turns alarms into signed CP9 ``drift`` evidence with :func:`record_alarm`.
+feature summary (the mean of each request's rows) and per class share of the predictions (the
+prediction distribution), and a Page-Hinkley test on the top-class confidence of the outputs,
+so a gradual fall in confidence alarms too. Feeding it costs a few microseconds per value.
+
+:class:`LiveDrift` runs it off the request path: the gateway hands each answered request's
+rows to the prediction log writer (:mod:`cpmap.drift.live`), whose thread summarises them
+before the batch is written and feeds the detectors once the batch is committed; alarms
+become signed, failing CP9 ``drift`` evidence (source ``stream``, tagged AML.T0031) with
+:func:`record_alarm`, at most one entry per ``cooldown_s``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +57,8 @@ class StreamMonitor:
         # mode "down": a confidence that falls is the alarm; one that rises is not
         self._ph: Any = drift.PageHinkley(min_instances=min_seen, delta=ph_delta,
                                      threshold=ph_threshold, mode="down")
+        self._shares: list[Any] = []  # ADWIN per class share, made on the first outputs
+        self._new_adwin: Callable[[], Any] = lambda: drift.ADWIN(delta=delta)
         self.seen = 0
         self.alarms: list[Alarm] = []
         self._on_alarm = on_alarm
@@ -66,6 +74,7 @@ class StreamMonitor:
             if det.drift_detected and self.seen >= self._min_seen:
                 fired.append(Alarm(name, "adwin", self.seen, float(det.estimation)))
         if probs is not None and len(probs):
+            fired += self._classes(np.asarray(probs, dtype=np.float64))
             conf = float(np.asarray(probs, dtype=np.float64).max(axis=1).mean())
             self._ph.update(conf)
             if self._ph.drift_detected:
@@ -75,6 +84,70 @@ class StreamMonitor:
             if self._on_alarm is not None:
                 self._on_alarm(a)
         return fired
+
+    def _classes(self, probs: np.ndarray) -> list[Alarm]:
+        """ADWIN on each class's share of this request's predictions."""
+        if not self._shares:
+            self._shares = [self._new_adwin() for _ in range(probs.shape[1])]
+        shares = np.bincount(probs.argmax(axis=1), minlength=len(self._shares)) / len(probs)
+        fired = []
+        for c, (det, share) in enumerate(zip(self._shares, shares, strict=False)):
+            det.update(float(share))
+            if det.drift_detected and self.seen >= self._min_seen:
+                fired.append(Alarm(f"prediction={c}", "adwin", self.seen,
+                                   float(det.estimation)))
+        return fired
+
+
+class LiveDrift:
+    """The detectors of one served version, fed by the prediction log writer's thread."""
+
+    def __init__(self, ws: Workspace, ref: str, digest: str, features: Sequence[str],
+                 n_classes: int, cooldown_s: float = 600.0, **detector: Any) -> None:
+        self.ws, self.ref, self.digest, self.cooldown_s = ws, ref, digest, cooldown_s
+        self.n_classes = n_classes
+        self.monitor = StreamMonitor(features, **detector)
+        self._summaries: dict[int, np.ndarray] = {}
+        self._last = float("-inf")
+        self.pending: list[Alarm] = []  # alarms within the cooldown, recorded with the next
+        self.entries: list[int] = []
+
+    def prepare(self, entries: list[dict[str, Any]]) -> None:
+        """Before the batch is written: each request's per-feature mean (rows leave here)."""
+        from cpmap.drift.sampling import PRIVATE_KEY
+
+        for e in entries:
+            rows = e.get(PRIVATE_KEY)
+            if rows is not None and len(rows):
+                x = np.asarray(rows, dtype=np.float64)
+                self._summaries[int(e.get("seq", 0))] = x.reshape(len(x), -1).mean(axis=0)
+
+    def consume(self, entries: list[dict[str, Any]]) -> None:
+        """After the batch is committed: feed the detectors in request order; record alarms."""
+        for e in entries:
+            summary = self._summaries.pop(int(e.get("seq", 0)), None)
+            conf = e.get("confidence")
+            if summary is None or int(e.get("status", 200)) >= 400:
+                continue
+            self.pending += self.monitor.observe(summary[None, :],
+                                                 _probs(e, conf, self.n_classes))
+        if self.pending and time.monotonic() - self._last >= self.cooldown_s:
+            entry = record_alarm(self.ws, self.ref, self.digest, self.pending)
+            if entry is not None:
+                self.entries.append(entry.index)
+            self.pending, self._last = [], time.monotonic()
+
+
+def _probs(e: Mapping[str, Any], conf: Any, k: int) -> np.ndarray | None:
+    """A [n, k] stand-in for the outputs: one-hot predictions scaled by their confidence (the
+    log keeps the predicted class and its probability, which is what the detectors read)."""
+    preds = e.get("predictions")
+    if (not isinstance(preds, list) or not isinstance(conf, list) or not preds
+            or len(conf) != len(preds) or max(preds) >= k):
+        return None
+    out = np.zeros((len(preds), k))
+    out[np.arange(len(preds)), np.asarray(preds, dtype=np.int64)] = np.asarray(conf, float)
+    return out
 
 
 def record_alarm(ws: Workspace, model_ref: str, digest: str, alarms: Sequence[Alarm]

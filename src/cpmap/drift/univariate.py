@@ -65,12 +65,22 @@ def numeric(name: str, ref: np.ndarray, cur: np.ndarray, policy: DriftPolicy) ->
     if min(len(r), len(c)) < policy.min_rows:
         return _too_few(name, "numeric", "ks", "wasserstein/std", len(r), len(c), policy)
     d, w, p = ks_wasserstein(r, c)
-    std = float(np.std(r))
-    effect = w / std if std > 0 else (0.0 if w == 0 else float("inf"))
+    effect = relative_effect(w, float(np.std(r)), float(np.std(c)))
     return FeatureResult(name, "numeric", "ks", d, p, effect,
                          "wasserstein/std", len(r), len(c),
                          extra={"wasserstein": w, "mean_reference": float(np.mean(r)),
                                 "mean_current": float(np.mean(c))})
+
+
+def relative_effect(w: float, std_ref: float, std_cur: float) -> float:
+    """Wasserstein distance in reference standard deviations; a column constant in the
+    reference is measured in the current side's spread, and one constant on both sides that
+    moved counts as a full effect (1.0), so the effect stays finite (JSON, the ledger)."""
+    if std_ref > 0:
+        return w / std_ref
+    if std_cur > 0:
+        return w / std_cur
+    return 0.0 if w == 0 else 1.0
 
 
 def ks_wasserstein(r: np.ndarray, c: np.ndarray) -> tuple[float, float, float]:

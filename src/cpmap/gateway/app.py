@@ -100,6 +100,7 @@ class Gateway:
         self._policies: dict[str, OutputPolicy] = {}
         self._predict_s: dict[str, float] = {}  # digest -> its last predict time (inline)
         self.monitor: Any = None  # CP8, set by cpmap.monitor.live.attach
+        self.keep_inputs = False  # CP9: rows to the log writer (cpmap.drift.live.attach)
 
     def reload(self) -> Served:
         """Load the ref again (a moved stage, a re-gated version): manifest, digest and gate
@@ -329,7 +330,8 @@ class Gateway:
         resp = json_response(200, doc, headers(windows + ([spent] if spent else [])))
         self._log(rid, key.client, 200, len(x), in_digest, hashlib.sha256(resp.body).hexdigest(),
                   None, probs,
-                  extra={**fields, "latency_ms": round((time.perf_counter() - t0) * 1e3, 3)})
+                  extra={**fields, "latency_ms": round((time.perf_counter() - t0) * 1e3, 3)},
+                  inputs=x)
         return resp, rid
 
     async def _admit_rows(self, scope: Scope, receive: Receive, key: ApiKey, budget: str
@@ -450,15 +452,17 @@ class Gateway:
 
     def _log(self, rid: str, client: str | None, status: int, rows: int, inp: str | None,
              out: str | None, reason: str | None, probs: np.ndarray | None = None,
-             extra: dict[str, Any] | None = None) -> None:
+             extra: dict[str, Any] | None = None, inputs: np.ndarray | None = None) -> None:
         if self.predlog is not None:
-            entry = {"id": rid, "client": client, "status": status, "rows": rows,
+            entry: dict[str, Any] = {"id": rid, "client": client, "status": status, "rows": rows,
                      "input": inp, "output": out, "reason": reason, "ts": round(time.time(), 3)}
             if extra:  # CP8's OOD score, flag, mean confidence and latency
                 entry.update(extra)
             if probs is not None:  # CP9 joins delayed labels and tracks confidence from these
                 entry["predictions"] = probs.argmax(axis=1).tolist()
                 entry["confidence"] = probs.max(axis=1).round(4).tolist()
+            if inputs is not None and self.keep_inputs:  # a reference: no copy, no work here
+                entry["_inputs"] = inputs
             self.predlog.add(entry)
 
 

@@ -47,6 +47,10 @@ class PredictionLog:
         self.batches: list[int] = []  # ledger entries written
         # CP8 writes its queryable rows in the same transaction (cpmap.monitor.predlog)
         self.on_batch: Callable[[Any, int, list[dict[str, Any]]], None] | None = None
+        # CP9, in this writer thread: ``prepare`` hooks turn private request-path keys (leading
+        # underscore, never written) into loggable fields; ``consumers`` read committed batches
+        self.prepare: list[Callable[[list[dict[str, Any]]], None]] = []
+        self.consumers: list[Callable[[list[dict[str, Any]]], None]] = []
         self.count = 0
         self.traffic = ev.Traffic(started=time.strftime("%Y-%m-%d %H:%M:%S UTC",
                                                         time.gmtime()))
@@ -85,6 +89,7 @@ class PredictionLog:
             return indexes[-1]
 
     def _write(self, taken: list[dict[str, Any]]) -> list[int]:
+        _prepare(self.prepare, taken)
         groups = [taken[lo : lo + self.batch] for lo in range(0, len(taken), self.batch)]
         datas = [[canonical_json(e) for e in group] for group in groups]
         traffic, envelopes = self.traffic, []
@@ -103,6 +108,11 @@ class PredictionLog:
                     self.on_batch(conn, entry.index, group)
         ledger.witness(entries[-1])
         self.traffic = traffic  # counted once the batches are in the ledger
+        for consume in self.consumers:
+            try:
+                consume(taken)
+            except Exception:  # noqa: BLE001 - a detector must not stop the log
+                log.exception("prediction log consumer failed")
         return [e.index for e in entries]
 
     def _evidence(self, taken: list[dict[str, Any]], data: list[bytes],
@@ -131,6 +141,19 @@ class PredictionLog:
                 except Exception:  # noqa: BLE001 - keep serving; retried on the next tick
                     log.exception("prediction log flush failed")
                     break
+
+
+def _prepare(hooks: list[Callable[[list[dict[str, Any]]], None]],
+             taken: list[dict[str, Any]]) -> None:
+    """Run the prepare hooks, then drop every private key: raw inputs never reach the store."""
+    for hook in hooks:
+        try:
+            hook(taken)
+        except Exception:  # noqa: BLE001 - the entries are still written, without extras
+            log.exception("prediction log prepare hook failed")
+    for e in taken:
+        for k in [k for k in e if k.startswith("_")]:
+            del e[k]
 
 
 def verify_batch(ws: Workspace, index: int) -> bool:

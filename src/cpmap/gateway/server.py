@@ -106,6 +106,9 @@ def _assemble(ws: Workspace, srv: Any, cfg: GatewayConfig, allow_ungated: bool,
     from cpmap.monitor.live import attach
 
     attach(ws, app)  # CP8: OOD scores, detectors, output filters, per [monitoring]
+    from cpmap.drift.live import attach as attach_cp9
+
+    attach_cp9(ws, app)  # CP9: input sampling, stream drift detectors (log writer thread)
     return app
 
 

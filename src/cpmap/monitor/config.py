@@ -42,12 +42,15 @@ class MonitorConfig:
     json_schema: str = ""  # a JSON Schema file text answers must satisfy (else quarantine)
     harvest_rows_per_minute: int = 20_000
     baseline_on_register: bool = True  # `cpmap registry register` builds the CP8 baseline
+    sample_inputs: float = 0.0  # CP9: share of requests whose PII-redacted rows are logged
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise MonitorConfigError(f"[monitoring] {name}: {getattr(self, name)!r}; use "
                                          f"{' | '.join(allowed)}")
+        if not 0 <= self.sample_inputs <= 1:
+            raise MonitorConfigError("[monitoring] sample_inputs: a share in [0, 1]")
         if not 0 <= self.abstain_floor < 1:
             raise MonitorConfigError("[monitoring] abstain_floor: a confidence in [0, 1)")
         if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):

@@ -240,6 +240,22 @@ def _intake(ws: Workspace, production: ModelVersion, anchor: Dataset,
     return tuple(out)
 
 
+def _golden(ws: Workspace, mv: ModelVersion, log: Log) -> None:
+    """The candidate re-validated on production's golden set (``<name>-golden``): production
+    requires a passing, recent golden-set run (CP9). No golden set is said, not fatal: the
+    gate then names what is missing."""
+    from cpmap.drift.golden import run as golden_run
+    from cpmap.errors import InputError
+
+    try:
+        g = golden_run(ws, mv.ref, f"{mv.name}-golden")
+    except InputError as e:
+        log(f"{mv.ref}: no CP9 golden-set run: {e.message}")
+        return
+    log(f"{mv.ref}: golden set {g.golden}: accuracy {g.accuracy:.3f} -> "
+        + ("pass" if g.passed else "FAIL: " + "; ".join(g.reasons)))
+
+
 def _gate(ws: Workspace, mv: ModelVersion) -> GateResult:
     from cpmap.gate.evaluate import evaluate
 
@@ -294,6 +310,7 @@ def _run(ws: Workspace, production: ModelVersion, run_id: str, trigger: Trigger,
                       scan=True).version
     _card(ws, mv, production)
     _baseline(ws, mv, log)
+    _golden(ws, mv, log)
     result = _gate(ws, mv)
     reasons = tuple(f"{c.control} {c.status}: {r}" for c in result.failing() for r in c.reasons)
     log(f"{mv.ref}: gate " + ("passed" if result.passed else "failed: " + "; ".join(reasons)))

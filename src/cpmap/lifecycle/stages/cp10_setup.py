@@ -56,6 +56,10 @@ def bootstrap(ws: Workspace, workdir: Path, name: str = "digits") -> ModelVersio
     from cpmap.monitor.baseline import build
 
     build(ws, mv.ref)  # and the CP8 input baseline, from its lineage
+    from cpmap.drift import golden
+
+    golden.holdout(ws, mv, workdir / "golden")  # CP9: production needs a golden-set run
+    golden.run(ws, mv.ref)
     promote(ws, mv.ref)
     return mv
 

@@ -55,9 +55,10 @@ def _run(ctx: Context, name: str) -> tuple[list[str], bool, Artifacts]:
     lines.append(f"gateway check on staging ({staging.url}): {good}/{len(result.results)} "
                  f"attacks refused as expected (evidence #{result.entry})")
     lines.append(_baseline(ws, candidate.ref))
+    lines.append(_golden(ctx, candidate.ref))
     promote(ws, candidate.ref)
-    lines.append(f"promoted {candidate.ref} to production (the gate required that CP7 "
-                 "and CP8 evidence)")
+    lines.append(f"promoted {candidate.ref} to production (the gate required that CP7, "
+                 "CP8 and CP9 evidence)")
     cfg = load(ws, image_formats=("JPEG",), key_refresh_s=0.2)
     prod = run_in_thread(build(ws, name, cfg))
     try:
@@ -67,6 +68,20 @@ def _run(ctx: Context, name: str) -> tuple[list[str], bool, Artifacts]:
     lines += [*more, "gateway stopped"]
     made = Artifacts(gateway_check=result.to_dict(), gateway_counts=shown)
     return lines, result.passed and bool(shown.get("ok", False)), made
+
+
+def _golden(ctx: Context, ref: str) -> str:
+    """CP9: production needs a passing, recent golden-set run of the version. One that cannot
+    be made here is said (the gate then names what is missing, or finds an earlier run)."""
+    from cpmap.errors import Error
+    from cpmap.lifecycle.stages.cp9 import golden_run
+
+    try:
+        g = golden_run(ctx, ref)
+    except Error as e:
+        return f"no CP9 golden-set run made: {e.message}"
+    return (f"CP9 golden set {g.golden}: accuracy {g.accuracy:.3f} -> "
+            f"{'pass' if g.passed else 'FAIL'} (#{g.entry})")
 
 
 def _baseline(ws: Any, ref: str) -> str:
