@@ -87,10 +87,11 @@ def after_promotion(ws: Workspace, gw: Gateway, url: str, name: str, x: np.ndarr
 
     gw.canary = None  # the rollout is closed: no more routing
     fresh = gw.reload()
-    base, _, probing = (None, None, None) if gw.monitor is None else \
-        gw.monitor._version(fresh.digest)
-    if base is None or probing is None:
+    mon = gw.monitor
+    v = None if mon is None else mon._version(fresh.digest)
+    if mon is None or v is None:
         return [f"reloaded onto {fresh.ref}: no CP8 baseline about it, not monitored"], False
+    base, probing = v.base, v.probing
     keys = {c: create(ws, f"promoted-{c}", [f"infer:{name}"], "1000/minute")[0]
             for c in ("user", "prober")}
     gw.keyring.load(ws)
@@ -100,6 +101,8 @@ def after_promotion(ws: Workspace, gw: Gateway, url: str, name: str, x: np.ndarr
         for i in range(0, 64, 16):
             _post(c, name, keys["user"], x[-64:][i:i + 16])
             refused += _post(c, name, keys["prober"], noise[i:i + 16]) != 200
+
+    mon.drain()  # the detectors judge on the monitor's consumer thread
 
     def seen(client: str) -> tuple[int, int]:
         st = probing.clients.get(f"promoted-{client}")
