@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Table, insert, select
 
 from cpmap.core.checkpoint import Checkpoint
-from cpmap.core.ledger import Entry, Ledger, _load_frontier, _save_frontier
-from cpmap.core.merkle import leaf_hash
-from cpmap.core.store import ledger_checkpoints, ledger_entries, ledger_subjects
+from cpmap.core.ledger import Entry, Ledger, _load_frontier, _save_frontier, frontier_of
+from cpmap.core.merkle import Frontier, leaf_hash
+from cpmap.core.store import ledger_checkpoints, ledger_entries, ledger_state, ledger_subjects
 from cpmap.errors import InputError
 
 if TYPE_CHECKING:
@@ -106,9 +106,9 @@ def append_prepared(ledger: Ledger, conn: Connection,
     ``INSERT``), sign one checkpoint at the new size and save the frontier."""
     if not prepared:
         return []
-    frontier = _load_frontier(conn)
+    frontier, latest = _load_state(conn)
     if frontier.size:
-        ledger._refuse_foreign(conn)  # noqa: SLF001 - the same check as a single append
+        ledger.refuse_foreign_note(latest)  # the same check as a single append
     now = datetime.now(UTC).isoformat(timespec="microseconds")
     start = frontier.size
     for p in prepared:
@@ -121,9 +121,33 @@ def append_prepared(ledger: Ledger, conn: Connection,
     _write_rows(conn, ledger_subjects, _SUBJECT_COLS, [
         (start + i, pos, name, digest)
         for i, p in enumerate(prepared) for pos, (name, digest) in enumerate(p.subjects)])
-    conn.execute(insert(ledger_checkpoints).values(size=frontier.size, note=note))
-    _save_frontier(conn, frontier)
+    _save_checkpoint(conn, frontier, note)
     return [Entry(start + i, p.leaf, p.envelope, now, note) for i, p in enumerate(prepared)]
+
+
+def _load_state(conn: Connection) -> tuple[Frontier, str | None]:
+    """The persisted frontier and the latest checkpoint note, in one round trip (the lock is
+    held: every statement here is time other writers wait)."""
+    latest = (select(ledger_checkpoints.c.note).order_by(ledger_checkpoints.c.size.desc())
+              .limit(1).scalar_subquery())
+    row = conn.execute(select(ledger_state.c.size, ledger_state.c.frontier, latest)
+                       .where(ledger_state.c.id == 1)).first()
+    if row is None:
+        return _load_frontier(conn), None  # a new store: creates the state row
+    return frontier_of(int(row[0]), bytes(row[1])), None if row[2] is None else str(row[2])
+
+
+def _save_checkpoint(conn: Connection, frontier: Frontier, note: str) -> None:
+    """The batch's signed checkpoint and the new frontier: one statement on PostgreSQL."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(ledger_checkpoints).values(size=frontier.size, note=note))
+        _save_frontier(conn, frontier)
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    conn.exec_driver_sql(
+        f"WITH cp AS (INSERT INTO {quote(ledger_checkpoints.name)} (size, note) "  # noqa: S608 - schema names, values bound
+        f"VALUES (%s, %s)) UPDATE {quote(ledger_state.name)} SET size = %s, frontier = %s "
+        "WHERE id = 1", (frontier.size, note, frontier.size, b"".join(frontier.hashes)))
 
 
 _ENTRY_COLS = ("idx", "leaf_hash", "envelope", "control", "kind", "verdict", "created_at")
