@@ -221,3 +221,25 @@ def test_concurrent_batch_writers_then_the_cli_verifies(any_ws: Any) -> None:
     report = json.loads(r.stdout)
     assert report["ok"] and report["size"] == 360 and report["witness_size"] == 360, report
     assert report["derived_rows_checked"]["ledger_subjects"] == 360
+
+
+def test_a_failing_batch_write_is_one_store_error_and_commits_nothing(any_ws: Any) -> None:
+    """A row the batch cannot write (here a squatter at its next index: the database refuses
+    the COPY / INSERT) is one StoreError, and nothing of the batch is committed."""
+    from sqlalchemy import insert
+
+    from cpmap.errors import StoreError
+
+    ledger = Ledger(any_ws)
+    append_batch(ledger, _envelopes(any_ws, "a", 3))
+    with any_ws.store.write() as conn:
+        conn.execute(insert(ledger_entries).values(
+            idx=3, leaf_hash=b"\0" * 32, envelope=b"{}", control="CP1", kind="x", verdict="pass",
+            created_at="now"))
+    with pytest.raises(StoreError, match="write failed"):
+        append_batch(ledger, _envelopes(any_ws, "b", 4))
+    with any_ws.store.write() as conn:
+        conn.execute(ledger_entries.delete().where(ledger_entries.c.idx == 3))
+    assert sorted(ledger.checkpoints()) == [3] and ledger.size() == 3
+    assert [e.index for e in append_batch(ledger, _envelopes(any_ws, "c", 2))] == [3, 4]
+    assert verify_ledger(ledger).size == 5

@@ -163,13 +163,26 @@ def _write_rows(conn: Connection, table: Table, cols: tuple[str, ...],
     quote = conn.dialect.identifier_preparer.quote
     names = f"{quote(table.name)} ({', '.join(quote(c) for c in cols)})"
     if conn.dialect.name == "postgresql":
-        driver = conn.connection.driver_connection
-        assert driver is not None  # noqa: S101 - a checked-out connection has one
-        with driver.cursor() as cur, cur.copy(f"COPY {names} FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy(conn, f"COPY {names} FROM STDIN", rows)
         return
     _insert(conn, names, len(cols), rows)
+
+
+def _copy(conn: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """``COPY ... FROM STDIN`` on the transaction's own psycopg connection. The driver's
+    errors (the server gone mid-batch) become SQLAlchemy's, as for any other statement, so
+    :meth:`Store.write` reports them as one ``StoreError`` line and the batch rolls back."""
+    from sqlalchemy.exc import DBAPIError
+
+    driver = conn.connection.driver_connection
+    assert driver is not None  # noqa: S101 - a checked-out connection has one
+    base = conn.dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except base as e:
+        raise DBAPIError.instance(statement, None, e, base, dialect=conn.dialect) from e
 
 
 def _insert(conn: Connection, names: str, width: int, rows: list[tuple[Any, ...]]) -> None:
