@@ -56,7 +56,7 @@ def test_container_ports_probes_and_args_match_the_gateway() -> None:
     routes = (ROOT / "src" / "cpmap" / "gateway" / "app.py").read_text()
     assert '"/v2/health/ready"' in routes and '"/v2/health/live"' in routes
     args = c["args"]
-    assert args[0] == "serve" and c.get("command", ["cpmap"]) == ["cpmap"]
+    assert args[0] == "serve" and c["command"] == ["cpmap"]
     serve = build("serve").commands["serve"]
     ctx = serve.make_context("serve", list(args[1:]), resilient_parsing=False)
     assert ctx.params["port"] == ports["http"] and ctx.params["host"] == "0.0.0.0"  # noqa: S104
