@@ -2,7 +2,11 @@
 and entries per second from several writer processes at once, one transaction per entry
 (before) against batch appends and group commit (after), on the page cp1-ledger-batch.
 
-``CPMAP_BENCH_LEDGER_PARTS`` (default ``single,verify,writers``) chooses the sections.
+``CPMAP_BENCH_LEDGER_PARTS`` (default ``single,verify,writers``) chooses the sections,
+``CPMAP_BENCH_LEDGER_BACKENDS`` (default ``PostgreSQL,SQLite``) the stores of the writers
+section. The writers section also runs the batch append path of an earlier commit
+(``CPMAP_BENCH_LEDGER_BEFORE``, default ``95deee0``: multi-row ``INSERT``, everything under the
+lock), read from git into a temporary file, so that before and after are measured in one run.
 
 There is no peer with the same guarantees to run here (Trillian and Rekor are services in Go);
 the figures are absolute, on this machine, for capacity planning.
@@ -10,6 +14,7 @@ the figures are absolute, on this machine, for capacity planning.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import statistics
@@ -29,6 +34,9 @@ N_VERIFY = int(os.environ.get("CPMAP_BENCH_LEDGER", "100000"))
 PARTS = set(os.environ.get("CPMAP_BENCH_LEDGER_PARTS", "single,verify,writers").split(","))
 WRITERS = int(os.environ.get("CPMAP_BENCH_LEDGER_WRITERS", "4"))
 PER_WRITER = int(os.environ.get("CPMAP_BENCH_LEDGER_PER_WRITER", "1000"))
+BACKENDS = os.environ.get("CPMAP_BENCH_LEDGER_BACKENDS", "PostgreSQL,SQLite").split(",")
+BEFORE = os.environ.get("CPMAP_BENCH_LEDGER_BEFORE", "95deee0")
+REPS = int(os.environ.get("CPMAP_BENCH_LEDGER_REPS", "3"))
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -77,7 +85,7 @@ def _drop(schema: str) -> None:
 
 
 WRITER = """
-import hashlib, sys, threading, time
+import hashlib, importlib.util, os, sys, threading, time
 from cpmap.core.evidence import Evidence, Subject, Verdict, record, seal
 from cpmap.core.ledger import Ledger
 from cpmap.core.sequencer import Sequencer, append_batch
@@ -89,7 +97,11 @@ def ev(i):
                     .hexdigest())], Verdict.PASS, metrics={"i": i})
 ledger = Ledger(ws)
 ledger.size()  # connect before the start line
-sealed = [seal(ev(i), ws) for i in range(n)] if mode == "presealed" else []
+sealed = [seal(ev(i), ws) for i in range(n)] if mode.startswith("presealed") else []
+if mode in ("before", "presealed-before"):
+    spec = importlib.util.spec_from_file_location("seq_before", os.environ["SEQ_BEFORE"])
+    old = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old)
 time.sleep(max(0.0, at - time.time()))
 start = time.time()
 if mode == "single":
@@ -98,9 +110,15 @@ if mode == "single":
 elif mode == "batch":
     for lo in range(0, n, 100):
         append_batch(ledger, [seal(ev(i), ws) for i in range(lo, min(n, lo + 100))])
+elif mode == "before":  # the earlier commit's append_batch, same workload as "batch"
+    for lo in range(0, n, 100):
+        old.append_batch(ledger, [seal(ev(i), ws) for i in range(lo, min(n, lo + 100))])
 elif mode == "presealed":  # the append path alone: envelopes signed before the start
     for lo in range(0, n, 100):
         append_batch(ledger, sealed[lo:lo + 100])
+elif mode == "presealed-before":
+    for lo in range(0, n, 100):
+        old.append_batch(ledger, sealed[lo:lo + 100])
 else:  # group commit: 8 threads, each appending one entry at a time
     seq = Sequencer(ledger)
     def work(t):
@@ -113,10 +131,26 @@ print(start, time.time(), flush=True)
 """
 
 
-def _writers(ws: Workspace, mode: str, writers: int, per_writer: int) -> tuple[float, int]:
+def _before_source(tmp: Path) -> Path | None:
+    """The earlier commit's ``cpmap/core/sequencer.py`` in a file, or None without git."""
+    try:
+        text = subprocess.run(["git", "show", f"{BEFORE}:src/cpmap/core/sequencer.py"],
+                              cwd=Path(__file__).parent, capture_output=True, check=True,
+                              text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = tmp / "sequencer_before.py"
+    path.write_text(text)
+    return path
+
+
+def _writers(ws: Workspace, mode: str, writers: int, per_writer: int,
+             before: Path | None = None) -> tuple[float, int]:
     """Entries/s of ``writers`` processes appending ``per_writer`` entries each at once,
     from the first start to the last finish (process start-up excluded); and the size."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    if before is not None:
+        env["SEQ_BEFORE"] = str(before)
     if not ws.store.is_sqlite:
         env["CPMAP_DATABASE_URL"] = ws.store.url
     before = Ledger(ws).size()
@@ -137,10 +171,20 @@ def _writers(ws: Workspace, mode: str, writers: int, per_writer: int) -> tuple[f
     return total / (max(e for _, e in spans) - min(s for s, _ in spans)), size
 
 
+def _cell(got: dict[str, list[float]], m: str, against: str | None = None) -> str:
+    """``median [min-max]`` of one mode's runs, and its ratio to ``against``'s median."""
+    med = statistics.median(got[m])
+    text = f"{med:,.0f} [{min(got[m]):,.0f}-{max(got[m]):,.0f}]"
+    if against in got:
+        text += f" (**{med / statistics.median(got[against]):.2f}x** the {BEFORE} path)"
+    return text
+
+
 def _writer_rows(tmp: Path) -> list[str]:
     rows = []
     n, w = PER_WRITER, WRITERS
-    for backend in ("PostgreSQL", "SQLite"):
+    before = _before_source(tmp)
+    for backend in BACKENDS:
         if backend == "SQLite":
             ws: Workspace | None = init(tmp / "w-sqlite", "bench-w")
             schema = None
@@ -150,19 +194,33 @@ def _writer_rows(tmp: Path) -> list[str]:
         if ws is None:
             continue
         single, _ = _writers(ws, "single", w, max(50, n // 5))
-        batch, _ = _writers(ws, "batch", w, n)
-        sealed, _ = _writers(ws, "presealed", w, n)
+        modes = (["before", "batch", "presealed-before", "presealed"] if before is not None
+                 else ["batch", "presealed"])
+        got: dict[str, list[float]] = {m: [] for m in modes}
+        for _ in range(REPS):  # alternated, so that a change of load hits both sides
+            for m in modes:
+                got[m].append(_writers(ws, m, w, n, before)[0])
         group, size = _writers(ws, "group", w, n)
         start = time.perf_counter()
         report = verify_ledger(Ledger(ws))
         took = time.perf_counter() - start
+        med = {m: statistics.median(v) for m, v in got.items()}
+        cell = functools.partial(_cell, got)
+
         rows.append(f"| {backend} | {w} processes, one transaction + checkpoint per entry "
                     f"(before) | {single:,.0f} |")
-        rows.append(f"| {backend} | {w} processes, `append_batch` of 100 | {batch:,.0f} "
-                    f"(**{batch / single:.1f}x**) |")
+        if before is not None:
+            rows.append(f"| {backend} | {w} processes, `append_batch` of 100 as of {BEFORE} "
+                        f"(multi-row INSERT, all under the lock) | {cell('before')} |")
+        rows.append(f"| {backend} | {w} processes, `append_batch` of 100 | "
+                    f"{cell('batch', 'before')}; {med['batch'] / single:.1f}x one per entry |")
+        if before is not None:
+            rows.append(f"| {backend} | {w} processes, `append_batch` of 100 envelopes signed "
+                        f"beforehand (the append path alone), as of {BEFORE} | "
+                        f"{cell('presealed-before')} |")
         rows.append(f"| {backend} | {w} processes, `append_batch` of 100 envelopes signed "
-                    f"beforehand (the append path alone) | {sealed:,.0f} "
-                    f"(**{sealed / single:.1f}x**) |")
+                    f"beforehand (the append path alone) | "
+                    f"{cell('presealed', 'presealed-before')} |")
         rows.append(f"| {backend} | {w} processes x 8 threads, `Sequencer` group commit of "
                     f"single appends | {group:,.0f} (**{group / single:.1f}x**) |")
         rows.append(f"| {backend} | `ledger verify` afterwards: {report.size:,} entries, "
@@ -186,8 +244,12 @@ def main() -> None:
                 "Entries per second from the first writer's start to the last writer's end, "
                 "signing (DSSE, Ed25519) included; each process appends its share as fast as "
                 "it can, all at once. Before: `record()`, one store transaction with the "
-                "write lock and one signed checkpoint per entry. After: one transaction and "
-                "one checkpoint per batch (`cpmap.core.sequencer`).\n\n"
+                "write lock and one signed checkpoint per entry; and the batch path as of "
+                f"{BEFORE} (one multi-row INSERT per table, serialization and hashing under "
+                "the lock), run from git in the same run. After: one transaction and one "
+                "checkpoint per batch, envelopes serialized and hashed before the lock, rows "
+                "written with one PostgreSQL COPY per table (`cpmap.core.sequencer`). Batch "
+                f"rows: median [min-max] of {REPS} runs, the modes alternated.\n\n"
                 "| store | writers | entries/s |\n|---|---|---|\n" + "\n".join(rows))
         write_page("cp1-ledger-batch", "CP1 ledger: batch appends from concurrent writers",
                    body, "ledger")

@@ -58,12 +58,22 @@ sleep 2
 KEY=$($CPMAP gateway key create "example-$$" --scope infer:digits --rate 20/minute -f json \
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 sleep 2  # replicas reload keys every 2 s
-BODY='{"inputs":[{"name":"input","datatype":"FP32","shape":[1,64],"data":['"$(python3 -c 'print(",".join(["0.5"]*64))')"']}]}'
-for _ in $(seq 30); do
+# 30 different real digits (held-out rows the demo wrote): the same vector 30 times, or random
+# ones, are what CP8's probing detector throttles (429 "too many requests") before the limit
+ROWS=${ROWS:-$CPMAP_WORKSPACE/project/retrain-batches/clean.csv}
+python3 - "$ROWS" > "$WORK/bodies.jsonl" <<'PY'
+import csv, json, sys
+with open(sys.argv[1], newline="") as fh:
+    rows = list(csv.DictReader(fh))[:30]
+for r in rows:
+    print(json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64],
+                                  "data": [float(r[f"p{i}"]) for i in range(64)]}]}))
+PY
+while read -r BODY; do
     curl -s -o /dev/null -w '%{http_code}\n' -H "X-API-Key: $KEY" \
          -H 'content-type: application/json' -d "$BODY" \
          "http://127.0.0.1:$LB_PORT/v2/models/digits/infer"
-done | sort | uniq -c | sed 's/^/  HTTP /'
+done < "$WORK/bodies.jsonl" | sort | uniq -c | sed 's/^/  HTTP /'
 echo "(20 accepted in all, whichever replica answered: the count is in Redis)"
 
 # 5. stop the replicas (SIGTERM flushes the prediction log) and verify the shared ledger

@@ -77,3 +77,15 @@ def test_bad_inputs_change_nothing(tmp_path: Path, client: Any) -> None:
     with pytest.raises(InputError, match="Parquet file"):
         redact_table_dask(csv, tmp_path / "o", analyzer, plan, rep, client=client)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["people.parquet", "t.csv", "taken"]
+
+
+def test_the_replacement_cache_is_bounded_and_changes_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cpmap.privacy import transform
+
+    values = [f"user{i % 7}@example.com" for i in range(50)]
+    want = [Replacer(b"k" * 32)(Strategy.hash, "EMAIL_ADDRESS", v) for v in values]
+    monkeypatch.setattr(transform, "MAX_CACHE", 3)
+    rep = Replacer(b"k" * 32)
+    assert [rep(Strategy.hash, "EMAIL_ADDRESS", v) for v in values] == want
+    assert len(rep._cache) <= 3  # noqa: SLF001 - the bound is what this test is about

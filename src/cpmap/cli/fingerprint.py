@@ -10,16 +10,10 @@ from pathlib import Path
 def run_fingerprint(path: Path, fmt: str, output: Path | None, workers: int | None,
                     engine: str = "local", scheduler: str | None = None) -> None:
     """Hash PATH and write the in-toto statement (json) or a sha256sum-style listing (table)."""
+    from cpmap.provenance.distributed import check_engine
     from cpmap.provenance.fingerprint import fingerprint, listing
 
-    if engine not in ("local", "dask"):
-        from cpmap.errors import InputError
-
-        raise InputError(f"--engine {engine!r}: use local or dask")
-    if scheduler and engine != "dask":
-        from cpmap.errors import InputError
-
-        raise InputError("--scheduler needs --engine dask")
+    check_engine(engine, scheduler)
     if engine == "dask":
         from cpmap.provenance.distributed import fingerprint_dask
 

@@ -27,6 +27,10 @@ EntityOpt = Annotated[list[str] | None, typer.Option(
     "--entity", "-e", help="Only these entities (Presidio names, repeatable).")]
 BackendOpt = Annotated[str, typer.Option(
     "--backend", help="cpmap (built-in engine) or presidio (extra 'presidio').")]
+EngineOpt = Annotated[str, typer.Option(
+    help="local (this process) or dask (files / a Parquet table's row groups on workers).")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    help="Dask scheduler address (tcp://HOST:PORT); default: a local cluster on 127.0.0.1.")]
 
 
 def _ws(path: Path | None) -> Any:
@@ -55,19 +59,30 @@ def scan(
     sample_rows: Annotated[int, typer.Option(help="Rows sampled per table.", min=1)] = 10_000,
     max_findings: Annotated[int, typer.Option(help="Text findings listed per file.",
                                               min=0)] = 1000,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Find PII in text and tables. Exit 1 when PII is found, 0 when clean."""
     from cpmap.privacy import scan as sc
     from cpmap.privacy.entities import check_entities
     from cpmap.privacy.policy import load_policy
+    from cpmap.provenance.distributed import check_engine
 
     ws = optional_workspace(workspace, note=True)
     policy = load_policy(ws)
     analyzer = sc.make_analyzer(backend, check_entities(entity), presidio_model,
                                 policy.phone_regions)
+    check_engine(engine, scheduler)
     files = sc.expand(paths)
-    with progress("scanning", sum(f.stat().st_size for f in files)) as advance:
-        results = [sc.scan_path(p, analyzer, sample_rows, max_findings, advance) for p in files]
+    if engine == "dask":
+        from cpmap.privacy.distributed import scan_files_dask
+
+        results = scan_files_dask(files, analyzer, sample_rows, max_findings,
+                                  scheduler=scheduler)
+    else:
+        with progress("scanning", sum(f.stat().st_size for f in files)) as advance:
+            results = [sc.scan_path(p, analyzer, sample_rows, max_findings, advance)
+                       for p in files]
     entry = sc.record_scan(ws, results, backend, policy.fail_on) if ws is not None else None
     found = [f for r in results for f in sc.findings(r)]
     value = {"verdict": sc.verdict_of(results, policy.fail_on), "backend": backend,
@@ -104,6 +119,8 @@ def redact(
     backend: BackendOpt = "cpmap",
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Fmt.table,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Mask, pseudonymize, fake, drop or encrypt PII; register the output via CP1 lineage.
 
@@ -116,7 +133,8 @@ def redact(
     plan = rd.Plan(rd.parse_overrides([f"*={strategy}"], "strategy")["*"],
                    rd.parse_overrides(column, "column"), rd.parse_overrides(entity, "entity"),
                    direct_only)
-    result = rd.redact(_ws(workspace), path, out, plan, make_analyzer(backend), out_name=name)
+    result = rd.redact(_ws(workspace), path, out, plan, make_analyzer(backend), out_name=name,
+                       engine=engine, scheduler=scheduler)
 
     def table(v: dict[str, Any]) -> None:
         rows = v["columns"] or [{"entity": e, "strategy": plan.for_entity(e).value,

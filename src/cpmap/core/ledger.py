@@ -162,7 +162,11 @@ class Ledger:
         one store holds one log, and mixing two would break verification of both."""
         note = conn.execute(select(ledger_checkpoints.c.note)
                             .order_by(ledger_checkpoints.c.size.desc()).limit(1)).scalar()
-        found = None if note is None else foreign_log(str(note), self.ws)
+        self.refuse_foreign_note(None if note is None else str(note))
+
+    def refuse_foreign_note(self, note: str | None) -> None:
+        """:meth:`_refuse_foreign` on the store's latest checkpoint note, already read."""
+        found = None if note is None else foreign_log(note, self.ws)
         if found is not None:
             raise LedgerError(f"{redact_url(self.store.url)}: the store holds {found}; this "
                               f"workspace ({self.origin}, key {self.ws.public_key.keyid[:16]}) "
@@ -319,9 +323,13 @@ def _load_frontier(conn: Connection) -> Frontier:
     if row is None:
         conn.execute(insert(ledger_state).values(id=1, size=0, frontier=b""))
         return Frontier()
-    blob = bytes(row.frontier)
+    return frontier_of(int(row.size), bytes(row.frontier))
+
+
+def frontier_of(size: int, blob: bytes) -> Frontier:
+    """The frontier persisted in ``ledger_state`` (its hashes concatenated)."""
     try:
-        return Frontier(int(row.size), [blob[i : i + 32] for i in range(0, len(blob), 32)])
+        return Frontier(size, [blob[i : i + 32] for i in range(0, len(blob), 32)])
     except ValueError as e:
         raise LedgerError("ledger state is corrupt: frontier does not match size") from e
 

@@ -2,11 +2,12 @@
 
 Trillian and Rekor do not sign a tree head per leaf: a sequencer takes the queued leaves, gives
 them consecutive indexes and signs one tree head for the batch. :func:`append_batch` is that
-step on cpmap's store. Inside one write transaction of :meth:`Store.write` (the PostgreSQL
-advisory lock or SQLite's ``BEGIN IMMEDIATE``, so writers in several processes are still totally
-ordered) it loads the persisted frontier once, hashes every envelope into it, inserts all rows
-with one ``executemany`` per table and signs a single checkpoint at the new size. A process
-killed at any point committed the whole batch or none of it.
+step on cpmap's store. Each envelope is serialized, hashed and indexed first, outside the
+lock; then, inside one write transaction of :meth:`Store.write` (the PostgreSQL advisory lock or
+SQLite's ``BEGIN IMMEDIATE``, so writers in several processes are still totally ordered) it
+loads the persisted frontier once, adds every leaf, writes all rows in one stream per table
+(PostgreSQL ``COPY``, SQLite multi-row ``INSERT``) and signs a single checkpoint at the new
+size. A process killed at any point committed the whole batch or none of it.
 
 Nothing that verification checks is weakened: every envelope is signed, every leaf hash is
 stored, and the signed checkpoint at the end of each batch covers the whole tree, so
@@ -24,15 +25,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Table, insert, select
 
 from cpmap.core.checkpoint import Checkpoint
-from cpmap.core.ledger import Entry, Ledger, _load_frontier, _save_frontier
-from cpmap.core.merkle import leaf_hash
-from cpmap.core.store import ledger_checkpoints, ledger_entries, ledger_subjects
+from cpmap.core.ledger import Entry, Ledger, _load_frontier, _save_frontier, frontier_of
+from cpmap.core.merkle import Frontier, leaf_hash
+from cpmap.core.store import ledger_checkpoints, ledger_entries, ledger_state, ledger_subjects
 from cpmap.errors import InputError
 
 if TYPE_CHECKING:
@@ -42,12 +44,47 @@ MAX_BATCH = 5000  # rows per batch: bounds the transaction and the lock hold tim
 _CHUNK = 500  # rows per INSERT statement (8 parameters a row, under SQLite's 32,766)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What an envelope contributes to the log that does not depend on its index: computed
+    before the write lock is taken, so that writers in other processes only wait for the
+    part that must be serialized (frontier, checkpoint, rows)."""
+
+    envelope: dsse.Envelope
+    data: bytes
+    leaf: bytes
+    control: str
+    kind: str
+    verdict: str
+    subjects: tuple[tuple[str, str], ...]  # (name, sha256) in statement order
+
+
+def prepare(envelopes: Sequence[dsse.Envelope]) -> list[Prepared]:
+    """Serialize, hash and index each envelope (no store access)."""
+    if len(envelopes) > MAX_BATCH:
+        raise InputError(f"ledger batch of {len(envelopes)} entries: at most {MAX_BATCH} "
+                         "per batch (split it)")
+    out = []
+    for envelope in envelopes:
+        data = envelope.to_json()
+        statement = envelope.statement()
+        predicate = statement.get("predicate") or {}
+        out.append(Prepared(
+            envelope, data, leaf_hash(data), str(predicate.get("control", ""))[:8],
+            str(statement.get("predicateType", ""))[:200],
+            str(predicate.get("verdict", ""))[:16],
+            tuple((str(s.get("name", "")), str(s.get("digest", {}).get("sha256", "")))
+                  for s in statement.get("subject", []))))
+    return out
+
+
 def append_batch(ledger: Ledger, envelopes: Sequence[dsse.Envelope]) -> list[Entry]:
     """Append ``envelopes`` in order as one committed batch; return their entries."""
     if not envelopes:
         return []
+    prepared = prepare(envelopes)
     with ledger.store.write() as conn:
-        entries = append_batch_in(ledger, conn, envelopes)
+        entries = append_prepared(ledger, conn, prepared)
     ledger.witness(entries[-1])
     return entries
 
@@ -59,59 +96,107 @@ def append_batch_in(ledger: Ledger, conn: Connection,
     The caller commits its own rows with the batch and calls ``ledger.witness(entries[-1])``
     after the commit, as with :meth:`Ledger.append_in`.
     """
-    if not envelopes:
+    return append_prepared(ledger, conn, prepare(envelopes)) if envelopes else []
+
+
+def append_prepared(ledger: Ledger, conn: Connection,
+                    prepared: Sequence[Prepared]) -> list[Entry]:
+    """The serialized part of a batch append, inside the caller's write transaction: load the
+    frontier once, add every leaf, write all rows (PostgreSQL ``COPY``, else multi-row
+    ``INSERT``), sign one checkpoint at the new size and save the frontier."""
+    if not prepared:
         return []
-    if len(envelopes) > MAX_BATCH:
-        raise InputError(f"ledger batch of {len(envelopes)} entries: at most {MAX_BATCH} "
-                         "per batch (split it)")
-    frontier = _load_frontier(conn)
+    frontier, latest = _load_state(conn)
     if frontier.size:
-        ledger._refuse_foreign(conn)  # noqa: SLF001 - the same check as a single append
+        ledger.refuse_foreign_note(latest)  # the same check as a single append
     now = datetime.now(UTC).isoformat(timespec="microseconds")
     start = frontier.size
-    rows: list[dict[str, Any]] = []
-    subjects: list[dict[str, Any]] = []
-    leaves: list[bytes] = []
-    for offset, envelope in enumerate(envelopes):
-        data = envelope.to_json()
-        leaf = leaf_hash(data)
-        statement = envelope.statement()
-        predicate = statement.get("predicate") or {}
-        index = start + offset
-        frontier.append(leaf)
-        leaves.append(leaf)
-        rows.append({"idx": index, "leaf_hash": leaf, "envelope": data,
-                     "control": str(predicate.get("control", ""))[:8],
-                     "kind": str(statement.get("predicateType", ""))[:200],
-                     "verdict": str(predicate.get("verdict", ""))[:16], "created_at": now})
-        subjects += [{"idx": index, "position": i, "name": str(s.get("name", "")),
-                      "digest": str(s.get("digest", {}).get("sha256", ""))}
-                     for i, s in enumerate(statement.get("subject", []))]
+    for p in prepared:
+        frontier.append(p.leaf)
     note = Checkpoint(ledger.origin, frontier.size, frontier.root()).sign(
         ledger.ws.signing_key, ledger.origin)
-    _insert(conn, ledger_entries, rows)
-    _insert(conn, ledger_subjects, subjects)
-    conn.execute(insert(ledger_checkpoints).values(size=frontier.size, note=note))
-    _save_frontier(conn, frontier)
-    return [Entry(start + i, leaves[i], env, now, note) for i, env in enumerate(envelopes)]
+    _write_rows(conn, ledger_entries, _ENTRY_COLS, [
+        (start + i, p.leaf, p.data, p.control, p.kind, p.verdict, now)
+        for i, p in enumerate(prepared)])
+    _write_rows(conn, ledger_subjects, _SUBJECT_COLS, [
+        (start + i, pos, name, digest)
+        for i, p in enumerate(prepared) for pos, (name, digest) in enumerate(p.subjects)])
+    _save_checkpoint(conn, frontier, note)
+    return [Entry(start + i, p.leaf, p.envelope, now, note) for i, p in enumerate(prepared)]
 
 
-def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def _load_state(conn: Connection) -> tuple[Frontier, str | None]:
+    """The persisted frontier and the latest checkpoint note, in one round trip (the lock is
+    held: every statement here is time other writers wait)."""
+    latest = (select(ledger_checkpoints.c.note).order_by(ledger_checkpoints.c.size.desc())
+              .limit(1).scalar_subquery())
+    row = conn.execute(select(ledger_state.c.size, ledger_state.c.frontier, latest)
+                       .where(ledger_state.c.id == 1)).first()
+    if row is None:
+        return _load_frontier(conn), None  # a new store: creates the state row
+    return frontier_of(int(row[0]), bytes(row[1])), None if row[2] is None else str(row[2])
+
+
+def _save_checkpoint(conn: Connection, frontier: Frontier, note: str) -> None:
+    """The batch's signed checkpoint and the new frontier: one statement on PostgreSQL."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(ledger_checkpoints).values(size=frontier.size, note=note))
+        _save_frontier(conn, frontier)
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    conn.exec_driver_sql(
+        f"WITH cp AS (INSERT INTO {quote(ledger_checkpoints.name)} (size, note) "  # noqa: S608 - schema names, values bound
+        f"VALUES (%s, %s)) UPDATE {quote(ledger_state.name)} SET size = %s, frontier = %s "
+        "WHERE id = 1", (frontier.size, note, frontier.size, b"".join(frontier.hashes)))
+
+
+_ENTRY_COLS = ("idx", "leaf_hash", "envelope", "control", "kind", "verdict", "created_at")
+_SUBJECT_COLS = ("idx", "position", "name", "digest")
+
+
+def _write_rows(conn: Connection, table: Table, cols: tuple[str, ...],
+                rows: list[tuple[Any, ...]]) -> None:
+    """All ``rows`` of a batch into ``table``: PostgreSQL's ``COPY ... FROM STDIN`` (one
+    stream, no statement text to parse), else multi-row ``INSERT``."""
+    if not rows:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    names = f"{quote(table.name)} ({', '.join(quote(c) for c in cols)})"
+    if conn.dialect.name == "postgresql":
+        _copy(conn, f"COPY {names} FROM STDIN", rows)
+        return
+    _insert(conn, names, len(cols), rows)
+
+
+def _copy(conn: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """``COPY ... FROM STDIN`` on the transaction's own psycopg connection. The driver's
+    errors (the server gone mid-batch) become SQLAlchemy's, as for any other statement, so
+    :meth:`Store.write` reports them as one ``StoreError`` line and the batch rolls back."""
+    from sqlalchemy.exc import DBAPIError
+
+    driver = conn.connection.driver_connection
+    assert driver is not None  # noqa: S101 - a checked-out connection has one
+    base = conn.dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except base as e:
+        raise DBAPIError.instance(statement, None, e, base, dialect=conn.dialect) from e
+
+
+def _insert(conn: Connection, names: str, width: int, rows: list[tuple[Any, ...]]) -> None:
     """Multi-row ``INSERT ... VALUES`` with bound parameters: one round trip per chunk
     instead of one per row. The statement text is built here (SQLAlchemy's compiler takes
     ~1 ms per row for a multi-row ``values()``); every value is still a bound parameter of
     the simple types of the ledger tables (integers, text, bytes)."""
-    if not rows:
-        return
-    cols = list(rows[0])
-    quote = conn.dialect.identifier_preparer.quote
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    one = "(" + ", ".join([mark] * len(cols)) + ")"
-    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) VALUES "  # noqa: S608 - names are the schema's, values bound
+    one = "(" + ", ".join([mark] * width) + ")"
+    head = f"INSERT INTO {names} VALUES "  # noqa: S608 - names are the schema's, values bound
     for lo in range(0, len(rows), _CHUNK):
         chunk = rows[lo : lo + _CHUNK]
         conn.exec_driver_sql(head + ", ".join([one] * len(chunk)),
-                             tuple(r[c] for r in chunk for c in cols))
+                             tuple(v for r in chunk for v in r))
 
 
 class _Waiter:

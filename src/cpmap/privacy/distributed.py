@@ -1,4 +1,8 @@
-"""PII redaction of a partitioned Parquet table on Dask workers.
+"""PII scanning and redaction of partitioned tables on Dask workers.
+
+Scanning (:func:`scan_files_dask`) sends each file, a part of a partitioned table or a
+document, to a worker. Redaction works on one Parquet table whose row groups are the
+partitions:
 
 The columns to redact (:func:`cpmap.privacy.redact.table_targets`, from the usual seeded
 sample) are decided once, here; then each task reads a group of the table's row groups on a
@@ -28,6 +32,7 @@ from cpmap.errors import InputError
 if TYPE_CHECKING:
     from cpmap.privacy.detect import Analyzer
     from cpmap.privacy.redact import Plan, Target
+    from cpmap.privacy.scan import FileResult
     from cpmap.privacy.transform import Replacer
 
 
@@ -94,3 +99,60 @@ def redact_table_dask(src: Path, out: Path, analyzer: Analyzer, plan: Plan, rep:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return targets, counts
+
+
+def redact_table_dask_file(src: Path, out: Path, analyzer: Analyzer, plan: Plan,
+                           rep: Replacer, targets: list[Target], *, client: Any = None,
+                           scheduler: str | None = None,
+                           workers: int = 2) -> tuple[list[Target], Counter[str]]:
+    """Redact on Dask into one Parquet file ``out`` (``cpmap privacy redact --engine dask``).
+
+    The workers write their parts into a temporary directory next to ``out``; the parts are
+    then streamed, in row order and one record batch at a time, through the same
+    :class:`~cpmap.privacy.writers.TableWriter` as the single-process path, so ``out`` holds
+    exactly its rows and the rest of the redaction (lineage, survival check, re-scan,
+    evidence) is unchanged. Nothing appears at ``out`` unless every part was written."""
+    import pyarrow.parquet as pq
+
+    from cpmap.privacy.writers import TableWriter
+
+    if out.suffix.lower() != ".parquet":
+        raise InputError(f"{out}: --engine dask writes a Parquet table (.parquet)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.parts."))
+    try:
+        targets, counts = redact_table_dask(src, work / "parts", analyzer, plan, rep,
+                                            targets=targets, client=client,
+                                            scheduler=scheduler, workers=workers)
+        writer = TableWriter(out)
+        try:
+            for part in sorted((work / "parts").iterdir()):
+                with pq.ParquetFile(part) as pf:
+                    for batch in pf.iter_batches(batch_size=50_000):
+                        writer.write(batch.to_pandas())
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return targets, counts
+
+
+def scan_files_dask(files: list[Path], analyzer: Analyzer, sample_rows: int, max_hits: int,
+                    *, client: Any = None, scheduler: str | None = None,
+                    workers: int = 2) -> list[FileResult]:
+    """Scan ``files`` (the parts of a partitioned table, a tree of documents) on Dask: each
+    file on a worker with the same :func:`~cpmap.privacy.scan.scan_path` as the
+    single-process path, results back in the order of ``files`` (identical by construction).
+    Workers must see the files at the same paths (a shared filesystem)."""
+    from cpmap.privacy.scan import scan_path
+
+    if client is None:
+        from cpmap.provenance.distributed import dask_client
+
+        with dask_client(scheduler, workers) as own:
+            return scan_files_dask(files, analyzer, sample_rows, max_hits, client=own)
+    futures = client.map(scan_path, [Path(f) for f in files], analyzer=analyzer,
+                         sample_rows=sample_rows, max_hits=max_hits, pure=False)
+    return list(client.gather(futures))

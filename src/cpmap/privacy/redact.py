@@ -269,8 +269,13 @@ class RedactResult:
 
 def redact(ws: Workspace, src: Path, out: Path, plan: Plan, analyzer: Analyzer, *,
            name: str | None = None, out_name: str | None = None,
-           sample_rows: int = 10_000) -> RedactResult:
-    """Redact ``src`` into ``out``, register ``out`` as derived from ``src``, record evidence."""
+           sample_rows: int = 10_000, engine: str = "local",
+           scheduler: str | None = None) -> RedactResult:
+    """Redact ``src`` into ``out``, register ``out`` as derived from ``src``, record evidence.
+
+    ``engine="dask"`` transforms a Parquet table's row groups on Dask workers (a local
+    cluster, or ``scheduler``); the output file holds the same rows as the local engine's and
+    everything around the transformation is the same code."""
     from cpmap.privacy import keys
     from cpmap.privacy.scan import scan_path
     from cpmap.privacy.tabular import table_format
@@ -284,6 +289,7 @@ def redact(ws: Workspace, src: Path, out: Path, plan: Plan, analyzer: Analyzer, 
     check_output(out)
     if table_format(src) and table_format(out) is None:
         raise InputError(f"{out}: a table must be written as .csv, .tsv, .parquet or .jsonl")
+    _check_engine(engine, scheduler, src, out)
     needs_aes = plan.default is Strategy.encrypt or Strategy.encrypt in (
         *plan.columns.values(), *plan.entities.values())
     # Bad columns or an unreadable table fail here, before anything is registered or written
@@ -297,7 +303,13 @@ def redact(ws: Workspace, src: Path, out: Path, plan: Plan, analyzer: Analyzer, 
             "default": plan.default.value, "direct_only": plan.direct_only,
             "columns": {c: s.value for c, s in plan.columns.items()},
             "entities": {e: s.value for e, s in plan.entities.items()}}) as t:
-        if table_format(src):
+        if engine == "dask":
+            from cpmap.privacy.distributed import redact_table_dask_file
+
+            targets, counts = redact_table_dask_file(src, out, analyzer, plan, rep, targets,
+                                                     scheduler=scheduler)
+            residual = surviving_cells(src, out, targets)
+        elif table_format(src):
             targets, counts = redact_table_file(src, out, analyzer, plan, rep, sample_rows,
                                                 targets)
             residual = surviving_cells(src, out, targets)
@@ -307,6 +319,16 @@ def redact(ws: Workspace, src: Path, out: Path, plan: Plan, analyzer: Analyzer, 
         dv = t.output(out, name=out_name or f"{source.name}-redacted")
     rescan = scan_path(out, analyzer, sample_rows)
     return _record(ws, src, out, source, dv, targets, counts, rescan, residual, plan)
+
+
+def _check_engine(engine: str, scheduler: str | None, src: Path, out: Path) -> None:
+    from cpmap.privacy.tabular import table_format
+    from cpmap.provenance.distributed import check_engine
+
+    check_engine(engine, scheduler)
+    if engine == "dask" and not (table_format(src) == table_format(out) == "parquet"):
+        raise InputError(f"{src}: --engine dask redacts a Parquet table into a Parquet file "
+                         "(its row groups are the partitions)")
 
 
 def _check_readable(src: Path) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from cpmap.privacy import keys as k
 
 KEEP_LAST4 = frozenset({"CREDIT_CARD", "IBAN_CODE", "US_SSN", "PHONE_NUMBER"})
+MAX_CACHE = 200_000  # cached replacements: a table of 10M distinct values must not keep them all
 
 
 class Strategy(StrEnum):
@@ -55,7 +56,10 @@ _FAKERS: dict[str, str] = {
 
 
 class Replacer:
-    """Applies strategies with the workspace keys; caches so a value is transformed once."""
+    """Applies strategies with the workspace keys; caches so a repeated value is transformed
+    once. The cache is bounded (emptied at :data:`MAX_CACHE` entries): every replacement is a
+    deterministic function of the value, so forgetting one only costs recomputing it, while an
+    unbounded cache would hold every distinct value of a large table in memory."""
 
     def __init__(self, hmac_key: bytes, aes_key: bytes | None = None) -> None:
         self._hmac = hmac_key
@@ -82,6 +86,8 @@ class Replacer:
         else:
             out = self._faked(entity, value)
         if strategy is not Strategy.encrypt:  # tokens carry a random nonce: never cache them
+            if len(self._cache) >= MAX_CACHE:
+                self._cache.clear()
             self._cache[key] = out
         return out
 

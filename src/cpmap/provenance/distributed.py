@@ -24,6 +24,14 @@ from cpmap.provenance.fingerprint import FileDigest, Fingerprint, hash_file, lis
 ENGINES = ("local", "dask")
 
 
+def check_engine(engine: str, scheduler: str | None) -> None:
+    """One clear error for ``--engine`` / ``--scheduler`` that cannot run (exit 2)."""
+    if engine not in ENGINES:
+        raise InputError(f"--engine {engine!r}: use local or dask")
+    if scheduler and engine != "dask":
+        raise InputError("--scheduler needs --engine dask")
+
+
 def _hash_group(items: list[tuple[str, str]]) -> list[tuple[str, str, int]]:
     """On a worker: (relative path, hex digest, size) of each (relative, absolute) file."""
     out = []

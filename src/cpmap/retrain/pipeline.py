@@ -270,9 +270,10 @@ def run(ws: Workspace, name: str, trigger: Trigger, batches: Sequence[Batch] = (
     production = get(ws, f"{name}@production")
     run_id = uuid.uuid4().hex[:16]
     with run_lock(ws, name):
+        fail_interrupted(ws, name, log)
         if not accept(ws, trigger, run_id):
             return RunResult(run_id, name, trigger, "duplicate", production.ref)
-        _start(ws, run_id, name, trigger)
+        _start(ws, run_id, name, trigger, production.ref)
         try:
             result = _run(ws, production, run_id, trigger, batches, log)
         except BaseException as e:
@@ -320,11 +321,71 @@ def _run(ws: Workspace, production: ModelVersion, run_id: str, trigger: Trigger,
                      {**cfg.to_dict(), "from": production.ref})
 
 
-def _start(ws: Workspace, run_id: str, name: str, t: Trigger) -> None:
+INTERRUPTED = ("interrupted: the worker stopped before the run finished (killed, or its "
+               "machine went down); its trigger is not run again")
+
+
+def recover(ws: Workspace, name: str, log: Log = lambda _: None) -> list[RunResult]:
+    """Mark ``name``'s interrupted runs failed, under its run lock; nothing when a live
+    worker holds the lock (its run is not interrupted)."""
+    from cpmap.retrain.triggers import RunInProgress
+
+    try:
+        with run_lock(ws, name):
+            return fail_interrupted(ws, name, log)
+    except RunInProgress:
+        return []
+
+
+def fail_interrupted(ws: Workspace, name: str, log: Log = lambda _: None) -> list[RunResult]:
+    """Runs of ``name`` still ``running`` in the store, found while holding its run lock.
+
+    The run lock is held for a run's whole length and is released by the database (a
+    session advisory lock) or the kernel (``flock``) when its worker dies, so such a run's
+    worker is gone: a ``kill -9`` between ``_start`` and ``_finish``. Each is finished as
+    ``failed`` with signed CP10 evidence, naming the candidate it had registered, if any
+    (registration is one transaction: a version is registered whole or not at all; it is
+    not gated, and production is untouched)."""
+    from sqlalchemy import select
+
+    from cpmap.retrain.tables import retrain_triggers
+
+    with ws.store.read() as conn:
+        stale = conn.execute(select(retrain_runs.c.run_id, retrain_runs.c.trigger_key,
+                                    retrain_runs.c.summary).where(
+            retrain_runs.c.model == name, retrain_runs.c.status == "running")).all()
+        triggers = {str(r.key): r for r in conn.execute(select(retrain_triggers).where(
+            retrain_triggers.c.key.in_([str(s.trigger_key) for s in stale])))}
+    out = []
+    for row in stale:
+        t = triggers.get(str(row.trigger_key))
+        trig = Trigger(name, str(t.trigger) if t else "manual", str(row.trigger_key),
+                       str(t.reason) if t else "")
+        production = json.loads(row.summary or "{}").get("production")
+        log(f"{name}: run {row.run_id} was interrupted; marked failed")
+        out.append(_finish(ws, RunResult(str(row.run_id), name, trig, "failed", production,
+                                         _candidate_of(ws, name, str(row.run_id)),
+                                         gate_reasons=(INTERRUPTED,))))
+    return out
+
+
+def _candidate_of(ws: Workspace, name: str, run_id: str) -> ModelVersion | None:
+    """The version an interrupted run registered (its training record names the run)."""
+    from cpmap.registry.versions import list_versions
+
+    for mv in list_versions(ws, name):
+        if (mv.lineage.training or {}).get("retraining", {}).get("run_id") == run_id:
+            return mv
+    return None
+
+
+def _start(ws: Workspace, run_id: str, name: str, t: Trigger,
+           production: str | None = None) -> None:
     with ws.store.write() as conn:
         conn.execute(insert(retrain_runs).values(
             run_id=run_id, model=name, trigger_key=t.key, status="running",
-            started_at=datetime.now(UTC).isoformat(timespec="seconds"), summary="{}"))
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            summary=json.dumps({"production": production})))
 
 
 def _finish(ws: Workspace, r: RunResult) -> RunResult:

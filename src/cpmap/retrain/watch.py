@@ -6,7 +6,9 @@ each under the model's run lock; a model whose lock another worker holds is left
 worker (its trigger is still pending and the next tick sees it). New batches are the files in
 ``[retraining] intake`` (``*.csv`` / ``*.npz``, each with an optional ``NAME.json`` sidecar
 naming ``source``, ``supplier`` and ``attestation``) that no earlier run checked. ``--once``
-runs one tick and exits (cron, CI, tests; exit 1 when a run failed).
+runs one tick and exits (cron, CI, tests; exit 1 when a run failed). Each tick first finishes,
+as ``failed``, any run of the model that a killed worker left ``running``
+(:func:`cpmap.retrain.pipeline.recover`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING
 from cpmap.core.ledger import Ledger
 from cpmap.errors import Error, InputError
 from cpmap.retrain.intake import Batch
-from cpmap.retrain.pipeline import RunResult, run
+from cpmap.retrain.pipeline import RunResult, recover, run
 from cpmap.retrain.triggers import RunInProgress, pending
 
 if TYPE_CHECKING:
@@ -69,6 +71,7 @@ def tick(ws: Workspace, names: Sequence[str] = (), now: datetime | None = None,
     goes on with the other triggers and models."""
     results = []
     for name in names or production_models(ws):
+        results += recover(ws, name, log)  # runs a killed worker left half-way
         for trig in pending(ws, name, now or datetime.now(UTC)):
             log(f"{name}: {trig.trigger} trigger {trig.key}: {trig.reason}")
             try:
