@@ -189,3 +189,29 @@ def _logged_of(ws: Workspace, name: str) -> list[dict[str, Any]]:
     from cpmap.drift.logwindow import entries
 
     return entries(ws, name)
+
+
+def test_sampled_rows_become_review_items_with_their_inputs(
+        ws: Workspace, served: Any, serve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """CP10's third data source: the rows the gateway sampled (CP2-redacted) and CP8 or the
+    confidence floor flagged become review items showing the input, queued once each."""
+    from cpmap.review import queue
+
+    ws.config["monitoring"] = {"sample_inputs": 1.0}
+    ws.config["drift"] = {"stream": False}
+    ws.config["review"] = {"confidence_floor": 1.01}  # every answered row counts as flagged
+    x = _digits()[0][600:606]
+    key = _key(ws)
+    g = serve(predlog_batch=2)
+    _send(g.url, key, x, per=2)  # 3 requests of 2 rows
+    g.stop()
+    args = ["review", "queue", "digits", "--shape", "8x8", "-f", "json", "-w", str(ws.root)]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert json.loads(out)["queued"] == 6
+    assert json.loads(run_cli(capsys, *args)[1])["queued"] == 0  # each row once
+    item = queue.claim(ws, "alice")
+    assert item is not None and item.input_kind == "image" and "low confidence" in item.flags
+    assert item.prediction.isdigit() and item.confidence is not None
+    sent = [np.asarray(r, dtype=np.float32) for r in x]
+    assert any(np.allclose(np.asarray(item.input, dtype=np.float32), r) for r in sent)

@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from sqlalchemy import insert
-
 from cpmap.review import queue
 from cpmap.review.render import png, redacted_row
 
 
-def test_flagged_predlog_entries_become_items_once(any_ws: Any) -> None:
-    from cpmap.gateway.tables import gateway_predictions
-
-    entries = [
-        {"id": "a", "status": 200, "flags": ["ood"], "confidence": 0.3, "prediction": "4",
-         "sample": [0.5] * 64},
-        {"id": "b", "status": 200, "low_confidence": True},  # no sample, no flags list
-        {"id": "c", "status": 200},  # an old log without CP8's columns: not flagged
-    ]
-    with any_ws.store.write() as conn:
-        conn.execute(insert(gateway_predictions), [
-            {"batch": 7, "seq": i, "entry": json.dumps(e)} for i, e in enumerate(entries)])
-    assert queue.from_predlog(any_ws, "digits", shape="8x8") == 2
-    assert queue.from_predlog(any_ws, "digits", shape="8x8") == 0  # each entry once
-    first = queue.claim(any_ws, "alice")
-    assert first is not None and first.flags == ("ood",) and first.input_kind == "image"
-    second = queue.claim(any_ws, "bob")
-    assert second is not None and second.flags == ("low confidence",)
-    assert second.input_kind == "none"
+def test_flagged_rows_of_a_logged_request() -> None:
+    """The gateway's log entry: per-row predictions and confidences, the request's OOD flag,
+    sampled rows; a row is flagged by CP8's flags or by a confidence under the floor."""
+    entry = {"id": "r1", "status": 200, "predictions": [3, 5], "confidence": [0.9, 0.3],
+             "features": [[0.1] * 64, [0.2] * 64], "sampled": True}
+    rows = queue.flagged_rows(entry, 0.5)
+    assert rows == [("predlog:r1:1", [0.2] * 64, "5", 0.3, ["low confidence"])]
+    ood = queue.flagged_rows({**entry, "ood": True}, 0.5)
+    assert [(k, f) for k, _, _, _, f in ood] == [("predlog:r1:0", ["ood"]),
+                                                 ("predlog:r1:1", ["ood", "low confidence"])]
+    table = {"id": "t", "status": 200, "predictions": [1], "confidence": [0.4],
+             "inputs": {"age": [41], "email": ["<EMAIL_ADDRESS>"]}}
+    assert queue.flagged_rows(table, 0.5)[0][1] == {"age": 41, "email": "<EMAIL_ADDRESS>"}
+    unsampled = queue.flagged_rows({"id": "u", "status": 200, "predictions": [2],
+                                    "confidence": [0.1]}, 0.5)
+    assert unsampled == [("predlog:u", None, "2", 0.1, ["low confidence"])]
+    assert queue.flagged_rows({**entry, "status": 429}, 0.5) == []  # refused: no answer
 
 
 def test_rows_are_redacted_and_digits_are_pngs() -> None:

@@ -96,25 +96,67 @@ def _flags(entry: dict[str, Any]) -> list[str]:
 
 
 def from_predlog(ws: Workspace, model: str, shape: str = "") -> int:
-    """Queue the flagged entries of ``model``'s prediction log; the number queued."""
-    from cpmap.gateway.tables import gateway_predictions
+    """Queue the flagged rows of ``model``'s prediction log (verified batches only); the number
+    queued. A row is flagged when CP8 flagged its request (OOD, probing, an explicit flag) or
+    its confidence is under ``[review] confidence_floor`` (default 0.5); its input is shown
+    when the gateway sampled it (``[monitoring] sample_inputs``: CP2-redacted rows)."""
+    from cpmap.drift.logwindow import entries
 
-    with ws.store.read() as conn:
-        rows = conn.execute(select(gateway_predictions)).all()
+    name = model.split("@")[0].split(":")[0]
+    floor = float(ws.setting("review", "confidence_floor", 0.5))
     added = 0
-    for r in rows:
-        entry = json.loads(r.entry)
-        flags = _flags(entry)
-        if not flags or entry.get("model", model) != model:
-            continue
-        value = entry.get("sample") if isinstance(entry.get("sample"), list | dict) else None
-        conf = entry.get("confidence")
-        if add(ws, model, f"predlog:{r.batch}:{r.seq}", value=value,
-               prediction=str(entry.get("prediction", "")),
-               confidence=float(conf) if isinstance(conf, int | float) else None,
-               flags=flags, source="predlog", shape=shape if value is not None else ""):
-            added += 1
+    for entry in entries(ws, name):
+        for key, value, prediction, conf, flags in flagged_rows(entry, floor):
+            if add(ws, name, key, value=value, prediction=prediction, confidence=conf,
+                   flags=flags, source="predlog", shape=shape if isinstance(value, list)
+                   else ""):
+                added += 1
     return added
+
+
+def flagged_rows(entry: dict[str, Any], floor: float
+                 ) -> list[tuple[str, Any, str, float | None, list[str]]]:
+    """(key, input or None, prediction, confidence, flags) of each flagged row of one logged
+    request: the gateway logs per-row ``predictions`` and ``confidence`` lists, the request's
+    ``ood`` flag and, when sampled, the rows (``features`` for arrays, ``inputs`` for named
+    columns)."""
+    from cpmap.drift.sampling import rows_of
+
+    if int(entry.get("status", 200)) != 200:
+        return []
+    base = _flags(entry)
+    preds, confs = entry.get("predictions"), entry.get("confidence")
+    n = len(preds) if isinstance(preds, list) else 1
+    confs = confs if isinstance(confs, list) else [confs] * n
+    preds = preds if isinstance(preds, list) else [entry.get("prediction", "")] * n
+    sampled = _sampled(entry, rows_of(entry), n)
+    rid = str(entry.get("id", ""))
+    out = []
+    for i in range(n):
+        c = confs[i] if i < len(confs) else None
+        conf = float(c) if isinstance(c, int | float) else None
+        flags = base + (["low confidence"] if conf is not None and conf < floor
+                        and "low confidence" not in base else [])
+        if flags:
+            key = f"predlog:{rid}" if n == 1 else f"predlog:{rid}:{i}"
+            out.append((key, sampled[i], str(preds[i]), conf, flags))
+    return out
+
+
+def _sampled(entry: dict[str, Any], rows: list[dict[str, Any]], n: int) -> list[Any]:
+    """Each row's input as the review page shows it: a list of numbers (arrays, images), a dict
+    of named columns (tables), or None (not sampled)."""
+    legacy = entry.get("sample")
+    if isinstance(legacy, list | dict) and n == 1:
+        return [legacy]
+    if not rows:
+        return [None] * n
+    if "features" in entry:
+        values: list[Any] = [[row[k] for k in sorted(row, key=lambda k: int(k[1:]))]
+                             for row in rows]
+    else:
+        values = list(rows)
+    return (values + [None] * n)[:n]
 
 
 def get(ws: Workspace, item_id: int) -> Item:
