@@ -16,9 +16,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cpmap.errors import StoreError
@@ -28,6 +27,7 @@ from cpmap.gateway.errors import GatewayError, Refusal
 from cpmap.gateway.harden import OutputPolicy
 from cpmap.gateway.metrics import Metrics
 from cpmap.gateway.quota import Quota, Window, headers
+from cpmap.gateway.response import Response, json_response
 from cpmap.gateway.upstream import UpstreamError
 
 if TYPE_CHECKING:
@@ -49,23 +49,9 @@ SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
-JSON = b"application/json"
 PUBLIC: dict[str, dict[str, Any]] = {  # no credentials needed ("/v2/health/ready" is live)
     "/v2/health/live": {"live": True}, "/v2/health/ready": {}, "/openapi.json": {},
     "/v2": {"name": "cpmap-gateway", "extensions": []}}
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    content_type: bytes = JSON
-    headers: dict[str, str] = field(default_factory=dict)
-    stream: AsyncIterator[bytes] | None = None  # a body sent as it comes (chat SSE)
-
-
-def json_response(status: int, doc: Any, extra: dict[str, str] | None = None) -> Response:
-    return Response(status, json.dumps(doc, separators=(",", ":")).encode(), JSON, extra or {})
 
 
 class Gateway:

@@ -23,9 +23,10 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from cpmap.gateway.errors import Refusal
+from cpmap.gateway.response import Response
 
 if TYPE_CHECKING:
-    from cpmap.gateway.app import Gateway, Response
+    from cpmap.gateway.app import Gateway
     from cpmap.gateway.quota import Window
     from cpmap.gateway.upstream import ChatUpstream
 
@@ -37,7 +38,6 @@ async def open_chat_stream(gw: Gateway, upstream: ChatUpstream, request: dict[st
                            client: str, rid: str, windows: list[Window],
                            in_digest: str) -> Response:
     """The streaming response (headers decided now, body as the upstream produces it)."""
-    from cpmap.gateway.app import Response
     from cpmap.gateway.quota import TokenBudget, headers
     from cpmap.gateway.upstream import estimate_tokens
 

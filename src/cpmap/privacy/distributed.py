@@ -4,12 +4,12 @@ Scanning (:func:`scan_files_dask`) sends each file, a part of a partitioned tabl
 document, to a worker. Redaction works on one Parquet table whose row groups are the
 partitions:
 
-The columns to redact (:func:`cpmap.privacy.redact.table_targets`, from the usual seeded
+The columns to redact (:func:`cpmap.privacy.plan.table_targets`, from the usual seeded
 sample) are decided once, here; then each task reads a group of the table's row groups on a
-worker, applies the same :func:`_transform_chunk` as the single-process path and writes one
-part file of the output dataset (a directory ``part-NNNNN.parquet``, in row order). Counts come
-back and are summed. Every replacement is a keyed, deterministic function of the cell (mask,
-HMAC pseudonym, seeded fake), so the rows are exactly those of
+worker, applies the same :func:`~cpmap.privacy.plan.transform_chunk` as the single-process
+path and writes one part file of the output dataset (a directory ``part-NNNNN.parquet``, in
+row order). Counts come back and are summed. Every replacement is a keyed, deterministic
+function of the cell (mask, HMAC pseudonym, seeded fake), so the rows are exactly those of
 :func:`cpmap.privacy.redact.redact_table_file` (a test holds it); ``encrypt`` uses a random
 nonce per value on either path.
 
@@ -31,7 +31,7 @@ from cpmap.errors import InputError
 
 if TYPE_CHECKING:
     from cpmap.privacy.detect import Analyzer
-    from cpmap.privacy.redact import Plan, Target
+    from cpmap.privacy.plan import Plan, Target
     from cpmap.privacy.scan import FileResult
     from cpmap.privacy.transform import Replacer
 
@@ -41,12 +41,12 @@ def _redact_part(src: str, groups: list[int], part: str, targets: list[Target],
     """On a worker: redact row groups ``groups`` of ``src`` into the file ``part``."""
     import pyarrow.parquet as pq
 
-    from cpmap.privacy.redact import _transform_chunk
+    from cpmap.privacy.plan import transform_chunk
 
     counts: Counter[str] = Counter()
     with pq.ParquetFile(src) as pf:
         frame = pf.read_row_groups(groups).to_pandas()
-    _transform_chunk(frame, targets, analyzer, plan, rep, counts).to_parquet(part, index=False)
+    transform_chunk(frame, targets, analyzer, plan, rep, counts).to_parquet(part, index=False)
     return dict(counts)
 
 
@@ -68,7 +68,7 @@ def redact_table_dask(src: Path, out: Path, analyzer: Analyzer, plan: Plan, rep:
                       client: Any = None, scheduler: str | None = None,
                       workers: int = 2) -> tuple[list[Target], Counter[str]]:
     """Redact the Parquet table ``src`` into the directory ``out`` on Dask."""
-    from cpmap.privacy.redact import table_targets
+    from cpmap.privacy.plan import table_targets
 
     if src.suffix.lower() != ".parquet" or not src.is_file():
         raise InputError(f"{src}: --engine dask redacts a Parquet file (its row groups are "

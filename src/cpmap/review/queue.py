@@ -13,7 +13,6 @@ decisions through :mod:`cpmap.review.signed_rows`, checked against those entries
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -22,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
 
-from cpmap.core.evidence import Evidence, Subject, Verdict, canonical_json, record
+from cpmap.core.evidence import Evidence, Subject, Verdict, record
 from cpmap.core.ledger import Ledger
 from cpmap.errors import InputError
 from cpmap.retrain.predicates import ReviewDecision
+from cpmap.review.signed_rows import item_digest
 from cpmap.review.tables import review_decisions, review_items
 
 if TYPE_CHECKING:
@@ -57,11 +57,6 @@ class Item:
     @property
     def digest(self) -> str:
         return item_digest(self.model, self.input, self.prediction)
-
-
-def item_digest(model: str, value: Any, prediction: str) -> str:
-    return hashlib.sha256(canonical_json({"model": model, "input": value,
-                                          "prediction": prediction})).hexdigest()
 
 
 def _item(r: Any) -> Item:

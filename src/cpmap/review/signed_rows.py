@@ -46,10 +46,18 @@ def _final(state: State, e: SignedEntry) -> None:
                       "label": _label(e.details.get("label")), "digest": e.subjects[0][1]}
 
 
+def item_digest(model: str, value: Any, prediction: str) -> str:
+    """What a decision signs about its item: the model, the input shown and the prediction."""
+    import hashlib
+
+    from cpmap.core.evidence import canonical_json
+
+    return hashlib.sha256(canonical_json({"model": model, "input": value,
+                                          "prediction": prediction})).hexdigest()
+
+
 def _content(row: Mapping[str, Any]) -> dict[str, Any]:
     """The item's digest recomputed from its stored model, input and prediction."""
-    from cpmap.review.queue import item_digest
-
     try:
         value = json.loads(str(row["input"]))
     except ValueError:
