@@ -83,3 +83,17 @@ def test_a_huge_line_is_not_echoed(cli: Cli, tmp_path: Path) -> None:
 ])
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+def test_a_huge_line_that_parses_as_a_name_is_not_echoed(tmp_path: Path) -> None:
+    """A line of letters is a valid package name to ``packaging``: a 2 MB one (and a 300
+    character one) is reported by position and size, its content nowhere."""
+    req = tmp_path / "requirements.txt"
+    req.write_text("requests==2.28.1\n" + "a" * 2_000_000 + "\n" + "b" * 300 + "\n")
+    got = parse_requirements(req)
+    assert [p.name for p in got.pins] == ["requests"]
+    reasons = {s.origin: s.reason for s in got.skipped}
+    assert reasons[f"{req}:2"] == "a line of 2000000 characters: not a requirement"
+    assert reasons[f"{req}:3"] == "a package name of 300 characters: not audited"
+    assert all("aaaa" not in s.name + s.reason and "bbbb" not in s.name + s.reason
+               for s in got.skipped)

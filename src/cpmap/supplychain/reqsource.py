@@ -74,7 +74,13 @@ def pinned_version(req: Requirement) -> str | None:
     return specs[0].version
 
 
+MAX_NAME = 200  # longer "package names" are reported by position, never echoed
+
+
 def _classify(req: Requirement, origin: str) -> Pin | Skipped:
+    if len(req.name) > MAX_NAME:  # a 60 MB line of letters is a valid name to packaging
+        return Skipped(origin, f"a package name of {len(req.name)} characters: not audited",
+                       origin)
     if req.url:
         return Skipped(req.name, f"direct reference {redact_url(req.url)}: no version to audit",
                        origin)
@@ -95,6 +101,7 @@ def _classify(req: Requirement, origin: str) -> Pin | Skipped:
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
 MAX_SHOWN = 200  # a reference longer than this is cut: a 60 MB line is not echoed
+MAX_LINE = 10_000  # a requirement line longer than this is skipped unparsed, by position
 
 
 def redact_url(text: str) -> str:
@@ -159,6 +166,9 @@ def parse_requirements(path: Path, _depth: int = 0, _seen: frozenset[Path] = fro
                                    "editable install: no version to audit", origin))
         elif line.startswith("-"):
             continue  # index options, constraints files, --hash on its own line
+        elif len(line) > MAX_LINE:
+            skipped.append(Skipped(origin, f"a line of {len(line)} characters: not a "
+                                   "requirement", origin))
         else:
             try:
                 req = Requirement(_strip_options(line))
