@@ -59,6 +59,11 @@ class _Keys:
     def __init__(self, ws: Workspace, name: str) -> None:
         self.ws, self.tag = ws, f"gateway-check-{secrets.token_hex(4)}"
         scope = [f"infer:{name}"]
+        # revoked first: a gateway that knows any later key (the check waits for the probe
+        # key) has read a snapshot with the revocation in it, so the revoked probe cannot
+        # race the gateway's key refresh
+        self.revoked = self._make("revoked", scope, "1000/minute", "")
+        gk.revoke(ws, f"{self.tag}-revoked")
         self.good = self._make("probe", scope, "1000/minute", "1000000/day")
         self.rate = self._make("rate", scope, "3/minute", "1000000/day")
         self.budget = self._make("budget", scope, "1000/minute", "5/day")
@@ -66,8 +71,6 @@ class _Keys:
         # the version's default output and budget: what any client without overrides gets
         self.attacker = self._make("attacker", scope, "100000/minute", "", output="")
         self.scope = self._make("scope", [f"infer:{name}-other"], "1000/minute", "")
-        self.revoked = self._make("revoked", scope, "1000/minute", "")
-        gk.revoke(ws, f"{self.tag}-revoked")
 
     def _make(self, role: str, scope: list[str], rate: str, budget: str,
               output: str = "full") -> str:
