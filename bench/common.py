@@ -6,6 +6,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -46,3 +47,18 @@ def write_page(name: str, title: str, body: str, module: str = "") -> Path:
                     f"{body.strip()}\n")
     print(path.read_text())
     return path
+
+
+def peer_venv(venv: Path, module: str, packages: Sequence[str]) -> Path:
+    """The python of a peer's own virtual environment (peers pin what cpmap cannot: pandas<3,
+    old scikit-learn...): created once, ``packages`` installed when ``import module`` fails."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
+    probe = subprocess.run([str(python), "-c", f"import {module}"],  # noqa: S603
+                           capture_output=True, check=False)
+    if probe.returncode:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *packages],  # noqa: S603
+                       check=True)
+    return python
+

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.common import DATA, write_page
+from bench.common import DATA, peer_venv, write_page
 
 HERE = Path(__file__).parent
 VENV = HERE / ".venv-evidently"
@@ -41,16 +41,8 @@ SCALED = ("n12", "n13")  # standard deviation x 1.5
 
 
 def ensure_venv() -> Path:
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)  # noqa: S603
-    probe = subprocess.run([str(python), "-c", "import evidently"],  # noqa: S603
-                           capture_output=True, check=False)
-    if probe.returncode:
-        # Evidently imports pandas internals that pandas 3 removed
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "evidently",  # noqa: S603
-                        "pandas<3"], check=True)
-    return python
+    # Evidently imports pandas internals that pandas 3 removed
+    return peer_venv(VENV, "evidently", ["evidently", "pandas<3"])
 
 
 def tables(rows: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.common import DATA, write_page
+from bench.common import DATA, peer_venv, write_page
 
 HERE = Path(__file__).parent
 VENV = HERE / ".venv-nannyml"
@@ -34,15 +33,8 @@ CHUNKS = 10
 
 
 def ensure_venv() -> Path:
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)  # noqa: S603
-    probe = subprocess.run([str(python), "-c", "import nannyml"],  # noqa: S603
-                           capture_output=True, check=False)
-    if probe.returncode:
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "nannyml",  # noqa: S603
-                        "statsmodels"], check=True)
-    return python
+    # NannyML's metadata misses statsmodels, which it imports
+    return peer_venv(VENV, "nannyml", ["nannyml", "statsmodels"])
 
 
 def data(chunk: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

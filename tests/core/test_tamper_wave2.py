@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, update
+from tests.core.test_tamper_tables import run
 from tests.review.conftest import seed
 
 from cpmap.core.derived_tables import check_derived
@@ -22,23 +23,10 @@ from cpmap.review.tables import review_decisions, review_items
 pytestmark = pytest.mark.postgres
 
 
-def run(ws: Any, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """``cpmap ARGS --workspace ws`` in-process: (exit code, stderr)."""
-    from cpmap.cli import main
-
-    capsys.readouterr()
-    try:
-        main([*args, "--workspace", str(ws.root)])
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    return code, capsys.readouterr().err
-
-
 def _verify_fails(ws: Any, capsys: pytest.CaptureFixture[str], table: str, row: str) -> None:
     with pytest.raises(IntegrityError, match=f"store table {table} row {row}"):
         check_derived(ws)
-    code, err = run(ws, capsys, "ledger", "verify")
+    code, _, err = run(ws, capsys, "ledger", "verify")
     assert code == 1 and f"store table {table} row {row}" in err
 
 
@@ -69,7 +57,7 @@ def test_relabelled_final_item_is_refused_by_the_export(any_ws: Any, tmp_path: P
     with pytest.raises(IntegrityError, match=f"review_items row item {item}: label is '7', "
                                              "the signed log says '3'"):
         queue.final_items(any_ws, "digits")
-    code, err = run(any_ws, capsys, "review", "export", "digits", "-o", str(tmp_path / "out"))
+    code, _, err = run(any_ws, capsys, "review", "export", "digits", "-o", str(tmp_path / "out"))
     assert code == 1 and f"store table review_items row item {item}" in err
     assert not (tmp_path / "out" / "curated.csv").exists()
     _verify_fails(any_ws, capsys, "review_items", f"item {item}")
@@ -155,7 +143,7 @@ def test_edited_rollout_row_is_refused(any_ws: Any, capsys: pytest.CaptureFixtur
         conn.execute(update(retrain_rollouts).values({column: value}))
     with pytest.raises(IntegrityError, match=f"retrain_rollouts row clf: {says}"):
         rollout.status(any_ws, "clf")
-    code, err = run(any_ws, capsys, "rollout", "status", "clf")
+    code, _, err = run(any_ws, capsys, "rollout", "status", "clf")
     assert code == 1 and "store table retrain_rollouts row clf" in err
     _verify_fails(any_ws, capsys, "retrain_rollouts", "clf")
 

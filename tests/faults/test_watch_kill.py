@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.retrain.kit import CAMPAIGN, GATE_ENV, production
+from tests.retrain.kit import CAMPAIGN, GATE_ENV, production_project
 
 pytestmark = pytest.mark.slow
 
@@ -34,25 +34,11 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """digits@1 in production, the campaign in cpmap.toml (the watch is another process)."""
     import tomllib
 
-    from cpmap.core.workspace import init
-
-    root = tmp_path_factory.mktemp("watchkill")
-    old = {k: os.environ.get(k) for k in GATE_ENV}
-    os.environ.update(GATE_ENV)
-    try:
-        ws = init(root / "proj", "test")
-        production(ws, root / "proj")
-        ws.close()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    toml = root / "proj" / ".cpmap" / "cpmap.toml"
+    proj = production_project(tmp_path_factory.mktemp("watchkill"))
+    toml = proj / ".cpmap" / "cpmap.toml"
     toml.write_text(toml.read_text() + _campaign_toml())
     assert tomllib.loads(toml.read_text())["retraining"]["campaign"] == CAMPAIGN
-    return root / "proj"
+    return proj
 
 
 def _env() -> dict[str, str]:

@@ -54,3 +54,26 @@ def production(ws: Any, tmp_path: Path) -> Any:
     assert golden.run(ws, mv.ref).passed
     promote(ws, mv.ref)
     return mv
+
+
+def production_project(root: Path) -> Path:
+    """A production workspace folder under ``root`` (digits@1, see :func:`production`), built
+    with the test gate policy ``GATE_ENV`` set only while it is built (module fixtures cannot
+    use monkeypatch)."""
+    import os
+
+    from cpmap.core.workspace import init
+
+    old = {k: os.environ.get(k) for k in GATE_ENV}
+    os.environ.update(GATE_ENV)
+    try:
+        ws = init(root / "proj", "test")
+        production(ws, root / "proj")
+        ws.close()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return root / "proj"

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.retrain.conftest import write_batch
-from tests.retrain.kit import CAMPAIGN, GATE_ENV, production
+from tests.retrain.kit import CAMPAIGN, GATE_ENV, production_project
 
 from cpmap.core.ledger import Ledger
 from cpmap.retrain.intake import Batch
@@ -18,22 +18,7 @@ from cpmap.retrain.triggers import manual
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One production workspace per module (training and attacking it is the slow part)."""
-    import os
-
-    from cpmap.core.workspace import init
-
-    root = tmp_path_factory.mktemp("prod")
-    old = {k: os.environ.get(k) for k in GATE_ENV}
-    os.environ.update(GATE_ENV)
-    try:
-        ws = init(root / "proj", "test")
-        production(ws, root / "proj")
-        ws.close()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-    return root / "proj"
+    return production_project(tmp_path_factory.mktemp("prod"))
 
 
 @pytest.fixture
